@@ -1,0 +1,62 @@
+/*
+ * libafs: the Storage Sync Service and the registered server.
+ *
+ * A service is the registry of sync groups and registered servers known to
+ * this host. Its state lives in a SQLite database under a state directory
+ * the host chooses ("/var/lib/afs"). One afs_service handle may be used by
+ * one thread at a time; two processes may open the same state directory.
+ */
+#ifndef AFS_SERVICE_H
+#define AFS_SERVICE_H
+
+#include "common.h"
+#include "sys/fs.h"
+
+AFS_BEGIN_DECL
+
+typedef struct afs_service afs_service;
+
+typedef struct afs_service_options {
+    unsigned int version;
+    afs_fs *fs; /* borrowed, must outlive the service; NULL: the POSIX default */
+} afs_service_options;
+
+#define AFS_SERVICE_OPTIONS_VERSION 1
+#define AFS_SERVICE_OPTIONS_INIT { AFS_SERVICE_OPTIONS_VERSION, NULL }
+
+/* Fill `opts` with the defaults of `version`. Errors: AFS_EINVAL, AFS_EVERSION. */
+AFS_EXTERN int afs_service_options_init(afs_service_options *opts, unsigned int version);
+
+/*
+ * Open (creating if needed) the service whose state lives in `state_dir`.
+ * The directory is created with mode 0700 if missing; the database file
+ * with mode 0600. `opts` may be NULL. Free with afs_service_close().
+ * Errors: AFS_EINVAL, AFS_EPERM, AFS_ECORRUPT (a corrupt or foreign
+ * database file; it is left untouched), AFS_EVERSION (state written by a
+ * newer libafs), AFS_EBUSY, AFS_EIO, AFS_ENOMEM.
+ */
+AFS_EXTERN int afs_service_open(afs_service **out, const char *state_dir,
+                                const afs_service_options *opts);
+
+/* Close the service and free the handle. NULL is ignored. */
+AFS_EXTERN void afs_service_close(afs_service *svc);
+
+/*
+ * Register this host as a server named `name` (1 to 255 bytes of UTF-8
+ * without control characters or '/'); a new server id (a random UUID) is
+ * generated on first registration. Registering again under the same name is
+ * a no-op; under another name: AFS_EEXISTS (unregister first).
+ * Errors: AFS_EINVAL, AFS_EINVALIDNAME, AFS_EEXISTS, AFS_EIO.
+ */
+AFS_EXTERN int afs_server_register(afs_service *svc, const char *name);
+
+/*
+ * The registered server's name and id. Either pointer may be NULL. The
+ * strings are owned by `svc` and valid until the next registration call or
+ * afs_service_close(). Errors: AFS_EINVAL, AFS_ENOTFOUND (not registered).
+ */
+AFS_EXTERN int afs_server_info(afs_service *svc, const char **name, const char **id);
+
+AFS_END_DECL
+
+#endif /* AFS_SERVICE_H */

@@ -1,0 +1,62 @@
+/*
+ * Shared test support: a fresh sandbox directory per test, small file
+ * helpers, and assertions that print libafs's own error message.
+ */
+#ifndef AFS_TEST_SUPPORT_H
+#define AFS_TEST_SUPPORT_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <cmocka.h>
+
+#include "afs.h"
+
+/* Fail the test with libafs's message unless `expr` returns 0. */
+#define AFS_ASSERT_OK(expr)                                                          \
+    do {                                                                             \
+        int afs_rc_ = (expr);                                                        \
+        if (afs_rc_ != 0)                                                            \
+            fail_msg("%s returned %d (%s): %s", #expr, afs_rc_, afs_strerror(afs_rc_), \
+                     afs_error_last());                                              \
+    } while (0)
+
+/* Fail unless `expr` returns exactly `code`. */
+#define AFS_ASSERT_CODE(expr, code)                                                     \
+    do {                                                                                \
+        int afs_rc_ = (expr);                                                           \
+        if (afs_rc_ != (code))                                                          \
+            fail_msg("%s returned %d (%s), expected %d (%s): %s", #expr, afs_rc_,       \
+                     afs_strerror(afs_rc_), (int)(code), afs_strerror(code), afs_error_last()); \
+    } while (0)
+
+/*
+ * Create a fresh, empty sandbox directory for one test, under
+ * $AFS_TEST_TMPDIR (set by ctest to <build>/sandbox) or $TMPDIR or /tmp.
+ * Returns a malloc'd absolute path; aborts the test on failure.
+ */
+char *afs_test_sandbox(const char *name);
+
+/* Remove a directory tree (like rm -rf); missing is fine. */
+void afs_test_rmtree(const char *path);
+
+/* Join with '/' into a malloc'd string. */
+char *afs_test_path(const char *dir, const char *name);
+
+/* Write `len` bytes to `path` (creating parents); aborts the test on failure. */
+void afs_test_write_file(const char *path, const void *data, size_t len);
+
+/* Read a whole file into a malloc'd, NUL-terminated buffer; NULL if missing. */
+char *afs_test_read_file(const char *path, size_t *len);
+
+/* mkdir -p; aborts the test on failure. */
+void afs_test_mkdirs(const char *path);
+
+/* Cmocka group setup/teardown that give each test a sandbox in *state. */
+int afs_test_setup_sandbox(void **state);
+int afs_test_teardown_sandbox(void **state);
+
+#endif
