@@ -1,0 +1,45 @@
+/*
+ * Which names sync, which are skipped, which are per-item errors, and how
+ * conflict copies are named (docs/sync.md#names, #conflicts).
+ */
+#ifndef AFS_SYNC_NAMES_H
+#define AFS_SYNC_NAMES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Prefix of the library's own temporary files in a server endpoint. */
+#define AFS__TEMP_PREFIX ".~afs-"
+
+typedef enum afs__name_class {
+    AFS__NAME_SYNC = 0,    /* an ordinary name: synced */
+    AFS__NAME_SKIP = 1,    /* never synced, silently (pagefile.sys, *.tmp, our temps) */
+    AFS__NAME_INVALID = 2  /* unsupported characters: a per-item error, sync goes on */
+} afs__name_class;
+
+/*
+ * Classify one name component of `len` bytes. For AFS__NAME_INVALID, *why
+ * (if not NULL) receives a static reason naming the offending character.
+ */
+afs__name_class afs__sync_name_class(const char *name, size_t len, const char **why);
+
+/*
+ * Is `name` the library's own temporary file (AFS__TEMP_PREFIX...".tmp")?
+ */
+bool afs__sync_is_temp_name(const char *name);
+
+/*
+ * Write the name of conflict copy `n` of `name` made by `endpoint` into buf:
+ * "<NameWithoutExtension>-<endpoint>[-n].<ext>" (n == 0: no "-n"). The
+ * extension is what follows the last '.', unless that dot is the first
+ * character (".bashrc" has none). The stem is shortened on a UTF-8 boundary
+ * if the result would exceed AFS_NAME_MAX bytes.
+ * Returns 0, or AFS_EINVAL if `cap` is too small for any result.
+ */
+int afs__conflict_name(const char *name, const char *endpoint, unsigned int n, char *buf,
+                       size_t cap);
+
+/* At most this many conflict copies per file (afs-facts: 100). */
+#define AFS__CONFLICT_MAX 100
+
+#endif
