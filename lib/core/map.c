@@ -1,0 +1,192 @@
+/* Hash map and arena (lib/core/map.h). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "map.h"
+
+#define ARENA_CHUNK (256u * 1024u)
+/* A removed slot keeps probing chains intact. */
+static const char tombstone[] = "";
+
+struct afs__arena_chunk {
+    struct afs__arena_chunk *next;
+    size_t size;
+    size_t used;
+    max_align_t data[];
+};
+
+void afs__arena_free(afs__arena *a)
+{
+    struct afs__arena_chunk *c = a->head;
+    while (c) {
+        struct afs__arena_chunk *next = c->next;
+        free(c);
+        c = next;
+    }
+    a->head = NULL;
+    a->used_bytes = 0;
+}
+
+void *afs__arena_alloc(afs__arena *a, size_t n)
+{
+    struct afs__arena_chunk *c = a->head;
+    size_t align = sizeof(max_align_t);
+    void *p;
+
+    n = (n + align - 1) & ~(align - 1);
+    if (!c || c->size - c->used < n) {
+        size_t size = n > ARENA_CHUNK ? n : ARENA_CHUNK;
+        c = malloc(sizeof(*c) + size);
+        if (!c) {
+            afs__error_oom();
+            return NULL;
+        }
+        c->size = size;
+        c->used = 0;
+        c->next = a->head;
+        a->head = c;
+        a->used_bytes += sizeof(*c) + size;
+    }
+    p = (char *)c->data + c->used;
+    c->used += n;
+    memset(p, 0, n);
+    return p;
+}
+
+char *afs__arena_strndup(afs__arena *a, const char *s, size_t len)
+{
+    char *p = afs__arena_alloc(a, len + 1);
+    if (p)
+        memcpy(p, s, len);
+    return p;
+}
+
+char *afs__arena_strdup(afs__arena *a, const char *s)
+{
+    return afs__arena_strndup(a, s, strlen(s));
+}
+
+uint64_t afs__hash_str(const char *s)
+{
+    /* FNV-1a with a final avalanche so linear probing sees well-spread bits. */
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (; *s; s++) {
+        h ^= (unsigned char)*s;
+        h *= 0x100000001b3ull;
+    }
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    return h;
+}
+
+void afs__map_free(afs__map *m)
+{
+    free(m->slots);
+    memset(m, 0, sizeof(*m));
+}
+
+static afs__map_slot *find(const afs__map *m, const char *key, uint64_t h)
+{
+    size_t mask = m->cap - 1;
+    for (size_t i = h & mask;; i = (i + 1) & mask) {
+        afs__map_slot *s = &m->slots[i];
+        if (!s->key)
+            return NULL;
+        if (s->key != tombstone && s->hash == h && strcmp(s->key, key) == 0)
+            return s;
+    }
+}
+
+void *afs__map_get(const afs__map *m, const char *key)
+{
+    afs__map_slot *s;
+    if (m->cap == 0)
+        return NULL;
+    s = find(m, key, afs__hash_str(key));
+    return s ? s->value : NULL;
+}
+
+static int grow(afs__map *m)
+{
+    size_t ncap = m->cap ? m->cap * 2 : 64;
+    afs__map_slot *old = m->slots;
+    size_t ocap = m->cap;
+
+    /* Rehash in place of tombstones when they, not live entries, fill it. */
+    if (m->cap && m->count < m->cap / 4)
+        ncap = m->cap;
+    m->slots = calloc(ncap, sizeof(*m->slots));
+    if (!m->slots) {
+        m->slots = old;
+        return afs__error_oom();
+    }
+    m->cap = ncap;
+    m->count = 0;
+    m->tombs = 0;
+    for (size_t i = 0; i < ocap; i++) {
+        if (old[i].key && old[i].key != tombstone) {
+            size_t mask = ncap - 1, j = old[i].hash & mask;
+            while (m->slots[j].key)
+                j = (j + 1) & mask;
+            m->slots[j] = old[i];
+            m->count++;
+        }
+    }
+    free(old);
+    return 0;
+}
+
+int afs__map_put(afs__map *m, const char *key, void *value)
+{
+    uint64_t h = afs__hash_str(key);
+    afs__map_slot *s;
+    size_t mask, i;
+    int rc;
+
+    if (m->cap && (s = find(m, key, h)) != NULL) {
+        s->value = value;
+        return 0;
+    }
+    if ((m->count + m->tombs + 1) * 10 >= m->cap * 7 && (rc = grow(m)) != 0)
+        return rc;
+    mask = m->cap - 1;
+    for (i = h & mask; m->slots[i].key && m->slots[i].key != tombstone; i = (i + 1) & mask)
+        ;
+    if (m->slots[i].key == tombstone)
+        m->tombs--;
+    m->slots[i].key = key;
+    m->slots[i].hash = h;
+    m->slots[i].value = value;
+    m->count++;
+    return 0;
+}
+
+void *afs__map_remove(afs__map *m, const char *key)
+{
+    afs__map_slot *s;
+    void *v;
+    if (m->cap == 0 || (s = find(m, key, afs__hash_str(key))) == NULL)
+        return NULL;
+    v = s->value;
+    s->key = tombstone;
+    s->value = NULL;
+    m->count--;
+    m->tombs++;
+    return v;
+}
+
+bool afs__map_next(const afs__map *m, size_t *pos, const char **key, void **value)
+{
+    for (; *pos < m->cap; (*pos)++) {
+        afs__map_slot *s = &m->slots[*pos];
+        if (s->key && s->key != tombstone) {
+            *key = s->key;
+            *value = s->value;
+            (*pos)++;
+            return true;
+        }
+    }
+    return false;
+}

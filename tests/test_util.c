@@ -1,0 +1,156 @@
+/*
+ * The engine's building blocks: hash map and arena, MD5, JSON generation
+ * and the bounded parser that reads documents back from a share.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "support.h"
+#include "core/internal.h"
+#include "core/json.h"
+#include "core/map.h"
+#include "core/md5.h"
+
+static void test_util__map_holds_many_keys_and_removes(void **state)
+{
+    afs__arena arena = { 0 };
+    afs__map map = { 0 };
+    char key[32];
+    size_t pos = 0, seen = 0;
+    const char *k;
+    void *v;
+    (void)state;
+
+    for (int i = 0; i < 100000; i++) {
+        snprintf(key, sizeof(key), "dir%d/file%d.txt", i % 100, i);
+        AFS_ASSERT_OK(afs__map_put(&map, afs__arena_strdup(&arena, key), (void *)(intptr_t)(i + 1)));
+    }
+    assert_int_equal(map.count, 100000);
+    assert_int_equal((intptr_t)afs__map_get(&map, "dir7/file12307.txt"), 12308);
+    assert_null(afs__map_get(&map, "dir7/file12308.txt"));
+    /* Remove every even entry; the odd ones must stay reachable past tombstones. */
+    for (int i = 0; i < 100000; i += 2) {
+        snprintf(key, sizeof(key), "dir%d/file%d.txt", i % 100, i);
+        assert_int_equal((intptr_t)afs__map_remove(&map, key), i + 1);
+    }
+    assert_int_equal(map.count, 50000);
+    for (int i = 1; i < 100000; i += 2) {
+        snprintf(key, sizeof(key), "dir%d/file%d.txt", i % 100, i);
+        assert_int_equal((intptr_t)afs__map_get(&map, key), i + 1);
+    }
+    /* Replacing keeps the count. */
+    AFS_ASSERT_OK(afs__map_put(&map, "dir1/file1.txt", (void *)(intptr_t)7));
+    assert_int_equal(map.count, 50000);
+    while (afs__map_next(&map, &pos, &k, &v))
+        seen++;
+    assert_int_equal(seen, 50000);
+    afs__map_free(&map);
+    afs__arena_free(&arena);
+}
+
+static void test_util__md5_matches_known_digests(void **state)
+{
+    afs__md5 ctx;
+    uint8_t d[AFS__MD5_LEN], back[AFS__MD5_LEN];
+    char hex[33];
+    (void)state;
+    afs__md5_init(&ctx);
+    afs__md5_update(&ctx, "a", 1);
+    afs__md5_update(&ctx, "bc", 2);
+    afs__md5_final(&ctx, d);
+    afs__md5_hex(d, hex);
+    assert_string_equal(hex, "900150983cd24fb0d6963f7d28e17f72");
+    AFS_ASSERT_OK(afs__md5_parse(hex, back));
+    assert_memory_equal(d, back, sizeof(d));
+    afs__md5_init(&ctx);
+    afs__md5_final(&ctx, d);
+    afs__md5_hex(d, hex);
+    assert_string_equal(hex, "d41d8cd98f00b204e9800998ecf8427e");
+    assert_int_equal(afs__md5_parse("zz", back), AFS_EINVAL);
+}
+
+static void test_util__json_round_trip(void **state)
+{
+    afs__json *j = afs__json_new();
+    char *doc = NULL;
+    size_t len;
+    yajl_val v;
+    int64_t n;
+    (void)state;
+    assert_non_null(j);
+    afs__json_open_map(j);
+    afs__json_key_str(j, "name", "Réunion \"quoted\"");
+    afs__json_key_int(j, "big", INT64_C(1700000000123456789));
+    afs__json_str(j, "list");
+    afs__json_open_array(j);
+    afs__json_str(j, "x");
+    afs__json_close_array(j);
+    afs__json_close_map(j);
+    AFS_ASSERT_OK(afs__json_finish(j, &doc, &len));
+    afs__json_free(j);
+    AFS_ASSERT_OK(afs__json_parse(doc, len, "test doc", &v));
+    assert_string_equal(afs__json_get_str(v, "name"), "Réunion \"quoted\"");
+    AFS_ASSERT_OK(afs__json_get_int(v, "big", &n));
+    assert_true(n == INT64_C(1700000000123456789));
+    assert_non_null(afs__json_get_array(v, "list"));
+    assert_null(afs__json_get_str(v, "big"));
+    assert_int_equal(afs__json_get_int(v, "name", &n), AFS_ENOTFOUND);
+    yajl_tree_free(v);
+    free(doc);
+}
+
+static void test_util__json_refuses_bad_documents(void **state)
+{
+    static const char *const bad[] = {
+        "{\"a\":", "not json", "[1,2,3]", "{\"a\":1}}garbage", "",
+    };
+    yajl_val v;
+    afs__json *j;
+    char *doc, *deep;
+    size_t len;
+    (void)state;
+    for (size_t i = 0; i < AFS__ARRAY_LEN(bad); i++) {
+        AFS_ASSERT_CODE(afs__json_parse(bad[i], strlen(bad[i]), "share doc", &v), AFS_ECORRUPT);
+        assert_null(v);
+        assert_non_null(strstr(afs_error_last(), "share doc"));
+    }
+    AFS_ASSERT_CODE(afs__json_parse("{\"a\":\0}", 7, "nul", &v), AFS_ECORRUPT);
+
+    /* A hostile document nested 100,000 deep is refused, not a stack overflow. */
+    deep = malloc(200002);
+    assert_non_null(deep);
+    deep[0] = '{';
+    memcpy(deep + 1, "\"a\":", 4);
+    memset(deep + 5, '[', 99990);
+    memset(deep + 5 + 99990, ']', 99990);
+    deep[5 + 2 * 99990] = '}';
+    AFS_ASSERT_CODE(afs__json_parse(deep, 6 + 2 * 99990, "deep", &v), AFS_ECORRUPT);
+    assert_non_null(strstr(afs_error_last(), "nested"));
+    free(deep);
+
+    /* Bracket characters inside strings do not count as nesting. */
+    {
+        const char *strs = "{\"a\":\"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\\\"[[\"}";
+        AFS_ASSERT_OK(afs__json_parse(strs, strlen(strs), "strings", &v));
+    }
+    yajl_tree_free(v);
+
+    /* Generating a string that is not UTF-8 fails cleanly. */
+    j = afs__json_new();
+    afs__json_open_map(j);
+    afs__json_key_str(j, "bad", "\xff\xfe");
+    afs__json_close_map(j);
+    AFS_ASSERT_CODE(afs__json_finish(j, &doc, &len), AFS_EINVAL);
+    afs__json_free(j);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_util__map_holds_many_keys_and_removes),
+        cmocka_unit_test(test_util__md5_matches_known_digests),
+        cmocka_unit_test(test_util__json_round_trip),
+        cmocka_unit_test(test_util__json_refuses_bad_documents),
+    };
+    return cmocka_run_group_tests_name("util", tests, NULL, NULL);
+}
