@@ -1,0 +1,78 @@
+/*
+ * The cloud change journal (docs/sync.md#change-detection).
+ *
+ * Every server endpoint that changes the share appends a batch describing
+ * its changes to .libafs/journal/<seq>, where <seq> is a 20-digit sequence
+ * number claimed with a create-only put: concurrent writers never overwrite
+ * each other and numbers have no holes. A reader keeps a cursor (the last
+ * sequence it applied) and reads forward until the next number is missing,
+ * so a session reads only what changed since its last one. Records are
+ * hints: the engine re-checks the share before acting on one, and every
+ * transfer is conditional on an etag, so a stale record can cost time but
+ * never data. Anything the journal cannot vouch for (a batch that fails to
+ * parse, a cursor older than what was pruned) turns into a full
+ * enumeration of the share.
+ */
+#ifndef AFS_SYNC_JOURNAL_H
+#define AFS_SYNC_JOURNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../core/internal.h"
+#include "../core/md5.h"
+
+#define AFS__JOURNAL_DIR AFS_RESERVED_NAME "/journal"
+/* The lowest sequence still kept, written when old batches are pruned. */
+#define AFS__JOURNAL_FLOOR AFS_RESERVED_NAME "/journal-floor"
+
+typedef enum afs__jop {
+    AFS__JOP_PUT = 1,    /* a file was written: path, size, mtime, etag, md5 */
+    AFS__JOP_DELETE = 2, /* a file or directory was removed */
+    AFS__JOP_MKDIR = 3,
+    AFS__JOP_RENAME = 4, /* path moved to `to` (a file or a whole directory) */
+    AFS__JOP_PROPS = 5   /* times or attributes changed: mtime, etag */
+} afs__jop;
+
+typedef struct afs__jrec {
+    afs__jop op;
+    const char *path;
+    const char *to;      /* AFS__JOP_RENAME */
+    uint32_t type;       /* AFS_TYPE_FILE or AFS_TYPE_DIR */
+    uint64_t size;
+    int64_t mtime_ns;
+    const char *etag;    /* the object's etag after the change, "" if unknown */
+    bool has_md5;
+    uint8_t md5[AFS__MD5_LEN];
+} afs__jrec;
+
+/*
+ * Append one batch of `count` records written by endpoint `endpoint_id` of
+ * server `server_name`. `*seq` is a hint (the last sequence known) on entry
+ * and the sequence claimed on return. Errors: storage errors.
+ */
+int afs__journal_append(afs_storage *s, const char *endpoint_id, const char *server_name,
+                        const afs__jrec *recs, size_t count, uint64_t *seq);
+
+/*
+ * Called for each record of each batch after the cursor, in order. The
+ * strings are valid during the call only. Non-zero stops the read and is
+ * returned.
+ */
+typedef int (*afs__journal_fn)(uint64_t seq, const char *endpoint_id, const char *server_name,
+                               const afs__jrec *rec, void *payload);
+
+/*
+ * Read every batch after `cursor`. *new_cursor receives the last sequence
+ * read. *gap is set when the journal cannot account for everything since
+ * `cursor` (pruned past it, or a batch that is damaged or hostile): the
+ * caller must then enumerate the share in full. Errors: storage errors other
+ * than a missing batch (which ends the read), the callback's value.
+ */
+int afs__journal_read(afs_storage *s, uint64_t cursor, afs__journal_fn fn, void *payload,
+                      uint64_t *new_cursor, bool *gap);
+
+/* The highest sequence present (0 if none), found by probing. */
+int afs__journal_head(afs_storage *s, uint64_t hint, uint64_t *head);
+
+#endif
