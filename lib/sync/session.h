@@ -1,0 +1,80 @@
+/*
+ * One sync session's working state (docs/sync.md#sessions). A session
+ * builds one item per path that exists in the base, on the server or in the
+ * cloud; each item carries the three sides, the decided action and, once
+ * applied, the new base. Everything lives in one arena freed at the end.
+ */
+#ifndef AFS_SYNC_SESSION_H
+#define AFS_SYNC_SESSION_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../core/internal.h"
+#include "../core/map.h"
+#include "../core/md5.h"
+#include "reconcile.h"
+
+typedef struct afs__item {
+    const char *path;  /* relative, '/'-separated, arena-owned */
+    const char *name;  /* last component, points into path */
+    afs__side base;
+    afs__side local;
+    afs__side cloud;
+    bool cloud_known;  /* cloud side learned this session; else taken as the base */
+    bool base_has_md5;
+    bool cloud_has_md5; /* digest of the cloud object with cloud.etag (journal) */
+    uint8_t base_md5[AFS__MD5_LEN];
+    uint8_t cloud_md5[AFS__MD5_LEN];
+    const char *cloud_writer; /* server that wrote cloud.etag (journal), NULL: unknown */
+    afs__action action;
+    int phase;
+    bool handled;      /* consumed by a rename or a conflict; skip in apply */
+} afs__item;
+
+/* A per-item failure of this session. */
+typedef struct afs__item_err {
+    const char *path;
+    int code;
+    const char *message;
+    struct afs__item_err *next;
+} afs__item_err;
+
+typedef struct afs__session {
+    afs__arena arena;
+    afs__map items;       /* path -> afs__item */
+    afs__item_err *errors;
+    size_t error_count;
+    uint64_t skipped;
+    /* where */
+    afs_fs *fs;
+    const afs_fs_ops *fsops;
+    void *fsctx;
+    const char *root;     /* endpoint's absolute local path */
+    afs_storage *storage;
+    const char *const *exclude;
+    size_t exclude_count;
+} afs__session;
+
+/* The item for `path`, created (all sides absent) if missing; NULL on ENOMEM. */
+afs__item *afs__session_item(afs__session *s, const char *path, size_t len);
+
+/* Record a per-item failure with the thread's current message; returns 0. */
+int afs__session_item_error(afs__session *s, const char *path, int code);
+
+/* Absolute local path of a relative one, allocated in the arena. */
+char *afs__session_local_path(afs__session *s, const char *rel);
+
+/* Is `rel` (or its last component `name`) excluded by the user's patterns? */
+bool afs__session_excluded(const afs__session *s, const char *rel, const char *name);
+
+/*
+ * Walk the endpoint's directory tree and fill the local side of items.
+ * Skips never-synced names, symbolic links, special files and files with
+ * several hard links (counted in s->skipped); records unsupported names as
+ * per-item errors; removes stale temporary files of the library's own.
+ * Errors: the root is missing or unreadable (AFS_ENOTFOUND, AFS_EPERM...).
+ */
+int afs__scan_local(afs__session *s);
+
+#endif
