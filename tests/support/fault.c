@@ -92,8 +92,11 @@ int afs__fault_enter(afs_test_fault *f, size_t slot, bool *crash_after)
         while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
             ;
     }
-    if (rc)
-        afs_error_set_str(rc, "injected fault");
+    if (rc) {
+        char msg[96];
+        snprintf(msg, sizeof(msg), "injected fault in %s", name);
+        afs_error_set_str(rc, msg);
+    }
     return rc;
 }
 
@@ -142,7 +145,12 @@ uint64_t afs_test_fault_count(const afs_test_fault *f, const char *op)
 
 uint64_t afs_test_fault_injected(const afs_test_fault *f)
 {
-    return f->injected;
+    afs_test_fault *m = (afs_test_fault *)f;
+    uint64_t n;
+    pthread_mutex_lock(&m->lock);
+    n = m->injected;
+    pthread_mutex_unlock(&m->lock);
+    return n;
 }
 
 void afs_test_fault_reset_counts(afs_test_fault *f)

@@ -98,13 +98,16 @@ typedef struct afs_fs_ops {
     /* Describe `path` without following a final symlink. Required. */
     int (*stat)(void *ctx, const char *path, afs_fs_stat *out);
 
-    /* Enumerate a directory. dir_read returns AFS_EITEROVER after the last
-     * entry and never returns "." or "..". Required. */
+    /* Enumerate a directory, never through a final symlink (AFS_EINVALIDNAME).
+     * dir_read returns AFS_EITEROVER after the last entry and never returns
+     * "." or "..". Required. */
     int (*dir_open)(void *ctx, const char *path, void **dir);
     int (*dir_read)(void *ctx, void *dir, afs_fs_dirent *out);
     void (*dir_close)(void *ctx, void *dir);
 
-    /* Open a regular file (never through a final symlink). Required. */
+    /* Open a regular file. A final symlink is never followed
+     * (AFS_EINVALIDNAME); a directory gives AFS_EISDIR, a fifo or device
+     * AFS_EINVAL. Required. */
     int (*open)(void *ctx, const char *path, unsigned int flags, void **fh);
     /* Read up to `len` bytes at `offset`; *nread < len only at end of file. Required. */
     int (*read)(void *ctx, void *fh, uint64_t offset, void *buf, size_t len, size_t *nread);
@@ -141,7 +144,9 @@ typedef struct afs_fs_ops {
 
     /* The tier marker: an opaque blob of at most AFS_FS_MARKER_MAX bytes the
      * library attaches to a placeholder. marker_get copies it into `buf`
-     * (`cap` bytes) and sets *len; AFS_ENOTFOUND when the file has none.
+     * (`cap` bytes) and sets *len; AFS_ENOTFOUND when the file has none
+     * (also from marker_remove); a too small `cap`: AFS_EINVAL with *len set
+     * to the size needed.
      * NULL slots: cloud tiering is not supported on this file system. */
     int (*marker_get)(void *ctx, const char *path, void *buf, size_t cap, size_t *len);
     int (*marker_set)(void *ctx, const char *path, const void *buf, size_t len);
@@ -173,7 +178,7 @@ AFS_EXTERN int afs_fs_new(afs_fs **out, const afs_fs_ops *ops, void *ctx);
  * The default POSIX/Linux filesystem: holes by fallocate(PUNCH_HOLE), the
  * tier marker in the extended attribute "user.afs.marker", the system volume
  * is the volume of "/", network file systems recognised by statfs magic.
- * Free with afs_fs_free(). Errors: AFS_ENOMEM.
+ * Free with afs_fs_free(). Errors: AFS_EINVAL (out is NULL), AFS_ENOMEM.
  */
 AFS_EXTERN int afs_fs_posix_new(afs_fs **out);
 
