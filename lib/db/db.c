@@ -403,10 +403,16 @@ static int check_identity(afs_db *db, uint32_t app_id, int last_version, int64_t
         goto done;
     }
     if (strcmp((const char *)sqlite3_column_text(st, 0), "ok") != 0) {
-        rc = afs__error_set(AFS_ECORRUPT, "state database \"%s\" is damaged (quick_check: %.200s); "
+        char first[200];
+        /* quick_check reports on several lines; keep the message on one. */
+        snprintf(first, sizeof(first), "%s", (const char *)sqlite3_column_text(st, 0));
+        for (char *c = first; *c; c++)
+            if (*c == '\n')
+                *c = ' ';
+        rc = afs__error_set(AFS_ECORRUPT, "state database \"%s\" is damaged (quick_check: %s); "
                             "libafs left it untouched: restore it from a backup, or move it away "
                             "together with its -wal and -shm files so that libafs starts afresh",
-                            db->path, (const char *)sqlite3_column_text(st, 0));
+                            db->path, first);
         goto done;
     }
     *user_version = version;
