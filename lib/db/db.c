@@ -77,8 +77,8 @@ static int raise_sqlite(sqlite3 *h, const char *path, int rc, const char *what)
         msg = sqlite3_errmsg(h);
     else
         msg = sqlite3_errstr(rc);
-    return afs__error_set(code, "%s: state database \"%s\": %s%s", what, path ? path : "?", msg,
-                          hint(code));
+    return afs__error_set(code, "%s: state database \"%s\": %s (SQLite code %d)%s", what,
+                          path ? path : "?", msg, rc, hint(code));
 }
 
 int afs__db_error(afs_db *db, int sqlite_rc, const char *what)
@@ -422,15 +422,31 @@ done:
     return rc;
 }
 
+/*
+ * Put the file in WAL mode. Switching a new file from the rollback journal
+ * needs an exclusive lock, and SQLite returns SQLITE_BUSY at once, without
+ * calling the busy handler, when that could deadlock with another opener
+ * doing the same; so we back off and retry here, within the busy timeout.
+ */
 static int set_wal(afs_db *db)
 {
     sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(db->h, "PRAGMA journal_mode=WAL", -1, &st, NULL);
-    if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW)
-        rc = SQLITE_OK;
-    if (rc != SQLITE_OK) {
-        rc = afs__db_error(db, rc, "set WAL mode");
-        goto done;
+    int slept = 0, nap = 1;
+    int rc;
+
+    for (;;) {
+        rc = sqlite3_prepare_v2(db->h, "PRAGMA journal_mode=WAL", -1, &st, NULL);
+        if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW)
+            break;
+        sqlite3_finalize(st);
+        st = NULL;
+        if ((rc & 0xff) != SQLITE_BUSY || slept >= AFS__DB_BUSY_TIMEOUT_MS) {
+            rc = afs__db_error(db, rc, "set WAL mode");
+            goto done;
+        }
+        sqlite3_sleep(nap);
+        slept += nap;
+        nap = nap < 100 ? nap * 2 : 100;
     }
     /* SQLite answers with the mode it kept; it refuses WAL where shared
      * memory does not work (network file systems). */
