@@ -109,6 +109,7 @@ static void test_db__file_is_0600_even_with_umask_0(void **state)
     struct stat st;
     afs_db *db = open_ok(path, 1);
     insert(db, 1, "a");
+    umask(old); /* before any assertion can leave the test */
     assert_int_equal(stat(path, &st), 0);
     assert_int_equal(st.st_mode & 07777, 0600);
     /* SQLite gives its side files the main file's mode. */
@@ -117,7 +118,6 @@ static void test_db__file_is_0600_even_with_umask_0(void **state)
     assert_int_equal(stat(shm, &st), 0);
     assert_int_equal(st.st_mode & 07777, 0600);
     afs__db_close(db);
-    umask(old);
     free(path);
     free(wal);
     free(shm);

@@ -14,6 +14,7 @@
 #include "support.h"
 #include "core/internal.h"
 #include "db/db.h"
+#include "service/service_internal.h"
 
 static afs_service *open_ok(const char *dir)
 {
@@ -56,6 +57,16 @@ static void test_service__open_creates_private_state_dir_and_db(void **state)
     assert_mode(top, 0700);
     assert_mode(dir, 0700);
     assert_mode(db, 0600);
+    /* The identity is written with full durability (docs/state-store.md). */
+    {
+        sqlite3_stmt *st = afs__db_stmt(afs__service_db(svc), "PRAGMA synchronous");
+        assert_non_null(st);
+        assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+        assert_int_equal(sqlite3_column_int(st, 0), 2); /* FULL */
+        sqlite3_reset(st);
+    }
+    assert_string_equal(afs__service_state_dir(svc), dir);
+    assert_null(afs__service_fs(svc));
     afs_service_close(svc);
     afs_service_close(NULL);
     /* An existing directory keeps the mode its owner chose. */

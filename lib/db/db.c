@@ -379,7 +379,7 @@ static int check_identity(afs_db *db, uint32_t app_id, int last_version, int64_t
      * a new file (ours, or one that crashed before its first migration). */
     if (found_id == 0 && (objects != 0 || version != 0)) {
         rc = afs__error_set(AFS_ECORRUPT, "state database \"%s\" belongs to another application "
-                            "(it has tables but no libafs application_id); libafs left it "
+                            "(it has content but no libafs application_id); libafs left it "
                             "untouched: move it away or choose another state directory",
                             db->path);
         goto done;

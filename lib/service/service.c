@@ -154,6 +154,11 @@ int afs_service_open(afs_service **out, const char *state_dir, const afs_service
     if ((rc = afs__db_open(&svc->db, db_path, AFS__DB_APP_SERVICE, service_migrations,
                            AFS__ARRAY_LEN(service_migrations))) != 0)
         goto done;
+    /* The server id is an identity other hosts see: a registration must
+     * survive a power cut, not be re-derived with a new id. Writes here
+     * are rare and tiny, so FULL costs nothing (docs/state-store.md). */
+    if ((rc = afs__db_exec(svc->db, "PRAGMA synchronous=FULL")) != 0)
+        goto done;
     *out = svc;
     svc = NULL;
 done:
