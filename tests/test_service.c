@@ -66,9 +66,31 @@ static void test_service__open_creates_private_state_dir_and_db(void **state)
         sqlite3_reset(st);
     }
     assert_string_equal(afs__service_state_dir(svc), dir);
-    assert_null(afs__service_fs(svc));
+    /* Without a host filesystem the service owns the POSIX default. */
+    {
+        const afs_fs_ops *ops;
+        void *ctx;
+        afs_fs_stat st;
+        assert_non_null(afs__service_fs(svc));
+        AFS_ASSERT_OK(afs_fs_ops_get(afs__service_fs(svc), &ops, &ctx));
+        memset(&st, 0, sizeof(st));
+        AFS_ASSERT_OK(ops->stat(ctx, dir, &st));
+        assert_int_equal(st.type, AFS_TYPE_DIR);
+    }
     afs_service_close(svc);
     afs_service_close(NULL);
+    /* A host's filesystem is used as given (and not freed by the service). */
+    {
+        afs_service_options o;
+        afs_fs *fs;
+        AFS_ASSERT_OK(afs_fs_posix_new(&fs));
+        AFS_ASSERT_OK(afs_service_options_init(&o, AFS_SERVICE_OPTIONS_VERSION));
+        o.fs = fs;
+        AFS_ASSERT_OK(afs_service_open(&svc, dir, &o));
+        assert_ptr_equal(afs__service_fs(svc), fs);
+        afs_service_close(svc);
+        afs_fs_free(fs);
+    }
     /* An existing directory keeps the mode its owner chose. */
     assert_int_equal(chmod(dir, 0750), 0);
     svc = open_ok(dir);

@@ -139,10 +139,15 @@ int afs_service_open(afs_service **out, const char *state_dir, const afs_service
         rc = AFS_ENOMEM;
         goto done;
     }
-    /* Borrowed. NULL stays NULL for now: the POSIX default
-     * (afs_fs_posix_new) is not on this branch yet; once it is, the service
-     * creates and owns it here when the host gives none. */
-    svc->fs = opts ? opts->fs : NULL;
+    /* The host's filesystem is borrowed; without one the service owns the
+     * POSIX default. */
+    if (opts && opts->fs) {
+        svc->fs = opts->fs;
+    } else {
+        if ((rc = afs_fs_posix_new(&svc->own_fs)) != 0)
+            goto done;
+        svc->fs = svc->own_fs;
+    }
 
     if ((rc = make_state_dir(svc->state_dir)) != 0)
         goto done;
@@ -172,6 +177,7 @@ void afs_service_close(afs_service *svc)
     if (!svc)
         return;
     afs__db_close(svc->db);
+    afs_fs_free(svc->own_fs);
     free(svc->state_dir);
     free(svc->server_name);
     free(svc->server_id);

@@ -17,7 +17,8 @@
 struct afs_service {
     afs_db *db;        /* <state_dir>/service.db */
     char *state_dir;   /* as given, without trailing '/' */
-    afs_fs *fs;        /* borrowed from the options; NULL: see afs__service_fs() */
+    afs_fs *fs;        /* the host's (borrowed) or own_fs */
+    afs_fs *own_fs;    /* the POSIX default when the host gave none; owned */
     char *server_name; /* the registered identity, cached once known; NULL before */
     char *server_id;
 };
@@ -28,11 +29,7 @@ afs_db *afs__service_db(afs_service *svc);
 /* The state directory; per-endpoint databases live below it. */
 const char *afs__service_state_dir(const afs_service *svc);
 
-/*
- * The filesystem for server endpoints. NULL when the host gave none: the
- * POSIX default (afs_fs_posix_new) is not wired in yet; once it exists,
- * afs_service_open will create it and this never returns NULL.
- */
+/* The filesystem for server endpoints: the host's, or the POSIX default. Never NULL. */
 afs_fs *afs__service_fs(afs_service *svc);
 
 /*
