@@ -31,7 +31,8 @@ AFS_EXTERN int afs_service_options_init(afs_service_options *opts, unsigned int 
  * Open (creating if needed) the service whose state lives in `state_dir`.
  * The directory is created with mode 0700 if missing; the database file
  * with mode 0600. `opts` may be NULL. Free with afs_service_close().
- * Errors: AFS_EINVAL, AFS_EPERM, AFS_ECORRUPT (a corrupt or foreign
+ * Errors: AFS_EINVAL, AFS_EPERM, AFS_ENOTDIR (state_dir is a file),
+ * AFS_ECORRUPT (a corrupt or foreign
  * database file; it is left untouched), AFS_EVERSION (state written by a
  * newer libafs), AFS_EBUSY, AFS_EIO, AFS_ENOMEM.
  */
