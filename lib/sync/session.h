@@ -40,9 +40,19 @@ typedef struct afs__item_err {
     struct afs__item_err *next;
 } afs__item_err;
 
+/* A rename the journal reported (another endpoint renamed from -> to). */
+typedef struct afs__rename_hint {
+    const char *from;
+    const char *to;
+    uint32_t type;
+    struct afs__rename_hint *next;
+} afs__rename_hint;
+
 typedef struct afs__session {
     afs__arena arena;
     afs__map items;       /* path -> afs__item */
+    afs__map journal_paths; /* paths the journal named this session */
+    afs__rename_hint *cloud_renames;
     afs__item_err *errors;
     size_t error_count;
     uint64_t skipped;
