@@ -471,7 +471,7 @@ static int migrate(afs_db *db, uint32_t app_id, const afs__db_migration *m, size
     int rc = 0;
 
     for (size_t i = 0; i < count; i++) {
-        int64_t now;
+        int64_t now = 0;
         if (m[i].version <= from)
             continue;
         if ((rc = afs__db_begin(db)) != 0)
