@@ -67,8 +67,21 @@ bool afs__name_is_reserved(const char *name, size_t len);
 int afs__path_check(const char *path, bool allow_reserved, const char *what);
 /* Write a printable, escaped, bounded form of `len` bytes of `name` into buf. */
 void afs__name_escape(const char *name, size_t len, char *buf, size_t cap);
+/* Decode one UTF-8 sequence of at most `len` bytes; its length, or 0 if malformed
+ * (overlong, surrogate, past U+10FFFF, truncated). */
+size_t afs__utf8_decode(const unsigned char *s, size_t len, uint32_t *cp);
+/* A display name (server, group): 1..255 bytes of UTF-8 without control
+ * characters or '/'. AFS_EINVALIDNAME with a message naming `kind`. */
+int afs__label_check(const char *kind, const char *name);
 /* "a" + "b" -> "a/b"; "" + "b" -> "b". Allocated; NULL on ENOMEM. */
 char *afs__path_join(const char *dir, const char *name);
+
+/* ---- identifiers and clocks (core/util.c) ---- */
+
+/* A random version 4 UUID, lower-case, 36 characters and a NUL. */
+int afs__uuid(char out[37]);
+/* Wall-clock time in nanoseconds since the epoch. */
+int64_t afs__now_ns(void);
 
 /* ---- vtables (core/fs.c, storage/storage.c) ---- */
 

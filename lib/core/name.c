@@ -88,3 +88,61 @@ char *afs__path_join(const char *dir, const char *name)
         return afs__strdup(name);
     return afs__sprintf("%s/%s", dir, name);
 }
+
+size_t afs__utf8_decode(const unsigned char *s, size_t len, uint32_t *cp)
+{
+    uint32_t c = s[0];
+    size_t n, i;
+    if (c < 0x80) {
+        *cp = c;
+        return 1;
+    }
+    if (c >= 0xc2 && c <= 0xdf)
+        n = 2, c &= 0x1f;
+    else if (c >= 0xe0 && c <= 0xef)
+        n = 3, c &= 0x0f;
+    else if (c >= 0xf0 && c <= 0xf4)
+        n = 4, c &= 0x07;
+    else
+        return 0;
+    if (n > len)
+        return 0;
+    for (i = 1; i < n; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        c = (c << 6) | (s[i] & 0x3f);
+    }
+    /* Overlong forms, surrogates and values past U+10FFFF are malformed. */
+    if ((n == 3 && c < 0x800) || (n == 4 && (c < 0x10000 || c > 0x10ffff)) ||
+        (c >= 0xd800 && c <= 0xdfff))
+        return 0;
+    *cp = c;
+    return n;
+}
+
+int afs__label_check(const char *kind, const char *name)
+{
+    size_t len = strlen(name);
+    const unsigned char *s = (const unsigned char *)name;
+    const char *why = NULL;
+    char shown[96];
+
+    if (len == 0 || len > AFS_NAME_MAX)
+        return afs__error_set(AFS_EINVALIDNAME, "%s name must be 1 to %d bytes, not %zu", kind,
+                              AFS_NAME_MAX, len);
+    for (size_t i = 0; i < len && !why;) {
+        uint32_t cp;
+        size_t n = afs__utf8_decode(s + i, len - i, &cp);
+        if (n == 0)
+            why = "it is not valid UTF-8";
+        else if (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f))
+            why = "control characters are not allowed";
+        else if (cp == '/')
+            why = "'/' is not allowed";
+        i += n ? n : 1;
+    }
+    if (!why)
+        return 0;
+    afs__name_escape(name, len, shown, sizeof(shown));
+    return afs__error_set(AFS_EINVALIDNAME, "invalid %s name \"%s\": %s", kind, shown, why);
+}

@@ -12,13 +12,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 
 #include "service_internal.h"
 
-#define SERVER_NAME_MAX 255
 #define DB_FILE "service.db"
 
 /*
@@ -203,100 +201,6 @@ afs_fs *afs__service_fs(afs_service *svc)
 
 /* ---- the registered server ---- */
 
-/*
- * 1..255 bytes of well-formed UTF-8, no '/', no C0 or C1 control
- * characters (they would break the logs and file names the id and name
- * end up in). Overlong forms and surrogates are not well-formed.
- */
-static int check_server_name(const char *name)
-{
-    size_t len = strlen(name);
-    const unsigned char *s = (const unsigned char *)name;
-    const char *why = NULL;
-    char shown[96];
-
-    if (len == 0 || len > SERVER_NAME_MAX)
-        return afs__error_set(AFS_EINVALIDNAME, "server name must be 1 to %d bytes, not %zu",
-                              SERVER_NAME_MAX, len);
-    for (size_t i = 0; i < len && !why;) {
-        unsigned char c = s[i];
-        uint32_t cp;
-        size_t n;
-        if (c < 0x80) {
-            if (c < 0x20 || c == 0x7f)
-                why = "control characters are not allowed";
-            else if (c == '/')
-                why = "'/' is not allowed";
-            i++;
-            continue;
-        }
-        if (c >= 0xc2 && c <= 0xdf) {
-            n = 2;
-            cp = c & 0x1f;
-        } else if (c >= 0xe0 && c <= 0xef) {
-            n = 3;
-            cp = c & 0x0f;
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            n = 4;
-            cp = c & 0x07;
-        } else {
-            why = "it is not valid UTF-8";
-            break;
-        }
-        if (i + n > len) {
-            why = "it is not valid UTF-8";
-            break;
-        }
-        for (size_t k = 1; k < n; k++) {
-            if ((s[i + k] & 0xc0) != 0x80) {
-                why = "it is not valid UTF-8";
-                break;
-            }
-            cp = (cp << 6) | (s[i + k] & 0x3f);
-        }
-        if (!why && ((n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-                     (n == 4 && (cp < 0x10000 || cp > 0x10ffff))))
-            why = "it is not valid UTF-8";
-        if (!why && cp >= 0x80 && cp <= 0x9f)
-            why = "control characters are not allowed";
-        i += n;
-    }
-    if (!why)
-        return 0;
-    afs__name_escape(name, len, shown, sizeof(shown));
-    return afs__error_set(AFS_EINVALIDNAME, "invalid server name \"%s\": %s", shown, why);
-}
-
-/* A random (version 4) UUID, lower-case, 36 characters plus NUL. */
-static int make_uuid(char out[37])
-{
-    unsigned char b[16];
-    size_t got = 0;
-    while (got < sizeof(b)) {
-        ssize_t n = getrandom(b + got, sizeof(b) - got, 0);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return afs__error_errno(errno, "getrandom for a server id");
-        }
-        got += (size_t)n;
-    }
-    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40); /* version 4 */
-    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80); /* RFC 4122 variant */
-    snprintf(out, 37,
-             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-             b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12],
-             b[13], b[14], b[15]);
-    return 0;
-}
-
-static int64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /* Replace the cached identity (strings handed out earlier stay valid
  * only until a registration call, as the header says). */
 static int cache_identity(afs_service *svc, const char *name, const char *id)
@@ -348,7 +252,7 @@ int afs_server_register(afs_service *svc, const char *name)
 
     if (!svc || !name)
         return afs__error_set(AFS_EINVAL, "afs_server_register: svc and name must not be NULL");
-    if ((rc = check_server_name(name)) != 0)
+    if ((rc = afs__label_check("server", name)) != 0)
         return rc;
     /* IMMEDIATE: two processes registering at once are serialised, and the
      * second sees the first's row. */
@@ -368,7 +272,7 @@ int afs_server_register(afs_service *svc, const char *name)
         rc = afs__db_commit(svc->db); /* same name: nothing to do, the id stays */
         goto done;
     }
-    if ((rc = make_uuid(id)) != 0)
+    if ((rc = afs__uuid(id)) != 0)
         goto done;
     if (!(st = afs__db_stmt(svc->db, "INSERT INTO server (singleton, id, name, registered_ns) "
                                      "VALUES (1, ?1, ?2, ?3)"))) {
@@ -377,7 +281,7 @@ int afs_server_register(afs_service *svc, const char *name)
     }
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, now_ns());
+    sqlite3_bind_int64(st, 3, afs__now_ns());
     rc = sqlite3_step(st);
     sqlite3_reset(st);
     if (rc != SQLITE_DONE) {

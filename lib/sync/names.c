@@ -31,38 +31,6 @@ bool afs__sync_is_temp_name(const char *name)
            ends_with_ci(name, len, ".tmp");
 }
 
-/* Decode one UTF-8 sequence; returns its length, or 0 if malformed. */
-static size_t utf8_decode(const unsigned char *s, size_t len, uint32_t *cp)
-{
-    uint32_t c = s[0];
-    size_t n, i;
-    if (c < 0x80) {
-        *cp = c;
-        return 1;
-    }
-    if (c >= 0xc2 && c <= 0xdf)
-        n = 2, c &= 0x1f;
-    else if (c >= 0xe0 && c <= 0xef)
-        n = 3, c &= 0x0f;
-    else if (c >= 0xf0 && c <= 0xf4)
-        n = 4, c &= 0x07;
-    else
-        return 0;
-    if (n > len)
-        return 0;
-    for (i = 1; i < n; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        c = (c << 6) | (s[i] & 0x3f);
-    }
-    /* Overlong forms, surrogates and values past U+10FFFF are malformed. */
-    if ((n == 3 && c < 0x800) || (n == 4 && (c < 0x10000 || c > 0x10ffff)) ||
-        (c >= 0xd800 && c <= 0xdfff))
-        return 0;
-    *cp = c;
-    return n;
-}
-
 static const char *invalid_codepoint(uint32_t c)
 {
     if (c < 0x20)
@@ -100,7 +68,7 @@ afs__name_class afs__sync_name_class(const char *name, size_t len, const char **
 
     for (i = 0; i < len;) {
         uint32_t cp;
-        size_t n = utf8_decode(s + i, len - i, &cp);
+        size_t n = afs__utf8_decode(s + i, len - i, &cp);
         const char *bad;
         if (n == 0) {
             if (why)
