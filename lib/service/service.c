@@ -49,6 +49,11 @@ static const afs__db_migration service_migrations[] = {
       "  options TEXT NOT NULL DEFAULT '{}',"
       "  created_ns INTEGER NOT NULL"
       ");" },
+    /* v2: where each group's share is, and the volume of each endpoint
+     * (the overlap and one-group-per-volume rules compare volumes). */
+    { 2,
+      "ALTER TABLE sync_group ADD COLUMN storage_uri TEXT NOT NULL DEFAULT '';"
+      "ALTER TABLE server_endpoint ADD COLUMN volume_id TEXT NOT NULL DEFAULT '';" },
 };
 
 /* ---- options ---- */

@@ -1,0 +1,43 @@
+/* Sync group and server endpoint handles (lib/sync/group.c, endpoint.c). */
+#ifndef AFS_SYNC_GROUP_INTERNAL_H
+#define AFS_SYNC_GROUP_INTERNAL_H
+
+#include "afs/sync.h"
+#include "../core/internal.h"
+#include "../db/db.h"
+
+/* Documents in the share's reserved prefix (docs/sync.md#share-layout). */
+#define AFS__GROUP_DOC AFS_RESERVED_NAME "/group.json"
+#define AFS__ENDPOINT_DIR AFS_RESERVED_NAME "/endpoints"
+#define AFS__SERVER_CLAIM_DIR AFS_RESERVED_NAME "/servers"
+
+struct afs_group {
+    afs_service *svc; /* borrowed */
+    char *id;
+    char *name;
+    char *uri;
+    afs_storage *storage; /* owned */
+};
+
+struct afs_endpoint {
+    afs_group *group; /* borrowed */
+    char *id;
+    char *path;       /* canonical absolute path */
+    afs_endpoint_options opts; /* exclude points into exclude_strings */
+    char **exclude_strings;
+    afs_db *state;    /* per-endpoint state, opened with the handle */
+};
+
+/* Encode / decode endpoint options as a JSON object member of `j`. */
+struct afs__json;
+void afs__endpoint_options_json(struct afs__json *j, const afs_endpoint_options *o);
+
+/* Count the server endpoints this service has (for the 30-per-server limit). */
+int afs__endpoint_count_local(afs_service *svc, size_t *count);
+
+/* Store a small JSON document in the share's reserved prefix. */
+int afs__share_put_doc(afs_storage *s, const char *path, const char *doc, bool create_only);
+/* Read one (at most AFS__JSON_MAX bytes) into a malloc'd NUL-terminated buffer. */
+int afs__share_get_doc(afs_storage *s, const char *path, char **doc, size_t *len);
+
+#endif
