@@ -114,7 +114,7 @@ static void test_storage_local__objects_are_plain_files(void **state)
     assert_int_equal(st.size, 4);
     /* The private area exists on disk but is no user object. */
     free(path);
-    path = afs_test_path(share, ".libafs/tmp");
+    path = afs_test_path(share, ".libafs/local/tmp");
     assert_true(exists(path));
     AFS_ASSERT_CODE(afs_storage_stat(s, ".libafs", &st), AFS_EINVALIDNAME);
     /* Metadata and attributes are plain user xattrs. */
@@ -275,13 +275,13 @@ static void test_storage_local__stale_temps_removed_on_open(void **state)
         _exit(0);
     assert_int_equal(waitpid(pid, &ws, 0), pid);
     host_name(host, sizeof(host));
-    afs_storage_free(open_share(share)); /* makes .libafs/tmp */
-    snprintf(name, sizeof(name), ".libafs/tmp/%s~%ld~00000000deadbeef.tmp", host, (long)pid);
+    afs_storage_free(open_share(share)); /* makes .libafs/local/tmp */
+    snprintf(name, sizeof(name), ".libafs/local/tmp/%s~%ld~00000000deadbeef.tmp", host, (long)pid);
     dead = afs_test_path(share, name);
-    snprintf(name, sizeof(name), ".libafs/tmp/%s~%ld~00000000cafebabe.tmp", host, (long)getpid());
+    snprintf(name, sizeof(name), ".libafs/local/tmp/%s~%ld~00000000cafebabe.tmp", host, (long)getpid());
     live = afs_test_path(share, name);
-    foreign_old = afs_test_path(share, ".libafs/tmp/elsewhere~1~0000000000000001.tmp");
-    foreign_new = afs_test_path(share, ".libafs/tmp/elsewhere~1~0000000000000002.tmp");
+    foreign_old = afs_test_path(share, ".libafs/local/tmp/elsewhere~1~0000000000000001.tmp");
+    foreign_new = afs_test_path(share, ".libafs/local/tmp/elsewhere~1~0000000000000002.tmp");
     afs_test_write_file(dead, "partial", 7);
     afs_test_write_file(live, "in flight", 9);
     afs_test_write_file(foreign_old, "old", 3);
@@ -418,7 +418,7 @@ static void test_storage_local__open_by_uri(void **state)
 static void test_storage_local__failed_put_leaves_no_temp(void **state)
 {
     char *share = share_dir(state);
-    char *tmp = afs_test_path(share, ".libafs/tmp");
+    char *tmp = afs_test_path(share, ".libafs/local/tmp");
     afs_storage *s = open_share(share);
     afs_storage_put_options o = AFS_STORAGE_PUT_OPTIONS_INIT;
     afs_storage_entry st;

@@ -36,7 +36,7 @@
 
 struct local {
     int rootfd;  /* O_RDONLY|O_DIRECTORY: O_PATH would not allow fsync of the root */
-    int privfd;  /* <root>/.libafs */
+    int privfd;  /* <root>/.libafs/local */
     int tmpfd;   /* <root>/.libafs/tmp */
     uint32_t flags;
     char *root;  /* for messages only; never used to reach a file */
@@ -670,7 +670,7 @@ static int create_temp(struct local *l, const char *path, char *name, size_t cap
             return 0;
         }
         if (errno != EEXIST)
-            return afs__error_errno(errno, "local storage: %s: create temp in %s/%s/tmp", path,
+            return afs__error_errno(errno, "local storage: %s: create temp in %s/%s/local/tmp", path,
                                     l->root, AFS_RESERVED_NAME);
     }
     return afs__error_set(AFS_EIO, "local storage: %s: cannot make a unique temp name", path);
@@ -1125,8 +1125,17 @@ int afs_storage_local_new(afs_storage **out, const char *root,
         rc = afs__error_errno(errno, "local storage: open root %s", root);
         goto done;
     }
-    if ((rc = open_private_dir(l, l->rootfd, AFS_RESERVED_NAME, &l->privfd)) != 0 ||
-        (rc = open_private_dir(l, l->privfd, "tmp", &l->tmpfd)) != 0)
+    /* The backend keeps its files in .libafs/local/, apart from the sync
+     * engine's documents elsewhere under .libafs/. */
+    {
+        int reserved = -1;
+        rc = open_private_dir(l, l->rootfd, AFS_RESERVED_NAME, &reserved);
+        if (rc == 0)
+            rc = open_private_dir(l, reserved, "local", &l->privfd);
+        if (reserved >= 0)
+            close(reserved);
+    }
+    if (rc != 0 || (rc = open_private_dir(l, l->privfd, "tmp", &l->tmpfd)) != 0)
         goto done;
     lockfd = openat(l->privfd, "lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0666);
     if (lockfd < 0) {
