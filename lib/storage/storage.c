@@ -467,6 +467,10 @@ int afs_storage_meta_get(afs_storage *storage, const char *path, const char *key
         return afs__error_set(AFS_EINVAL, "storage meta_get: key, buf and len are required");
     if ((rc = afs__path_check(path, false, "storage meta_get")) != 0)
         return rc;
+    if (strlen(key) == 0 || strlen(key) > 64 ||
+        strspn(key, "abcdefghijklmnopqrstuvwxyz0123456789_") != strlen(key))
+        return afs__error_set(AFS_EINVAL, "storage meta_get: key \"%.64s\" must be 1-64 of "
+                              "[a-z0-9_]", key);
     if (!storage->ops.meta_get)
         return afs__error_set(AFS_ENOTSUP, "storage meta_get \"%s\": not supported by backend",
                               path);

@@ -77,7 +77,8 @@ typedef struct afs_storage_put_options {
     unsigned int condition;    /* AFS_COND_* */
     const char *if_match;      /* with AFS_COND_IF_MATCH */
     int64_t mtime_ns;          /* last-write time to keep; AFS_TIME_OMIT: now */
-    int64_t btime_ns;          /* creation time to keep; AFS_TIME_OMIT: none */
+    int64_t btime_ns;          /* creation time to keep; AFS_TIME_OMIT: none. A backend
+                                  that cannot set creation times ignores it */
     uint32_t attributes;       /* AFS_ATTR_* */
     size_t meta_count;         /* user metadata pairs stored with the object */
     const char *const *meta_keys;   /* [a-z0-9_], at most 64 bytes each */
@@ -136,7 +137,7 @@ typedef struct afs_storage_ops {
                const afs_storage_put_options *opts, afs_storage_entry *out);
 
     /* Delete a file object; with `if_match`, only if the etag matches
-     * (AFS_ECONDITION otherwise). Required. */
+     * (AFS_ECONDITION otherwise); a directory: AFS_EISDIR. Required. */
     int (*remove)(void *ctx, const char *path, const char *if_match);
 
     /* Create one directory (parents must exist); AFS_EEXISTS if it does.
@@ -162,8 +163,9 @@ typedef struct afs_storage_ops {
     int (*set_props)(void *ctx, const char *path, int64_t mtime_ns, uint32_t attributes,
                      const char *if_match, afs_storage_entry *out);
 
-    /* Read one user metadata value into `buf` (`cap` bytes, NUL-terminated),
-     * *len set to its length; AFS_ENOTFOUND if the key is not set.
+    /* Read one user metadata value into `buf` (`cap` bytes, NUL-terminated,
+     * truncated if need be), *len set to its full length like snprintf;
+     * AFS_ENOTFOUND if the key is not set.
      * NULL: AFS_ENOTSUP (the library then does without). */
     int (*meta_get)(void *ctx, const char *path, const char *key, char *buf, size_t cap,
                     size_t *len);

@@ -1,0 +1,1174 @@
+/*
+ * The embedded default storage backend: a local directory used as a cloud
+ * share (docs/guide-storage-vtable.md#the-local-backend).
+ *
+ * Objects are plain files and directories at <root>/<path>, so the share
+ * stays browsable. Private files live under <root>/.libafs/: temps in tmp/,
+ * the lock file `lock`. Every path is resolved component by component from
+ * the root fd with O_NOFOLLOW, so a symlink planted inside the share can
+ * never redirect a read or a write outside it; symlinks and special files
+ * are not objects.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../core/internal.h"
+
+#define LOCAL_PAGE_SIZE 1000
+#define LOCAL_CHUNK (1024u * 1024u)
+#define LOCAL_TEMP_MAX_AGE_S (24 * 3600)
+/* Lock slots: byte offsets in the lock file chosen by a hash of the path. */
+#define LOCAL_LOCK_SLOTS 65536u
+#define XATTR_ATTR "user.afs.attr"
+#define XATTR_META_PREFIX "user.afs.m."
+
+struct local {
+    int rootfd;  /* O_RDONLY|O_DIRECTORY: O_PATH would not allow fsync of the root */
+    int privfd;  /* <root>/.libafs/local */
+    int tmpfd;   /* <root>/.libafs/tmp */
+    uint32_t flags;
+    char *root;  /* for messages only; never used to reach a file */
+    char host[65];
+};
+
+static bool local_sync(const struct local *l)
+{
+    return !(l->flags & AFS_STORAGE_LOCAL_NOSYNC);
+}
+
+static int64_t ts_ns(const struct statx_timestamp *t)
+{
+    return (int64_t)t->tv_sec * 1000000000 + (int64_t)t->tv_nsec;
+}
+
+static struct timespec ns_ts(int64_t ns)
+{
+    struct timespec ts;
+    /* Floor division so times before 1970 keep 0 <= tv_nsec < 1e9. */
+    ts.tv_sec = (time_t)(ns / 1000000000);
+    ts.tv_nsec = (long)(ns % 1000000000);
+    if (ts.tv_nsec < 0) {
+        ts.tv_nsec += 1000000000;
+        ts.tv_sec--;
+    }
+    return ts;
+}
+
+static bool is_object(const struct statx *sx)
+{
+    return S_ISREG(sx->stx_mode) || S_ISDIR(sx->stx_mode);
+}
+
+/* The etag: inode, size, mtime and ctime. ctime moves on every content,
+ * xattr, time or rename change, including edits by other programs. */
+static void etag_of(const struct statx *sx, char *etag, size_t cap)
+{
+    snprintf(etag, cap, "\"%" PRIx64 "-%" PRIx64 "-%" PRIx64 "-%" PRIx64 "\"",
+             (uint64_t)sx->stx_ino, (uint64_t)sx->stx_size, (uint64_t)ts_ns(&sx->stx_mtime),
+             (uint64_t)ts_ns(&sx->stx_ctime));
+}
+
+static int statx_at(int dirfd, const char *name, struct statx *sx)
+{
+    unsigned int mask = STATX_TYPE | STATX_MODE | STATX_INO | STATX_SIZE | STATX_MTIME |
+                        STATX_CTIME | STATX_BTIME;
+    return statx(dirfd, name, AT_SYMLINK_NOFOLLOW | AT_STATX_SYNC_AS_STAT, mask, sx);
+}
+
+static int fstatx(int fd, struct statx *sx)
+{
+    unsigned int mask = STATX_TYPE | STATX_MODE | STATX_INO | STATX_SIZE | STATX_MTIME |
+                        STATX_CTIME | STATX_BTIME;
+    return statx(fd, "", AT_EMPTY_PATH | AT_STATX_SYNC_AS_STAT, mask, sx);
+}
+
+static uint32_t attr_of_fd(int fd)
+{
+    char buf[16];
+    ssize_t n = fgetxattr(fd, XATTR_ATTR, buf, sizeof(buf) - 1);
+    if (n <= 0)
+        return 0; /* none set, or no xattrs on this file system */
+    buf[n] = '\0';
+    return (uint32_t)strtoul(buf, NULL, 10);
+}
+
+static void entry_fill(const struct statx *sx, uint32_t attributes, afs_storage_entry *e)
+{
+    bool dir = S_ISDIR(sx->stx_mode);
+    e->type = dir ? AFS_TYPE_DIR : AFS_TYPE_FILE;
+    e->size = dir ? 0 : (uint64_t)sx->stx_size;
+    e->mtime_ns = ts_ns(&sx->stx_mtime);
+    e->btime_ns = (sx->stx_mask & STATX_BTIME) ? ts_ns(&sx->stx_btime) : 0;
+    e->attributes = attributes;
+    etag_of(sx, e->etag, sizeof(e->etag));
+}
+
+/* Open an object for reading its description without following a symlink
+ * and without blocking on a fifo that replaced it after the type check. */
+static int open_object(int dirfd, const char *name)
+{
+    return openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+}
+
+/*
+ * Describe `name` in `dirfd`. AFS_ENOTFOUND (without touching the thread's
+ * error) when it is missing, a symlink or a special file.
+ */
+static int describe_at(int dirfd, const char *name, afs_storage_entry *e)
+{
+    struct statx sx;
+    int fd;
+
+    if (statx_at(dirfd, name, &sx) != 0)
+        return errno == ENOENT ? AFS_ENOTFOUND : afs__errno_code(errno);
+    if (!is_object(&sx))
+        return AFS_ENOTFOUND;
+    fd = open_object(dirfd, name);
+    if (fd < 0) {
+        if (errno == ENOENT || errno == ELOOP)
+            return AFS_ENOTFOUND;
+        entry_fill(&sx, 0, e); /* unreadable: describe without attributes */
+        return 0;
+    }
+    /* Describe the inode we opened, so type, etag and attributes agree. */
+    if (fstatx(fd, &sx) != 0 || !is_object(&sx)) {
+        close(fd);
+        return AFS_ENOTFOUND;
+    }
+    entry_fill(&sx, attr_of_fd(fd), e);
+    close(fd);
+    return 0;
+}
+
+/* ---- path resolution ---- */
+
+/* Open one directory component under `dirfd`, creating it when asked. */
+static int open_component(struct local *l, int dirfd, const char *name, const char *path,
+                          bool create, int *out)
+{
+    for (int attempt = 0; attempt < 16; attempt++) {
+        struct stat st;
+        int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd >= 0) {
+            *out = fd;
+            return 0;
+        }
+        if (errno == ENOENT && create) {
+            if (mkdirat(dirfd, name, 0777) == 0) {
+                /* A new directory is durable only once its parent is synced. */
+                if (local_sync(l) && fsync(dirfd) != 0)
+                    return afs__error_errno(errno, "local storage: %s: fsync after mkdir", path);
+                continue;
+            }
+            if (errno == EEXIST)
+                continue; /* raced with another creator: open what is there */
+            return afs__error_errno(errno, "local storage: %s: mkdir \"%s\"", path, name);
+        }
+        if (errno == ENOENT)
+            return afs__error_set(AFS_ENOTFOUND, "local storage: %s: \"%s\" does not exist",
+                                  path, name);
+        if (errno == ELOOP || errno == ENOTDIR) {
+            if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode))
+                return afs__error_set(AFS_ENOTDIR, "local storage: %s: \"%s\" is a file", path,
+                                      name);
+            /* A symlink or special file is not an object and never followed. */
+            return afs__error_set(create ? AFS_ENOTDIR : AFS_ENOTFOUND,
+                                  "local storage: %s: \"%s\" is a symlink or special file, "
+                                  "not followed",
+                                  path, name);
+        }
+        return afs__error_errno(errno, "local storage: %s: open \"%s\"", path, name);
+    }
+    return afs__error_set(AFS_ETRANSIENT, "local storage: %s: \"%s\" keeps changing", path, name);
+}
+
+/*
+ * Resolve the parent directory of `path`: *dirfd gets a fresh directory fd
+ * (its own open file description, so concurrent listings do not share an
+ * offset) and *leaf points at the last component inside `path` ("." for
+ * the root). With `create`, missing parents are made.
+ */
+static int resolve_parent(struct local *l, const char *path, bool create, int *dirfd,
+                          const char **leaf)
+{
+    char comp[AFS_NAME_MAX + 1];
+    const char *p = path;
+    const char *slash;
+    int cur, rc = 0;
+
+    *dirfd = -1;
+    cur = openat(l->rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (cur < 0)
+        return afs__error_errno(errno, "local storage: %s: open root", l->root);
+    if (path[0] == '\0') {
+        *leaf = ".";
+        *dirfd = cur;
+        return 0;
+    }
+    while ((slash = strchr(p, '/')) != NULL) {
+        size_t n = (size_t)(slash - p);
+        int next;
+        if (n == 0 || n > AFS_NAME_MAX) {
+            rc = afs__error_set(AFS_EINVALIDNAME, "local storage: %s: bad component", path);
+            goto done;
+        }
+        memcpy(comp, p, n);
+        comp[n] = '\0';
+        if ((rc = open_component(l, cur, comp, path, create, &next)) != 0)
+            goto done;
+        close(cur);
+        cur = next;
+        p = slash + 1;
+    }
+    *leaf = p;
+    *dirfd = cur;
+    cur = -1;
+done:
+    if (cur >= 0)
+        close(cur);
+    return rc;
+}
+
+/* Open the directory `path` itself. */
+static int resolve_dir(struct local *l, const char *path, int *out)
+{
+    const char *leaf;
+    int parent, rc;
+
+    *out = -1;
+    if ((rc = resolve_parent(l, path, false, &parent, &leaf)) != 0)
+        return rc;
+    if (path[0] == '\0') {
+        *out = parent;
+        return 0;
+    }
+    rc = open_component(l, parent, leaf, path, false, out);
+    close(parent);
+    return rc;
+}
+
+/* ---- locking ---- */
+
+static uint64_t path_slot(const char *path)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (const unsigned char *p = (const unsigned char *)path; *p; p++) {
+        h ^= *p;
+        h *= 1099511628211ull;
+    }
+    return h % LOCAL_LOCK_SLOTS;
+}
+
+static int lock_range(int fd, uint64_t slot)
+{
+    struct flock fl;
+    memset(&fl, 0, sizeof(fl));
+    fl.l_type = F_WRLCK;
+    fl.l_whence = SEEK_SET;
+    fl.l_start = (off_t)slot;
+    fl.l_len = 1;
+    while (fcntl(fd, F_OFD_SETLKW, &fl) != 0) {
+        if (errno != EINTR)
+            return -1;
+    }
+    return 0;
+}
+
+/*
+ * Lock the names `a` and `b` (b may be NULL) against every other thread
+ * and process. The lock file is opened per operation so each call owns a
+ * distinct open file description: OFD locks then exclude threads of one
+ * process and fork()ed children alike. Release by closing *fd.
+ */
+static int lock_paths(struct local *l, const char *a, const char *b, int *fd_out)
+{
+    uint64_t s1 = path_slot(a), s2 = b ? path_slot(b) : s1;
+    int fd, rc = 0;
+
+    *fd_out = -1;
+    fd = openat(l->privfd, "lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0666);
+    if (fd < 0)
+        return afs__error_errno(errno, "local storage: %s: open lock file", a);
+    if (s2 < s1) { /* always in ascending order, so two renames cannot deadlock */
+        uint64_t t = s1;
+        s1 = s2;
+        s2 = t;
+    }
+    if (lock_range(fd, s1) != 0 || (s2 != s1 && lock_range(fd, s2) != 0)) {
+        if (errno != EINVAL) {
+            rc = afs__error_errno(errno, "local storage: %s: lock", a);
+            goto done;
+        }
+        /* No OFD locks here (old kernel, some network file systems). */
+        while (flock(fd, LOCK_EX) != 0) {
+            if (errno != EINTR) {
+                rc = afs__error_errno(errno, "local storage: %s: flock", a);
+                goto done;
+            }
+        }
+    }
+    *fd_out = fd;
+    fd = -1;
+done:
+    if (fd >= 0)
+        close(fd);
+    return rc;
+}
+
+static void unlock_paths(int fd)
+{
+    if (fd >= 0)
+        close(fd);
+}
+
+/* The current etag of `leaf`; AFS_ECONDITION if it is not a file or differs. */
+static int check_etag_at(int dirfd, const char *leaf, const char *path, const char *if_match,
+                         bool want_file)
+{
+    struct statx sx;
+    char etag[AFS_ETAG_MAX];
+
+    if (statx_at(dirfd, leaf, &sx) != 0) {
+        if (errno == ENOENT)
+            return afs__error_set(AFS_ECONDITION, "local storage: %s: if-match: no such object",
+                                  path);
+        return afs__error_errno(errno, "local storage: %s: stat", path);
+    }
+    if (!is_object(&sx) || (want_file && !S_ISREG(sx.stx_mode)))
+        return afs__error_set(AFS_ECONDITION, "local storage: %s: if-match: not a file object",
+                              path);
+    etag_of(&sx, etag, sizeof(etag));
+    if (strcmp(etag, if_match) != 0)
+        return afs__error_set(AFS_ECONDITION, "local storage: %s: etag mismatch (now %s)", path,
+                              etag);
+    return 0;
+}
+
+static int sync_dir(const struct local *l, int dirfd, const char *path)
+{
+    if (local_sync(l) && fsync(dirfd) != 0)
+        return afs__error_errno(errno, "local storage: %s: fsync directory", path);
+    return 0;
+}
+
+/* ---- slots ---- */
+
+static int local_ctl(void *ctx, int op, void *arg)
+{
+    (void)ctx;
+    if (op == AFS_STORAGE_CTL_NAME && arg) {
+        *(const char **)arg = "local";
+        return 0;
+    }
+    return afs__error_set(AFS_ENOTSUP, "local storage: ctl %d not supported", op);
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b); /* bytewise, as unsigned char */
+}
+
+static int local_list(void *ctx, const char *dir, const char *marker, afs_storage_list_fn emit,
+                      void *payload, char *next_marker, size_t next_marker_size)
+{
+    struct local *l = ctx;
+    DIR *d = NULL;
+    char **names = NULL;
+    size_t count = 0, cap = 0, i, end;
+    struct dirent *de;
+    int fd = -1, rc;
+
+    next_marker[0] = '\0';
+    if ((rc = resolve_dir(l, dir, &fd)) != 0)
+        goto done;
+    d = fdopendir(fd);
+    if (!d) {
+        rc = afs__error_errno(errno, "local storage: %s: opendir", dir);
+        goto done;
+    }
+    fd = -1; /* owned by d */
+    /* Collect every name after the marker, then sort: pages are deterministic
+     * whatever order readdir returns. */
+    for (;;) {
+        errno = 0;
+        de = readdir(d);
+        if (!de) {
+            if (errno != 0) {
+                rc = afs__error_errno(errno, "local storage: %s: readdir", dir);
+                goto done;
+            }
+            break;
+        }
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        if (marker && strcmp(de->d_name, marker) <= 0)
+            continue;
+        if (count == cap) {
+            size_t ncap = cap ? cap * 2 : 64;
+            char **n = afs__realloc(names, ncap * sizeof(*names));
+            if (!n) {
+                rc = AFS_ENOMEM;
+                goto done;
+            }
+            names = n;
+            cap = ncap;
+        }
+        if (!(names[count] = afs__strdup(de->d_name))) {
+            rc = AFS_ENOMEM;
+            goto done;
+        }
+        count++;
+    }
+    if (count > 1)
+        qsort(names, count, sizeof(*names), cmp_names);
+    end = count < LOCAL_PAGE_SIZE ? count : LOCAL_PAGE_SIZE;
+    for (i = 0; i < end; i++) {
+        afs_storage_entry e;
+        memset(&e, 0, sizeof(e));
+        rc = describe_at(dirfd(d), names[i], &e);
+        if (rc == AFS_ENOTFOUND) {
+            /* Vanished since readdir, or a symlink / special file: not an object. */
+            struct stat st;
+            if (fstatat(dirfd(d), names[i], &st, AT_SYMLINK_NOFOLLOW) == 0)
+                afs__log(AFS_LOG_WARN,
+                         "local storage: %s%s%s: skipping a symlink or special file", dir,
+                         dir[0] ? "/" : "", names[i]);
+            rc = 0;
+            continue;
+        }
+        if (rc != 0) {
+            rc = afs__error_set(rc, "local storage: %s%s%s: stat failed: %s", dir,
+                                dir[0] ? "/" : "", names[i], afs_strerror(rc));
+            goto done;
+        }
+        e.name = names[i];
+        e.name_len = strlen(names[i]);
+        if ((rc = emit(&e, payload)) != 0)
+            goto done; /* the callback's value, unchanged */
+    }
+    if (end < count) {
+        /* The marker is the last name considered, so skipped entries cannot
+         * stall paging. */
+        if (strlen(names[end - 1]) >= next_marker_size) {
+            rc = afs__error_set(AFS_EIO, "local storage: %s: marker buffer too small", dir);
+            goto done;
+        }
+        strcpy(next_marker, names[end - 1]);
+    }
+    rc = 0;
+done:
+    for (i = 0; i < count; i++)
+        free(names[i]);
+    free(names);
+    if (d)
+        closedir(d);
+    if (fd >= 0)
+        close(fd);
+    return rc;
+}
+
+static int local_stat(void *ctx, const char *path, afs_storage_entry *out)
+{
+    struct local *l = ctx;
+    const char *leaf;
+    int dirfd, rc;
+
+    if ((rc = resolve_parent(l, path, false, &dirfd, &leaf)) != 0)
+        return rc;
+    rc = describe_at(dirfd, leaf, out);
+    if (rc == AFS_ENOTFOUND)
+        rc = afs__error_set(AFS_ENOTFOUND, "local storage: %s: no such object", path);
+    else if (rc != 0)
+        rc = afs__error_set(rc, "local storage: %s: stat failed: %s", path, afs_strerror(rc));
+    close(dirfd);
+    return rc;
+}
+
+static int local_read(void *ctx, const char *path, uint64_t offset, void *buf, size_t len,
+                      size_t *nread, const char *if_match)
+{
+    struct local *l = ctx;
+    const char *leaf;
+    struct statx sx;
+    int dirfd = -1, fd = -1, rc;
+    size_t got = 0;
+
+    if ((rc = resolve_parent(l, path, false, &dirfd, &leaf)) != 0)
+        goto done;
+    if (statx_at(dirfd, leaf, &sx) == 0 && !is_object(&sx)) {
+        rc = afs__error_set(AFS_ENOTFOUND, "local storage: %s: not an object", path);
+        goto done;
+    }
+    fd = open_object(dirfd, leaf);
+    if (fd < 0) {
+        rc = errno == ELOOP ? afs__error_set(AFS_ENOTFOUND, "local storage: %s: symlink", path)
+                            : afs__error_errno(errno, "local storage: %s: open", path);
+        goto done;
+    }
+    /* Check the inode we hold, so the etag check and the bytes agree. */
+    if (fstatx(fd, &sx) != 0) {
+        rc = afs__error_errno(errno, "local storage: %s: stat", path);
+        goto done;
+    }
+    if (S_ISDIR(sx.stx_mode)) {
+        rc = afs__error_set(AFS_EISDIR, "local storage: %s: is a directory", path);
+        goto done;
+    }
+    if (!S_ISREG(sx.stx_mode)) {
+        rc = afs__error_set(AFS_ENOTFOUND, "local storage: %s: not an object", path);
+        goto done;
+    }
+    if (if_match) {
+        char etag[AFS_ETAG_MAX];
+        etag_of(&sx, etag, sizeof(etag));
+        if (strcmp(etag, if_match) != 0) {
+            rc = afs__error_set(AFS_ECONDITION, "local storage: %s: etag mismatch (now %s)",
+                                path, etag);
+            goto done;
+        }
+    }
+    while (got < len) {
+        ssize_t n = pread(fd, (char *)buf + got, len - got, (off_t)(offset + got));
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            rc = afs__error_errno(errno, "local storage: %s: read at %" PRIu64, path,
+                                  offset + got);
+            goto done;
+        }
+        if (n == 0)
+            break;
+        got += (size_t)n;
+    }
+    *nread = got;
+done:
+    if (fd >= 0)
+        close(fd);
+    if (dirfd >= 0)
+        close(dirfd);
+    return rc;
+}
+
+/* Pull `size` bytes from `src` into `fd`, 1 MiB at a time. */
+static int put_stream(int fd, const char *path, afs_read_fn src, void *src_payload,
+                      uint64_t size)
+{
+    unsigned char *buf = NULL;
+    uint64_t off = 0;
+    int rc = 0;
+
+    if (size == 0)
+        return 0;
+    buf = afs__malloc(size < LOCAL_CHUNK ? (size_t)size : LOCAL_CHUNK);
+    if (!buf)
+        return AFS_ENOMEM;
+    while (off < size) {
+        size_t want = size - off < LOCAL_CHUNK ? (size_t)(size - off) : LOCAL_CHUNK;
+        size_t n = 0, w = 0;
+        if ((rc = src(off, buf, want, &n, src_payload)) != 0) {
+            if (afs_error_last_code() != rc)
+                afs__error_set(rc, "local storage: %s: source failed at byte %" PRIu64, path,
+                               off);
+            goto done;
+        }
+        if (n == 0 || n > want) {
+            rc = afs__error_set(AFS_EIO,
+                                "local storage: %s: source gave %zu bytes at %" PRIu64
+                                " of %" PRIu64,
+                                path, n, off, size);
+            goto done;
+        }
+        while (w < n) {
+            ssize_t k = pwrite(fd, buf + w, n - w, (off_t)(off + w));
+            if (k < 0) {
+                if (errno == EINTR)
+                    continue;
+                rc = afs__error_errno(errno, "local storage: %s: write temp", path);
+                goto done;
+            }
+            w += (size_t)k;
+        }
+        off += n;
+    }
+done:
+    free(buf);
+    return rc;
+}
+
+/* Times, attributes and metadata on the temp, before anything is visible. */
+static int put_props(const struct local *l, int fd, const char *path,
+                     const afs_storage_put_options *o)
+{
+    struct timespec ts[2];
+    char name[sizeof(XATTR_META_PREFIX) + 64];
+    char val[16];
+
+    for (size_t i = 0; i < o->meta_count; i++) {
+        snprintf(name, sizeof(name), XATTR_META_PREFIX "%s", o->meta_keys[i]);
+        if (fsetxattr(fd, name, o->meta_values[i], strlen(o->meta_values[i]), 0) != 0) {
+            if (errno == ENOTSUP)
+                return afs__error_set(AFS_ENOTSUP,
+                                      "local storage: %s: metadata needs user extended "
+                                      "attributes, which the file system under %s lacks",
+                                      path, l->root);
+            return afs__error_errno(errno, "local storage: %s: set metadata \"%s\"", path,
+                                    o->meta_keys[i]);
+        }
+    }
+    if (o->attributes != 0) {
+        snprintf(val, sizeof(val), "%" PRIu32, o->attributes);
+        if (fsetxattr(fd, XATTR_ATTR, val, strlen(val), 0) != 0) {
+            if (errno != ENOTSUP)
+                return afs__error_errno(errno, "local storage: %s: set attributes", path);
+            /* Attributes are advisory: keep the content rather than fail. */
+            afs__log(AFS_LOG_WARN, "local storage: %s: attributes dropped (no xattrs under %s)",
+                     path, l->root);
+        }
+    }
+    ts[0].tv_sec = 0;
+    ts[0].tv_nsec = UTIME_OMIT;
+    if (o->mtime_ns == AFS_TIME_OMIT) {
+        /* An explicit ns clock, not the file system's coarse tick: two puts
+         * in a row get different mtimes, hence different etags. */
+        if (clock_gettime(CLOCK_REALTIME, &ts[1]) != 0)
+            ts[1].tv_nsec = UTIME_NOW;
+    } else {
+        ts[1] = ns_ts(o->mtime_ns);
+    }
+    if (futimens(fd, ts) != 0)
+        return afs__error_errno(errno, "local storage: %s: set mtime", path);
+    return 0;
+}
+
+static int create_temp(struct local *l, const char *path, char *name, size_t cap, int *fd_out)
+{
+    for (int attempt = 0; attempt < 8; attempt++) {
+        uint64_t r;
+        int fd;
+        if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != (ssize_t)sizeof(r)) {
+            struct timespec ts;
+            clock_gettime(CLOCK_MONOTONIC, &ts);
+            r = (uint64_t)ts.tv_nsec * 2654435761u ^ (uint64_t)ts.tv_sec ^ (uint64_t)attempt;
+        }
+        /* <host>~<pid>~<random>.tmp: open() can tell a dead writer's leftovers. */
+        snprintf(name, cap, "%s~%ld~%016" PRIx64 ".tmp", l->host, (long)getpid(), r);
+        fd = openat(l->tmpfd, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
+        if (fd >= 0) {
+            *fd_out = fd;
+            return 0;
+        }
+        if (errno != EEXIST)
+            return afs__error_errno(errno, "local storage: %s: create temp in %s/%s/local/tmp", path,
+                                    l->root, AFS_RESERVED_NAME);
+    }
+    return afs__error_set(AFS_EIO, "local storage: %s: cannot make a unique temp name", path);
+}
+
+/* Publish the temp as dirfd/leaf according to the condition (lock held). */
+static int publish(struct local *l, const char *tmpname, int dirfd, const char *leaf,
+                   const char *path, const afs_storage_put_options *o)
+{
+    if (o->condition == AFS_COND_IF_MATCH) {
+        int rc = check_etag_at(dirfd, leaf, path, o->if_match, true);
+        if (rc != 0)
+            return rc;
+    }
+    if (o->condition == AFS_COND_CREATE_ONLY) {
+        /* Atomic in the kernel: of several racing creators exactly one wins. */
+        if (renameat2(l->tmpfd, tmpname, dirfd, leaf, RENAME_NOREPLACE) == 0)
+            return 0;
+        if (errno == EEXIST)
+            return afs__error_set(AFS_ECONDITION, "local storage: %s: already exists", path);
+        if (errno != EINVAL && errno != ENOSYS)
+            return afs__error_errno(errno, "local storage: %s: publish", path);
+        /* No RENAME_NOREPLACE on this file system: link() is just as exclusive. */
+        if (linkat(l->tmpfd, tmpname, dirfd, leaf, 0) != 0) {
+            if (errno == EEXIST)
+                return afs__error_set(AFS_ECONDITION, "local storage: %s: already exists", path);
+            return afs__error_errno(errno, "local storage: %s: publish (link)", path);
+        }
+        unlinkat(l->tmpfd, tmpname, 0);
+        return 0;
+    }
+    if (renameat(l->tmpfd, tmpname, dirfd, leaf) != 0)
+        return afs__error_errno(errno, "local storage: %s: publish", path);
+    return 0;
+}
+
+static int local_put(void *ctx, const char *path, afs_read_fn src, void *src_payload,
+                     uint64_t size, const afs_storage_put_options *opts, afs_storage_entry *out)
+{
+    struct local *l = ctx;
+    char tmpname[128];
+    const char *leaf;
+    struct statx sx;
+    int fd = -1, dirfd = -1, lockfd = -1, rc;
+    bool published = false;
+
+    if ((rc = create_temp(l, path, tmpname, sizeof(tmpname), &fd)) != 0)
+        return rc;
+    if ((rc = put_stream(fd, path, src, src_payload, size)) != 0)
+        goto done;
+    if ((rc = put_props(l, fd, path, opts)) != 0)
+        goto done;
+    if (local_sync(l) && fsync(fd) != 0) {
+        rc = afs__error_errno(errno, "local storage: %s: fsync temp", path);
+        goto done;
+    }
+    if ((rc = resolve_parent(l, path, true, &dirfd, &leaf)) != 0)
+        goto done;
+    if ((rc = lock_paths(l, path, NULL, &lockfd)) != 0)
+        goto done;
+    if ((rc = publish(l, tmpname, dirfd, leaf, path, opts)) != 0)
+        goto done;
+    published = true;
+    /* Describe the inode we published (still under the lock, so no later
+     * set_props of ours can slip in between). */
+    if (fstatx(fd, &sx) != 0) {
+        rc = afs__error_errno(errno, "local storage: %s: stat after publish", path);
+        goto done;
+    }
+    entry_fill(&sx, attr_of_fd(fd), out);
+    unlock_paths(lockfd);
+    lockfd = -1;
+    rc = sync_dir(l, dirfd, path);
+done:
+    unlock_paths(lockfd);
+    if (!published)
+        unlinkat(l->tmpfd, tmpname, 0); /* never leave a temp behind on failure */
+    if (fd >= 0)
+        close(fd);
+    if (dirfd >= 0)
+        close(dirfd);
+    return rc;
+}
+
+static int local_remove(void *ctx, const char *path, const char *if_match)
+{
+    struct local *l = ctx;
+    const char *leaf;
+    struct statx sx;
+    int dirfd = -1, lockfd = -1, rc;
+
+    if ((rc = resolve_parent(l, path, false, &dirfd, &leaf)) != 0)
+        goto done;
+    if ((rc = lock_paths(l, path, NULL, &lockfd)) != 0)
+        goto done;
+    if (statx_at(dirfd, leaf, &sx) != 0) {
+        rc = errno == ENOENT
+                 ? afs__error_set(AFS_ENOTFOUND, "local storage: %s: no such object", path)
+                 : afs__error_errno(errno, "local storage: %s: stat", path);
+        goto done;
+    }
+    if (!is_object(&sx)) {
+        rc = afs__error_set(AFS_ENOTFOUND, "local storage: %s: not an object", path);
+        goto done;
+    }
+    if (S_ISDIR(sx.stx_mode)) {
+        rc = afs__error_set(AFS_EISDIR, "local storage: %s: is a directory (use rmdir)", path);
+        goto done;
+    }
+    if (if_match && (rc = check_etag_at(dirfd, leaf, path, if_match, true)) != 0)
+        goto done;
+    if (unlinkat(dirfd, leaf, 0) != 0) {
+        rc = afs__error_errno(errno, "local storage: %s: unlink", path);
+        goto done;
+    }
+    unlock_paths(lockfd);
+    lockfd = -1;
+    rc = sync_dir(l, dirfd, path);
+done:
+    unlock_paths(lockfd);
+    if (dirfd >= 0)
+        close(dirfd);
+    return rc;
+}
+
+static int local_mkdir(void *ctx, const char *path)
+{
+    struct local *l = ctx;
+    const char *leaf;
+    int dirfd, rc;
+
+    if ((rc = resolve_parent(l, path, false, &dirfd, &leaf)) != 0)
+        return rc;
+    if (mkdirat(dirfd, leaf, 0777) != 0)
+        rc = errno == EEXIST
+                 ? afs__error_set(AFS_EEXISTS, "local storage: %s: already exists", path)
+                 : afs__error_errno(errno, "local storage: %s: mkdir", path);
+    else
+        rc = sync_dir(l, dirfd, path);
+    close(dirfd);
+    return rc;
+}
+
+static int local_rmdir(void *ctx, const char *path)
+{
+    struct local *l = ctx;
+    const char *leaf;
+    struct statx sx;
+    int dirfd, rc;
+
+    if ((rc = resolve_parent(l, path, false, &dirfd, &leaf)) != 0)
+        return rc;
+    if (statx_at(dirfd, leaf, &sx) != 0 || !is_object(&sx)) {
+        rc = afs__error_set(AFS_ENOTFOUND, "local storage: %s: no such directory", path);
+    } else if (!S_ISDIR(sx.stx_mode)) {
+        rc = afs__error_set(AFS_ENOTDIR, "local storage: %s: not a directory", path);
+    } else if (unlinkat(dirfd, leaf, AT_REMOVEDIR) != 0) {
+        rc = errno == ENOTEMPTY || errno == EEXIST
+                 ? afs__error_set(AFS_ENOTEMPTY, "local storage: %s: directory not empty", path)
+                 : afs__error_errno(errno, "local storage: %s: rmdir", path);
+    } else {
+        rc = sync_dir(l, dirfd, path);
+    }
+    close(dirfd);
+    return rc;
+}
+
+static int local_rename(void *ctx, const char *from, const char *to, const char *if_match,
+                        unsigned int flags)
+{
+    struct local *l = ctx;
+    const char *fleaf, *tleaf;
+    struct statx sx;
+    int fdir = -1, tdir = -1, lockfd = -1, rc;
+    bool noreplace = (flags & AFS_STORAGE_RENAME_NOREPLACE) != 0;
+
+    if ((rc = resolve_parent(l, from, false, &fdir, &fleaf)) != 0)
+        goto done;
+    if ((rc = lock_paths(l, from, to, &lockfd)) != 0)
+        goto done;
+    if (statx_at(fdir, fleaf, &sx) != 0 || !is_object(&sx)) {
+        rc = afs__error_set(AFS_ENOTFOUND, "local storage: %s: no such object", from);
+        goto done;
+    }
+    if (if_match && (rc = check_etag_at(fdir, fleaf, from, if_match, false)) != 0)
+        goto done;
+    if ((rc = resolve_parent(l, to, true, &tdir, &tleaf)) != 0)
+        goto done;
+    if (renameat2(fdir, fleaf, tdir, tleaf, noreplace ? RENAME_NOREPLACE : 0) != 0) {
+        if (noreplace && (errno == EEXIST || errno == ENOTEMPTY)) {
+            rc = afs__error_set(AFS_ECONDITION, "local storage: %s: target %s exists", from, to);
+            goto done;
+        }
+        if (!noreplace || (errno != EINVAL && errno != ENOSYS)) {
+            rc = afs__error_errno(errno, "local storage: rename %s -> %s", from, to);
+            goto done;
+        }
+        /* No RENAME_NOREPLACE here: check then rename, both under our lock. */
+        if (fstatat(tdir, tleaf, &(struct stat){ 0 }, AT_SYMLINK_NOFOLLOW) == 0) {
+            rc = afs__error_set(AFS_ECONDITION, "local storage: %s: target %s exists", from, to);
+            goto done;
+        }
+        if (renameat(fdir, fleaf, tdir, tleaf) != 0) {
+            rc = afs__error_errno(errno, "local storage: rename %s -> %s", from, to);
+            goto done;
+        }
+    }
+    unlock_paths(lockfd);
+    lockfd = -1;
+    if ((rc = sync_dir(l, tdir, to)) == 0)
+        rc = sync_dir(l, fdir, from);
+done:
+    unlock_paths(lockfd);
+    if (fdir >= 0)
+        close(fdir);
+    if (tdir >= 0)
+        close(tdir);
+    return rc;
+}
+
+static int local_set_props(void *ctx, const char *path, int64_t mtime_ns, uint32_t attributes,
+                           const char *if_match, afs_storage_entry *out)
+{
+    struct local *l = ctx;
+    const char *leaf;
+    struct statx sx;
+    int dirfd = -1, fd = -1, lockfd = -1, rc;
+
+    if ((rc = resolve_parent(l, path, false, &dirfd, &leaf)) != 0)
+        goto done;
+    if ((rc = lock_paths(l, path, NULL, &lockfd)) != 0)
+        goto done;
+    if (statx_at(dirfd, leaf, &sx) != 0 || !is_object(&sx) ||
+        (fd = open_object(dirfd, leaf)) < 0 || fstatx(fd, &sx) != 0 || !is_object(&sx)) {
+        rc = afs__error_set(AFS_ENOTFOUND, "local storage: %s: no such object", path);
+        goto done;
+    }
+    if (if_match) {
+        char etag[AFS_ETAG_MAX];
+        etag_of(&sx, etag, sizeof(etag));
+        if (strcmp(etag, if_match) != 0) {
+            rc = afs__error_set(AFS_ECONDITION, "local storage: %s: etag mismatch (now %s)",
+                                path, etag);
+            goto done;
+        }
+    }
+    if (attributes != 0) {
+        char val[16];
+        snprintf(val, sizeof(val), "%" PRIu32, attributes);
+        if (fsetxattr(fd, XATTR_ATTR, val, strlen(val), 0) != 0) {
+            rc = afs__error_errno(errno, "local storage: %s: set attributes", path);
+            goto done;
+        }
+    } else if (fremovexattr(fd, XATTR_ATTR) != 0 && errno != ENODATA && errno != ENOTSUP) {
+        rc = afs__error_errno(errno, "local storage: %s: clear attributes", path);
+        goto done;
+    }
+    if (mtime_ns != AFS_TIME_OMIT) {
+        struct timespec ts[2];
+        ts[0].tv_sec = 0;
+        ts[0].tv_nsec = UTIME_OMIT;
+        ts[1] = ns_ts(mtime_ns);
+        if (futimens(fd, ts) != 0) {
+            rc = afs__error_errno(errno, "local storage: %s: set mtime", path);
+            goto done;
+        }
+    }
+    if (local_sync(l) && fsync(fd) != 0) {
+        rc = afs__error_errno(errno, "local storage: %s: fsync", path);
+        goto done;
+    }
+    if (fstatx(fd, &sx) != 0) {
+        rc = afs__error_errno(errno, "local storage: %s: stat", path);
+        goto done;
+    }
+    entry_fill(&sx, attr_of_fd(fd), out);
+done:
+    unlock_paths(lockfd);
+    if (fd >= 0)
+        close(fd);
+    if (dirfd >= 0)
+        close(dirfd);
+    return rc;
+}
+
+static int local_meta_get(void *ctx, const char *path, const char *key, char *buf, size_t cap,
+                          size_t *len)
+{
+    struct local *l = ctx;
+    char name[sizeof(XATTR_META_PREFIX) + 64];
+    char value[1025];
+    const char *leaf;
+    size_t kl = strlen(key);
+    ssize_t n;
+    int dirfd = -1, fd = -1, rc;
+
+    /* The core does not check keys here; never let one reach another xattr. */
+    if (kl == 0 || kl > 64 || strspn(key, "abcdefghijklmnopqrstuvwxyz0123456789_") != kl)
+        return afs__error_set(AFS_EINVAL, "local storage: %s: bad metadata key", path);
+    if ((rc = resolve_parent(l, path, false, &dirfd, &leaf)) != 0)
+        goto done;
+    fd = open_object(dirfd, leaf);
+    if (fd < 0) {
+        rc = errno == ELOOP ? afs__error_set(AFS_ENOTFOUND, "local storage: %s: symlink", path)
+                            : afs__error_errno(errno, "local storage: %s: open", path);
+        goto done;
+    }
+    snprintf(name, sizeof(name), XATTR_META_PREFIX "%s", key);
+    n = fgetxattr(fd, name, value, sizeof(value) - 1);
+    if (n < 0) {
+        rc = errno == ENODATA || errno == ENOTSUP
+                 ? afs__error_set(AFS_ENOTFOUND, "local storage: %s: no metadata \"%s\"", path,
+                                  key)
+                 : afs__error_errno(errno, "local storage: %s: metadata \"%s\"", path, key);
+        goto done;
+    }
+    /* snprintf-style: truncated to the buffer, *len the full length. */
+    value[n] = '\0';
+    snprintf(buf, cap, "%s", value);
+    *len = (size_t)n;
+done:
+    if (fd >= 0)
+        close(fd);
+    if (dirfd >= 0)
+        close(dirfd);
+    return rc;
+}
+
+static void local_release(void *ctx)
+{
+    struct local *l = ctx;
+    if (!l)
+        return;
+    if (l->tmpfd >= 0)
+        close(l->tmpfd);
+    if (l->privfd >= 0)
+        close(l->privfd);
+    if (l->rootfd >= 0)
+        close(l->rootfd);
+    free(l->root);
+    free(l);
+}
+
+/* ---- open ---- */
+
+/* Is this temp a crash leftover: ours (this host) from a dead pid, or old? */
+static bool temp_is_stale(const struct local *l, const char *name, const struct statx *sx,
+                          time_t now)
+{
+    const char *r, *p;
+    size_t hl;
+    long pid;
+    char *end;
+
+    if (now - (time_t)sx->stx_mtime.tv_sec > LOCAL_TEMP_MAX_AGE_S)
+        return true;
+    r = strrchr(name, '~');
+    if (!r || r == name)
+        return false;
+    for (p = r - 1; p > name && *p != '~'; p--)
+        ;
+    if (*p != '~')
+        return false;
+    hl = (size_t)(p - name);
+    if (hl != strlen(l->host) || memcmp(name, l->host, hl) != 0)
+        return false; /* another host: only its age can tell */
+    pid = strtol(p + 1, &end, 10);
+    if (end != r || pid <= 0)
+        return false;
+    return kill((pid_t)pid, 0) != 0 && errno == ESRCH;
+}
+
+static void remove_stale_temps(struct local *l)
+{
+    struct dirent *de;
+    time_t now = time(NULL);
+    int fd = openat(l->tmpfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+
+    if (!d) {
+        if (fd >= 0)
+            close(fd);
+        return; /* best effort: leftovers only cost space */
+    }
+    while ((de = readdir(d)) != NULL) {
+        struct statx sx;
+        if (de->d_name[0] == '.')
+            continue;
+        if (statx_at(dirfd(d), de->d_name, &sx) != 0 || !S_ISREG(sx.stx_mode))
+            continue;
+        if (temp_is_stale(l, de->d_name, &sx, now)) {
+            afs__log(AFS_LOG_INFO, "local storage: %s: removing stale temp %s", l->root,
+                     de->d_name);
+            unlinkat(dirfd(d), de->d_name, 0);
+        }
+    }
+    closedir(d);
+}
+
+/* mkdir + open a private directory, refusing a planted symlink. */
+static int open_private_dir(struct local *l, int parent, const char *name, int *out)
+{
+    if (mkdirat(parent, name, 0777) != 0 && errno != EEXIST)
+        return afs__error_errno(errno, "local storage: %s: create %s", l->root, name);
+    *out = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (*out < 0)
+        return afs__error_errno(errno, "local storage: %s: open %s", l->root, name);
+    return 0;
+}
+
+int afs_storage_local_options_init(afs_storage_local_options *opts, unsigned int version)
+{
+    static const afs_storage_local_options defaults = AFS_STORAGE_LOCAL_OPTIONS_INIT;
+    if (!opts)
+        return afs__error_set(AFS_EINVAL, "afs_storage_local_options_init: opts is NULL");
+    if (version == 0 || version > AFS_STORAGE_LOCAL_OPTIONS_VERSION)
+        return afs__error_set(AFS_EVERSION, "afs_storage_local_options: version %u not supported",
+                              version);
+    *opts = defaults;
+    return 0;
+}
+
+int afs_storage_local_new(afs_storage **out, const char *root,
+                          const afs_storage_local_options *opts)
+{
+    afs_storage_ops ops;
+    struct local *l = NULL;
+    struct stat st;
+    int lockfd, rc;
+
+    if (!out || !root || !root[0])
+        return afs__error_set(AFS_EINVAL, "afs_storage_local_new: out and root are required");
+    *out = NULL;
+    if (opts && (opts->version == 0 || opts->version > AFS_STORAGE_LOCAL_OPTIONS_VERSION))
+        return afs__error_set(AFS_EVERSION, "afs_storage_local_new: options version %u not "
+                              "supported", opts->version);
+    if (stat(root, &st) != 0)
+        return afs__error_errno(errno, "local storage: root %s", root);
+    if (!S_ISDIR(st.st_mode))
+        return afs__error_set(AFS_ENOTDIR, "local storage: root %s is not a directory", root);
+    l = afs__calloc(1, sizeof(*l));
+    if (!l)
+        return AFS_ENOMEM;
+    l->rootfd = l->privfd = l->tmpfd = -1;
+    l->flags = opts ? opts->flags : 0;
+    if (!(l->root = afs__strdup(root))) {
+        rc = AFS_ENOMEM;
+        goto done;
+    }
+    l->rootfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (l->rootfd < 0) {
+        rc = afs__error_errno(errno, "local storage: open root %s", root);
+        goto done;
+    }
+    /* The backend keeps its files in .libafs/local/, apart from the sync
+     * engine's documents elsewhere under .libafs/. */
+    {
+        int reserved = -1;
+        rc = open_private_dir(l, l->rootfd, AFS_RESERVED_NAME, &reserved);
+        if (rc == 0)
+            rc = open_private_dir(l, reserved, "local", &l->privfd);
+        if (reserved >= 0)
+            close(reserved);
+    }
+    if (rc != 0 || (rc = open_private_dir(l, l->privfd, "tmp", &l->tmpfd)) != 0)
+        goto done;
+    lockfd = openat(l->privfd, "lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0666);
+    if (lockfd < 0) {
+        rc = afs__error_errno(errno, "local storage: %s: create lock file", root);
+        goto done;
+    }
+    close(lockfd);
+    if (gethostname(l->host, sizeof(l->host) - 1) != 0 || !l->host[0])
+        strcpy(l->host, "localhost");
+    /* '~' separates the fields of a temp name; '/' can never be in one. */
+    for (char *c = l->host; *c; c++)
+        if (*c == '~' || *c == '/')
+            *c = '_';
+    remove_stale_temps(l);
+
+    memset(&ops, 0, sizeof(ops));
+    ops.version = AFS_STORAGE_OPS_VERSION;
+    ops.release = local_release;
+    ops.ctl = local_ctl;
+    ops.list = local_list;
+    ops.stat = local_stat;
+    ops.read = local_read;
+    ops.put = local_put;
+    ops.remove = local_remove;
+    ops.mkdir = local_mkdir;
+    ops.rmdir = local_rmdir;
+    ops.rename = local_rename;
+    ops.set_props = local_set_props;
+    ops.meta_get = local_meta_get;
+    if ((rc = afs_storage_new(out, &ops, l)) != 0)
+        goto done;
+    l = NULL; /* owned by *out */
+done:
+    local_release(l);
+    return rc;
+}

@@ -1,0 +1,144 @@
+/*
+ * Opening a storage backend from a URI or a path (afs_storage_open). Only
+ * the local-directory backend is built in so far; other schemes are
+ * recognised and refused with AFS_ENOTSUP so a caller can tell "not built
+ * in" from "malformed".
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "../core/internal.h"
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Percent-decode `s` into a new string; NUL, a bad escape, '?' or '#' are malformed. */
+static int percent_decode(const char *s, const char *uri, char **out)
+{
+    size_t n = strlen(s), o = 0;
+    char *d = afs__malloc(n + 1);
+
+    *out = NULL;
+    if (!d)
+        return AFS_ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '%') {
+            int hi = hexval(s[i + 1]); /* s[i + 1] is at worst the NUL */
+            int lo = hi >= 0 ? hexval(s[i + 2]) : -1;
+            if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
+                free(d);
+                return afs__error_set(AFS_EINVAL, "storage URI \"%s\": bad percent escape",
+                                      uri);
+            }
+            d[o++] = (char)(hi * 16 + lo);
+            i += 2;
+        } else if (s[i] == '?' || s[i] == '#') {
+            /* A file URI has no query or fragment; a literal one must be %-escaped. */
+            free(d);
+            return afs__error_set(AFS_EINVAL,
+                                  "storage URI \"%s\": query or fragment in a file URI", uri);
+        } else {
+            d[o++] = s[i];
+        }
+    }
+    d[o] = '\0';
+    *out = d;
+    return 0;
+}
+
+/* "file:///p", "file://localhost/p" or "file:/p" -> "/p" (decoded). */
+static int file_uri_path(const char *uri, char **out)
+{
+    const char *rest = uri + 5; /* after "file:" */
+    const char *path;
+
+    if (strncmp(rest, "//", 2) == 0) {
+        const char *host = rest + 2;
+        path = strchr(host, '/');
+        if (!path)
+            return afs__error_set(AFS_EINVAL, "storage URI \"%s\": no path", uri);
+        if (path != host && !((size_t)(path - host) == 9 && strncasecmp(host, "localhost", 9) == 0))
+            return afs__error_set(AFS_EINVAL,
+                                  "storage URI \"%s\": file URIs name this host only (empty or "
+                                  "\"localhost\"); use a mount for a remote directory",
+                                  uri);
+    } else if (rest[0] == '/') {
+        path = rest;
+    } else {
+        return afs__error_set(AFS_EINVAL, "storage URI \"%s\": a file URI needs an absolute path",
+                              uri);
+    }
+    return percent_decode(path, uri, out);
+}
+
+/* Length of the scheme if `uri` starts with "<scheme>://", else 0. */
+static size_t scheme_len(const char *uri)
+{
+    size_t i = 0;
+    if (!isalpha((unsigned char)uri[0]))
+        return 0;
+    while (isalnum((unsigned char)uri[i]) || uri[i] == '+' || uri[i] == '-' || uri[i] == '.')
+        i++;
+    return strncmp(uri + i, "://", 3) == 0 ? i : 0;
+}
+
+int afs_storage_open(afs_storage **out, const char *uri)
+{
+    char *path = NULL;
+    size_t sl;
+    int rc;
+
+    if (!out || !uri)
+        return afs__error_set(AFS_EINVAL, "afs_storage_open: out and uri are required");
+    *out = NULL;
+    if (!uri[0])
+        return afs__error_set(AFS_EINVAL, "afs_storage_open: empty URI");
+    sl = scheme_len(uri);
+    if (strncasecmp(uri, "file:", 5) == 0) { /* RFC 8089: always a file URI */
+        if ((rc = file_uri_path(uri, &path)) != 0)
+            goto done;
+    } else if (sl > 0) {
+        rc = afs__error_set(AFS_ENOTSUP,
+                            "storage URI \"%.*s://...\": the \"%.*s\" backend is not built into "
+                            "this libafs (built in: file:// and local paths)",
+                            (int)sl, uri, (int)sl, uri);
+        goto done;
+    } else if (strstr(uri, "://") == uri) {
+        rc = afs__error_set(AFS_EINVAL, "storage URI \"%s\": empty scheme", uri);
+        goto done;
+    } else if (uri[0] == '/') {
+        if (!(path = afs__strdup(uri))) {
+            rc = AFS_ENOMEM;
+            goto done;
+        }
+    } else {
+        /* A relative path is taken against the current directory, now. */
+        char *cwd = getcwd(NULL, 0);
+        if (!cwd) {
+            rc = afs__error_errno(errno, "afs_storage_open: %s: current directory", uri);
+            goto done;
+        }
+        path = afs__sprintf("%s/%s", cwd, uri);
+        free(cwd);
+        if (!path) {
+            rc = AFS_ENOMEM;
+            goto done;
+        }
+    }
+    rc = afs_storage_local_new(out, path, NULL);
+done:
+    free(path);
+    return rc;
+}
