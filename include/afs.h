@@ -15,5 +15,7 @@
 #include "afs/sys/storage.h"
 #include "afs/storage.h"
 #include "afs/service.h"
+#include "afs/group.h"
+#include "afs/sync.h"
 
 #endif /* AFS_H */

@@ -33,14 +33,17 @@ int afs_endpoint_options_init(afs_endpoint_options *opts, unsigned int version)
 /* Copy the caller's options (any known version) with defaults filled in. */
 static int take_options(afs_endpoint_options *o, const afs_endpoint_options *in)
 {
-    afs_endpoint_options_init(o, AFS_ENDPOINT_OPTIONS_VERSION);
+    afs_endpoint_options given;
     if (in) {
         if (in->version == 0 || in->version > AFS_ENDPOINT_OPTIONS_VERSION)
             return afs__error_set(AFS_EVERSION, "endpoint options version %u not supported "
                                   "(this libafs knows 1 to %u)", in->version,
                                   AFS_ENDPOINT_OPTIONS_VERSION);
-        *o = *in;
+        given = *in; /* `in` may be `o` itself */
+        *o = given;
         o->version = AFS_ENDPOINT_OPTIONS_VERSION;
+    } else {
+        afs_endpoint_options_init(o, AFS_ENDPOINT_OPTIONS_VERSION);
     }
     if (o->tiering_min_file_size == 0)
         o->tiering_min_file_size = DEFAULT_MIN_FILE_SIZE;

@@ -194,6 +194,7 @@ static int on_record(uint64_t seq, const char *endpoint_id, const char *server_n
             return c->rc = AFS_ENOMEM;
         h->from = afs__arena_strdup(&s->arena, r->path);
         h->to = afs__arena_strdup(&s->arena, r->to);
+        h->etag = r->etag ? afs__arena_strdup(&s->arena, r->etag) : NULL;
         h->type = r->type;
         h->next = s->cloud_renames;
         s->cloud_renames = h;

@@ -44,6 +44,7 @@ typedef struct afs__item_err {
 typedef struct afs__rename_hint {
     const char *from;
     const char *to;
+    const char *etag; /* of `to` right after the rename */
     uint32_t type;
     struct afs__rename_hint *next;
 } afs__rename_hint;
@@ -64,6 +65,7 @@ typedef struct afs__session {
     afs_storage *storage;
     const char *const *exclude;
     size_t exclude_count;
+    bool authoritative;   /* the authoritative-upload initial sync */
 } afs__session;
 
 /* The item for `path`, created (all sides absent) if missing; NULL on ENOMEM. */

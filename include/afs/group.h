@@ -1,0 +1,191 @@
+/*
+ * libafs: sync groups and server endpoints.
+ *
+ * A sync group is one cloud endpoint (a storage share, given by URI) plus
+ * the server endpoints that sync with it, at most one per registered
+ * server. The group's definition lives in the share itself, under the
+ * reserved prefix, so every host that can reach the share sees the same
+ * group and endpoints; the service database keeps this host's list of
+ * known groups and its own endpoints' sync state.
+ *
+ * docs/sync.md explains the rules enforced at creation, with the error code
+ * of each.
+ */
+#ifndef AFS_GROUP_H
+#define AFS_GROUP_H
+
+#include "common.h"
+#include "service.h"
+#include "storage.h"
+
+AFS_BEGIN_DECL
+
+/* A list of strings owned by the library; free with afs_strarray_free(). */
+typedef struct afs_strarray {
+    char **strings;
+    size_t count;
+} afs_strarray;
+
+/* Free the strings and the array (the struct itself is the caller's). */
+AFS_EXTERN void afs_strarray_free(afs_strarray *array);
+
+typedef struct afs_group afs_group;
+typedef struct afs_endpoint afs_endpoint;
+
+/*
+ * Create a sync group named `name` (1-255 bytes, no control characters or
+ * '/') whose cloud endpoint is the share at `storage_uri` (see
+ * afs_storage_open()). The definition is written into the share; the
+ * service remembers the group. The share may already hold data.
+ * Errors: AFS_EINVAL, AFS_EINVALIDNAME, AFS_EEXISTS (this service already
+ * knows a group of that name, or the share already belongs to a group: use
+ * afs_group_open() to join it), AFS_ELIMIT (200 groups per service),
+ * storage errors. Free with afs_group_close().
+ */
+AFS_EXTERN int afs_group_create(afs_group **out, afs_service *svc, const char *name,
+                                const char *storage_uri);
+
+/*
+ * Open a sync group. With `storage_uri` NULL, `name` must be a group this
+ * service knows. With `storage_uri`, the group defined in that share is
+ * joined (and remembered); `name` may then be NULL, or must match.
+ * Errors: AFS_EINVAL, AFS_ENOTFOUND (unknown group, or no group in the
+ * share), AFS_ECORRUPT (unreadable definition), storage errors.
+ */
+AFS_EXTERN int afs_group_open(afs_group **out, afs_service *svc, const char *name,
+                              const char *storage_uri);
+
+/* Close the handle (nothing is deleted). NULL is ignored. */
+AFS_EXTERN void afs_group_close(afs_group *group);
+
+/*
+ * Delete a sync group: its definition is removed from the share (the user
+ * data in the share stays) and the service forgets it. Refused with
+ * AFS_EBUSY while the group has server endpoints (delete them first).
+ * Errors: AFS_ENOTFOUND, AFS_EBUSY, storage errors.
+ */
+AFS_EXTERN int afs_group_delete(afs_service *svc, const char *name);
+
+/* Names of the groups this service knows, sorted. Free with afs_strarray_free(). */
+AFS_EXTERN int afs_group_list(afs_service *svc, afs_strarray *out);
+
+/* The group's name, id and storage URI, owned by the handle. */
+AFS_EXTERN const char *afs_group_name(const afs_group *group);
+AFS_EXTERN const char *afs_group_id(const afs_group *group);
+AFS_EXTERN const char *afs_group_storage_uri(const afs_group *group);
+
+/*
+ * The group's cloud endpoint storage, borrowed from the handle (valid until
+ * afs_group_close()), for direct access to the share.
+ */
+AFS_EXTERN afs_storage *afs_group_storage(afs_group *group);
+
+/* Initial sync of a group's first server endpoint. */
+typedef enum afs_initial_sync {
+    AFS_INITIAL_SYNC_MERGE = 0,               /* default: namespaces merge */
+    AFS_INITIAL_SYNC_AUTHORITATIVE_UPLOAD = 1 /* the server is the authority (robocopy /MIR) */
+} afs_initial_sync;
+
+/* Initial download of a group's later server endpoints. */
+typedef enum afs_initial_download {
+    AFS_INITIAL_DOWNLOAD_DEFAULT = 0,                /* namespace only with tiering on,
+                                                        namespace then content with it off */
+    AFS_INITIAL_DOWNLOAD_NAMESPACE_ONLY = 1,
+    AFS_INITIAL_DOWNLOAD_NAMESPACE_THEN_CONTENT = 2,
+    AFS_INITIAL_DOWNLOAD_AVOID_TIERED_FILES = 3      /* only with tiering off */
+} afs_initial_download;
+
+/* What happens to files other endpoints change (proactive recall). */
+typedef enum afs_local_cache_mode {
+    AFS_CACHE_UPDATE_LOCALLY_CACHED = 0, /* default */
+    AFS_CACHE_DOWNLOAD_NEW_AND_MODIFIED = 1
+} afs_local_cache_mode;
+
+/* Options of a server endpoint. Start from AFS_ENDPOINT_OPTIONS_INIT. */
+typedef struct afs_endpoint_options {
+    unsigned int version;
+    uint32_t initial_sync;     /* afs_initial_sync; first endpoint only */
+    uint32_t initial_download; /* afs_initial_download; later endpoints only */
+    uint32_t local_cache_mode; /* afs_local_cache_mode */
+    uint32_t tiering_enabled;  /* 0 or 1 */
+    uint32_t tiering_free_space_percent; /* volume free space policy, 0-99 */
+    uint32_t tiering_date_days;          /* date policy; 0 = off */
+    uint64_t tiering_min_file_size;      /* bytes; 0 = the default (64 KiB) */
+    uint32_t safety_delete_percent;      /* safety net; 0 = the default (50); 100 = off */
+    uint32_t change_detection_interval_s; /* full cloud enumeration; 0 = default (300) */
+    const char *const *exclude;          /* glob patterns on relative paths or names */
+    size_t exclude_count;
+} afs_endpoint_options;
+
+#define AFS_ENDPOINT_OPTIONS_VERSION 1
+#define AFS_ENDPOINT_OPTIONS_INIT \
+    { AFS_ENDPOINT_OPTIONS_VERSION, 0, 0, 0, 0, 20, 0, 0, 0, 0, NULL, 0 }
+
+/* Fill `opts` with the defaults of `version`. Errors: AFS_EINVAL, AFS_EVERSION. */
+AFS_EXTERN int afs_endpoint_options_init(afs_endpoint_options *opts, unsigned int version);
+
+/*
+ * Create this server's endpoint in `group` at the absolute local `path` (an
+ * existing directory). Enforced, each with its own code and a message that
+ * says what to do: the server must be registered (AFS_ENOTFOUND); one
+ * endpoint per registered server per group (AFS_EONE_PER_SERVER); no
+ * overlap with another endpoint on the volume (AFS_EOVERLAP) and one group
+ * per volume for this server (AFS_ESAME_GROUP_VOLUME); no tiering on the
+ * system volume (AFS_ESYSTEM_VOLUME); no network file system
+ * (AFS_ENETWORK_FS); authoritative upload needs data in the path
+ * (AFS_EEMPTY_PATH); initial sync options for the first endpoint only and
+ * initial download options for later ones (AFS_EINITIAL_OPTION);
+ * avoid-tiered-files needs tiering off (AFS_EAVOID_TIERED); limits of 100
+ * endpoints per group and 30 per server (AFS_ELIMIT).
+ * `opts` may be NULL. Free the handle with afs_endpoint_close().
+ */
+AFS_EXTERN int afs_endpoint_create(afs_endpoint **out, afs_group *group, const char *path,
+                                   const afs_endpoint_options *opts);
+
+/* Open this server's endpoint in `group`. Errors: AFS_ENOTFOUND. */
+AFS_EXTERN int afs_endpoint_open(afs_endpoint **out, afs_group *group);
+
+/* Close the handle. NULL is ignored. */
+AFS_EXTERN void afs_endpoint_close(afs_endpoint *endpoint);
+
+/*
+ * Delete this server's endpoint from `group`: the group forgets it and its
+ * sync state is removed. Files on the server and in the share stay.
+ */
+AFS_EXTERN int afs_endpoint_delete(afs_group *group);
+
+/* One server endpoint of a group, as every host sees it. */
+typedef struct afs_endpoint_info {
+    char *id;
+    char *server_name;
+    char *server_id;
+    char *path;
+    int64_t created_ns;
+    afs_endpoint_options options; /* exclude patterns are not included */
+} afs_endpoint_info;
+
+/*
+ * All server endpoints of `group` (from the share), oldest first. Free with
+ * afs_endpoint_info_free(). Errors: storage errors, AFS_ECORRUPT.
+ */
+AFS_EXTERN int afs_endpoint_list(afs_group *group, afs_endpoint_info **out, size_t *count);
+AFS_EXTERN void afs_endpoint_info_free(afs_endpoint_info *list, size_t count);
+
+/* The endpoint's local path and id, owned by the handle. */
+AFS_EXTERN const char *afs_endpoint_path(const afs_endpoint *endpoint);
+AFS_EXTERN const char *afs_endpoint_id(const afs_endpoint *endpoint);
+
+/* The endpoint's current options (exclude patterns owned by the handle). */
+AFS_EXTERN int afs_endpoint_get_options(afs_endpoint *endpoint, afs_endpoint_options *out);
+
+/*
+ * Change the options that may change (tiering policy, cache mode, safety
+ * net, change detection interval, exclusions). Changing the initial sync or
+ * initial download option: AFS_EIMMUTABLE. Other errors as for creation.
+ */
+AFS_EXTERN int afs_endpoint_set_options(afs_endpoint *endpoint,
+                                        const afs_endpoint_options *opts);
+
+AFS_END_DECL
+
+#endif /* AFS_GROUP_H */

@@ -1,0 +1,123 @@
+/*
+ * libafs: sync sessions of a server endpoint.
+ *
+ * One call to afs_endpoint_sync() runs one session: local change detection
+ * against the stored base, cloud change detection (the change journal, and
+ * a full enumeration at its interval or on demand), per-item reconcile and
+ * apply. Per-item failures never abort a session: they are recorded and
+ * retried next time. docs/sync.md describes the rules.
+ */
+#ifndef AFS_SYNC_H
+#define AFS_SYNC_H
+
+#include "common.h"
+#include "group.h"
+
+AFS_BEGIN_DECL
+
+/* Phases reported to the progress callback. */
+typedef enum afs_sync_phase {
+    AFS_SYNC_PHASE_SCAN_LOCAL = 1,
+    AFS_SYNC_PHASE_SCAN_CLOUD = 2,
+    AFS_SYNC_PHASE_RECONCILE = 3,
+    AFS_SYNC_PHASE_APPLY = 4,
+    AFS_SYNC_PHASE_DONE = 5
+} afs_sync_phase;
+
+typedef struct afs_sync_progress {
+    unsigned int version; /* AFS_SYNC_PROGRESS_VERSION */
+    uint32_t phase;       /* afs_sync_phase */
+    uint64_t items_done;
+    uint64_t items_total; /* 0 while unknown */
+    uint64_t bytes_done;
+    uint64_t bytes_total;
+} afs_sync_progress;
+
+#define AFS_SYNC_PROGRESS_VERSION 1
+
+/*
+ * Progress callback, called from the syncing thread at phase changes and
+ * every few hundred items. Return 0 to go on; any other value cancels the
+ * session cleanly (work done so far is kept and recorded) and
+ * afs_endpoint_sync() returns that value.
+ */
+typedef int (*afs_sync_progress_fn)(const afs_sync_progress *progress, void *payload);
+
+/* afs_sync_options.flags */
+#define AFS_SYNC_FORCE 0x01u            /* go past the safety net */
+#define AFS_SYNC_FULL_CLOUD_SCAN 0x02u  /* run the cloud change detection (full enumeration) now */
+
+typedef struct afs_sync_options {
+    unsigned int version;
+    uint32_t flags;                /* AFS_SYNC_* */
+    afs_sync_progress_fn progress; /* may be NULL */
+    void *progress_payload;
+    uint32_t threads;              /* transfer threads; 0 = default (4) */
+} afs_sync_options;
+
+#define AFS_SYNC_OPTIONS_VERSION 1
+#define AFS_SYNC_OPTIONS_INIT { AFS_SYNC_OPTIONS_VERSION, 0, NULL, NULL, 0 }
+
+/* Fill `opts` with the defaults of `version`. Errors: AFS_EINVAL, AFS_EVERSION. */
+AFS_EXTERN int afs_sync_options_init(afs_sync_options *opts, unsigned int version);
+
+/* The outcome of one session. */
+typedef struct afs_sync_result {
+    unsigned int version;       /* set by the caller: AFS_SYNC_RESULT_VERSION */
+    int result;                 /* 0, or the code that ended the session early */
+    int64_t started_ns;
+    int64_t finished_ns;
+    uint64_t files_uploaded;
+    uint64_t bytes_uploaded;
+    uint64_t files_downloaded;
+    uint64_t bytes_downloaded;
+    uint64_t dirs_created_cloud;
+    uint64_t dirs_created_local;
+    uint64_t deleted_cloud;     /* files and directories */
+    uint64_t deleted_local;
+    uint64_t renamed_cloud;     /* server renames carried to the cloud */
+    uint64_t renamed_local;     /* cloud renames carried to the server */
+    uint64_t metadata_updates;  /* time or attribute changes without content */
+    uint64_t adopted;           /* identical on both sides: recorded without transfer */
+    uint64_t conflicts;         /* conflict copies made */
+    uint64_t item_errors;       /* items that failed this session */
+    uint64_t skipped;           /* items never synced by rule (links, temp names, ...) */
+    uint32_t full_cloud_scan;   /* 1 if the cloud was enumerated in full */
+} afs_sync_result;
+
+#define AFS_SYNC_RESULT_VERSION 1
+#define AFS_SYNC_RESULT_INIT { AFS_SYNC_RESULT_VERSION, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 }
+
+/*
+ * Run one sync session. `opts` and `result` may be NULL; `result`, if
+ * given, must have its version set. Returns 0 when the session ran to the
+ * end, even if some items failed (see result->item_errors and
+ * afs_endpoint_errors()); the callback's value if it cancelled;
+ * AFS_ESAFETY when the safety net stopped it (nothing was deleted);
+ * AFS_EBUSY if another session of this endpoint is running; storage and
+ * state errors that stop the whole session.
+ */
+AFS_EXTERN int afs_endpoint_sync(afs_endpoint *endpoint, const afs_sync_options *opts,
+                                 afs_sync_result *result);
+
+/* The result of the endpoint's last finished session. Errors: AFS_ENOTFOUND (none yet). */
+AFS_EXTERN int afs_endpoint_last_result(afs_endpoint *endpoint, afs_sync_result *out);
+
+/* One item that failed to sync, as kept between sessions. */
+typedef struct afs_item_error {
+    char *path;          /* relative to the endpoint */
+    int code;            /* afs_error_code */
+    char *message;
+    uint64_t count;      /* sessions in which it failed */
+    uint32_t persistent; /* 1 if retrying cannot help until something changes */
+    int64_t first_ns;
+    int64_t last_ns;
+} afs_item_error;
+
+/* The endpoint's current per-item errors. Free with afs_item_errors_free(). */
+AFS_EXTERN int afs_endpoint_errors(afs_endpoint *endpoint, afs_item_error **out, size_t *count);
+AFS_EXTERN void afs_item_errors_free(afs_item_error *list, size_t count);
+
+AFS_END_DECL
+
+#endif /* AFS_SYNC_H */

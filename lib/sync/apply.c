@@ -1,0 +1,1015 @@
+/* Applying a planned session (lib/sync/apply.h). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "apply.h"
+#include "names.h"
+#include "state.h"
+
+#define CHUNK (1024u * 1024u)
+#define COMMIT_EVERY 256
+#define PROGRESS_EVERY 64
+
+/* ---- state and journal ---- */
+
+static int open_txn(afs__apply *a)
+{
+    int rc;
+    if (a->in_txn)
+        return 0;
+    if ((rc = afs__db_begin(a->db)) != 0)
+        return a->fatal = rc;
+    a->in_txn = true;
+    a->pending = 0;
+    return 0;
+}
+
+int afs__apply_flush(afs__apply *a)
+{
+    int rc = 0;
+    if (a->jcount) {
+        /* Journal first: a record without state is harmless (readers
+         * re-check the share); state without a record would hide the
+         * change from the other endpoints until a full enumeration. */
+        rc = afs__journal_append(a->s->storage, a->endpoint_id, a->server_name, a->jrecs,
+                                 a->jcount, &a->journal_seq);
+        if (rc != 0)
+            afs__log(AFS_LOG_WARN, "sync: journal append failed (%s); other endpoints learn "
+                     "these changes at their next full enumeration", afs_error_last());
+        a->jcount = 0;
+        rc = 0;
+    }
+    if (a->in_txn) {
+        a->in_txn = false;
+        if ((rc = afs__db_commit(a->db)) != 0)
+            return a->fatal = rc;
+    }
+    return 0;
+}
+
+int afs__apply_save(afs__apply *a, afs__item *it)
+{
+    int rc;
+    if ((rc = open_txn(a)) != 0)
+        return rc;
+    rc = it->base.exists ? afs__state_put(a->db, it) : afs__state_forget(a->db, it->path);
+    if (rc != 0)
+        return a->fatal = rc;
+    if (++a->pending >= COMMIT_EVERY)
+        return afs__apply_flush(a);
+    return 0;
+}
+
+int afs__apply_journal(afs__apply *a, afs__jop op, const char *path, const char *to,
+                       uint32_t type, uint64_t size, int64_t mtime_ns, const char *etag,
+                       const uint8_t *md5)
+{
+    afs__jrec *r;
+    if (a->jcount == a->jcap) {
+        size_t cap = a->jcap ? a->jcap * 2 : 256;
+        afs__jrec *n = afs__realloc(a->jrecs, cap * sizeof(*n));
+        if (!n)
+            return a->fatal = AFS_ENOMEM;
+        a->jrecs = n;
+        a->jcap = cap;
+    }
+    r = &a->jrecs[a->jcount];
+    memset(r, 0, sizeof(*r));
+    r->op = op;
+    r->path = afs__arena_strdup(&a->s->arena, path);
+    r->to = to ? afs__arena_strdup(&a->s->arena, to) : NULL;
+    r->etag = etag ? afs__arena_strdup(&a->s->arena, etag) : NULL;
+    if (!r->path || (to && !r->to) || (etag && !r->etag))
+        return a->fatal = AFS_ENOMEM;
+    r->type = type;
+    r->size = size;
+    r->mtime_ns = mtime_ns;
+    if (md5) {
+        r->has_md5 = true;
+        memcpy(r->md5, md5, AFS__MD5_LEN);
+    }
+    a->jcount++;
+    return 0;
+}
+
+int afs__apply_begin(afs__apply *a)
+{
+    a->prog.version = AFS_SYNC_PROGRESS_VERSION;
+    return open_txn(a);
+}
+
+int afs__apply_end(afs__apply *a)
+{
+    int rc = afs__apply_flush(a);
+    free(a->jrecs);
+    a->jrecs = NULL;
+    a->jcount = a->jcap = 0;
+    return rc;
+}
+
+/* ---- local helpers ---- */
+
+#define FS(a) ((a)->s->fsops)
+#define FSCTX(a) ((a)->s->fsctx)
+
+static char *abs_path(afs__apply *a, const char *rel)
+{
+    char *p = afs__session_local_path(a->s, rel);
+    if (!p)
+        a->fatal = AFS_ENOMEM;
+    return p;
+}
+
+/* Does the local item still look as the scan saw it? */
+static int recheck_local(afs__apply *a, const afs__item *it, const char *abs)
+{
+    afs_fs_stat st;
+    int rc;
+    memset(&st, 0, sizeof(st));
+    rc = FS(a)->stat(FSCTX(a), abs, &st);
+    if (rc == AFS_ENOTFOUND) {
+        afs_error_clear();
+        if (!it->local.exists)
+            return 0;
+    } else if (rc != 0) {
+        return rc;
+    } else if (it->local.exists && st.type == it->local.type &&
+               (st.type == AFS_TYPE_DIR ||
+                (st.size == it->local.size && st.mtime_ns == it->local.mtime_ns &&
+                 st.ctime_ns == it->local.ctime_ns && st.file_id == it->local.file_id))) {
+        return 0;
+    }
+    return afs__error_set(AFS_ECONDITION, "%s changed on the server during the sync session; "
+                          "it is synced again next session", abs);
+}
+
+/* Create the local directories of `rel_dir` ("" is the root) as needed. */
+static int ensure_local_dir(afs__apply *a, const char *rel_dir)
+{
+    char *buf, *p;
+    int rc = 0;
+    if (!rel_dir[0])
+        return 0;
+    if (!(buf = afs__strdup(rel_dir)))
+        return a->fatal = AFS_ENOMEM;
+    for (p = buf;; p++) {
+        if (*p == '/' || *p == '\0') {
+            char saved = *p;
+            char *abs;
+            afs_fs_stat st;
+            *p = '\0';
+            if (!(abs = abs_path(a, buf))) {
+                rc = AFS_ENOMEM;
+                break;
+            }
+            memset(&st, 0, sizeof(st));
+            rc = FS(a)->stat(FSCTX(a), abs, &st);
+            if (rc == AFS_ENOTFOUND) {
+                rc = FS(a)->mkdir(FSCTX(a), abs);
+                if (rc == AFS_EEXISTS)
+                    rc = 0;
+                if (rc == 0) {
+                    afs__item *d = afs__session_item(a->s, buf, strlen(buf));
+                    if (d) {
+                        d->local.exists = true;
+                        d->local.type = AFS_TYPE_DIR;
+                    }
+                }
+            } else if (rc == 0 && st.type != AFS_TYPE_DIR) {
+                rc = afs__error_set(AFS_ENOTDIR, "%s is not a directory on the server", abs);
+            }
+            *p = saved;
+            if (rc != 0 || saved == '\0')
+                break;
+        }
+    }
+    free(buf);
+    return rc;
+}
+
+static void parent_of(const char *rel, char *buf, size_t cap)
+{
+    const char *slash = strrchr(rel, '/');
+    size_t n = slash ? (size_t)(slash - rel) : 0;
+    if (n >= cap)
+        n = cap - 1;
+    memcpy(buf, rel, n);
+    buf[n] = '\0';
+}
+
+static void set_local_base(afs__item *it, const afs_fs_stat *st)
+{
+    it->base.exists = true;
+    it->base.type = st->type;
+    it->base.size = st->type == AFS_TYPE_FILE ? st->size : 0;
+    it->base.mtime_ns = st->mtime_ns;
+    it->base.file_id = st->file_id;
+    it->base.ctime_ns = st->ctime_ns;
+    it->local = it->base;
+    it->local.etag = NULL;
+}
+
+/* ---- transfers ---- */
+
+/* A fetched copy of a cloud file in a temp file beside its target. */
+typedef struct fetched {
+    char *temp;     /* absolute temp path, NULL if none */
+    char *dir_abs;  /* its directory */
+    uint8_t md5[AFS__MD5_LEN];
+    uint64_t size;
+} fetched;
+
+static void fetched_drop(afs__apply *a, fetched *f)
+{
+    if (f->temp) {
+        FS(a)->unlink(FSCTX(a), f->temp);
+        f->temp = NULL;
+    }
+}
+
+/* Download cloud `rel` (etag, size, mtime) into a temp file in the local
+ * directory `dir_rel`, hashing as it goes, fsync'd and with its time set. */
+static int fetch(afs__apply *a, const char *rel, const afs__side *cloud, const char *dir_rel,
+                 fetched *f)
+{
+    char name[64];
+    uint64_t rnd = 0, off = 0;
+    unsigned char *buf = NULL;
+    void *fh = NULL;
+    afs__md5 md5;
+    int rc;
+
+    memset(f, 0, sizeof(*f));
+    if ((rc = ensure_local_dir(a, dir_rel)) != 0)
+        return rc;
+    if (getrandom(&rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+        rnd = (uint64_t)afs__now_ns();
+    snprintf(name, sizeof(name), AFS__TEMP_PREFIX "%016llx.tmp", (unsigned long long)rnd);
+    f->dir_abs = abs_path(a, dir_rel);
+    if (!f->dir_abs)
+        return AFS_ENOMEM;
+    f->temp = afs__arena_alloc(&a->s->arena, strlen(f->dir_abs) + strlen(name) + 2);
+    if (!f->temp)
+        return a->fatal = AFS_ENOMEM;
+    sprintf(f->temp, "%s/%s", f->dir_abs, name);
+    if ((rc = FS(a)->open(FSCTX(a), f->temp, AFS_FS_O_WRITE | AFS_FS_O_CREATE | AFS_FS_O_EXCL,
+                          &fh)) != 0) {
+        f->temp = NULL;
+        return rc;
+    }
+    if (!(buf = afs__malloc(CHUNK))) {
+        rc = a->fatal = AFS_ENOMEM;
+        goto done;
+    }
+    afs__md5_init(&md5);
+    for (;;) {
+        size_t n = 0;
+        rc = afs_storage_read(a->s->storage, rel, off, buf, CHUNK, &n, cloud->etag);
+        if (rc != 0)
+            break;
+        if (n == 0)
+            break;
+        if ((rc = FS(a)->write(FSCTX(a), fh, off, buf, n)) != 0)
+            break;
+        afs__md5_update(&md5, buf, n);
+        off += n;
+        if (n < CHUNK)
+            break;
+    }
+    afs__md5_final(&md5, f->md5);
+    if (rc == 0 && off != cloud->size)
+        rc = afs__error_set(AFS_ECONDITION, "cloud file %s is %llu bytes, expected %llu; it "
+                            "changed during the download and is synced again next session", rel,
+                            (unsigned long long)off, (unsigned long long)cloud->size);
+    if (rc == 0 && FS(a)->fsync)
+        rc = FS(a)->fsync(FSCTX(a), fh);
+done:
+    free(buf);
+    if (fh) {
+        int crc = FS(a)->close(FSCTX(a), fh);
+        if (rc == 0)
+            rc = crc;
+    }
+    if (rc == 0 && FS(a)->set_times)
+        rc = FS(a)->set_times(FSCTX(a), f->temp, AFS_TIME_OMIT, cloud->mtime_ns);
+    if (rc != 0)
+        fetched_drop(a, f);
+    f->size = off;
+    return rc;
+}
+
+/* Move a fetched temp onto the item's local path (the item's local side must
+ * still hold), and record the new base. */
+static int place(afs__apply *a, afs__item *it, fetched *f)
+{
+    char *abs = abs_path(a, it->path);
+    afs_fs_stat st;
+    int rc;
+
+    if (!abs)
+        return AFS_ENOMEM;
+    if ((rc = recheck_local(a, it, abs)) != 0)
+        goto fail;
+    rc = FS(a)->rename(FSCTX(a), f->temp, abs, it->local.exists ? 0 : AFS_FS_RENAME_NOREPLACE);
+    if (rc == AFS_EEXISTS)
+        rc = afs__error_set(AFS_ECONDITION, "%s appeared on the server during the sync "
+                            "session; it is synced again next session", abs);
+    if (rc != 0)
+        goto fail;
+    f->temp = NULL;
+    if (FS(a)->sync_dir)
+        FS(a)->sync_dir(FSCTX(a), f->dir_abs);
+    memset(&st, 0, sizeof(st));
+    if ((rc = FS(a)->stat(FSCTX(a), abs, &st)) != 0)
+        return rc;
+    set_local_base(it, &st);
+    it->base.etag = it->cloud.etag;
+    it->base_has_md5 = true;
+    memcpy(it->base_md5, f->md5, AFS__MD5_LEN);
+    return 0;
+fail:
+    fetched_drop(a, f);
+    return rc;
+}
+
+/* Upload source: the local file, hashed on the first pass, and checked not
+ * to have changed once its last byte is read. */
+struct up_src {
+    afs__apply *a;
+    void *fh;
+    const char *abs;
+    afs_fs_stat before;
+    afs__md5 md5;
+    uint64_t hashed;
+};
+
+static bool same_identity(const afs_fs_stat *x, const afs_fs_stat *y)
+{
+    return x->size == y->size && x->mtime_ns == y->mtime_ns && x->ctime_ns == y->ctime_ns &&
+           x->file_id == y->file_id;
+}
+
+static int up_read(uint64_t offset, void *buf, size_t len, size_t *nread, void *payload)
+{
+    struct up_src *u = payload;
+    afs__apply *a = u->a;
+    int rc = FS(a)->read(FSCTX(a), u->fh, offset, buf, len, nread);
+    if (rc != 0)
+        return rc;
+    if (offset == u->hashed) {
+        afs__md5_update(&u->md5, buf, *nread);
+        u->hashed += *nread;
+    }
+    if (offset + *nread >= u->before.size) {
+        afs_fs_stat now;
+        memset(&now, 0, sizeof(now));
+        if (FS(a)->fstat)
+            rc = FS(a)->fstat(FSCTX(a), u->fh, &now);
+        else
+            rc = FS(a)->stat(FSCTX(a), u->abs, &now);
+        if (rc == 0 && !same_identity(&now, &u->before))
+            rc = afs__error_set(AFS_ECONDITION, "%s changed while it was uploaded; it is "
+                                "uploaded again next session", u->abs);
+    }
+    return rc;
+}
+
+/* Upload the item's local file to `cloud_rel` with `cond` and record the base. */
+static int upload_as(afs__apply *a, afs__item *it, const char *cloud_rel, unsigned int cond,
+                     const char *if_match)
+{
+    afs_storage_put_options o = AFS_STORAGE_PUT_OPTIONS_INIT;
+    afs_storage_entry out;
+    struct up_src u;
+    uint8_t digest[AFS__MD5_LEN];
+    char *abs = abs_path(a, it->path);
+    int rc;
+
+    if (!abs)
+        return AFS_ENOMEM;
+    memset(&u, 0, sizeof(u));
+    u.a = a;
+    u.abs = abs;
+    if ((rc = FS(a)->open(FSCTX(a), abs, AFS_FS_O_READ, &u.fh)) != 0)
+        return rc;
+    if (FS(a)->fstat)
+        rc = FS(a)->fstat(FSCTX(a), u.fh, &u.before);
+    else
+        rc = FS(a)->stat(FSCTX(a), abs, &u.before);
+    if (rc == 0 && it->local.exists &&
+        (u.before.size != it->local.size || u.before.mtime_ns != it->local.mtime_ns))
+        rc = afs__error_set(AFS_ECONDITION, "%s changed on the server during the sync "
+                            "session; it is synced again next session", abs);
+    if (rc != 0)
+        goto done;
+    afs__md5_init(&u.md5);
+    o.condition = cond;
+    o.if_match = if_match;
+    o.mtime_ns = u.before.mtime_ns;
+    rc = afs_storage_put(a->s->storage, cloud_rel, up_read, &u, u.before.size, &o, &out);
+    afs__md5_final(&u.md5, digest);
+    if (rc != 0)
+        goto done;
+    it->base.exists = true;
+    it->base.type = AFS_TYPE_FILE;
+    it->base.size = u.before.size;
+    it->base.mtime_ns = u.before.mtime_ns;
+    it->base.file_id = u.before.file_id;
+    it->base.ctime_ns = u.before.ctime_ns;
+    it->base.etag = afs__arena_strdup(&a->s->arena, out.etag);
+    it->base_has_md5 = u.hashed == u.before.size;
+    memcpy(it->base_md5, digest, AFS__MD5_LEN);
+    it->cloud = it->base;
+    if (a->res) {
+        a->res->files_uploaded++;
+        a->res->bytes_uploaded += u.before.size;
+    }
+    a->prog.bytes_done += u.before.size;
+    afs__apply_journal(a, AFS__JOP_PUT, cloud_rel, NULL, AFS_TYPE_FILE, u.before.size,
+                       u.before.mtime_ns, out.etag, it->base_has_md5 ? digest : NULL);
+done:
+    FS(a)->close(FSCTX(a), u.fh);
+    return rc;
+}
+
+static int do_upload(afs__apply *a, afs__item *it)
+{
+    if (it->cloud.exists && it->cloud.type == AFS_TYPE_FILE)
+        return upload_as(a, it, it->path, AFS_COND_IF_MATCH, it->cloud.etag);
+    return upload_as(a, it, it->path, AFS_COND_CREATE_ONLY, NULL);
+}
+
+static int do_download(afs__apply *a, afs__item *it)
+{
+    char dir[4096];
+    fetched f;
+    int rc;
+    parent_of(it->path, dir, sizeof(dir));
+    if ((rc = fetch(a, it->path, &it->cloud, dir, &f)) != 0)
+        return rc;
+    if ((rc = place(a, it, &f)) != 0)
+        return rc;
+    if (a->res) {
+        a->res->files_downloaded++;
+        a->res->bytes_downloaded += f.size;
+    }
+    a->prog.bytes_done += f.size;
+    return 0;
+}
+
+static int do_mkdir_cloud(afs__apply *a, afs__item *it)
+{
+    afs_storage_entry e;
+    int rc = afs_storage_mkdir(a->s->storage, it->path);
+    if (rc == AFS_EEXISTS) {
+        afs_error_clear();
+        if (afs_storage_stat(a->s->storage, it->path, &e) == 0 && e.type == AFS_TYPE_DIR)
+            rc = 0;
+        else
+            return afs__error_set(AFS_ECONDITION, "a file named %s appeared in the share; it is "
+                                  "synced again next session", it->path);
+    } else if (rc == 0) {
+        if (a->res)
+            a->res->dirs_created_cloud++;
+        afs__apply_journal(a, AFS__JOP_MKDIR, it->path, NULL, AFS_TYPE_DIR, 0, 0, NULL, NULL);
+    }
+    if (rc != 0)
+        return rc;
+    it->base = it->local;
+    it->base.exists = true;
+    it->base.type = AFS_TYPE_DIR;
+    it->base.etag = "";
+    return 0;
+}
+
+static int do_mkdir_local(afs__apply *a, afs__item *it)
+{
+    char *abs = abs_path(a, it->path);
+    char dir[4096];
+    afs_fs_stat st;
+    int rc;
+    if (!abs)
+        return AFS_ENOMEM;
+    parent_of(it->path, dir, sizeof(dir));
+    if ((rc = ensure_local_dir(a, dir)) != 0)
+        return rc;
+    rc = FS(a)->mkdir(FSCTX(a), abs);
+    if (rc == AFS_EEXISTS)
+        rc = 0;
+    else if (rc == 0 && a->res)
+        a->res->dirs_created_local++;
+    if (rc != 0)
+        return rc;
+    memset(&st, 0, sizeof(st));
+    if ((rc = FS(a)->stat(FSCTX(a), abs, &st)) != 0)
+        return rc;
+    if (st.type != AFS_TYPE_DIR)
+        return afs__error_set(AFS_ECONDITION, "%s appeared as a file on the server", abs);
+    set_local_base(it, &st);
+    it->base.etag = it->cloud.etag ? it->cloud.etag : "";
+    return 0;
+}
+
+static void forget(afs__item *it)
+{
+    memset(&it->base, 0, sizeof(it->base));
+    it->base_has_md5 = false;
+}
+
+static int do_delete_cloud(afs__apply *a, afs__item *it)
+{
+    int rc;
+    uint32_t type = it->cloud.type;
+    if (type == AFS_TYPE_DIR) {
+        rc = afs_storage_rmdir(a->s->storage, it->path);
+        if (rc == AFS_ENOTEMPTY) {
+            /* Someone added to it meanwhile: those items were kept (modify
+             * beats delete), so the directory stays on both sides. */
+            afs_error_clear();
+            it->base = it->local.exists ? it->local : it->base;
+            return 0;
+        }
+    } else {
+        rc = afs_storage_remove(a->s->storage, it->path, it->cloud.etag);
+        if (rc == AFS_ECONDITION)
+            return afs__error_set(AFS_ECONDITION, "%s changed in the share after the server "
+                                  "deleted it; the newer version is kept and synced next "
+                                  "session", it->path);
+    }
+    if (rc == AFS_ENOTFOUND) {
+        afs_error_clear();
+        rc = 0;
+    } else if (rc == 0) {
+        if (a->res)
+            a->res->deleted_cloud++;
+        afs__apply_journal(a, AFS__JOP_DELETE, it->path, NULL, type, 0, 0, NULL, NULL);
+    }
+    if (rc == 0)
+        forget(it);
+    memset(&it->cloud, 0, sizeof(it->cloud));
+    return rc;
+}
+
+static int do_delete_local(afs__apply *a, afs__item *it)
+{
+    char *abs = abs_path(a, it->path);
+    int rc;
+    if (!abs)
+        return AFS_ENOMEM;
+    if (it->local.type == AFS_TYPE_DIR) {
+        rc = FS(a)->rmdir(FSCTX(a), abs);
+        if (rc == AFS_ENOTEMPTY) {
+            /* Items the server added meanwhile, or items never synced,
+             * keep the directory; it is no longer shared with the cloud. */
+            afs_error_clear();
+            if (it->cloud.exists)
+                return 0;
+            forget(it);
+            return 0;
+        }
+    } else {
+        if ((rc = recheck_local(a, it, abs)) != 0)
+            return rc;
+        rc = FS(a)->unlink(FSCTX(a), abs);
+    }
+    if (rc == AFS_ENOTFOUND) {
+        afs_error_clear();
+        rc = 0;
+    } else if (rc == 0 && a->res) {
+        a->res->deleted_local++;
+    }
+    if (rc == 0) {
+        forget(it);
+        memset(&it->local, 0, sizeof(it->local));
+    }
+    return rc;
+}
+
+/* Hash the local file, checking it is still what the scan saw. */
+static int hash_local(afs__apply *a, afs__item *it, uint8_t md5[AFS__MD5_LEN])
+{
+    char *abs = abs_path(a, it->path);
+    unsigned char *buf;
+    void *fh = NULL;
+    uint64_t off = 0;
+    afs__md5 ctx;
+    int rc;
+    if (!abs)
+        return AFS_ENOMEM;
+    if ((rc = recheck_local(a, it, abs)) != 0)
+        return rc;
+    if ((rc = FS(a)->open(FSCTX(a), abs, AFS_FS_O_READ, &fh)) != 0)
+        return rc;
+    if (!(buf = afs__malloc(CHUNK))) {
+        FS(a)->close(FSCTX(a), fh);
+        return a->fatal = AFS_ENOMEM;
+    }
+    afs__md5_init(&ctx);
+    for (;;) {
+        size_t n = 0;
+        if ((rc = FS(a)->read(FSCTX(a), fh, off, buf, CHUNK, &n)) != 0 || n == 0)
+            break;
+        afs__md5_update(&ctx, buf, n);
+        off += n;
+    }
+    afs__md5_final(&ctx, md5);
+    free(buf);
+    FS(a)->close(FSCTX(a), fh);
+    return rc;
+}
+
+/* The first free conflict-copy name of `rel` by `who`, in `out` (a relative path). */
+static int conflict_path(afs__apply *a, const char *rel, const char *who, char *out, size_t cap)
+{
+    char dir[4096], name[AFS_NAME_MAX + 1];
+    const char *base = strrchr(rel, '/');
+    base = base ? base + 1 : rel;
+    parent_of(rel, dir, sizeof(dir));
+    for (unsigned int n = 0; n < AFS__CONFLICT_MAX; n++) {
+        afs_storage_entry e;
+        afs_fs_stat st;
+        afs__item *other;
+        char *abs;
+        int rc;
+        if ((rc = afs__conflict_name(base, who, n, name, sizeof(name))) != 0)
+            return rc;
+        snprintf(out, cap, "%s%s%s", dir, dir[0] ? "/" : "", name);
+        other = afs__map_get(&a->s->items, out);
+        if (other && (other->local.exists || other->cloud.exists || other->base.exists))
+            continue;
+        if (!(abs = abs_path(a, out)))
+            return AFS_ENOMEM;
+        memset(&st, 0, sizeof(st));
+        if (FS(a)->stat(FSCTX(a), abs, &st) != AFS_ENOTFOUND)
+            continue;
+        if (afs_storage_stat(a->s->storage, out, &e) != AFS_ENOTFOUND)
+            continue;
+        afs_error_clear();
+        return 0;
+    }
+    return afs__error_set(AFS_ECONFLICT_LIMIT, "conflict name exists: %s already has %d "
+                          "conflict copies; resolve some and it syncs again", rel,
+                          AFS__CONFLICT_MAX);
+}
+
+/*
+ * The server's version loses: it moves to "<name>-<server>.<ext>" on the
+ * server and is uploaded under that name; the cloud version takes the name.
+ */
+static int local_loses(afs__apply *a, afs__item *it, fetched *f)
+{
+    char crel[4096];
+    char *abs, *cabs;
+    afs__item *copy;
+    int rc;
+
+    if ((rc = conflict_path(a, it->path, a->server_name, crel, sizeof(crel))) != 0)
+        return rc;
+    if (!(abs = abs_path(a, it->path)) || !(cabs = abs_path(a, crel)))
+        return AFS_ENOMEM;
+    if ((rc = recheck_local(a, it, abs)) != 0)
+        return rc;
+    if ((rc = FS(a)->rename(FSCTX(a), abs, cabs, AFS_FS_RENAME_NOREPLACE)) != 0)
+        return rc;
+    if (!(copy = afs__session_item(a->s, crel, strlen(crel))))
+        return a->fatal = AFS_ENOMEM;
+    copy->local = it->local;
+    copy->handled = true;
+    memset(&it->local, 0, sizeof(it->local));
+    /* The copy exists only on the server now; if its upload fails, it is
+     * an ordinary new file next session. */
+    if ((rc = upload_as(a, copy, crel, AFS_COND_CREATE_ONLY, NULL)) == 0)
+        rc = afs__apply_save(a, copy);
+    else if (!a->fatal)
+        afs__session_item_error(a->s, crel, rc);
+    if (a->fatal)
+        return a->fatal;
+    if (!f->temp) {
+        char dir[4096];
+        parent_of(it->path, dir, sizeof(dir));
+        if ((rc = fetch(a, it->path, &it->cloud, dir, f)) != 0)
+            return rc;
+    }
+    if ((rc = place(a, it, f)) != 0)
+        return rc;
+    if (a->res) {
+        a->res->conflicts++;
+        a->res->files_downloaded++;
+        a->res->bytes_downloaded += f->size;
+    }
+    return 0;
+}
+
+/*
+ * The cloud's version loses: it moves to "<name>-<writer>.<ext>" in the
+ * share (writer: the server that wrote it, or "Cloud" for an edit made in
+ * the share), the server's version is uploaded under the name, and the copy
+ * comes down.
+ */
+static int cloud_loses(afs__apply *a, afs__item *it, fetched *f)
+{
+    const char *who = it->cloud_writer ? it->cloud_writer : "Cloud";
+    char crel[4096];
+    afs_storage_entry e;
+    afs__item *copy;
+    int rc;
+
+    if ((rc = conflict_path(a, it->path, who, crel, sizeof(crel))) != 0)
+        return rc;
+    rc = afs_storage_rename(a->s->storage, it->path, crel, it->cloud.etag,
+                            AFS_STORAGE_RENAME_NOREPLACE);
+    if (rc != 0)
+        return rc;
+    if (!(copy = afs__session_item(a->s, crel, strlen(crel))))
+        return a->fatal = AFS_ENOMEM;
+    copy->handled = true;
+    copy->cloud = it->cloud;
+    if (afs_storage_stat(a->s->storage, crel, &e) == 0)
+        copy->cloud.etag = afs__arena_strdup(&a->s->arena, e.etag);
+    afs__apply_journal(a, AFS__JOP_RENAME, it->path, crel, AFS_TYPE_FILE, it->cloud.size,
+                       it->cloud.mtime_ns, copy->cloud.etag, NULL);
+    memset(&it->cloud, 0, sizeof(it->cloud));
+    if ((rc = upload_as(a, it, it->path, AFS_COND_CREATE_ONLY, NULL)) != 0)
+        return rc;
+    if ((rc = afs__apply_save(a, it)) != 0)
+        return rc;
+    /* Bring the copy down; a temp fetched for the comparison is reused. */
+    if (f->temp) {
+        char *cabs = abs_path(a, crel);
+        if (!cabs)
+            return AFS_ENOMEM;
+        rc = FS(a)->rename(FSCTX(a), f->temp, cabs, AFS_FS_RENAME_NOREPLACE);
+        if (rc == 0) {
+            afs_fs_stat st;
+            f->temp = NULL;
+            memset(&st, 0, sizeof(st));
+            if ((rc = FS(a)->stat(FSCTX(a), cabs, &st)) == 0) {
+                set_local_base(copy, &st);
+                copy->base.etag = copy->cloud.etag;
+                copy->base_has_md5 = true;
+                memcpy(copy->base_md5, f->md5, AFS__MD5_LEN);
+            }
+        }
+    } else {
+        char dir[4096];
+        parent_of(crel, dir, sizeof(dir));
+        if ((rc = fetch(a, crel, &copy->cloud, dir, f)) == 0)
+            rc = place(a, copy, f);
+    }
+    if (rc == 0)
+        rc = afs__apply_save(a, copy);
+    else if (!a->fatal)
+        afs__session_item_error(a->s, crel, rc), rc = 0;
+    if (rc == 0 && a->res)
+        a->res->conflicts++;
+    return rc;
+}
+
+/*
+ * Both sides changed the file: equal content is adopted; otherwise the most
+ * recent LastWriteTime keeps the name (docs/sync.md#conflicts).
+ */
+static int do_compare(afs__apply *a, afs__item *it)
+{
+    uint8_t lmd5[AFS__MD5_LEN];
+    fetched f;
+    bool equal;
+    int rc;
+
+    memset(&f, 0, sizeof(f));
+    if ((rc = hash_local(a, it, lmd5)) != 0)
+        return rc;
+    if (it->local.size != it->cloud.size) {
+        equal = false;
+    } else if (it->cloud_has_md5) {
+        equal = memcmp(lmd5, it->cloud_md5, AFS__MD5_LEN) == 0;
+    } else {
+        char dir[4096];
+        parent_of(it->path, dir, sizeof(dir));
+        if ((rc = fetch(a, it->path, &it->cloud, dir, &f)) != 0)
+            return rc;
+        equal = memcmp(lmd5, f.md5, AFS__MD5_LEN) == 0;
+    }
+    if (equal) {
+        fetched_drop(a, &f);
+        it->base = it->local;
+        it->base.etag = it->cloud.etag;
+        it->base_has_md5 = true;
+        memcpy(it->base_md5, lmd5, AFS__MD5_LEN);
+        if (a->res)
+            a->res->adopted++;
+        return 0;
+    }
+    if (it->local.mtime_ns > it->cloud.mtime_ns)
+        rc = cloud_loses(a, it, &f);
+    else
+        rc = local_loses(a, it, &f);
+    fetched_drop(a, &f);
+    return rc;
+}
+
+/* Authoritative upload: the server's version wins without a conflict copy. */
+static int do_compare_authoritative(afs__apply *a, afs__item *it)
+{
+    uint8_t lmd5[AFS__MD5_LEN];
+    fetched f;
+    int rc;
+    memset(&f, 0, sizeof(f));
+    if (it->local.size == it->cloud.size) {
+        char dir[4096];
+        if ((rc = hash_local(a, it, lmd5)) != 0)
+            return rc;
+        parent_of(it->path, dir, sizeof(dir));
+        if (it->cloud_has_md5) {
+            memcpy(f.md5, it->cloud_md5, AFS__MD5_LEN);
+        } else if ((rc = fetch(a, it->path, &it->cloud, dir, &f)) != 0) {
+            return rc;
+        }
+        fetched_drop(a, &f);
+        if (memcmp(lmd5, f.md5, AFS__MD5_LEN) == 0) {
+            afs_storage_entry out;
+            /* Same content: only metadata travels (reference: "metadata-only
+             * changes ... as metadata-only updates"). */
+            if (it->local.mtime_ns != it->cloud.mtime_ns) {
+                rc = afs_storage_set_props(a->s->storage, it->path, it->local.mtime_ns, 0,
+                                           it->cloud.etag, &out);
+                if (rc == AFS_ENOTSUP) {
+                    afs_error_clear();
+                    return do_upload(a, it);
+                }
+                if (rc != 0)
+                    return rc;
+                it->cloud.etag = afs__arena_strdup(&a->s->arena, out.etag);
+                it->cloud.mtime_ns = it->local.mtime_ns;
+                if (a->res)
+                    a->res->metadata_updates++;
+                afs__apply_journal(a, AFS__JOP_PROPS, it->path, NULL, AFS_TYPE_FILE,
+                                   it->local.size, it->local.mtime_ns, out.etag, lmd5);
+            } else if (a->res) {
+                a->res->adopted++;
+            }
+            it->base = it->local;
+            it->base.etag = it->cloud.etag;
+            it->base_has_md5 = true;
+            memcpy(it->base_md5, lmd5, AFS__MD5_LEN);
+            return 0;
+        }
+    }
+    return do_upload(a, it);
+}
+
+static int do_replace_cloud(afs__apply *a, afs__item *it)
+{
+    int rc;
+    afs__side want = it->local;
+    if ((rc = do_delete_cloud(a, it)) != 0)
+        return rc;
+    if (it->base.exists) /* the old directory kept content: leave it */
+        return 0;
+    it->local = want;
+    return want.type == AFS_TYPE_DIR ? do_mkdir_cloud(a, it) : do_upload(a, it);
+}
+
+static int do_replace_local(afs__apply *a, afs__item *it)
+{
+    int rc;
+    afs__side want = it->cloud;
+    if ((rc = do_delete_local(a, it)) != 0)
+        return rc;
+    if (it->base.exists)
+        return 0;
+    it->cloud = want;
+    return want.type == AFS_TYPE_DIR ? do_mkdir_local(a, it) : do_download(a, it);
+}
+
+/* A file on one side, a directory on the other: the file becomes a conflict copy. */
+static int do_type_conflict(afs__apply *a, afs__item *it)
+{
+    char crel[4096];
+    afs__item *copy;
+    int rc;
+
+    if (it->local.type == AFS_TYPE_FILE) {
+        char *abs, *cabs;
+        if ((rc = conflict_path(a, it->path, a->server_name, crel, sizeof(crel))) != 0)
+            return rc;
+        if (!(abs = abs_path(a, it->path)) || !(cabs = abs_path(a, crel)))
+            return AFS_ENOMEM;
+        if ((rc = recheck_local(a, it, abs)) != 0)
+            return rc;
+        if ((rc = FS(a)->rename(FSCTX(a), abs, cabs, AFS_FS_RENAME_NOREPLACE)) != 0)
+            return rc;
+        if (!(copy = afs__session_item(a->s, crel, strlen(crel))))
+            return a->fatal = AFS_ENOMEM;
+        copy->local = it->local;
+        copy->handled = true;
+        if ((rc = upload_as(a, copy, crel, AFS_COND_CREATE_ONLY, NULL)) == 0)
+            rc = afs__apply_save(a, copy);
+        else if (!a->fatal)
+            afs__session_item_error(a->s, crel, rc), rc = 0;
+        if (rc != 0)
+            return rc;
+        memset(&it->local, 0, sizeof(it->local));
+        if (a->res)
+            a->res->conflicts++;
+        return do_mkdir_local(a, it);
+    }
+    /* The cloud holds the file. */
+    {
+        const char *who = it->cloud_writer ? it->cloud_writer : "Cloud";
+        fetched f;
+        afs_storage_entry e;
+        char dir[4096];
+        if ((rc = conflict_path(a, it->path, who, crel, sizeof(crel))) != 0)
+            return rc;
+        if ((rc = afs_storage_rename(a->s->storage, it->path, crel, it->cloud.etag,
+                                     AFS_STORAGE_RENAME_NOREPLACE)) != 0)
+            return rc;
+        if (!(copy = afs__session_item(a->s, crel, strlen(crel))))
+            return a->fatal = AFS_ENOMEM;
+        copy->handled = true;
+        copy->cloud = it->cloud;
+        if (afs_storage_stat(a->s->storage, crel, &e) == 0)
+            copy->cloud.etag = afs__arena_strdup(&a->s->arena, e.etag);
+        afs__apply_journal(a, AFS__JOP_RENAME, it->path, crel, AFS_TYPE_FILE, it->cloud.size,
+                           it->cloud.mtime_ns, copy->cloud.etag, NULL);
+        memset(&it->cloud, 0, sizeof(it->cloud));
+        parent_of(crel, dir, sizeof(dir));
+        if ((rc = fetch(a, crel, &copy->cloud, dir, &f)) == 0 && (rc = place(a, copy, &f)) == 0)
+            rc = afs__apply_save(a, copy);
+        else if (!a->fatal)
+            afs__session_item_error(a->s, crel, rc), rc = 0;
+        if (rc != 0)
+            return rc;
+        if (a->res)
+            a->res->conflicts++;
+        return do_mkdir_cloud(a, it);
+    }
+}
+
+static int do_record(afs__apply *a, afs__item *it)
+{
+    (void)a;
+    it->base = it->local;
+    it->base.exists = true;
+    it->base.etag = it->cloud.etag ? it->cloud.etag : "";
+    return 0;
+}
+
+static int apply_one(afs__apply *a, afs__item *it, bool authoritative)
+{
+    switch (it->action) {
+    case AFS__ACT_UPLOAD: return do_upload(a, it);
+    case AFS__ACT_DOWNLOAD: return do_download(a, it);
+    case AFS__ACT_MKDIR_CLOUD: return do_mkdir_cloud(a, it);
+    case AFS__ACT_MKDIR_LOCAL: return do_mkdir_local(a, it);
+    case AFS__ACT_DELETE_CLOUD: return do_delete_cloud(a, it);
+    case AFS__ACT_DELETE_LOCAL: return do_delete_local(a, it);
+    case AFS__ACT_FORGET: forget(it); return 0;
+    case AFS__ACT_RECORD: return do_record(a, it);
+    case AFS__ACT_COMPARE:
+        return authoritative ? do_compare_authoritative(a, it) : do_compare(a, it);
+    case AFS__ACT_REPLACE_CLOUD: return do_replace_cloud(a, it);
+    case AFS__ACT_REPLACE_LOCAL: return do_replace_local(a, it);
+    case AFS__ACT_TYPE_CONFLICT: return do_type_conflict(a, it);
+    default: return 0;
+    }
+}
+
+static int report(afs__apply *a)
+{
+    int rc;
+    if (!a->progress)
+        return 0;
+    rc = a->progress(&a->prog, a->progress_payload);
+    return rc;
+}
+
+int afs__apply_run(afs__apply *a, const afs__plan *plan)
+{
+    int rc;
+    a->prog.phase = AFS_SYNC_PHASE_APPLY;
+    a->prog.items_total = plan->count;
+    a->prog.bytes_total = plan->bytes;
+    if ((rc = report(a)) != 0)
+        return rc;
+    for (size_t i = 0; i < plan->count; i++) {
+        afs__item *it = plan->actions[i];
+        if (it->handled)
+            continue;
+        rc = apply_one(a, it, a->s->authoritative);
+        if (a->fatal)
+            return a->fatal;
+        if (rc != 0) {
+            afs__session_item_error(a->s, it->path, rc);
+        } else if ((rc = afs__apply_save(a, it)) != 0) {
+            return rc;
+        }
+        a->prog.items_done++;
+        if (a->progress && (a->prog.items_done % PROGRESS_EVERY) == 0 && (rc = report(a)) != 0)
+            return rc;
+    }
+    return 0;
+}

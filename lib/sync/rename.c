@@ -1,0 +1,259 @@
+/*
+ * Renames (docs/sync.md#renames). A file or directory the server renamed
+ * keeps its file id: the session finds it as "deleted at the old path, new
+ * at the new path with the same id" and renames it in the share instead of
+ * uploading it again. A rename another endpoint made arrives through the
+ * journal and is carried out on the server the same way. When a rename
+ * cannot be carried out (the other side changed meanwhile), nothing is
+ * lost: the items are handled as a delete and a create, and modify beats
+ * delete.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rename.h"
+
+static size_t depth(const char *p)
+{
+    size_t d = 0;
+    for (; *p; p++)
+        d += *p == '/';
+    return d;
+}
+
+static int cmp_depth(const void *a, const void *b)
+{
+    const afs__item *x = *(afs__item *const *)a, *y = *(afs__item *const *)b;
+    size_t dx = depth(x->path), dy = depth(y->path);
+    if (dx != dy)
+        return dx < dy ? -1 : 1;
+    return strcmp(x->path, y->path);
+}
+
+static bool under(const char *path, const char *dir, size_t dl)
+{
+    return strncmp(path, dir, dl) == 0 && (path[dl] == '\0' || path[dl] == '/');
+}
+
+/*
+ * Move the base of `from` and everything below it to `to`, with the side
+ * that moved: the cloud side when this server renamed (`move_local` false),
+ * the local side when the rename came from the share.
+ */
+static int move_subtree(afs__apply *a, const char *from, const char *to, bool move_local)
+{
+    afs__session *s = a->s;
+    size_t fl = strlen(from), tl = strlen(to), pos = 0, n = 0, cap = 64;
+    afs__item **list = afs__malloc(cap * sizeof(*list));
+    const char *key;
+    void *val;
+    int rc = 0;
+
+    if (!list)
+        return a->fatal = AFS_ENOMEM;
+    /* Collect first: creating items while iterating would move the map. */
+    while (afs__map_next(&s->items, &pos, &key, &val)) {
+        if (!under(key, from, fl))
+            continue;
+        if (n == cap) {
+            afs__item **nl = afs__realloc(list, cap * 2 * sizeof(*list));
+            if (!nl) {
+                free(list);
+                return a->fatal = AFS_ENOMEM;
+            }
+            list = nl;
+            cap *= 2;
+        }
+        list[n++] = val;
+    }
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        afs__item *x = list[i], *t;
+        size_t rest = strlen(x->path) - fl;
+        char *tp = afs__arena_alloc(&s->arena, tl + rest + 1);
+        if (!tp) {
+            rc = a->fatal = AFS_ENOMEM;
+            break;
+        }
+        memcpy(tp, to, tl);
+        memcpy(tp + tl, x->path + fl, rest + 1);
+        if (!(t = afs__session_item(s, tp, strlen(tp)))) {
+            rc = a->fatal = AFS_ENOMEM;
+            break;
+        }
+        t->base = x->base;
+        t->base_has_md5 = x->base_has_md5;
+        memcpy(t->base_md5, x->base_md5, AFS__MD5_LEN);
+        if (move_local) {
+            /* Another endpoint renamed in the share: the scan already knows
+             * the cloud side at the new paths; the server's items move. */
+            t->local = x->local;
+            memset(&x->local, 0, sizeof(x->local));
+        } else {
+            /* This server renamed: the cloud items moved with our rename. */
+            t->cloud = x->cloud;
+            t->cloud_known = true;
+            t->cloud_has_md5 = x->cloud_has_md5;
+            memcpy(t->cloud_md5, x->cloud_md5, AFS__MD5_LEN);
+            memset(&x->cloud, 0, sizeof(x->cloud));
+            x->cloud_known = true;
+        }
+        memset(&x->base, 0, sizeof(x->base));
+        x->base_has_md5 = false;
+        if ((rc = afs__apply_save(a, x)) == 0)
+            rc = afs__apply_save(a, t);
+    }
+    free(list);
+    return rc;
+}
+
+static void id_key(uint64_t id, char buf[24])
+{
+    snprintf(buf, 24, "%" PRIx64, id);
+}
+
+/* Server-side renames become renames in the share. */
+static int local_renames(afs__apply *a)
+{
+    afs__session *s = a->s;
+    afs__map by_id = { 0 };
+    afs__item **cands = NULL;
+    size_t pos = 0, n = 0, cap = 0;
+    const char *key;
+    void *val;
+    int rc = 0;
+
+    /* Vanished here, unchanged in the cloud: a rename source. */
+    while (afs__map_next(&s->items, &pos, &key, &val)) {
+        afs__item *it = val;
+        if (it->base.exists && !it->local.exists && it->cloud.exists &&
+            it->cloud.type == it->base.type &&
+            (it->base.type == AFS_TYPE_DIR ||
+             (it->cloud.etag && it->base.etag && strcmp(it->cloud.etag, it->base.etag) == 0))) {
+            char *k = afs__arena_alloc(&s->arena, 24);
+            if (!k || afs__map_put(&by_id, (id_key(it->base.file_id, k), k), it) != 0) {
+                rc = a->fatal = AFS_ENOMEM;
+                goto done;
+            }
+        } else if (!it->base.exists && it->local.exists && !it->cloud.exists) {
+            if (n == cap) {
+                afs__item **nc = afs__realloc(cands, (cap ? cap * 2 : 64) * sizeof(*nc));
+                if (!nc) {
+                    rc = a->fatal = AFS_ENOMEM;
+                    goto done;
+                }
+                cands = nc;
+                cap = cap ? cap * 2 : 64;
+            }
+            cands[n++] = it;
+        }
+    }
+    if (by_id.count == 0 || n == 0)
+        goto done;
+    qsort(cands, n, sizeof(*cands), cmp_depth);
+    for (size_t i = 0; i < n; i++) {
+        afs__item *c = cands[i], *old;
+        afs_storage_entry e;
+        char k[24];
+        if (c->base.exists || c->cloud.exists) /* moved here by a directory rename */
+            continue;
+        id_key(c->local.file_id, k);
+        old = afs__map_get(&by_id, k);
+        if (!old || old->base.exists == false || old->base.type != c->local.type)
+            continue;
+        if (old->base.type == AFS_TYPE_FILE &&
+            (old->base.size != c->local.size || old->base.mtime_ns != c->local.mtime_ns))
+            continue;
+        rc = afs_storage_rename(s->storage, old->path, c->path,
+                                old->base.type == AFS_TYPE_FILE ? old->base.etag : NULL,
+                                AFS_STORAGE_RENAME_NOREPLACE);
+        if (rc != 0) {
+            /* Fall back to delete + create; modify beats delete. */
+            afs__log(AFS_LOG_INFO, "sync: rename %s -> %s in the share failed (%s); "
+                     "uploading instead", old->path, c->path, afs_error_last());
+            afs_error_clear();
+            rc = 0;
+            continue;
+        }
+        afs__map_remove(&by_id, k);
+        if ((rc = move_subtree(a, old->path, c->path, false)) != 0)
+            goto done;
+        /* The rename gave the object a new etag; the content is the same. */
+        if (afs_storage_stat(s->storage, c->path, &e) == 0) {
+            c->base.etag = afs__arena_strdup(&s->arena, e.etag);
+            c->cloud.etag = c->base.etag;
+            c->cloud_known = true;
+            if ((rc = afs__apply_save(a, c)) != 0)
+                goto done;
+        }
+        afs__apply_journal(a, AFS__JOP_RENAME, old->path, c->path, c->local.type,
+                           c->base.size, c->base.mtime_ns, c->base.etag, NULL);
+        if (a->res)
+            a->res->renamed_cloud++;
+    }
+done:
+    afs__map_free(&by_id);
+    free(cands);
+    return rc;
+}
+
+/* Renames other endpoints made, from the journal, carried out here. */
+static int cloud_renames(afs__apply *a)
+{
+    afs__session *s = a->s;
+    afs__rename_hint *h, *rev = NULL;
+    int rc = 0;
+
+    /* The list was built newest first; apply in journal order. */
+    while ((h = s->cloud_renames) != NULL) {
+        s->cloud_renames = h->next;
+        h->next = rev;
+        rev = h;
+    }
+    for (h = rev; h && rc == 0; h = h->next) {
+        afs__item *f = afs__map_get(&s->items, h->from);
+        afs__item *t = afs__map_get(&s->items, h->to);
+        char *fabs, *tabs, dir[4096];
+        const char *slash;
+        if (!f || !t || !f->base.exists || f->base.type != h->type || !f->local.exists ||
+            afs__local_change(&f->base, &f->local) != AFS__CH_NONE || f->cloud.exists ||
+            t->local.exists || t->base.exists || !t->cloud.exists || t->cloud.type != h->type)
+            continue;
+        if (!(fabs = afs__session_local_path(s, h->from)) ||
+            !(tabs = afs__session_local_path(s, h->to)))
+            return a->fatal = AFS_ENOMEM;
+        slash = strrchr(h->to, '/');
+        snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - h->to) : 0, h->to);
+        if (dir[0]) {
+            afs__item *d = afs__map_get(&s->items, dir);
+            if (!d || !d->local.exists || d->local.type != AFS_TYPE_DIR)
+                continue; /* the parent arrives later as an ordinary create */
+        }
+        if (s->fsops->rename(s->fsctx, fabs, tabs, AFS_FS_RENAME_NOREPLACE) != 0) {
+            afs_error_clear();
+            continue;
+        }
+        if ((rc = move_subtree(a, h->from, h->to, true)) != 0)
+            break;
+        /* The renaming endpoint journaled the etag the rename produced: the
+         * content is what we hold. */
+        if (h->type == AFS_TYPE_FILE && h->etag && t->cloud.etag &&
+            strcmp(h->etag, t->cloud.etag) == 0) {
+            t->base.etag = t->cloud.etag;
+            if ((rc = afs__apply_save(a, t)) != 0)
+                break;
+        }
+        if (a->res)
+            a->res->renamed_local++;
+    }
+    return rc;
+}
+
+int afs__renames_apply(afs__apply *a)
+{
+    int rc = cloud_renames(a);
+    if (rc == 0)
+        rc = local_renames(a);
+    return rc;
+}

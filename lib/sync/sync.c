@@ -1,0 +1,328 @@
+/*
+ * One sync session of a server endpoint (docs/sync.md#sessions): lock,
+ * local change detection, cloud change detection, renames, plan, safety
+ * net, apply, record.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include "../core/json.h"
+#include "../service/service_internal.h"
+#include "apply.h"
+#include "group_internal.h"
+#include "rename.h"
+#include "scan_cloud.h"
+#include "state.h"
+
+#define KEY_CURSOR "journal_cursor"
+#define KEY_LAST_FULL "last_full_scan_ns"
+#define KEY_INITIAL_DONE "initial_sync_done"
+#define KEY_LAST_RESULT "last_result"
+
+int afs_sync_options_init(afs_sync_options *opts, unsigned int version)
+{
+    static const afs_sync_options defaults = AFS_SYNC_OPTIONS_INIT;
+    if (!opts)
+        return afs__error_set(AFS_EINVAL, "afs_sync_options_init: opts is NULL");
+    if (version == 0 || version > AFS_SYNC_OPTIONS_VERSION)
+        return afs__error_set(AFS_EVERSION, "sync options version %u not supported", version);
+    *opts = defaults;
+    return 0;
+}
+
+/* One session per endpoint at a time, across processes. */
+static int lock_endpoint(afs_endpoint *ep, int *fd)
+{
+    char *path = afs__sprintf("%s/endpoints/%s.db.lock",
+                              afs__service_state_dir(ep->group->svc), ep->id);
+    int rc = 0;
+    if (!path)
+        return AFS_ENOMEM;
+    *fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (*fd < 0) {
+        rc = afs__error_errno(errno, "open %s", path);
+    } else if (flock(*fd, LOCK_EX | LOCK_NB) != 0) {
+        rc = errno == EWOULDBLOCK
+                 ? afs__error_set(AFS_EBUSY, "another sync session of server endpoint %s is "
+                                  "running", ep->path)
+                 : afs__error_errno(errno, "lock %s", path);
+        close(*fd);
+        *fd = -1;
+    }
+    free(path);
+    return rc;
+}
+
+static const char *const result_keys[] = {
+    "files_uploaded", "bytes_uploaded", "files_downloaded", "bytes_downloaded",
+    "dirs_created_cloud", "dirs_created_local", "deleted_cloud", "deleted_local",
+    "renamed_cloud", "renamed_local", "metadata_updates", "adopted", "conflicts",
+    "item_errors", "skipped",
+};
+
+static uint64_t *result_field(afs_sync_result *r, size_t i)
+{
+    uint64_t *fields[] = {
+        &r->files_uploaded, &r->bytes_uploaded, &r->files_downloaded, &r->bytes_downloaded,
+        &r->dirs_created_cloud, &r->dirs_created_local, &r->deleted_cloud, &r->deleted_local,
+        &r->renamed_cloud, &r->renamed_local, &r->metadata_updates, &r->adopted, &r->conflicts,
+        &r->item_errors, &r->skipped,
+    };
+    return fields[i];
+}
+
+static int save_result(afs_db *db, afs_sync_result *r)
+{
+    afs__json *j = afs__json_new();
+    char *doc = NULL;
+    int rc;
+    if (!j)
+        return AFS_ENOMEM;
+    afs__json_open_map(j);
+    afs__json_key_int(j, "result", r->result);
+    afs__json_key_int(j, "started_ns", r->started_ns);
+    afs__json_key_int(j, "finished_ns", r->finished_ns);
+    afs__json_key_int(j, "full_cloud_scan", r->full_cloud_scan);
+    for (size_t i = 0; i < AFS__ARRAY_LEN(result_keys); i++)
+        afs__json_key_int(j, result_keys[i], (int64_t)*result_field(r, i));
+    afs__json_close_map(j);
+    if ((rc = afs__json_finish(j, &doc, NULL)) == 0)
+        rc = afs__state_set_text(db, KEY_LAST_RESULT, doc);
+    afs__json_free(j);
+    free(doc);
+    return rc;
+}
+
+int afs_endpoint_last_result(afs_endpoint *endpoint, afs_sync_result *out)
+{
+    char *doc = NULL;
+    yajl_val v = NULL;
+    int64_t n;
+    int rc;
+    if (!endpoint || !out || out->version == 0)
+        return afs__error_set(AFS_EINVAL, "afs_endpoint_last_result: endpoint and out (with "
+                              "its version set) are required");
+    if ((rc = afs__state_get_text(endpoint->state, KEY_LAST_RESULT, &doc)) != 0)
+        return rc;
+    if (!doc)
+        return afs__error_set(AFS_ENOTFOUND, "server endpoint %s has not finished a sync "
+                              "session yet", endpoint->path);
+    rc = afs__json_parse(doc, strlen(doc), "last sync result", &v);
+    free(doc);
+    if (rc != 0)
+        return rc;
+    {
+        unsigned int version = out->version;
+        afs_sync_result r = AFS_SYNC_RESULT_INIT;
+        if (afs__json_get_int(v, "result", &n) == 0)
+            r.result = (int)n;
+        afs__json_get_int(v, "started_ns", &r.started_ns);
+        afs__json_get_int(v, "finished_ns", &r.finished_ns);
+        if (afs__json_get_int(v, "full_cloud_scan", &n) == 0)
+            r.full_cloud_scan = (uint32_t)n;
+        for (size_t i = 0; i < AFS__ARRAY_LEN(result_keys); i++)
+            if (afs__json_get_int(v, result_keys[i], &n) == 0)
+                *result_field(&r, i) = (uint64_t)n;
+        r.version = version;
+        *out = r; /* version 1 is the whole struct */
+    }
+    yajl_tree_free(v);
+    return 0;
+}
+
+int afs_endpoint_errors(afs_endpoint *endpoint, afs_item_error **out, size_t *count)
+{
+    if (!endpoint || !out || !count)
+        return afs__error_set(AFS_EINVAL, "afs_endpoint_errors: endpoint, out and count required");
+    return afs__state_list_errors(endpoint->state, out, count);
+}
+
+static int progress_phase(const afs_sync_options *o, afs_sync_progress *p, uint32_t phase)
+{
+    p->phase = phase;
+    return o->progress ? o->progress(p, o->progress_payload) : 0;
+}
+
+int afs_endpoint_sync(afs_endpoint *endpoint, const afs_sync_options *opts,
+                      afs_sync_result *result)
+{
+    afs_sync_options o = AFS_SYNC_OPTIONS_INIT;
+    afs_sync_result r = AFS_SYNC_RESULT_INIT;
+    afs_sync_progress prog;
+    afs__session s;
+    afs__apply a;
+    afs__plan plan;
+    afs_db *db;
+    const char *sname, *sid;
+    int64_t cursor = 0, last_full = 0, initial_done = 0, joined = 0;
+    uint64_t new_cursor = 0, head = 0;
+    bool full, gap = false, applying = false;
+    int lockfd = -1, rc, src;
+
+    if (!endpoint)
+        return afs__error_set(AFS_EINVAL, "afs_endpoint_sync: endpoint is NULL");
+    if (opts) {
+        if (opts->version == 0 || opts->version > AFS_SYNC_OPTIONS_VERSION)
+            return afs__error_set(AFS_EVERSION, "sync options version %u not supported",
+                                  opts->version);
+        o = *opts;
+    }
+    if (result && (result->version == 0 || result->version > AFS_SYNC_RESULT_VERSION))
+        return afs__error_set(AFS_EVERSION, "sync result version %u not supported",
+                              result->version);
+    if ((rc = afs__service_server(endpoint->group->svc, &sname, &sid)) != 0)
+        return rc;
+    if ((rc = lock_endpoint(endpoint, &lockfd)) != 0)
+        return rc;
+
+    db = endpoint->state;
+    memset(&s, 0, sizeof(s));
+    memset(&a, 0, sizeof(a));
+    memset(&prog, 0, sizeof(prog));
+    prog.version = AFS_SYNC_PROGRESS_VERSION;
+    r.started_ns = afs__now_ns();
+    s.fs = afs__service_fs(endpoint->group->svc);
+    afs_fs_ops_get(s.fs, &s.fsops, &s.fsctx);
+    s.root = endpoint->path;
+    s.storage = endpoint->group->storage;
+    s.exclude = endpoint->opts.exclude;
+    s.exclude_count = endpoint->opts.exclude_count;
+
+    if ((rc = afs__state_get_int(db, KEY_CURSOR, 0, &cursor)) != 0 ||
+        (rc = afs__state_get_int(db, KEY_LAST_FULL, 0, &last_full)) != 0 ||
+        (rc = afs__state_get_int(db, KEY_INITIAL_DONE, 0, &initial_done)) != 0 ||
+        (rc = afs__state_get_int(db, "joined_existing", 0, &joined)) != 0)
+        goto done;
+    s.authoritative = !initial_done &&
+                      endpoint->opts.initial_sync == AFS_INITIAL_SYNC_AUTHORITATIVE_UPLOAD;
+
+    /* Local change detection. */
+    if ((rc = progress_phase(&o, &prog, AFS_SYNC_PHASE_SCAN_LOCAL)) != 0)
+        goto done;
+    if ((rc = afs__state_load(db, &s, NULL)) != 0)
+        goto done;
+    rc = afs__scan_local(&s);
+    if (rc == AFS_ENOTFOUND || rc == AFS_ENOTDIR) {
+        rc = afs__error_set(AFS_ESAFETY, "the server endpoint root %s is missing or not a "
+                            "directory (is its volume unmounted?); nothing was changed",
+                            endpoint->path);
+        goto done;
+    }
+    if (rc != 0)
+        goto done;
+
+    /* Cloud change detection: the journal, or a full enumeration when asked,
+     * at its interval, for the first session, or when the journal has a gap. */
+    if ((rc = progress_phase(&o, &prog, AFS_SYNC_PHASE_SCAN_CLOUD)) != 0)
+        goto done;
+    full = (o.flags & AFS_SYNC_FULL_CLOUD_SCAN) || !initial_done ||
+           r.started_ns - last_full >=
+               (int64_t)endpoint->opts.change_detection_interval_s * 1000000000;
+    if (!full) {
+        rc = afs__scan_cloud_journal(&s, (uint64_t)cursor, &new_cursor, &gap);
+        if (rc != 0)
+            goto done;
+        full = gap;
+    }
+    if (full) {
+        /* Take the journal head first: what is journaled during the walk is
+         * read again next time, never skipped. */
+        afs__journal_head(s.storage, (uint64_t)cursor, &head);
+        afs__map_free(&s.journal_paths);
+        if ((rc = afs__scan_cloud_full(&s)) != 0)
+            goto done;
+        new_cursor = head;
+        r.full_cloud_scan = 1;
+    }
+    afs__plan_fill_unknown(&s);
+
+    /* Apply state: from here on effects happen and are recorded. */
+    a.s = &s;
+    a.db = db;
+    a.server_name = sname;
+    a.endpoint_id = endpoint->id;
+    a.journal_seq = new_cursor;
+    a.res = &r;
+    a.progress = o.progress;
+    a.progress_payload = o.progress_payload;
+    if ((rc = afs__apply_begin(&a)) != 0)
+        goto done;
+    applying = true;
+
+    if ((rc = progress_phase(&o, &prog, AFS_SYNC_PHASE_RECONCILE)) != 0)
+        goto done;
+    if (!s.authoritative && (rc = afs__renames_apply(&a)) != 0)
+        goto done;
+    if ((rc = afs__plan_build(&s, s.authoritative, &plan)) != 0)
+        goto done;
+    if ((rc = afs__plan_safety(&plan, endpoint->opts.safety_delete_percent,
+                               (o.flags & AFS_SYNC_FORCE) != 0)) != 0)
+        goto done;
+    a.prog = prog;
+    if ((rc = afs__apply_run(&a, &plan)) != 0)
+        goto done;
+
+    if ((rc = afs__apply_flush(&a)) != 0)
+        goto done;
+    /* The cursor moves past what this session read (and wrote). */
+    if ((rc = afs__state_set_int(db, KEY_CURSOR, (int64_t)(a.journal_seq > new_cursor
+                                                               ? a.journal_seq
+                                                               : new_cursor))) != 0)
+        goto done;
+    if (full && (rc = afs__state_set_int(db, KEY_LAST_FULL, r.started_ns)) != 0)
+        goto done;
+    if (!initial_done && (rc = afs__state_set_int(db, KEY_INITIAL_DONE, 1)) != 0)
+        goto done;
+    (void)joined;
+done:
+    if (applying) {
+        src = afs__apply_end(&a);
+        if (rc == 0)
+            rc = src;
+    }
+    r.result = rc;
+    r.item_errors = s.error_count;
+    r.skipped = s.skipped;
+    r.finished_ns = afs__now_ns();
+    if (rc != AFS_EBUSY) {
+        /* Keep the per-item errors and the result even when the session
+         * stopped early: they say why. */
+        char saved[512];
+        snprintf(saved, sizeof(saved), "%s", afs_error_last());
+        src = afs__db_begin(db);
+        if (src == 0)
+            src = afs__state_save_errors(db, s.errors, r.finished_ns);
+        if (src == 0)
+            src = save_result(db, &r);
+        if (src == 0)
+            src = afs__db_commit(db);
+        else
+            afs__db_rollback(db);
+        if (rc != 0)
+            afs_error_set_str(rc, saved);
+        else if (src != 0)
+            rc = src;
+    }
+    if (o.progress && rc == 0) {
+        prog.phase = AFS_SYNC_PHASE_DONE;
+        prog.items_done = prog.items_total = a.prog.items_total;
+        prog.bytes_done = prog.bytes_total = a.prog.bytes_total;
+        o.progress(&prog, o.progress_payload);
+    }
+    if (result) {
+        unsigned int version = result->version;
+        *result = r;
+        result->version = version;
+    }
+    afs__map_free(&s.items);
+    afs__map_free(&s.journal_paths);
+    afs__arena_free(&s.arena);
+    if (lockfd >= 0)
+        close(lockfd);
+    return rc;
+}

@@ -1,0 +1,202 @@
+/* Multi-server sync test environment (tests/support/syncenv.h). */
+#include <dirent.h>
+#include <errno.h>
+#include <stdbool.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "syncenv.h"
+
+void afs_test_env_init(afs_test_env *env, const char *root)
+{
+    memset(env, 0, sizeof(*env));
+    env->root = strdup(root);
+    env->share = afs_test_path(root, "share");
+    afs_test_mkdirs(env->share);
+}
+
+void afs_test_env_free(afs_test_env *env)
+{
+    for (int i = 0; i < env->count; i++) {
+        afs_test_server *s = &env->servers[i];
+        afs_endpoint_close(s->ep);
+        afs_group_close(s->group);
+        afs_service_close(s->svc);
+        free(s->name);
+        free(s->state);
+        free(s->data);
+    }
+    free(env->share);
+    free(env->root);
+    memset(env, 0, sizeof(*env));
+}
+
+afs_test_server *afs_test_env_server(afs_test_env *env, const char *name)
+{
+    afs_test_server *s = &env->servers[env->count++];
+    char buf[256];
+    memset(s, 0, sizeof(*s));
+    s->name = strdup(name);
+    snprintf(buf, sizeof(buf), "%s-state", name);
+    s->state = afs_test_path(env->root, buf);
+    snprintf(buf, sizeof(buf), "%s-data", name);
+    s->data = afs_test_path(env->root, buf);
+    afs_test_mkdirs(s->data);
+    AFS_ASSERT_OK(afs_service_open(&s->svc, s->state, NULL));
+    AFS_ASSERT_OK(afs_server_register(s->svc, name));
+    s->last.version = AFS_SYNC_RESULT_VERSION;
+    return s;
+}
+
+void afs_test_env_join(afs_test_env *env, afs_test_server *s, const afs_endpoint_options *opts)
+{
+    int rc = afs_group_open(&s->group, s->svc, NULL, env->share);
+    if (rc == AFS_ENOTFOUND)
+        AFS_ASSERT_OK(afs_group_create(&s->group, s->svc, "group1", env->share));
+    else
+        AFS_ASSERT_OK(rc);
+    AFS_ASSERT_OK(afs_endpoint_create(&s->ep, s->group, s->data, opts));
+}
+
+void afs_test_sync_expect(afs_test_server *s, uint32_t flags, int expect)
+{
+    afs_sync_options o = AFS_SYNC_OPTIONS_INIT;
+    o.flags = flags;
+    s->last.version = AFS_SYNC_RESULT_VERSION;
+    AFS_ASSERT_CODE(afs_endpoint_sync(s->ep, &o, &s->last), expect);
+}
+
+void afs_test_put(const char *dir, const char *rel, const char *content)
+{
+    char *p = afs_test_path(dir, rel);
+    afs_test_write_file(p, content, strlen(content));
+    free(p);
+}
+
+char *afs_test_get(const char *dir, const char *rel)
+{
+    char *p = afs_test_path(dir, rel);
+    char *c = afs_test_read_file(p, NULL);
+    free(p);
+    return c;
+}
+
+void afs_test_assert_file(const char *dir, const char *rel, const char *content)
+{
+    char *got = afs_test_get(dir, rel);
+    if (!content) {
+        if (got)
+            fail_msg("%s/%s should be missing but holds \"%s\"", dir, rel, got);
+        return;
+    }
+    if (!got)
+        fail_msg("%s/%s is missing (expected \"%s\")", dir, rel, content);
+    if (strcmp(got, content) != 0)
+        fail_msg("%s/%s holds \"%s\", expected \"%s\"", dir, rel, got, content);
+    free(got);
+}
+
+void afs_test_set_mtime(const char *dir, const char *rel, long sec)
+{
+    char *p = afs_test_path(dir, rel);
+    struct timespec ts[2] = { { sec, 0 }, { sec, 0 } };
+    if (utimensat(AT_FDCWD, p, ts, AT_SYMLINK_NOFOLLOW) != 0)
+        fail_msg("utimensat %s: %s", p, strerror(errno));
+    free(p);
+}
+
+/* Compare `rel` below both roots recursively. */
+static void same_dir(const char *a, const char *b, const char *rel)
+{
+    char *pa = rel[0] ? afs_test_path(a, rel) : strdup(a);
+    char *pb = rel[0] ? afs_test_path(b, rel) : strdup(b);
+    DIR *d;
+    struct dirent *e;
+    size_t na = 0, nb = 0;
+
+    d = opendir(pa);
+    if (!d)
+        fail_msg("opendir %s: %s", pa, strerror(errno));
+    while ((e = readdir(d)) != NULL) {
+        char child[4096];
+        struct stat sa, sb;
+        char *ca, *cb;
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") ||
+            (!rel[0] && !strcmp(e->d_name, ".libafs")))
+            continue;
+        na++;
+        snprintf(child, sizeof(child), "%s%s%s", rel, rel[0] ? "/" : "", e->d_name);
+        ca = afs_test_path(a, child);
+        cb = afs_test_path(b, child);
+        if (lstat(ca, &sa) != 0)
+            fail_msg("lstat %s", ca);
+        if (lstat(cb, &sb) != 0)
+            fail_msg("%s exists in %s but not in %s", child, a, b);
+        if (S_ISDIR(sa.st_mode) != S_ISDIR(sb.st_mode))
+            fail_msg("%s is a directory on one side only", child);
+        if (S_ISDIR(sa.st_mode)) {
+            same_dir(a, b, child);
+        } else {
+            size_t la, lb;
+            char *xa = afs_test_read_file(ca, &la), *xb = afs_test_read_file(cb, &lb);
+            if (!xa || !xb || la != lb || memcmp(xa, xb, la) != 0)
+                fail_msg("%s differs between %s and %s", child, a, b);
+            free(xa);
+            free(xb);
+        }
+        free(ca);
+        free(cb);
+    }
+    closedir(d);
+    d = opendir(pb);
+    if (!d)
+        fail_msg("opendir %s: %s", pb, strerror(errno));
+    while ((e = readdir(d)) != NULL)
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") &&
+            !(!rel[0] && !strcmp(e->d_name, ".libafs")))
+            nb++;
+    closedir(d);
+    if (na != nb)
+        fail_msg("%s holds %zu entries in %s but %zu in %s", rel[0] ? rel : "/", na, a, nb, b);
+    free(pa);
+    free(pb);
+}
+
+void afs_test_assert_same_tree(const char *a, const char *b)
+{
+    same_dir(a, b, "");
+}
+
+static size_t count_in(const char *dir, bool top)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    size_t n = 0;
+    if (!d)
+        return 0;
+    while ((e = readdir(d)) != NULL) {
+        char *p;
+        struct stat st;
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") ||
+            (top && !strcmp(e->d_name, ".libafs")))
+            continue;
+        p = afs_test_path(dir, e->d_name);
+        if (lstat(p, &st) == 0) {
+            if (S_ISDIR(st.st_mode))
+                n += count_in(p, false);
+            else if (S_ISREG(st.st_mode))
+                n++;
+        }
+        free(p);
+    }
+    closedir(d);
+    return n;
+}
+
+size_t afs_test_count_files(const char *dir)
+{
+    return count_in(dir, true);
+}

@@ -1,0 +1,57 @@
+/*
+ * A multi-server sync environment for tests: one local-directory share and
+ * any number of "servers", each a service state directory plus a data
+ * directory, all inside one sandbox.
+ */
+#ifndef AFS_TEST_SYNCENV_H
+#define AFS_TEST_SYNCENV_H
+
+#include "support.h"
+
+typedef struct afs_test_server {
+    char *name;
+    char *state;
+    char *data;
+    afs_service *svc;
+    afs_group *group;
+    afs_endpoint *ep;
+    afs_sync_result last;
+} afs_test_server;
+
+typedef struct afs_test_env {
+    char *root;  /* the sandbox */
+    char *share; /* the share directory */
+    afs_test_server servers[8];
+    int count;
+} afs_test_env;
+
+/* A sandbox with an empty share directory. */
+void afs_test_env_init(afs_test_env *env, const char *root);
+void afs_test_env_free(afs_test_env *env);
+
+/* Add a server (registered as `name`) with an empty data directory. */
+afs_test_server *afs_test_env_server(afs_test_env *env, const char *name);
+
+/* Join the group on the share (creating it for the first server) and create
+ * the server's endpoint on its data directory with `opts` (may be NULL). */
+void afs_test_env_join(afs_test_env *env, afs_test_server *s, const afs_endpoint_options *opts);
+
+/* One session; fails the test unless it returns `expect`. */
+void afs_test_sync_expect(afs_test_server *s, uint32_t flags, int expect);
+#define afs_test_sync(s) afs_test_sync_expect((s), 0, 0)
+
+/* Files relative to a server's data directory or to the share. */
+void afs_test_put(const char *dir, const char *rel, const char *content);
+/* The content of a file, or NULL if missing (malloc'd). */
+char *afs_test_get(const char *dir, const char *rel);
+/* Fail unless the file holds exactly `content` (NULL: must be missing). */
+void afs_test_assert_file(const char *dir, const char *rel, const char *content);
+/* Set a file's mtime to `sec` seconds after the epoch. */
+void afs_test_set_mtime(const char *dir, const char *rel, long sec);
+/* Fail unless two trees hold the same files with the same bytes (skipping
+ * the share's reserved prefix). */
+void afs_test_assert_same_tree(const char *a, const char *b);
+/* Number of regular files in a tree (skipping the reserved prefix). */
+size_t afs_test_count_files(const char *dir);
+
+#endif
