@@ -40,7 +40,11 @@ static void test_sync__first_endpoint_uploads_and_second_downloads(void **state)
     afs_test_put(a->data, "report.docx", "quarterly numbers");
     afs_test_put(a->data, "projects/alpha/plan.txt", "step one");
     afs_test_put(a->data, "projects/beta/empty-dir-sibling.txt", "");
-    afs_test_mkdirs(afs_test_path(a->data, "projects/gamma"));
+    {
+        char *gamma = afs_test_path(a->data, "projects/gamma");
+        afs_test_mkdirs(gamma);
+        free(gamma);
+    }
     afs_test_env_join(env, a, NULL);
     afs_test_sync(a);
     assert_int_equal(a->last.files_uploaded, 3);
@@ -427,7 +431,11 @@ static void test_sync__directory_deleted_while_other_side_added_keeps_new_files(
     afs_test_env_join(env, b, NULL);
     afs_test_sync(b);
     /* A removes the directory; B adds a file into it. */
-    afs_test_rmtree(afs_test_path(a->data, "dir"));
+    {
+        char *dir = afs_test_path(a->data, "dir");
+        afs_test_rmtree(dir);
+        free(dir);
+    }
     afs_test_put(b->data, "dir/new.txt", "added on B");
     afs_test_sync(b);
     afs_test_sync(a);
