@@ -189,14 +189,14 @@ static int ensure_local_dir(afs__apply *a, const char *rel_dir)
     return rc;
 }
 
-static void parent_of(const char *rel, char *buf, size_t cap)
+/* The parent directory of a relative path ("" for the root), in the arena. */
+static char *parent_dup(afs__apply *a, const char *rel)
 {
     const char *slash = strrchr(rel, '/');
-    size_t n = slash ? (size_t)(slash - rel) : 0;
-    if (n >= cap)
-        n = cap - 1;
-    memcpy(buf, rel, n);
-    buf[n] = '\0';
+    char *p = afs__arena_strndup(&a->s->arena, rel, slash ? (size_t)(slash - rel) : 0);
+    if (!p)
+        a->fatal = AFS_ENOMEM;
+    return p;
 }
 
 static void set_local_base(afs__item *it, const afs_fs_stat *st)
@@ -443,10 +443,12 @@ static int do_upload(afs__apply *a, afs__item *it)
 
 static int do_download(afs__apply *a, afs__item *it)
 {
-    char dir[4096];
+    char *dir;
     fetched f;
     int rc;
-    parent_of(it->path, dir, sizeof(dir));
+    dir = parent_dup(a, it->path);
+    if (!dir)
+        return AFS_ENOMEM;
     if ((rc = fetch(a, it->path, &it->cloud, dir, &f)) != 0)
         return rc;
     if ((rc = place(a, it, &f)) != 0)
@@ -487,12 +489,14 @@ static int do_mkdir_cloud(afs__apply *a, afs__item *it)
 static int do_mkdir_local(afs__apply *a, afs__item *it)
 {
     char *abs = abs_path(a, it->path);
-    char dir[4096];
+    char *dir;
     afs_fs_stat st;
     int rc;
     if (!abs)
         return AFS_ENOMEM;
-    parent_of(it->path, dir, sizeof(dir));
+    dir = parent_dup(a, it->path);
+    if (!dir)
+        return AFS_ENOMEM;
     if ((rc = ensure_local_dir(a, dir)) != 0)
         return rc;
     rc = FS(a)->mkdir(FSCTX(a), abs);
@@ -621,12 +625,16 @@ static int hash_local(afs__apply *a, afs__item *it, uint8_t md5[AFS__MD5_LEN])
 }
 
 /* The first free conflict-copy name of `rel` by `who`, in `out` (a relative path). */
-static int conflict_path(afs__apply *a, const char *rel, const char *who, char *out, size_t cap)
+static int conflict_path(afs__apply *a, const char *rel, const char *who, char **outp)
 {
-    char dir[4096], name[AFS_NAME_MAX + 1];
+    char *out;
+    size_t cap;
+    char *dir, name[AFS_NAME_MAX + 1];
     const char *base = strrchr(rel, '/');
     base = base ? base + 1 : rel;
-    parent_of(rel, dir, sizeof(dir));
+    dir = parent_dup(a, rel);
+    if (!dir)
+        return AFS_ENOMEM;
     for (unsigned int n = 0; n < AFS__CONFLICT_MAX; n++) {
         afs_storage_entry e;
         afs_fs_stat st;
@@ -635,7 +643,11 @@ static int conflict_path(afs__apply *a, const char *rel, const char *who, char *
         int rc;
         if ((rc = afs__conflict_name(base, who, n, name, sizeof(name))) != 0)
             return rc;
+        cap = strlen(dir) + strlen(name) + 2;
+        if (!(out = afs__arena_alloc(&a->s->arena, cap)))
+            return a->fatal = AFS_ENOMEM;
         snprintf(out, cap, "%s%s%s", dir, dir[0] ? "/" : "", name);
+        *outp = out;
         other = afs__map_get(&a->s->items, out);
         if (other && (other->local.exists || other->cloud.exists || other->base.exists))
             continue;
@@ -660,12 +672,12 @@ static int conflict_path(afs__apply *a, const char *rel, const char *who, char *
  */
 static int local_loses(afs__apply *a, afs__item *it, fetched *f)
 {
-    char crel[4096];
+    char *crel = NULL;
     char *abs, *cabs;
     afs__item *copy;
     int rc;
 
-    if ((rc = conflict_path(a, it->path, a->server_name, crel, sizeof(crel))) != 0)
+    if ((rc = conflict_path(a, it->path, a->server_name, &crel)) != 0)
         return rc;
     if (!(abs = abs_path(a, it->path)) || !(cabs = abs_path(a, crel)))
         return AFS_ENOMEM;
@@ -687,8 +699,9 @@ static int local_loses(afs__apply *a, afs__item *it, fetched *f)
     if (a->fatal)
         return a->fatal;
     if (!f->temp) {
-        char dir[4096];
-        parent_of(it->path, dir, sizeof(dir));
+        char *dir = parent_dup(a, it->path);
+        if (!dir)
+            return AFS_ENOMEM;
         if ((rc = fetch(a, it->path, &it->cloud, dir, f)) != 0)
             return rc;
     }
@@ -711,12 +724,12 @@ static int local_loses(afs__apply *a, afs__item *it, fetched *f)
 static int cloud_loses(afs__apply *a, afs__item *it, fetched *f)
 {
     const char *who = it->cloud_writer ? it->cloud_writer : "Cloud";
-    char crel[4096];
+    char *crel = NULL;
     afs_storage_entry e;
     afs__item *copy;
     int rc;
 
-    if ((rc = conflict_path(a, it->path, who, crel, sizeof(crel))) != 0)
+    if ((rc = conflict_path(a, it->path, who, &crel)) != 0)
         return rc;
     rc = afs_storage_rename(a->s->storage, it->path, crel, it->cloud.etag,
                             AFS_STORAGE_RENAME_NOREPLACE);
@@ -753,8 +766,9 @@ static int cloud_loses(afs__apply *a, afs__item *it, fetched *f)
             }
         }
     } else {
-        char dir[4096];
-        parent_of(crel, dir, sizeof(dir));
+        char *dir = parent_dup(a, crel);
+        if (!dir)
+            return AFS_ENOMEM;
         if ((rc = fetch(a, crel, &copy->cloud, dir, f)) == 0)
             rc = place(a, copy, f);
     }
@@ -786,8 +800,9 @@ static int do_compare(afs__apply *a, afs__item *it)
     } else if (it->cloud_has_md5) {
         equal = memcmp(lmd5, it->cloud_md5, AFS__MD5_LEN) == 0;
     } else {
-        char dir[4096];
-        parent_of(it->path, dir, sizeof(dir));
+        char *dir = parent_dup(a, it->path);
+        if (!dir)
+            return AFS_ENOMEM;
         if ((rc = fetch(a, it->path, &it->cloud, dir, &f)) != 0)
             return rc;
         equal = memcmp(lmd5, f.md5, AFS__MD5_LEN) == 0;
@@ -818,10 +833,12 @@ static int do_compare_authoritative(afs__apply *a, afs__item *it)
     int rc;
     memset(&f, 0, sizeof(f));
     if (it->local.size == it->cloud.size) {
-        char dir[4096];
+        char *dir;
         if ((rc = hash_local(a, it, lmd5)) != 0)
             return rc;
-        parent_of(it->path, dir, sizeof(dir));
+        dir = parent_dup(a, it->path);
+        if (!dir)
+            return AFS_ENOMEM;
         if (it->cloud_has_md5) {
             memcpy(f.md5, it->cloud_md5, AFS__MD5_LEN);
         } else if ((rc = fetch(a, it->path, &it->cloud, dir, &f)) != 0) {
@@ -887,13 +904,13 @@ static int do_replace_local(afs__apply *a, afs__item *it)
 /* A file on one side, a directory on the other: the file becomes a conflict copy. */
 static int do_type_conflict(afs__apply *a, afs__item *it)
 {
-    char crel[4096];
+    char *crel = NULL;
     afs__item *copy;
     int rc;
 
     if (it->local.type == AFS_TYPE_FILE) {
         char *abs, *cabs;
-        if ((rc = conflict_path(a, it->path, a->server_name, crel, sizeof(crel))) != 0)
+        if ((rc = conflict_path(a, it->path, a->server_name, &crel)) != 0)
             return rc;
         if (!(abs = abs_path(a, it->path)) || !(cabs = abs_path(a, crel)))
             return AFS_ENOMEM;
@@ -921,8 +938,8 @@ static int do_type_conflict(afs__apply *a, afs__item *it)
         const char *who = it->cloud_writer ? it->cloud_writer : "Cloud";
         fetched f;
         afs_storage_entry e;
-        char dir[4096];
-        if ((rc = conflict_path(a, it->path, who, crel, sizeof(crel))) != 0)
+        char *dir;
+        if ((rc = conflict_path(a, it->path, who, &crel)) != 0)
             return rc;
         if ((rc = afs_storage_rename(a->s->storage, it->path, crel, it->cloud.etag,
                                      AFS_STORAGE_RENAME_NOREPLACE)) != 0)
@@ -936,7 +953,9 @@ static int do_type_conflict(afs__apply *a, afs__item *it)
         afs__apply_journal(a, AFS__JOP_RENAME, it->path, crel, AFS_TYPE_FILE, it->cloud.size,
                            it->cloud.mtime_ns, copy->cloud.etag, NULL);
         memset(&it->cloud, 0, sizeof(it->cloud));
-        parent_of(crel, dir, sizeof(dir));
+        dir = parent_dup(a, crel);
+        if (!dir)
+            return AFS_ENOMEM;
         if ((rc = fetch(a, crel, &copy->cloud, dir, &f)) == 0 && (rc = place(a, copy, &f)) == 0)
             rc = afs__apply_save(a, copy);
         else if (!a->fatal)

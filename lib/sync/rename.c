@@ -214,7 +214,7 @@ static int cloud_renames(afs__apply *a)
     for (h = rev; h && rc == 0; h = h->next) {
         afs__item *f = afs__map_get(&s->items, h->from);
         afs__item *t = afs__map_get(&s->items, h->to);
-        char *fabs, *tabs, dir[4096];
+        char *fabs, *tabs, *dir;
         const char *slash;
         if (!f || !t || !f->base.exists || f->base.type != h->type || !f->local.exists ||
             afs__local_change(&f->base, &f->local) != AFS__CH_NONE || f->cloud.exists ||
@@ -224,7 +224,8 @@ static int cloud_renames(afs__apply *a)
             !(tabs = afs__session_local_path(s, h->to)))
             return a->fatal = AFS_ENOMEM;
         slash = strrchr(h->to, '/');
-        snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - h->to) : 0, h->to);
+        if (!(dir = afs__arena_strndup(&s->arena, h->to, slash ? (size_t)(slash - h->to) : 0)))
+            return a->fatal = AFS_ENOMEM;
         if (dir[0]) {
             afs__item *d = afs__map_get(&s->items, dir);
             if (!d || !d->local.exists || d->local.type != AFS_TYPE_DIR)
