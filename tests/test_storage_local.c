@@ -452,6 +452,49 @@ static void test_storage_local__failed_put_leaves_no_temp(void **state)
 }
 
 
+/* A host backend reached by URI: here "mirror://<dir>" opens <dir> locally. */
+static int mirror_open(afs_storage **out, const char *uri, void *payload)
+{
+    int *opened = payload;
+    (*opened)++;
+    return afs_storage_local_new(out, uri + strlen("mirror://"), NULL);
+}
+
+static void test_storage_local__registered_scheme_opens_host_backend(void **state)
+{
+    char *uri = NULL;
+    afs_storage *s = NULL;
+    afs_storage_entry e;
+    int opened = 0;
+    size_t n = strlen(*state) + 16;
+
+    uri = malloc(n);
+    assert_non_null(uri);
+    snprintf(uri, n, "mirror://%s", (char *)*state);
+    AFS_ASSERT_CODE(afs_storage_open(&s, uri), AFS_ENOTSUP);
+    AFS_ASSERT_OK(afs_storage_scheme_register("mirror", mirror_open, &opened));
+    AFS_ASSERT_OK(afs_storage_open(&s, uri));
+    assert_int_equal(opened, 1);
+    AFS_ASSERT_OK(afs_storage_put_buffer(s, "via-scheme.txt", "hi", 2, NULL, &e));
+    afs_storage_free(s);
+    s = NULL;
+    {
+        char *p = afs_test_path(*state, "via-scheme.txt");
+        char *c = afs_test_read_file(p, NULL);
+        assert_non_null(c);
+        assert_string_equal(c, "hi");
+        free(c);
+        free(p);
+    }
+    /* Bad names are refused; "file" stays built in; removal works once. */
+    AFS_ASSERT_CODE(afs_storage_scheme_register("Bad Scheme", mirror_open, NULL), AFS_EINVAL);
+    AFS_ASSERT_CODE(afs_storage_scheme_register("file", mirror_open, NULL), AFS_EINVAL);
+    AFS_ASSERT_OK(afs_storage_scheme_register("mirror", NULL, NULL));
+    AFS_ASSERT_CODE(afs_storage_scheme_register("mirror", NULL, NULL), AFS_ENOTFOUND);
+    AFS_ASSERT_CODE(afs_storage_open(&s, uri), AFS_ENOTSUP);
+    free(uri);
+}
+
 int main(void)
 {
     struct local_factory lf = { NULL, AFS_STORAGE_LOCAL_OPTIONS_INIT };
@@ -467,6 +510,7 @@ int main(void)
         T(test_storage_local__root_must_be_a_directory),
         T(test_storage_local__open_by_uri),
         T(test_storage_local__failed_put_leaves_no_temp),
+        T(test_storage_local__registered_scheme_opens_host_backend),
     };
 #undef T
     /* fsync costs ~1 ms a put here and the listing case makes 10,000 of

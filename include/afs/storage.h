@@ -50,11 +50,28 @@ AFS_EXTERN int afs_storage_local_new(afs_storage **out, const char *root,
 
 /*
  * Open a backend from a URI: a plain absolute path or "file:///path" gives
- * the local-directory backend. Other schemes: AFS_ENOTSUP until their
- * backend is built in. Errors as afs_storage_local_new(), AFS_EINVAL for a
- * malformed URI.
+ * the local-directory backend; a scheme registered with
+ * afs_storage_scheme_register() its own backend. Other schemes: AFS_ENOTSUP.
+ * Errors as afs_storage_local_new(), AFS_EINVAL for a malformed URI.
  */
 AFS_EXTERN int afs_storage_open(afs_storage **out, const char *uri);
+
+/*
+ * Opener of a registered URI scheme: create the storage for `uri` (the whole
+ * URI, scheme included) in *out. Return 0 or an afs error code.
+ */
+typedef int (*afs_storage_open_fn)(afs_storage **out, const char *uri, void *payload);
+
+/*
+ * Make afs_storage_open() (and so sync groups) open URIs of `scheme`
+ * ("myproto" for "myproto://...") with `fn`. Registering a scheme again
+ * replaces it; `fn` NULL removes it. Process-wide and thread-safe;
+ * `payload` is borrowed until the scheme is removed. "file" is built in.
+ * Errors: AFS_EINVAL (not a lower-case URI scheme, or "file"), AFS_ENOTFOUND
+ * (removing an unknown scheme), AFS_ELIMIT (16 schemes).
+ */
+AFS_EXTERN int afs_storage_scheme_register(const char *scheme, afs_storage_open_fn fn,
+                                           void *payload);
 
 /*
  * List one page of `dir` ("" is the root). `marker` is NULL or "" for the

@@ -6,6 +6,8 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -94,8 +96,70 @@ static size_t scheme_len(const char *uri)
     return strncmp(uri + i, "://", 3) == 0 ? i : 0;
 }
 
+/* Schemes hosts registered (afs_storage_scheme_register). */
+#define MAX_SCHEMES 16
+static struct scheme {
+    char name[32];
+    afs_storage_open_fn fn;
+    void *payload;
+} schemes[MAX_SCHEMES];
+static pthread_mutex_t schemes_lock = PTHREAD_MUTEX_INITIALIZER;
+
+int afs_storage_scheme_register(const char *scheme, afs_storage_open_fn fn, void *payload)
+{
+    size_t len = scheme ? strlen(scheme) : 0;
+    int rc = 0, free_slot = -1, found = -1;
+
+    if (len == 0 || len >= sizeof(schemes[0].name) || !isalpha((unsigned char)scheme[0]) ||
+        strspn(scheme, "abcdefghijklmnopqrstuvwxyz0123456789+.-") != len)
+        return afs__error_set(AFS_EINVAL, "afs_storage_scheme_register: \"%s\" is not a "
+                              "lower-case URI scheme", scheme ? scheme : "(null)");
+    if (strcmp(scheme, "file") == 0)
+        return afs__error_set(AFS_EINVAL, "afs_storage_scheme_register: \"file\" is built in");
+    pthread_mutex_lock(&schemes_lock);
+    for (int i = 0; i < MAX_SCHEMES; i++) {
+        if (schemes[i].fn && strcmp(schemes[i].name, scheme) == 0)
+            found = i;
+        else if (!schemes[i].fn && free_slot < 0)
+            free_slot = i;
+    }
+    if (found >= 0) {
+        schemes[found].fn = fn; /* NULL removes it */
+        schemes[found].payload = payload;
+    } else if (!fn) {
+        rc = afs__error_set(AFS_ENOTFOUND, "storage scheme \"%s\" is not registered", scheme);
+    } else if (free_slot < 0) {
+        rc = afs__error_set(AFS_ELIMIT, "at most %d storage schemes can be registered",
+                            MAX_SCHEMES);
+    } else {
+        snprintf(schemes[free_slot].name, sizeof(schemes[0].name), "%s", scheme);
+        schemes[free_slot].fn = fn;
+        schemes[free_slot].payload = payload;
+    }
+    pthread_mutex_unlock(&schemes_lock);
+    return rc;
+}
+
+/* The registered opener of the scheme of `uri` (its first `len` bytes). */
+static bool find_scheme(const char *uri, size_t len, afs_storage_open_fn *fn, void **payload)
+{
+    bool found = false;
+    pthread_mutex_lock(&schemes_lock);
+    for (int i = 0; i < MAX_SCHEMES && !found; i++)
+        if (schemes[i].fn && strlen(schemes[i].name) == len &&
+            strncasecmp(schemes[i].name, uri, len) == 0) {
+            *fn = schemes[i].fn;
+            *payload = schemes[i].payload;
+            found = true;
+        }
+    pthread_mutex_unlock(&schemes_lock);
+    return found;
+}
+
 int afs_storage_open(afs_storage **out, const char *uri)
 {
+    afs_storage_open_fn open_fn;
+    void *open_payload;
     char *path = NULL;
     size_t sl;
     int rc;
@@ -106,6 +170,13 @@ int afs_storage_open(afs_storage **out, const char *uri)
     if (!uri[0])
         return afs__error_set(AFS_EINVAL, "afs_storage_open: empty URI");
     sl = scheme_len(uri);
+    if (sl > 0 && find_scheme(uri, sl, &open_fn, &open_payload)) {
+        rc = open_fn(out, uri, open_payload);
+        if (rc == 0 && !*out)
+            rc = afs__error_set(AFS_ERROR, "storage scheme \"%.*s\" returned no storage",
+                                (int)sl, uri);
+        return rc;
+    }
     if (strncasecmp(uri, "file:", 5) == 0) { /* RFC 8089: always a file URI */
         if ((rc = file_uri_path(uri, &path)) != 0)
             goto done;
