@@ -81,6 +81,29 @@ const char *cli_download_desc(const afs_endpoint_options *o)
                               : "namespace-then-content (the default with cloud tiering off)";
 }
 
+/* Is `inner` the directory `outer` or inside it? */
+static bool path_within(const char *inner, const char *outer)
+{
+    size_t n = strlen(outer);
+    return strncmp(inner, outer, n) == 0 &&
+           (inner[n] == '\0' || inner[n] == '/' || (n == 1 && outer[0] == '/'));
+}
+
+/* An endpoint must not sync the service's own state (its databases change
+ * during every session) nor live inside it. */
+static int check_not_state(cli_ctx *ctx)
+{
+    char *state = realpath(ctx->state_dir, NULL);
+    int rc = 0;
+    if (state && (path_within(state, ctx->path) || path_within(ctx->path, state)))
+        rc = cli_usage_error("server endpoint path %s %s the state directory %s; put them "
+                             "apart", cli_shown(ctx->path, 0),
+                             path_within(state, ctx->path) ? "contains" : "is inside",
+                             cli_shown(state, 1));
+    free(state);
+    return rc;
+}
+
 int cli_endpoint_create_check(cli_ctx *ctx, const cli_args *args)
 {
     const cli_val *tiering = cli_opt_get(args, "cloud-tiering");
@@ -113,9 +136,9 @@ int cli_endpoint_create_check(cli_ctx *ctx, const cli_args *args)
     if (!S_ISDIR(st.st_mode))
         return cli_usage_error("server endpoint path %s is not a directory",
                                cli_shown(args->pos[0], 0));
-    ctx->path = realpath(args->pos[0], NULL);
-    return ctx->path ? 0 : cli_usage_error("%s: %s", cli_shown(args->pos[0], 0),
-                                           strerror(errno));
+    if (!(ctx->path = realpath(args->pos[0], NULL)))
+        return cli_usage_error("%s: %s", cli_shown(args->pos[0], 0), strerror(errno));
+    return check_not_state(ctx);
 }
 
 static void options_from_args(const cli_args *args, afs_endpoint_options *o)
