@@ -1,0 +1,376 @@
+#!/usr/bin/env bash
+# test_cli: the afs tool driven the way an administrator drives it. Each
+# case runs in a fresh sandbox directory with servers as state directories
+# and checks what a user would: files, names, printed results, JSON, exit
+# codes (docs/cli.md#exit-codes).
+#
+#   cli.sh <path-to-afs> [case...]      AFS_TEST_KEEP=1 keeps the sandboxes
+set -uo pipefail
+
+AFS=${1:?usage: cli.sh <path-to-afs> [case...]}
+shift
+base=${AFS_TEST_TMPDIR:-${TMPDIR:-/tmp}}
+mkdir -p "$base"
+# The tests own the environment: no config, state dir or share from outside.
+unset AFS_CONFIG AFS_STATE_DIR AFS_STORAGE_URI AFS_STORAGE_ACCOUNT_KEY
+
+# ---- helpers (each case runs in a subshell; `fail` ends only that case) ----
+
+fail() {
+    echo "    FAIL: $*" >&2
+    exit 1
+}
+
+# run NAME ARGS...: the afs tool as server NAME (its state dir is $T/state-NAME);
+# output in $T/out, $T/err; exit code in $rc.
+run() {
+    local who=$1
+    shift
+    "$AFS" --state "$T/state-$who" "$@" >"$T/out" 2>"$T/err"
+    rc=$?
+    { echo "\$ afs --state $who $*  -> $rc"; sed 's/^/  | /' "$T/out" "$T/err"; } >>"$T/log"
+    # In the sanitizer build a report is a failure whatever the exit code.
+    if grep -q 'Sanitizer' "$T/err"; then fail "sanitizer report: $(cat "$T/err")"; fi
+    return 0
+}
+
+# expect CODE NAME ARGS...: run and check the exit code.
+expect() {
+    local want=$1
+    shift
+    run "$@"
+    [[ $rc == "$want" ]] || fail "afs --state $1 ${*:2}: exit $rc, expected $want: $(cat "$T/err")"
+}
+
+file_is() { # file_is PATH CONTENT
+    [[ -f $1 ]] || fail "$1 is missing"
+    [[ $(cat "$1") == "$2" ]] || fail "$1 holds \"$(cat "$1")\", expected \"$2\""
+}
+
+# json EXPR: evaluate a Python expression on the JSON document in $T/out (as j).
+json() {
+    python3 -c 'import json,sys
+j = json.load(open(sys.argv[1]))
+print(eval(sys.argv[2]))' "$T/out" "$1" || fail "stdout is not the expected JSON: $(cat "$T/out")"
+}
+
+# A group "Projects" on $T/share with CentralServer's endpoint on $T/central
+# (synced once) and BranchServer's on $T/branch.
+two_servers() {
+    mkdir -p "$T/share" "$T/central" "$T/branch"
+    expect 0 central server register CentralServer
+    expect 0 central group create Projects "$T/share"
+    expect 0 central endpoint create --group Projects "$T/central"
+    expect 0 central sync
+    expect 0 branch server register BranchServer
+    expect 0 branch group join "$T/share"
+    expect 0 branch endpoint create --group Projects "$T/branch"
+    expect 0 branch sync
+}
+
+# ---- cases ----
+
+test_cli__two_servers_sync_both_ways() {
+    mkdir -p "$T/central/projects"
+    echo "step one" >"$T/central/projects/plan.txt"
+    two_servers
+    grep -q "1 file downloaded" "$T/out" || fail "branch sync did not report the download"
+    file_is "$T/branch/projects/plan.txt" "step one"
+    file_is "$T/share/projects/plan.txt" "step one"
+
+    echo "from the branch" >"$T/branch/branch.txt"
+    expect 0 branch sync
+    grep -q "1 file uploaded" "$T/out" || fail "upload not reported: $(cat "$T/out")"
+    expect 0 central sync
+    file_is "$T/central/branch.txt" "from the branch"
+
+    rm "$T/central/projects/plan.txt"
+    expect 0 central sync
+    expect 0 branch sync
+    [[ ! -e $T/branch/projects/plan.txt ]] || fail "the deletion did not reach the branch"
+
+    expect 0 central group show Projects --json
+    [[ $(json 'len(j["group"]["server_endpoints"])') == 2 ]] || fail "group show: not 2 endpoints"
+    [[ $(json '[e["server_name"] for e in j["group"]["server_endpoints"]]') == \
+       "['CentralServer', 'BranchServer']" ]] || fail "group show: endpoints not oldest first"
+    expect 0 branch endpoint show --json
+    [[ $(json 'j["server_endpoint"]["path"]') == "$T/branch" ]] || fail "endpoint show path"
+}
+
+test_cli__conflict_keeps_both_with_azure_file_sync_names() {
+    echo "v1" >"$T/seed.docx"
+    mkdir -p "$T/central" && cp "$T/seed.docx" "$T/central/CompanyReport.docx"
+    two_servers
+    echo "central edit, older" >"$T/central/CompanyReport.docx"
+    touch -d '2024-03-01 10:00' "$T/central/CompanyReport.docx"
+    echo "branch edit, newer" >"$T/branch/CompanyReport.docx"
+    touch -d '2024-03-01 11:00' "$T/branch/CompanyReport.docx"
+    expect 0 central sync
+    expect 0 branch sync --json
+    [[ $(json 'j["sessions"][0]["conflicts"]') == 1 ]] || fail "the conflict was not counted"
+    expect 0 central sync
+    # The newest write keeps the name; the other is <name>-<server>.<ext>.
+    for side in central branch share; do
+        file_is "$T/$side/CompanyReport.docx" "branch edit, newer"
+        file_is "$T/$side/CompanyReport-CentralServer.docx" "central edit, older"
+    done
+}
+
+test_cli__status_json_shows_counts_and_per_item_errors() {
+    mkdir -p "$T/share" "$T/data"
+    echo ok >"$T/data/ok.txt"
+    echo bad >"$T/data/bad:name.txt"
+    expect 0 a server register ServerA
+    expect 0 a group create Docs "$T/share"
+    expect 0 a endpoint create "$T/data"
+    expect 4 a sync # partial: one item failed
+    grep -q "bad:name.txt" "$T/out" || fail "sync did not list the failing item"
+    expect 4 a sync
+    expect 0 a status --json
+    [[ $(json 'j["server"]["name"]') == ServerA ]] || fail "status: server name"
+    [[ $(json 'len(j["endpoints"])') == 1 ]] || fail "status: not one endpoint"
+    [[ $(json 'j["endpoints"][0]["item_errors"]') == 1 ]] || fail "status: item_errors"
+    [[ $(json 'j["endpoints"][0]["persistent_item_errors"]') == 1 ]] || fail "status: persistent"
+    [[ $(json 'j["endpoints"][0]["failed_items"][0]["path"]') == "bad:name.txt" ]] ||
+        fail "status: the failing path"
+    [[ $(json 'j["endpoints"][0]["failed_items"][0]["name"]') == AFS_EINVALIDNAME ]] ||
+        fail "status: the error name"
+    [[ $(json 'j["endpoints"][0]["failed_items"][0]["count"]') == 2 ]] ||
+        fail "status: the item failed in 2 sessions"
+    [[ $(json 'j["endpoints"][0]["last_session"]["item_errors"]') == 1 ]] ||
+        fail "status: last session counts"
+    expect 0 a status
+    grep -q "per-item errors: 1" "$T/out" || fail "status text: $(cat "$T/out")"
+
+    mv "$T/data/bad:name.txt" "$T/data/good-name.txt"
+    expect 0 a sync
+    expect 0 a status --json
+    [[ $(json 'j["endpoints"][0]["item_errors"]') == 0 ]] || fail "the fixed item still fails"
+    [[ $(json 'j["endpoints"][0]["last_session"]["files_uploaded"]') == 1 ]] ||
+        fail "the renamed file was not uploaded"
+}
+
+test_cli__safety_net_exits_3_and_deletes_nothing() {
+    mkdir -p "$T/share" "$T/data"
+    for i in $(seq 1 30); do echo "$i" >"$T/data/f$i.txt"; done
+    expect 0 a server register ServerA
+    expect 0 a group create Docs "$T/share"
+    expect 0 a endpoint create "$T/data"
+    expect 0 a sync
+    rm "$T"/data/f{1..20}.txt
+    expect 3 a sync
+    grep -q -- "afs sync --force" "$T/err" || fail "no hint to use --force"
+    [[ $(find "$T/share" -name 'f*.txt' | wc -l) == 30 ]] || fail "the safety net deleted files"
+    expect 3 a sync --json
+    [[ $(json 'j["exit"]') == 3 && $(json 'j["sessions"][0]["result_name"]') == AFS_ESAFETY ]] ||
+        fail "sync --json: $(cat "$T/out")"
+    expect 0 a sync --force
+    [[ $(find "$T/share" -name 'f*.txt' | wc -l) == 10 ]] || fail "--force did not delete"
+}
+
+test_cli__bad_flags_are_refused_with_nothing_created() {
+    mkdir -p "$T/share" "$T/data"
+    # Nothing registered: no state directory may appear.
+    expect 2 new server register "bad/name"
+    expect 2 new server register ""
+    expect 2 new server register A extra
+    expect 2 new server register A --bogus
+    expect 2 new group create G "ftp://example.invalid/share"
+    grep -q "not built into this libafs" "$T/err" || fail "the library's message is missing"
+    expect 2 new group create G "$T/no-such-dir"
+    expect 2 new sync --interval 5
+    expect 2 new endpoint create --safety-percent 150 "$T/data"
+    expect 2 new frobnicate
+    expect 2 new group
+    expect 2 new --config "$T/no-such-config.json" server register A
+    [[ ! -e $T/state-new ]] || fail "a refused command created the state directory"
+
+    # Registered: refused commands create no group and no endpoint.
+    expect 0 a server register ServerA
+    expect 2 a group create "bad/name" "$T/share"
+    expect 2 a group create G "gopher://x/y"
+    expect 0 a group list --json
+    [[ $(json 'len(j["groups"])') == 0 ]] || fail "a refused group create made a group"
+    [[ ! -e $T/share/.libafs ]] || fail "a refused group create wrote into the share"
+    expect 0 a group create Docs "$T/share"
+    for bad in "--safety-percent 0" "--safety-percent 101" "--volume-free-space 20" \
+               "--cloud-tiering maybe" "--initial-sync sideways" "--tier-min-file-size 4K" \
+               "--change-detection-interval 5x" "--exclude=" "--initial-sync merge \
+               --initial-download namespace-only" "--group" "--safety-percent=50 \
+               --safety-percent=60"; do
+        # shellcheck disable=SC2086 # the flags are meant to split
+        expect 2 a endpoint create $bad "$T/data"
+    done
+    expect 2 a endpoint create "$T/no-such-dir"
+    expect 2 a endpoint create "$T/share/../data/../no"
+    expect 2 a endpoint create "$T/state-a" # would sync the service's own databases
+    expect 2 a endpoint create "$T"         # contains them
+    expect 0 a endpoint list --json
+    [[ $(json 'len(j["server_endpoints"])') == 0 ]] || fail "a refused endpoint create made one"
+    expect 2 a sync --threads 0
+    expect 2 a sync --watch --force
+    expect 2 a status --group "a/b"
+}
+
+test_cli__not_found_exits_6_with_what_to_do() {
+    expect 6 nobody group list
+    grep -q "afs server register NAME" "$T/err" || fail "no hint to register: $(cat "$T/err")"
+    [[ ! -e $T/state-nobody ]] || fail "group list created a state directory"
+    expect 0 a server register ServerA
+    expect 6 a group show Nope
+    expect 6 a sync
+    grep -q "afs endpoint create" "$T/err" || fail "no hint to create an endpoint"
+    expect 0 a status # nothing to report is not an error
+    grep -q "no server endpoints" "$T/out" || fail "status text: $(cat "$T/out")"
+}
+
+test_cli__json_on_every_verb() {
+    mkdir -p "$T/share" "$T/data"
+    echo x >"$T/data/x.txt"
+    local cmds=(
+        "server register ServerA" "server show" "group create Docs $T/share" "group list"
+        "group show Docs" "group join $T/share" "endpoint create $T/data" "endpoint list"
+        "endpoint show" "sync" "status" "endpoint delete" "group delete Docs"
+    )
+    for c in "${cmds[@]}"; do
+        # shellcheck disable=SC2086
+        expect 0 a $c --json
+        [[ $(wc -l <"$T/out") == 1 ]] || fail "afs $c --json: not one line of output"
+        json 'type(j).__name__' >/dev/null
+    done
+    # An error is a JSON document too, with the exit code.
+    expect 6 a group show Docs --json
+    [[ $(json 'j["error"]["name"]') == AFS_ENOTFOUND && $(json 'j["exit"]') == 6 ]] ||
+        fail "error document: $(cat "$T/out")"
+    expect 2 a sync --bogus --json
+    [[ $(json 'j["error"]["name"]') == usage && $(json 'j["exit"]') == 2 ]] ||
+        fail "usage error document: $(cat "$T/out")"
+}
+
+test_cli__config_file_and_environment_without_printing_the_key() {
+    mkdir -p "$T/share" "$T/data"
+    local key="S3cr3t-Acc0unt-K3y"
+    printf '{"state_dir": "%s", "storage": {"uri": "%s", "account_key": "%s"}}\n' \
+        "$T/fromconfig" "$T/share" "$key" >"$T/afs.json"
+    chmod 600 "$T/afs.json"
+    "$AFS" --config "$T/afs.json" server register ServerA >"$T/out" 2>"$T/err" || fail "register"
+    "$AFS" --config "$T/afs.json" group create Docs >>"$T/out" 2>>"$T/err" || fail "create"
+    AFS_CONFIG="$T/afs.json" "$AFS" status --json >>"$T/out" 2>>"$T/err" || fail "status"
+    [[ -f $T/fromconfig/service.db ]] || fail "state_dir from the config was not used"
+    grep -q "cloud endpoint: $T/share" "$T/out" || fail "storage.uri from the config not used"
+    AFS_STATE_DIR="$T/fromenv" "$AFS" --config "$T/afs.json" server register ServerB \
+        >>"$T/out" 2>>"$T/err" || fail "register from the environment"
+    [[ -f $T/fromenv/service.db ]] || fail "AFS_STATE_DIR does not win over the config"
+    chmod 644 "$T/afs.json"
+    AFS_STORAGE_ACCOUNT_KEY="$key-env" "$AFS" --config "$T/afs.json" group list \
+        >>"$T/out" 2>>"$T/err" || fail "group list"
+    grep -q "chmod 600" "$T/err" || fail "no warning about a readable key file"
+    if grep -rq "$key" "$T/out" "$T/err"; then fail "the account key was printed"; fi
+    echo '{"state_dir": "x", "colour": "blue"}' >"$T/bad.json"
+    expect 2 a --config "$T/bad.json" server show
+    grep -q 'unknown key "colour"' "$T/err" || fail "unknown config key not named"
+    echo '{"state_dir": ' >"$T/bad.json"
+    expect 2 a --config "$T/bad.json" server show
+}
+
+test_cli__watch_syncs_changes_and_stops_cleanly_on_sigint() {
+    mkdir -p "$T/share" "$T/data"
+    expect 0 a server register ServerA
+    expect 0 a group create Docs "$T/share"
+    expect 0 a endpoint create "$T/data"
+    "$AFS" --state "$T/state-a" sync --watch --interval 1 >"$T/watch.out" 2>"$T/watch.err" &
+    local pid=$! i
+    sleep 1
+    mkdir -p "$T/data/new/deeper"
+    sleep 0.3
+    echo "watched" >"$T/data/new/deeper/w.txt"
+    for i in $(seq 1 100); do
+        [[ -f $T/share/new/deeper/w.txt ]] && break
+        sleep 0.2
+    done
+    kill -INT "$pid"
+    wait "$pid"
+    local wrc=$?
+    cat "$T/watch.out" "$T/watch.err" >>"$T/log"
+    file_is "$T/share/new/deeper/w.txt" "watched"
+    [[ $wrc == 0 ]] || fail "--watch ended with $wrc after SIGINT, expected 0"
+    grep -q "stopped" "$T/watch.err" || fail "--watch did not say it stopped"
+}
+
+test_cli__sigint_inside_a_session_keeps_the_work() {
+    mkdir -p "$T/share" "$T/data/many"
+    for i in $(seq 1 1500); do echo "$i" >"$T/data/many/f$i"; done
+    expect 0 a server register ServerA
+    expect 0 a group create Docs "$T/share"
+    expect 0 a endpoint create "$T/data"
+    "$AFS" --state "$T/state-a" sync >"$T/out" 2>"$T/err" &
+    local pid=$! src
+    sleep 0.5
+    kill -INT "$pid"
+    wait "$pid"
+    src=$?
+    cat "$T/out" "$T/err" >>"$T/log"
+    [[ $src == 130 ]] || fail "an interrupted sync exited $src, expected 130"
+    grep -q "interrupted" "$T/out" || fail "the session was not reported as interrupted"
+    expect 0 a sync
+    [[ $(find "$T/share/many" -type f | wc -l) == 1500 ]] || fail "the next session did not finish"
+}
+
+test_cli__progress_bar_only_on_a_terminal() {
+    command -v script >/dev/null || { echo "    (no script(1): skipped)"; return 0; }
+    mkdir -p "$T/share" "$T/data"
+    for i in $(seq 1 200); do echo "$i" >"$T/data/f$i"; done
+    expect 0 a server register ServerA
+    expect 0 a group create Docs "$T/share"
+    expect 0 a endpoint create "$T/data"
+    script -qec "'$AFS' --state '$T/state-a' sync" /dev/null >"$T/tty.out" 2>&1 ||
+        fail "sync on a terminal failed"
+    grep -q "scanning the server endpoint" "$T/tty.out" || fail "no progress on a terminal"
+    grep -q "200 files uploaded" "$T/tty.out" || fail "no result on a terminal"
+    echo x >"$T/data/one-more"
+    expect 0 a sync
+    [[ ! -s $T/err ]] || fail "off a terminal, stderr got: $(cat "$T/err")"
+    [[ $(wc -l <"$T/out") == 1 ]] || fail "off a terminal, more than the result line"
+}
+
+test_cli__help_and_the_verb_table() {
+    expect 0 a --help
+    for w in "server register" "group create" "endpoint create" "sync" "status"; do
+        grep -q "  $w " "$T/out" || fail "the overview does not list $w"
+    done
+    expect 0 a endpoint create --help
+    grep -q -- "--initial-download" "$T/out" || fail "endpoint create --help lacks its options"
+    expect 0 a help sync
+    grep -q -- "--watch" "$T/out" || fail "help sync"
+    # The tiering verbs come with the tiering engine, not before.
+    for v in tier recall heat file; do expect 2 a "$v"; done
+    [[ ! -e $T/state-a ]] || fail "help created a state directory"
+}
+
+# ---- driver ----
+
+cases=("$@")
+if (( ${#cases[@]} == 0 )); then
+    mapfile -t cases < <(declare -F | awk '{print $3}' | grep '^test_cli__')
+fi
+passed=0
+failed=0
+for c in "${cases[@]}"; do
+    T=$(mktemp -d "$base/cli.XXXXXX")
+    export T
+    started=$(date +%s%N)
+    (set -u; "$c")
+    status=$?
+    ms=$(( ($(date +%s%N) - started) / 1000000 ))
+    if (( status == 0 )); then
+        echo "ok   $c ($((ms / 1000)).$((ms % 1000 / 100)) s)"
+        passed=$((passed + 1))
+    else
+        echo "FAIL $c; what it ran:"
+        sed 's/^/    /' "$T/log" 2>/dev/null | tail -n 40
+        failed=$((failed + 1))
+    fi
+    [[ -n ${AFS_TEST_KEEP:-} ]] || rm -rf "$T"
+done
+echo "test_cli: $passed passed, $failed failed"
+(( failed == 0 ))
