@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
-# README command 1: build libafs and take the tour of its layers.
+# README command 1: build libafs and take a tour of Azure File Sync-style
+# sync with the afs tool, on the default local-directory backend: nothing to
+# configure, no cloud account.
 #
-# Installs what is missing (Debian 12, as root), builds build-demo/ and runs
-# examples/layers_demo in .afs-demo/ (recreated each run): the local-directory
-# storage backend (etags, create-only race, stale if-match, the hidden
-# ".libafs" prefix, hostile names) and the POSIX filesystem vtable (a 1 MiB
-# file, a punched hole, the tier marker, the volume facts).
-#
-# The sync engine demo (two servers, one cloud share) replaces this tour
-# once the engine lands.
+# Installs what is missing (Debian 12, as root), builds build-demo/ and works
+# in .afs-demo/ (recreated each run):
+#   share/                 the cloud endpoint (an Azure file share later)
+#   central-files/         CentralServer's server endpoint, with existing data
+#   branch-files/          BranchServer's server endpoint, joining later
+#   central-state/, branch-state/   each server's service (its state directory)
+# Two servers join one sync group, edit the same file, and the conflict is
+# resolved the way Azure File Sync resolves it.
 set -euo pipefail
 
 src=$(cd "$(dirname "$0")/.." && pwd)
@@ -22,9 +24,121 @@ afs_ensure_packages "${AFS_BUILD_PACKAGES[@]}"
 echo "== demo: build (build-demo/)"
 cmake -S "$src" -B "$src/build-demo" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DAFS_BUILD_TESTS=OFF \
       -DAFS_BUILD_EXAMPLES=ON >/dev/null
-cmake --build "$src/build-demo" --target layers_demo -j"$(nproc)"
+cmake --build "$src/build-demo" --target afs_cli minimal layers_demo -j"$(nproc)" >/dev/null
+bin="$src/build-demo/examples/afs"
 
 work="$src/.afs-demo"
 rm -rf "$work"
-echo "== demo: running in $work"
-"$src/build-demo/examples/layers_demo" "$work"
+mkdir -p "$work"
+cd "$work"
+echo "== demo: in $work"
+
+# ---- presentation ----
+step() { printf '\n== %s\n' "$*"; }
+say() { printf '   %s\n' "$@"; }
+# Show the command as typed (the tool is build-demo/examples/afs), then its output.
+afs() {
+    printf '\n$ afs %s\n' "$*"
+    "$bin" "$@" 2>&1 | sed 's/^./    &/'
+}
+# The files under a directory with the start of their content (the share's
+# reserved .libafs/ is libafs's own and never synced).
+files() {
+    local dir=$1 f
+    printf '\n  %s/\n' "$dir"
+    while IFS= read -r f; do
+        printf '    %-36s "%s"\n' "${f#"$dir"/}" "$(head -c 40 "$f" | tr '\n' ' ' | sed 's/ $//')"
+    done < <(find "$dir" -path "$dir/.libafs" -prune -o -type f -print | sort)
+}
+write() { # write FILE CONTENT [TIME]
+    mkdir -p "$(dirname "$1")"
+    printf '%s\n' "$2" >"$1"
+    [[ -z ${3:-} ]] || touch -d "$3" "$1"
+}
+
+# ---- 1. the starting point ----
+step "1. A file share and a server that already has data"
+mkdir -p share central-files branch-files
+write central-files/CompanyReport.docx "Q3 report, draft 1" "2024-03-01 09:00"
+write central-files/projects/alpha/plan.txt "alpha: step one"
+write central-files/projects/beta/notes.txt "beta kickoff notes"
+write central-files/~\$CompanyReport.docx "Office owner file: never synced"
+write share/archive/2023-summary.txt "put into the share by someone else"
+say "CentralServer's folder holds files (and an Office owner file, which never syncs);" \
+    "the share already holds an archive. CentralServer brings its existing data: initial" \
+    "sync merge."
+files central-files
+files share
+
+# ---- 2. CentralServer: register, create the sync group, add its endpoint, sync ----
+step "2. CentralServer registers, creates sync group \"Projects\" on the share, and syncs"
+afs --state central-state server register CentralServer
+afs --state central-state group create Projects share
+afs --state central-state endpoint create --group Projects --initial-sync merge central-files
+afs --state central-state sync
+say "Merge: the server's files went up, the share's archive came down."
+files share
+files central-files
+
+# ---- 3. BranchServer joins ----
+step "3. BranchServer joins the group with a later server endpoint"
+afs --state branch-state server register BranchServer
+afs --state branch-state group join share
+# [tiering] Once cloud tiering lands, the branch joins the way Azure File Sync
+# recommends for a later server: namespace first, content on demand, with
+# tiering on. Replace the next line with:
+#   afs --state branch-state endpoint create --group Projects --cloud-tiering on \
+#       --initial-download namespace-only branch-files
+# and show here that the files arrive as placeholders (afs file show) and are
+# recalled when read (afs recall).
+afs --state branch-state endpoint create --group Projects branch-files
+afs --state branch-state sync
+say "Today the later endpoint gets the namespace and then the content (tiering is off)."
+files branch-files
+
+# ---- 4. edits on both sides: a conflict ----
+step "4. Both servers edit CompanyReport.docx before syncing; the branch adds minutes"
+write central-files/CompanyReport.docx "Q3 report, central's edit" "2024-03-04 10:00"
+write branch-files/CompanyReport.docx "Q3 report, branch's edit" "2024-03-04 11:00"
+write branch-files/projects/alpha/minutes.txt "alpha: minutes of Monday"
+afs --state central-state sync
+afs --state branch-state sync
+afs --state central-state sync
+say "Both versions are kept. The newest write (the branch's, 11:00) keeps the name;" \
+    "the other is renamed <name>-<server>.<ext>, as Azure File Sync names it."
+files central-files
+files branch-files
+# The tour below says what happened; make sure it did.
+for side in central-files branch-files share; do
+    grep -qx "Q3 report, branch's edit" "$side/CompanyReport.docx" &&
+        grep -qx "Q3 report, central's edit" "$side/CompanyReport-CentralServer.docx" ||
+        { echo "demo: the conflict did not resolve as expected in $side" >&2; exit 1; }
+done
+[[ ! -e share/~\$CompanyReport.docx && -f branch-files/projects/alpha/minutes.txt ]] ||
+    { echo "demo: the files did not sync as expected" >&2; exit 1; }
+
+# ---- 5. status ----
+step "5. Where each server stands"
+afs --state central-state status
+afs --state branch-state group show Projects
+
+# ---- the tour ----
+step "What happened, and where to look"
+cat <<EOF
+   - Two servers, each with its own state directory (central-state/, branch-state/:
+     service.db and one database per endpoint), joined sync group "Projects", whose
+     cloud endpoint is share/. The group's definition, its endpoints and the change
+     journal live in share/.libafs/, so every server that reaches the share sees them.
+   - CentralServer brought existing data (merge); BranchServer joined later and got
+     everything. Changes travel through the share, hub and spoke.
+   - The conflicting edit left CompanyReport.docx (newest) and
+     CompanyReport-CentralServer.docx on both servers and in the share.
+   - The Office owner file ~\$CompanyReport.docx stayed on CentralServer only.
+
+   All of it is in $work. Try, from $src:
+     build-demo/examples/afs --state .afs-demo/branch-state status --json
+     build-demo/examples/afs --state .afs-demo/central-state sync --watch   (Ctrl-C stops)
+     build-demo/examples/minimal STATE_DIR SHARE_DIR DATA_DIR   (the C embedding, README.md)
+     build-demo/examples/layers_demo                            (the layers underneath)
+   The tool's reference: docs/cli.md.
+EOF
