@@ -110,9 +110,11 @@ files central-files
 files branch-files
 # The tour below says what happened; make sure it did.
 for side in central-files branch-files share; do
-    grep -qx "Q3 report, branch's edit" "$side/CompanyReport.docx" &&
-        grep -qx "Q3 report, central's edit" "$side/CompanyReport-CentralServer.docx" ||
-        { echo "demo: the conflict did not resolve as expected in $side" >&2; exit 1; }
+    if ! grep -qx "Q3 report, branch's edit" "$side/CompanyReport.docx" ||
+       ! grep -qx "Q3 report, central's edit" "$side/CompanyReport-CentralServer.docx"; then
+        echo "demo: the conflict did not resolve as expected in $side" >&2
+        exit 1
+    fi
 done
 [[ ! -e share/~\$CompanyReport.docx && -f branch-files/projects/alpha/minutes.txt ]] ||
     { echo "demo: the files did not sync as expected" >&2; exit 1; }

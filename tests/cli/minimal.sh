@@ -16,7 +16,7 @@ fail() { echo "test_minimal: FAIL: $*" >&2; exit 1; }
 mkdir -p "$root/share" "$root/data/reports"
 echo "quarterly numbers" >"$root/data/reports/q3.txt"
 
-out=$("$minimal" "$root/state" "$root/share" "$root/data" 2>&1) || { echo "$out"; fail "first run exited $?"; }
+out=$("$minimal" "$root/state" "$root/share" "$root/data" 2>&1) || { echo "$out"; fail "the first run failed"; }
 echo "$out"
 grep -qx "synced $root/data with $root/share: 1 uploaded, 0 downloaded, 0 conflicts, 0 item errors" \
     <<<"$out" || fail "unexpected output of the first run"
@@ -24,7 +24,7 @@ grep -qx "synced $root/data with $root/share: 1 uploaded, 0 downloaded, 0 confli
 
 # A second run opens what the first created; a new local file goes up.
 echo "meeting notes" >"$root/data/notes.txt"
-out=$("$minimal" "$root/state" "$root/share" "$root/data" 2>&1) || { echo "$out"; fail "second run exited $?"; }
+out=$("$minimal" "$root/state" "$root/share" "$root/data" 2>&1) || { echo "$out"; fail "the second run failed"; }
 echo "$out"
 grep -q ": 1 uploaded, 0 downloaded, 0 conflicts, 0 item errors" <<<"$out" ||
     fail "unexpected output of the second run"
