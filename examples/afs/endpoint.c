@@ -211,7 +211,8 @@ static void options_print(const afs_endpoint_options *o)
     if (o->safety_delete_percent < 100)
         printf("stop a session that deletes more than %u%% of the synced items\n",
                o->safety_delete_percent);
-    printf("cloud change detection: every %u s\n", o->change_detection_interval_s);
+    printf("change detection:    a full scan of the share every %u s\n",
+           o->change_detection_interval_s);
     for (size_t i = 0; i < o->exclude_count; i++)
         printf("exclude:             %s\n", cli_shown(o->exclude[i], 0));
 }
