@@ -108,13 +108,12 @@ def _fn(name: str, restype, *argtypes) -> None:
     f.argtypes = list(argtypes)
 
 
-_fn("afs_version", c_uint)
-_fn("afs_version_string", c_char_p)
-
 try:
-    version_num: int = int(lib.afs_version())
-except AttributeError:  # pragma: no cover - not a libafs at all
+    _fn("afs_version", c_uint)
+    _fn("afs_version_string", c_char_p)
+except AttributeError:
     raise LibraryLoadError(f"{lib_path} does not export afs_version(); is it libafs?") from None
+version_num: int = int(lib.afs_version())
 version_tuple = check_version(version_num, f"libafs at {lib_path}")
 
 _fn("afs_free", None, c_void_p)
