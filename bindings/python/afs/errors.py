@@ -145,9 +145,13 @@ class AfsError(Exception):
 
 
 class ClosedError(AfsError, ValueError):
-    """A handle was used after it was closed (a binding error, no libafs code)."""
+    """A handle was used after it was closed. Raised by the binding itself
+    (the C handle is gone, so no libafs call was made); ``code`` is EINVAL."""
 
     CODE = int(ErrorCode.EINVAL)
+
+    def __str__(self) -> str:
+        return self.message
 
 
 class InvalidArgumentError(AfsError, ValueError):

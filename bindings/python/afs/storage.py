@@ -17,7 +17,7 @@ import ctypes
 import enum
 import os
 from dataclasses import dataclass
-from typing import Callable, Dict, Iterator, List, Mapping, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Tuple, Union
 
 from . import _lib
 from ._callback import Trap, checked, set_pending, CANCEL
@@ -94,10 +94,12 @@ class StorageEntry:
 
     @property
     def is_dir(self) -> bool:
+        """True for a directory."""
         return self.type == ItemType.DIR
 
     @property
     def is_file(self) -> bool:
+        """True for a file object."""
         return self.type == ItemType.FILE
 
     @property
@@ -214,8 +216,10 @@ class Storage(Owner):
 
     # ---- listing ----
 
-    def _list_cb(self, trap: Trap, out: List[StorageEntry]):
-        def on_entry(entry, payload):
+    def _list_cb(self, trap: Trap, out: List[StorageEntry]) -> Any:
+        """A listing callback that collects entries into ``out``."""
+
+        def on_entry(entry: Any, payload: Any) -> int:
             return trap.run(lambda: out.append(StorageEntry._from_c(entry.contents, True)))
         return _lib.LIST_FN(on_entry)
 
@@ -349,7 +353,7 @@ class Storage(Owner):
         """
         trap = Trap()
 
-        def pull(offset: int, buf: int, length: int, nread) -> None:
+        def pull(offset: int, buf: int, length: int, nread: Any) -> None:
             chunk = source(offset, length)
             n = len(chunk)
             if n > length:
@@ -369,7 +373,7 @@ class Storage(Owner):
         del keep, cb
         return StorageEntry._from_c(e, False)
 
-    def put_file(self, path: str, local_path: PathArg, **kwargs) -> StorageEntry:
+    def put_file(self, path: str, local_path: PathArg, **kwargs: Any) -> StorageEntry:
         """Store the local file ``local_path`` as ``path`` (read with pread, so
         it is never loaded whole). Keyword arguments as :meth:`put`."""
         fd = os.open(local_path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
@@ -475,7 +479,7 @@ def register_scheme(scheme: str, opener: Callable[[str], Storage]) -> None:
     call that made it. Registering a scheme again replaces it. Process-wide.
     """
 
-    def trampoline(out, uri, payload) -> int:
+    def trampoline(out: Any, uri: bytes, payload: Any) -> int:
         try:
             st = opener(_lib.decode(uri))
             if not isinstance(st, Storage):

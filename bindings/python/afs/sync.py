@@ -274,6 +274,7 @@ class SyncResult:
 
     @property
     def duration_s(self) -> float:
+        """How long the session took, in seconds."""
         return (self.finished_ns - self.started_ns) / 1e9
 
     @classmethod
@@ -387,15 +388,18 @@ class SyncGroup(Owner):
 
     @property
     def service(self) -> Service:
+        """The service this group was opened through."""
         return self._service
 
     @property
     def name(self) -> str:
+        """The group's name (unique within a service)."""
         with self._h.use() as p:
             return _lib.decode(_lib.lib.afs_group_name(p))
 
     @property
     def id(self) -> str:
+        """The group's id (a UUID), the same on every host."""
         with self._h.use() as p:
             return _lib.decode(_lib.lib.afs_group_id(p))
 
@@ -535,6 +539,7 @@ class ServerEndpoint(Owner):
 
     @property
     def group(self) -> SyncGroup:
+        """The group this endpoint belongs to."""
         return self._group
 
     @property
@@ -545,6 +550,7 @@ class ServerEndpoint(Owner):
 
     @property
     def id(self) -> str:
+        """The endpoint's id (a UUID), as listed by every host."""
         with self._h.use() as p:
             return _lib.decode(_lib.lib.afs_endpoint_id(p))
 
@@ -608,7 +614,7 @@ class ServerEndpoint(Owner):
         trap = Trap()
         cb = None
         if progress is not None:
-            def on_progress(p, payload) -> int:
+            def on_progress(p: Any, payload: Any) -> int:
                 return trap.run(lambda: progress(_progress_from_c(p.contents)))
             cb = _lib.PROGRESS_FN(on_progress)
             o.progress = cb

@@ -20,19 +20,25 @@ class Boom(Exception):
 
 def test_callbacks__progress_reports_every_phase_in_order(env):
     a = env.server("ServerA")
-    for i in range(5):
-        put(a.data, f"f{i}.txt", "x" * (i + 1))
+    for i in range(300):
+        put(a.data, f"f{i:03d}.txt", "x" * (i % 7 + 1))
     a.join()
     seen = []
     r = a.sync(progress=seen.append)
-    assert r.files_uploaded == 5
+    assert r.files_uploaded == 300
     phases = [p.phase for p in seen]
     assert phases[0] == afs.SyncPhase.SCAN_LOCAL and phases[-1] == afs.SyncPhase.DONE
     assert phases == sorted(phases)  # phases only move forward
     assert set(phases) == set(afs.SyncPhase)
     assert all(isinstance(p, afs.SyncProgress) for p in seen)
     done = seen[-1]
-    assert done.items_done == done.items_total and done.bytes_done == done.bytes_total
+    assert done.items_done == done.items_total == 300
+    assert done.bytes_done == done.bytes_total == r.bytes_uploaded
+    applying = [p for p in seen if p.phase == afs.SyncPhase.APPLY]
+    assert len(applying) > 2  # every few hundred items, not only at the phase change
+    assert all(p.items_total == 300 for p in applying)
+    done_counts = [p.items_done for p in applying]
+    assert done_counts == sorted(done_counts) and done_counts[-1] > 0
 
 
 @pytest.mark.parametrize("phase", [afs.SyncPhase.SCAN_LOCAL, afs.SyncPhase.APPLY])
