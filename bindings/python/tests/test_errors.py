@@ -368,3 +368,34 @@ def test_errors__cancelled_maps_from_its_code():
     # callbacks re-raise the Python exception instead (test_callbacks.py).
     e = afs.errors.make_error(int(afs.ErrorCode.EUSER))
     assert type(e) is afs.CancelledError and e.message == afs.strerror(afs.ErrorCode.EUSER)
+
+
+def test_errors__messages_are_per_thread(tmp_path):
+    # libafs keeps the last error per thread and ctypes releases the GIL during
+    # calls, so threads failing at once must each get their own message.
+    import threading
+
+    roots = []
+    for i in range(4):
+        (tmp_path / f"s{i}").mkdir()
+        roots.append(afs.Storage.local(tmp_path / f"s{i}", nosync=True))
+    wrong = []
+
+    def worker(i):
+        for n in range(300):
+            name = f"missing-{i}-{n}.txt"
+            try:
+                roots[i].stat(name)
+            except afs.NotFoundError as e:
+                if name not in e.message:
+                    wrong.append(e.message)
+            roots[i].put(f"ok-{n}", b"x")  # successes in between
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for r in roots:
+        r.close()
+    assert wrong == []
