@@ -12,11 +12,10 @@ operation re-raises the stored exception once the C function has returned.
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable, Optional, TypeVar
+from typing import Any, Callable, Optional
 
 from . import _lib
-
-F = TypeVar("F", bound=Callable[..., Any])
+from .errors import check
 
 #: What a trapped callback returns to cancel: AFS_EUSER, the conventional value.
 CANCEL = _lib.AFS_EUSER
@@ -82,8 +81,6 @@ def checked(rc: int, trap: Optional[Trap] = None) -> int:
     The callback's exception wins over the code: the code is then only the
     cancel value the trap returned (or the library's report of it).
     """
-    from .errors import check
-
     if trap is not None:
         trap.reraise()
     reraise_pending()
