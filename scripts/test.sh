@@ -5,9 +5,10 @@
 #   build/       RelWithDebInfo (-O2 -g): unit suites + packaging checks
 #                (test_abi, test_headers, test_exports, test_consumer)
 #   build-asan/  Debug with AddressSanitizer + UBSan: the unit suites
+#   pytest       the Python bindings (bindings/python/tests) against build/
 #
 # Exits non-zero if anything fails. The last line is "N passed, M failed",
-# summed over both configurations.
+# summed over both configurations and pytest.
 #
 # Environment: AFS_TEST_JOBS (default 2) parallel build/ctest jobs.
 set -euo pipefail
@@ -81,13 +82,42 @@ run_config "release" build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DAFS_SANITIZE=OFF 
 run_config "asan" build-asan -DCMAKE_BUILD_TYPE=Debug -DAFS_SANITIZE=ON \
            -DAFS_BUILD_TESTS=ON -DAFS_PACKAGING_TESTS=OFF
 
-# ---- [later issue] Python bindings: pytest --------------------------------
-# Debian's pytest is /usr/bin/python3's (a pyenv python3 on PATH may lack it):
-#   AFS_LIBRARY="$src/build/libafs.so" /usr/bin/python3 -m pytest -q \
-#       "$src/bindings/python/tests" ; rc=$?
-# pytest exit 5 means "no tests collected": a failure once
-# bindings/python/tests/test_*.py exist, fine before. Count its
-# "N passed, M failed" into total_passed / total_failed like count_ctest.
+# ---- Python bindings: pytest ----------------------------------------------
+# The ctypes package in bindings/python against the release build's library.
+# Debian's pytest is /usr/bin/python3's (a pyenv python3 on PATH may lack it).
+# pytest's own "N passed, M failed" goes into the totals (errors count as
+# failures, skips as neither); exit 5 (no tests collected) and any exit other
+# than 0 or 1 count as a failure, since bindings/python/tests holds tests.
+run_pytest() {
+    local log="$src/build/pytest.log" rc line n_passed n_failed n_errors
+    echo
+    echo "== test: python: pytest (bindings/python/tests, AFS_LIBRARY=build/libafs.so)"
+    if [[ ! -e $src/build/libafs.so ]]; then
+        failures+=("python: build/libafs.so is missing (did the release build fail?)")
+        total_failed=$((total_failed + 1)); return 0
+    fi
+    set +e
+    AFS_LIBRARY="$src/build/libafs.so" /usr/bin/python3 -m pytest -q -rs -p no:cacheprovider \
+        "$src/bindings/python/tests" 2>&1 | tee "$log"
+    rc=${PIPESTATUS[0]}
+    set -e
+    line=$(grep -E '^(=+ )?[0-9]+ [a-z]+.* in [0-9.]+s' "$log" | tail -n1 || true)
+    n_passed=$(grep -oE '[0-9]+ passed' <<<"$line" | grep -oE '[0-9]+' || echo 0)
+    n_failed=$(grep -oE '[0-9]+ failed' <<<"$line" | grep -oE '[0-9]+' || echo 0)
+    n_errors=$(grep -oE '[0-9]+ errors?' <<<"$line" | grep -oE '[0-9]+' || echo 0)
+    total_passed=$((total_passed + n_passed))
+    total_failed=$((total_failed + n_failed + n_errors))
+    case $rc in
+    0) ;;
+    1) failures+=("python: pytest: $n_failed failed, $n_errors errors")
+       (( n_failed + n_errors > 0 )) || total_failed=$((total_failed + 1)) ;;
+    5) failures+=("python: pytest collected no tests (exit 5)")
+       total_failed=$((total_failed + 1)) ;;
+    *) failures+=("python: pytest exited with $rc (interrupted, internal or usage error)")
+       total_failed=$((total_failed + 1)) ;;
+    esac
+}
+run_pytest
 # ---------------------------------------------------------------------------
 
 echo

@@ -150,7 +150,7 @@ static void test_service__register_other_name_is_eexists(void **state)
     const char *name, *id;
     AFS_ASSERT_OK(afs_server_register(svc, "first"));
     AFS_ASSERT_CODE(afs_server_register(svc, "second"), AFS_EEXISTS);
-    assert_non_null(strstr(afs_error_last(), "unregister"));
+    assert_non_null(strstr(afs_error_last(), "another state directory"));
     assert_non_null(strstr(afs_error_last(), "first"));
     AFS_ASSERT_OK(afs_server_info(svc, &name, &id));
     assert_string_equal(name, "first");

@@ -106,8 +106,10 @@ typedef void (*afs_log_fn)(int level, const char *message, void *payload);
 /*
  * Install a process-wide log callback; messages at `max_level` and more
  * severe are delivered. `fn` NULL removes the callback (the default: the
- * library logs nothing). Returns 0, or AFS_EINVAL for a level outside
- * AFS_LOG_ERROR..AFS_LOG_TRACE.
+ * library logs nothing). A thread already inside the previous callback may
+ * still be running it when this returns: keep the old callback and payload
+ * valid until no libafs call that could log is in progress. Returns 0, or
+ * AFS_EINVAL for a level outside AFS_LOG_ERROR..AFS_LOG_TRACE.
  */
 AFS_EXTERN int afs_log_set(afs_log_fn fn, int max_level, void *payload);
 

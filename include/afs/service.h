@@ -46,7 +46,8 @@ AFS_EXTERN void afs_service_close(afs_service *svc);
  * Register this host as a server named `name` (1 to 255 bytes of UTF-8
  * without control characters or '/'); a new server id (a random UUID) is
  * generated on first registration. Registering again under the same name is
- * a no-op; under another name: AFS_EEXISTS (unregister first).
+ * a no-op; under another name: AFS_EEXISTS (a server keeps its identity;
+ * a new identity needs another state directory).
  * Errors: AFS_EINVAL, AFS_EINVALIDNAME, AFS_EEXISTS, AFS_EIO.
  */
 AFS_EXTERN int afs_server_register(afs_service *svc, const char *name);

@@ -66,7 +66,8 @@ typedef int (*afs_storage_open_fn)(afs_storage **out, const char *uri, void *pay
  * Make afs_storage_open() (and so sync groups) open URIs of `scheme`
  * ("myproto" for "myproto://...") with `fn`. Registering a scheme again
  * replaces it; `fn` NULL removes it. Process-wide and thread-safe;
- * `payload` is borrowed until the scheme is removed. "file" is built in.
+ * `payload` is borrowed until the scheme is removed, and an opener already
+ * running in another thread may finish after its removal. "file" is built in.
  * Errors: AFS_EINVAL (not a lower-case URI scheme, or "file"), AFS_ENOTFOUND
  * (removing an unknown scheme), AFS_ELIMIT (16 schemes).
  */
@@ -133,7 +134,11 @@ AFS_EXTERN int afs_storage_set_props(afs_storage *storage, const char *path, int
                                      uint32_t attributes, const char *if_match,
                                      afs_storage_entry *out);
 
-/* Read user metadata `key` of `path` into `buf` (`cap` bytes, NUL-terminated). */
+/*
+ * Read user metadata `key` of `path` into `buf` (`cap` bytes, NUL-terminated,
+ * truncated if need be; *len is the full length). AFS_ENOTFOUND when the
+ * key is not set or the object does not exist (stat it to tell them apart).
+ */
 AFS_EXTERN int afs_storage_meta_get(afs_storage *storage, const char *path, const char *key,
                                     char *buf, size_t cap, size_t *len);
 

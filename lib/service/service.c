@@ -270,8 +270,8 @@ int afs_server_register(afs_service *svc, const char *name)
             char shown[96];
             afs__name_escape(name, strlen(name), shown, sizeof(shown));
             rc = afs__error_set(AFS_EEXISTS, "cannot register this server as \"%s\": it is "
-                                "already registered as \"%s\" (id %s) in \"%s\"; unregister it "
-                                "first", shown, svc->server_name, svc->server_id, svc->state_dir);
+                                "already registered as \"%s\" (id %s) in \"%s\"; a server keeps "
+                                "its identity: use another state directory for a new one", shown, svc->server_name, svc->server_id, svc->state_dir);
             goto done;
         }
         rc = afs__db_commit(svc->db); /* same name: nothing to do, the id stays */

@@ -12,7 +12,7 @@
 #include "../db/db.h"
 
 /* Schema version of service.db this libafs writes (lib/service/service.c). */
-#define AFS__SERVICE_SCHEMA_VERSION 1
+#define AFS__SERVICE_SCHEMA_VERSION 2
 
 struct afs_service {
     afs_db *db;        /* <state_dir>/service.db */

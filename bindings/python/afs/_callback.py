@@ -1,0 +1,88 @@
+"""Python callables as libafs callbacks, with exceptions carried across C.
+
+A C callback cannot raise: ctypes would print the exception and return 0,
+and the operation would go on. So every callback the binding hands to libafs
+runs inside a :class:`Trap`: an exception (any BaseException, including
+KeyboardInterrupt) is stored, the callback returns a non-zero value so that
+libafs cancels the operation (docs/api-conventions.md#callbacks: the
+operation then returns that value unchanged), and the call that ran the
+operation re-raises the stored exception once the C function has returned.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Callable, Optional
+
+from . import _lib
+from .errors import check
+
+#: What a trapped callback returns to cancel: AFS_EUSER, the conventional value.
+CANCEL = _lib.AFS_EUSER
+
+
+class Trap:
+    """Collects the first exception raised by the callbacks of one call."""
+
+    __slots__ = ("exc", "_lock")
+
+    def __init__(self) -> None:
+        self.exc: Optional[BaseException] = None
+        self._lock = threading.Lock()
+
+    def run(self, fn: Callable[..., Any], *args: Any) -> int:
+        """Call ``fn(*args)``; 0 if it returned, CANCEL if it raised (or had raised before)."""
+        if self.exc is not None:
+            return CANCEL  # a C caller that goes on calling after a cancel
+        try:
+            fn(*args)
+            return 0
+        except BaseException as e:  # noqa: B036 - carried to the caller, not swallowed
+            with self._lock:
+                if self.exc is None:
+                    self.exc = e
+            return CANCEL
+
+    def reraise(self) -> None:
+        """Raise the stored exception, if any (and forget it)."""
+        exc, self.exc = self.exc, None
+        if exc is not None:
+            try:
+                raise exc
+            finally:
+                del exc
+
+
+# Exceptions raised in callbacks that libafs calls outside any one call the
+# binding makes (a registered URI scheme's opener): kept per thread and
+# re-raised by the next binding call on that thread that checks for them.
+_pending = threading.local()
+
+
+def set_pending(exc: BaseException) -> None:
+    if getattr(_pending, "exc", None) is None:
+        _pending.exc = exc
+
+
+def reraise_pending() -> None:
+    exc = getattr(_pending, "exc", None)
+    if exc is not None:
+        _pending.exc = None
+        try:
+            raise exc
+        finally:
+            del exc
+
+
+def checked(rc: int, trap: Optional[Trap] = None) -> int:
+    """After a libafs call: re-raise a callback's exception, else raise the
+    exception of a non-zero code. Returns ``rc`` (0) otherwise.
+
+    The callback's exception wins over the code: the code is then only the
+    cancel value the trap returned (or the library's report of it).
+    """
+    if trap is not None:
+        trap.reraise()
+    reraise_pending()
+    check(rc)
+    return rc

@@ -1,0 +1,378 @@
+"""Loading libafs and describing its C API to ctypes.
+
+Nothing here is public: the rest of the package wraps it. Every struct below
+mirrors one in ``include/afs/*.h`` field by field (the test suite compares
+their sizes and offsets with the C compiler's), and every function gets its
+``argtypes`` and ``restype`` so that ctypes converts and checks arguments.
+
+The library is found through the ``AFS_LIBRARY`` environment variable (a path
+to ``libafs.so``), else by its SONAME ``libafs.so.0`` through the dynamic
+linker's usual search (``ldconfig`` cache, ``LD_LIBRARY_PATH``).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+from ctypes import (
+    CFUNCTYPE,
+    POINTER,
+    Structure,
+    c_char,
+    c_char_p,
+    c_int,
+    c_int64,
+    c_size_t,
+    c_uint,
+    c_uint32,
+    c_uint64,
+    c_void_p,
+)
+from typing import Optional, Tuple
+
+#: The SONAME of the ABI generation this package speaks (``AFS_SOVERSION`` 0).
+SONAME = "libafs.so.0"
+
+#: The library version this package was written for: a library of the same
+#: major version and at least this minor version is accepted
+#: (docs/api-conventions.md#abi: 0.x releases only add to the 0.1 ABI).
+REQUIRED_VERSION: Tuple[int, int] = (0, 1)
+
+
+class LibraryLoadError(ImportError):
+    """libafs could not be loaded (not installed, or ``AFS_LIBRARY`` is wrong)."""
+
+
+class LibraryVersionError(ImportError):
+    """The loaded libafs is not a version this package can use."""
+
+
+def split_version(num: int) -> Tuple[int, int, int]:
+    """Split an ``AFS_VERSION_NUM``-style number into (major, minor, patch)."""
+    return (num >> 16) & 0xFF, (num >> 8) & 0xFF, num & 0xFF
+
+
+def check_version(num: int, where: str = "libafs") -> Tuple[int, int, int]:
+    """Raise LibraryVersionError unless ``num`` is compatible with REQUIRED_VERSION.
+
+    Compatible means the same major version and a minor version at least the
+    required one: a 0.x library keeps the ABI of 0.1 and only adds to it.
+    """
+    major, minor, patch = split_version(num)
+    want_major, want_minor = REQUIRED_VERSION
+    if major != want_major or minor < want_minor:
+        raise LibraryVersionError(
+            f"{where} is version {major}.{minor}.{patch}, but this afs package needs "
+            f"{want_major}.{want_minor} or a later {want_major}.x; install a matching libafs "
+            f"or point AFS_LIBRARY at one"
+        )
+    return major, minor, patch
+
+
+def _load() -> Tuple[ctypes.CDLL, str]:
+    path = os.environ.get("AFS_LIBRARY")
+    if path:
+        try:
+            return ctypes.CDLL(path), path
+        except OSError as e:
+            raise LibraryLoadError(
+                f"AFS_LIBRARY={path!r} could not be loaded: {e}; set it to the path of a "
+                f"built libafs.so (for example build/libafs.so) or unset it to use the "
+                f"installed {SONAME}"
+            ) from None
+    try:
+        return ctypes.CDLL(SONAME), SONAME
+    except OSError as e:
+        raise LibraryLoadError(
+            f"{SONAME} could not be loaded ({e}); install libafs (cmake --install build), "
+            f"add its lib directory to LD_LIBRARY_PATH, or set AFS_LIBRARY to the path of "
+            f"libafs.so"
+        ) from None
+
+
+lib, lib_path = _load()
+
+# ---- common.h, errors.h, version.h --------------------------------------
+
+# Error codes that the binding itself needs (errors.h, append-only).
+AFS_EUSER = -12
+AFS_EITEROVER = -20
+
+LOG_FN = CFUNCTYPE(None, c_int, c_char_p, c_void_p)
+READ_FN = CFUNCTYPE(c_int, c_uint64, c_void_p, c_size_t, POINTER(c_size_t), c_void_p)
+
+
+def _fn(name: str, restype, *argtypes) -> None:
+    f = getattr(lib, name)
+    f.restype = restype
+    f.argtypes = list(argtypes)
+
+
+try:
+    _fn("afs_version", c_uint)
+    _fn("afs_version_string", c_char_p)
+except AttributeError:
+    raise LibraryLoadError(f"{lib_path} does not export afs_version(); is it libafs?") from None
+version_num: int = int(lib.afs_version())
+version_tuple = check_version(version_num, f"libafs at {lib_path}")
+
+_fn("afs_free", None, c_void_p)
+_fn("afs_strerror", c_char_p, c_int)
+_fn("afs_error_last", c_char_p)
+_fn("afs_error_last_code", c_int)
+_fn("afs_error_clear", None)
+_fn("afs_error_set_str", c_int, c_int, c_char_p)
+_fn("afs_log_set", c_int, LOG_FN, c_int, c_void_p)
+
+# ---- sys/fs.h (handles only: a filesystem vtable written in Python is not bound) ----
+
+_fn("afs_fs_posix_new", c_int, POINTER(c_void_p))
+_fn("afs_fs_free", None, c_void_p)
+
+# ---- sys/storage.h, storage.h --------------------------------------------
+
+AFS_ETAG_MAX = 128
+AFS_STORAGE_MARKER_MAX = 2048
+AFS_STORAGE_CTL_NAME = 1
+
+
+class StorageEntryC(Structure):
+    _fields_ = [
+        ("name", c_void_p),  # bytes of name_len; may hold NUL from a hostile backend
+        ("name_len", c_size_t),
+        ("status", c_int),
+        ("type", c_uint32),
+        ("attributes", c_uint32),
+        ("size", c_uint64),
+        ("mtime_ns", c_int64),
+        ("btime_ns", c_int64),
+        ("etag", c_char * AFS_ETAG_MAX),
+    ]
+
+
+AFS_STORAGE_PUT_OPTIONS_VERSION = 1
+
+
+class StoragePutOptionsC(Structure):
+    _fields_ = [
+        ("version", c_uint),
+        ("condition", c_uint),
+        ("if_match", c_char_p),
+        ("mtime_ns", c_int64),
+        ("btime_ns", c_int64),
+        ("attributes", c_uint32),
+        ("meta_count", c_size_t),
+        ("meta_keys", POINTER(c_char_p)),
+        ("meta_values", POINTER(c_char_p)),
+    ]
+
+
+AFS_STORAGE_LOCAL_OPTIONS_VERSION = 1
+
+
+class StorageLocalOptionsC(Structure):
+    _fields_ = [("version", c_uint), ("flags", c_uint32)]
+
+
+LIST_FN = CFUNCTYPE(c_int, POINTER(StorageEntryC), c_void_p)
+OPEN_FN = CFUNCTYPE(c_int, POINTER(c_void_p), c_char_p, c_void_p)
+
+_fn("afs_storage_free", None, c_void_p)
+_fn("afs_storage_local_options_init", c_int, POINTER(StorageLocalOptionsC), c_uint)
+_fn("afs_storage_local_new", c_int, POINTER(c_void_p), c_char_p, POINTER(StorageLocalOptionsC))
+_fn("afs_storage_open", c_int, POINTER(c_void_p), c_char_p)
+_fn("afs_storage_scheme_register", c_int, c_char_p, OPEN_FN, c_void_p)
+_fn("afs_storage_put_options_init", c_int, POINTER(StoragePutOptionsC), c_uint)
+_fn("afs_storage_list", c_int, c_void_p, c_char_p, c_char_p, LIST_FN, c_void_p,
+    POINTER(c_char), c_size_t)
+_fn("afs_storage_list_all", c_int, c_void_p, c_char_p, LIST_FN, c_void_p)
+_fn("afs_storage_stat", c_int, c_void_p, c_char_p, POINTER(StorageEntryC))
+_fn("afs_storage_read", c_int, c_void_p, c_char_p, c_uint64, c_void_p, c_size_t,
+    POINTER(c_size_t), c_char_p)
+_fn("afs_storage_put", c_int, c_void_p, c_char_p, READ_FN, c_void_p, c_uint64,
+    POINTER(StoragePutOptionsC), POINTER(StorageEntryC))
+_fn("afs_storage_put_buffer", c_int, c_void_p, c_char_p, c_void_p, c_size_t,
+    POINTER(StoragePutOptionsC), POINTER(StorageEntryC))
+_fn("afs_storage_remove", c_int, c_void_p, c_char_p, c_char_p)
+_fn("afs_storage_mkdir", c_int, c_void_p, c_char_p)
+_fn("afs_storage_rmdir", c_int, c_void_p, c_char_p)
+_fn("afs_storage_rename", c_int, c_void_p, c_char_p, c_char_p, c_char_p, c_uint)
+_fn("afs_storage_set_props", c_int, c_void_p, c_char_p, c_int64, c_uint32, c_char_p,
+    POINTER(StorageEntryC))
+_fn("afs_storage_meta_get", c_int, c_void_p, c_char_p, c_char_p, POINTER(c_char), c_size_t,
+    POINTER(c_size_t))
+_fn("afs_storage_ctl", c_int, c_void_p, c_int, c_void_p)
+_fn("afs_name_check", c_int, c_char_p, c_size_t)
+
+# ---- service.h -----------------------------------------------------------
+
+AFS_SERVICE_OPTIONS_VERSION = 1
+
+
+class ServiceOptionsC(Structure):
+    _fields_ = [("version", c_uint), ("fs", c_void_p)]
+
+
+_fn("afs_service_options_init", c_int, POINTER(ServiceOptionsC), c_uint)
+_fn("afs_service_open", c_int, POINTER(c_void_p), c_char_p, POINTER(ServiceOptionsC))
+_fn("afs_service_close", None, c_void_p)
+_fn("afs_server_register", c_int, c_void_p, c_char_p)
+_fn("afs_server_info", c_int, c_void_p, POINTER(c_char_p), POINTER(c_char_p))
+
+# ---- group.h -------------------------------------------------------------
+
+
+class StrArrayC(Structure):
+    _fields_ = [("strings", POINTER(c_char_p)), ("count", c_size_t)]
+
+
+AFS_ENDPOINT_OPTIONS_VERSION = 1
+
+
+class EndpointOptionsC(Structure):
+    _fields_ = [
+        ("version", c_uint),
+        ("initial_sync", c_uint32),
+        ("initial_download", c_uint32),
+        ("local_cache_mode", c_uint32),
+        ("tiering_enabled", c_uint32),
+        ("tiering_free_space_percent", c_uint32),
+        ("tiering_date_days", c_uint32),
+        ("tiering_min_file_size", c_uint64),
+        ("safety_delete_percent", c_uint32),
+        ("change_detection_interval_s", c_uint32),
+        ("exclude", POINTER(c_char_p)),
+        ("exclude_count", c_size_t),
+    ]
+
+
+class EndpointInfoC(Structure):
+    _fields_ = [
+        ("id", c_char_p),
+        ("server_name", c_char_p),
+        ("server_id", c_char_p),
+        ("path", c_char_p),
+        ("created_ns", c_int64),
+        ("options", EndpointOptionsC),
+    ]
+
+
+_fn("afs_strarray_free", None, POINTER(StrArrayC))
+_fn("afs_group_create", c_int, POINTER(c_void_p), c_void_p, c_char_p, c_char_p)
+_fn("afs_group_open", c_int, POINTER(c_void_p), c_void_p, c_char_p, c_char_p)
+_fn("afs_group_close", None, c_void_p)
+_fn("afs_group_delete", c_int, c_void_p, c_char_p)
+_fn("afs_group_list", c_int, c_void_p, POINTER(StrArrayC))
+_fn("afs_group_name", c_char_p, c_void_p)
+_fn("afs_group_id", c_char_p, c_void_p)
+_fn("afs_group_storage_uri", c_char_p, c_void_p)
+_fn("afs_group_storage", c_void_p, c_void_p)
+_fn("afs_endpoint_options_init", c_int, POINTER(EndpointOptionsC), c_uint)
+_fn("afs_endpoint_create", c_int, POINTER(c_void_p), c_void_p, c_char_p,
+    POINTER(EndpointOptionsC))
+_fn("afs_endpoint_open", c_int, POINTER(c_void_p), c_void_p)
+_fn("afs_endpoint_close", None, c_void_p)
+_fn("afs_endpoint_delete", c_int, c_void_p)
+_fn("afs_endpoint_list", c_int, c_void_p, POINTER(POINTER(EndpointInfoC)), POINTER(c_size_t))
+_fn("afs_endpoint_info_free", None, POINTER(EndpointInfoC), c_size_t)
+_fn("afs_endpoint_path", c_char_p, c_void_p)
+_fn("afs_endpoint_id", c_char_p, c_void_p)
+_fn("afs_endpoint_get_options", c_int, c_void_p, POINTER(EndpointOptionsC))
+_fn("afs_endpoint_set_options", c_int, c_void_p, POINTER(EndpointOptionsC))
+
+# ---- sync.h --------------------------------------------------------------
+
+AFS_SYNC_PROGRESS_VERSION = 1
+
+
+class SyncProgressC(Structure):
+    _fields_ = [
+        ("version", c_uint),
+        ("phase", c_uint32),
+        ("items_done", c_uint64),
+        ("items_total", c_uint64),
+        ("bytes_done", c_uint64),
+        ("bytes_total", c_uint64),
+    ]
+
+
+PROGRESS_FN = CFUNCTYPE(c_int, POINTER(SyncProgressC), c_void_p)
+
+AFS_SYNC_FORCE = 0x01
+AFS_SYNC_FULL_CLOUD_SCAN = 0x02
+AFS_SYNC_OPTIONS_VERSION = 1
+
+
+class SyncOptionsC(Structure):
+    _fields_ = [
+        ("version", c_uint),
+        ("flags", c_uint32),
+        ("progress", PROGRESS_FN),
+        ("progress_payload", c_void_p),
+        ("threads", c_uint32),
+    ]
+
+
+AFS_SYNC_RESULT_VERSION = 1
+
+
+class SyncResultC(Structure):
+    _fields_ = [
+        ("version", c_uint),
+        ("result", c_int),
+        ("started_ns", c_int64),
+        ("finished_ns", c_int64),
+        ("files_uploaded", c_uint64),
+        ("bytes_uploaded", c_uint64),
+        ("files_downloaded", c_uint64),
+        ("bytes_downloaded", c_uint64),
+        ("dirs_created_cloud", c_uint64),
+        ("dirs_created_local", c_uint64),
+        ("deleted_cloud", c_uint64),
+        ("deleted_local", c_uint64),
+        ("renamed_cloud", c_uint64),
+        ("renamed_local", c_uint64),
+        ("metadata_updates", c_uint64),
+        ("adopted", c_uint64),
+        ("conflicts", c_uint64),
+        ("item_errors", c_uint64),
+        ("skipped", c_uint64),
+        ("full_cloud_scan", c_uint32),
+    ]
+
+
+class ItemErrorC(Structure):
+    _fields_ = [
+        ("path", c_char_p),
+        ("code", c_int),
+        ("message", c_char_p),
+        ("count", c_uint64),
+        ("persistent", c_uint32),
+        ("first_ns", c_int64),
+        ("last_ns", c_int64),
+    ]
+
+
+_fn("afs_sync_options_init", c_int, POINTER(SyncOptionsC), c_uint)
+_fn("afs_endpoint_sync", c_int, c_void_p, POINTER(SyncOptionsC), POINTER(SyncResultC))
+_fn("afs_endpoint_last_result", c_int, c_void_p, POINTER(SyncResultC))
+_fn("afs_endpoint_errors", c_int, c_void_p, POINTER(POINTER(ItemErrorC)), POINTER(c_size_t))
+_fn("afs_item_errors_free", None, POINTER(ItemErrorC), c_size_t)
+
+
+def decode(b: Optional[bytes]) -> str:
+    """A library string (UTF-8) as str; NULL gives ""."""
+    if b is None:
+        return ""
+    return b.decode("utf-8", "surrogateescape")
+
+
+def encode(s: "str | os.PathLike[str] | bytes") -> bytes:
+    """A str, bytes or path-like as the NUL-free UTF-8 the library takes."""
+    if isinstance(s, bytes):
+        b = s
+    else:
+        b = os.fsencode(s) if isinstance(s, os.PathLike) else s.encode("utf-8", "surrogateescape")
+    if b"\0" in b:
+        raise ValueError(f"embedded NUL in {s!r}")
+    return b

@@ -1,0 +1,98 @@
+"""The ctypes descriptions against the public headers, as the C compiler sees
+them: every struct's size and field offsets, and every constant the package
+hard-codes (error codes, enum values, flags, struct versions)."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import subprocess
+
+import pytest
+
+import afs
+from afs import _lib, storage as afs_storage
+from conftest import REPO, have_cc
+
+pytestmark = pytest.mark.skipif(not have_cc(), reason="needs a C compiler")
+
+STRUCTS = {
+    "afs_storage_entry": _lib.StorageEntryC,
+    "afs_storage_put_options": _lib.StoragePutOptionsC,
+    "afs_storage_local_options": _lib.StorageLocalOptionsC,
+    "afs_service_options": _lib.ServiceOptionsC,
+    "afs_strarray": _lib.StrArrayC,
+    "afs_endpoint_options": _lib.EndpointOptionsC,
+    "afs_endpoint_info": _lib.EndpointInfoC,
+    "afs_sync_progress": _lib.SyncProgressC,
+    "afs_sync_options": _lib.SyncOptionsC,
+    "afs_sync_result": _lib.SyncResultC,
+    "afs_item_error": _lib.ItemErrorC,
+}
+
+
+def constants():
+    """(C expression, the value the package uses)."""
+    out = []
+    for enum_cls, prefix in [(afs.ErrorCode, "AFS_"), (afs.LogLevel, "AFS_LOG_"),
+                             (afs.ItemType, "AFS_TYPE_"),
+                             (afs.InitialSync, "AFS_INITIAL_SYNC_"),
+                             (afs.InitialDownload, "AFS_INITIAL_DOWNLOAD_"),
+                             (afs.LocalCacheMode, "AFS_CACHE_"),
+                             (afs.SyncPhase, "AFS_SYNC_PHASE_")]:
+        out += [(prefix + m.name, int(m)) for m in enum_cls]
+    out += [("AFS_ATTR_" + m.name, int(m)) for m in afs.Attributes if m.name != "NONE"]
+    for name in ("AFS_ETAG_MAX", "AFS_STORAGE_MARKER_MAX", "AFS_STORAGE_CTL_NAME",
+                 "AFS_EUSER", "AFS_EITEROVER", "AFS_SYNC_FORCE", "AFS_SYNC_FULL_CLOUD_SCAN",
+                 "AFS_STORAGE_PUT_OPTIONS_VERSION", "AFS_STORAGE_LOCAL_OPTIONS_VERSION",
+                 "AFS_SERVICE_OPTIONS_VERSION", "AFS_ENDPOINT_OPTIONS_VERSION",
+                 "AFS_SYNC_PROGRESS_VERSION", "AFS_SYNC_OPTIONS_VERSION",
+                 "AFS_SYNC_RESULT_VERSION"):
+        out.append((name, getattr(_lib, name)))
+    out += [("AFS_COND_NONE", afs_storage._COND_NONE),
+            ("AFS_COND_CREATE_ONLY", afs_storage._COND_CREATE_ONLY),
+            ("AFS_COND_IF_MATCH", afs_storage._COND_IF_MATCH),
+            ("AFS_STORAGE_RENAME_NOREPLACE", afs_storage._RENAME_NOREPLACE),
+            ("AFS_STORAGE_LOCAL_NOSYNC", afs_storage._LOCAL_NOSYNC),
+            ("AFS_TIME_OMIT", afs_storage._TIME_OMIT)]
+    return out
+
+
+@pytest.fixture(scope="module")
+def compiled(tmp_path_factory):
+    """Run a C program that prints what the compiler knows, as {key: int}."""
+    lines = ["#include <afs.h>", "#include <stddef.h>", "#include <stdio.h>", "int main(void) {"]
+    for cname, cls in STRUCTS.items():
+        lines.append(f'printf("sizeof {cname} %zu\\n", sizeof({cname}));')
+        for fname, *_ in cls._fields_:
+            lines.append(f'printf("offsetof {cname}.{fname} %zu\\n", offsetof({cname}, {fname}));')
+    for expr, _ in constants():
+        lines.append(f'printf("value {expr} %lld\\n", (long long)({expr}));')
+    lines.append('printf("value AFS_VERSION_NUM %lld\\n", (long long)AFS_VERSION_NUM);')
+    lines += ["return 0;", "}"]
+    d = tmp_path_factory.mktemp("layout")
+    (d / "layout.c").write_text("\n".join(lines))
+    subprocess.run(["cc", "-std=c99", "-Wall", "-Werror", "-I", str(REPO / "include"),
+                    "-o", str(d / "layout"), str(d / "layout.c")], check=True)
+    out = subprocess.run([str(d / "layout")], check=True, capture_output=True, text=True).stdout
+    return {line.rsplit(" ", 1)[0]: int(line.rsplit(" ", 1)[1]) for line in out.splitlines()}
+
+
+@pytest.mark.parametrize("cname", sorted(STRUCTS))
+def test_layout__struct_matches_the_header(compiled, cname):
+    cls = STRUCTS[cname]
+    assert ctypes.sizeof(cls) == compiled[f"sizeof {cname}"]
+    for fname, *_ in cls._fields_:
+        assert getattr(cls, fname).offset == compiled[f"offsetof {cname}.{fname}"], fname
+
+
+def test_layout__constants_match_the_headers(compiled):
+    wrong = [(expr, mine, compiled[f"value {expr}"]) for expr, mine in constants()
+             if compiled[f"value {expr}"] != mine]
+    assert wrong == []
+
+
+def test_layout__headers_and_loaded_library_agree(compiled):
+    if not os.environ.get("AFS_LIBRARY"):
+        pytest.skip("an installed libafs may be newer than this checkout's headers")
+    assert compiled["value AFS_VERSION_NUM"] == afs.version_num()
