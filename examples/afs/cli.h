@@ -314,8 +314,8 @@ void cli_targets_close(cli_target *t, size_t count);
 
 /* Run one session of `t`, print its result (a line, or a JSON object when
  * `json_line`), and return its exit code. */
-int cli_sync_one(cli_ctx *ctx, cli_target *t, uint32_t flags, uint32_t threads,
-                 bool json_line, afs_sync_result *result);
+int cli_sync_one(cli_ctx *ctx, cli_target *t, uint32_t flags, bool json_line,
+                 afs_sync_result *result);
 
 int cli_sync_check(cli_ctx *ctx, const cli_args *args);
 

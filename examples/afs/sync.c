@@ -1,5 +1,5 @@
 /*
- * afs sync [--group NAME] [--force] [--full] [--threads N] [--watch [--interval TIME]]
+ * afs sync [--group NAME] [--force] [--full] [--watch [--interval TIME]]
  *
  * One session per endpoint of this server (or of --group), each reported
  * by one line (or one JSON object), then the worst outcome as the exit
@@ -17,7 +17,6 @@ const cli_opt cli_sync_opts[] = {
     { "force", CLI_OPT_BOOL, NULL, "go past the safety net: apply a mass deletion", NULL, 0, 0 },
     { "full", CLI_OPT_BOOL, NULL, "run the cloud change detection (a full enumeration) now",
       NULL, 0, 0 },
-    { "threads", CLI_OPT_UINT, "N", "transfer threads (1-32, default 4)", NULL, 1, 32 },
     { "watch", CLI_OPT_BOOL, NULL,
       "keep syncing: on local changes, on a timer, and at the change detection interval; "
       "Ctrl-C stops", NULL, 0, 0 },
@@ -247,8 +246,8 @@ void cli_item_errors(cli_ctx *ctx, afs_endpoint *ep, bool json, size_t max)
     afs_item_errors_free(errs, n);
 }
 
-int cli_sync_one(cli_ctx *ctx, cli_target *t, uint32_t flags, uint32_t threads,
-                 bool json_line, afs_sync_result *result)
+int cli_sync_one(cli_ctx *ctx, cli_target *t, uint32_t flags, bool json_line,
+                 afs_sync_result *result)
 {
     afs_sync_options o;
     afs_sync_result r = AFS_SYNC_RESULT_INIT;
@@ -259,7 +258,6 @@ int cli_sync_one(cli_ctx *ctx, cli_target *t, uint32_t flags, uint32_t threads,
 
     afs_sync_options_init(&o, AFS_SYNC_OPTIONS_VERSION);
     o.flags = flags;
-    o.threads = threads;
     o.progress = cli_progress_cb;
     o.progress_payload = &p;
     cli_progress_start(&p, ctx->tty, t->group_name);
@@ -320,7 +318,6 @@ int cli_sync_one(cli_ctx *ctx, cli_target *t, uint32_t flags, uint32_t threads,
 
 int cli_sync(cli_ctx *ctx, const cli_args *args)
 {
-    const cli_val *threads = cli_opt_get(args, "threads");
     uint32_t flags = 0;
     cli_target *t = NULL;
     size_t n = 0;
@@ -350,9 +347,7 @@ int cli_sync(cli_ctx *ctx, const cli_args *args)
             code = cli_exit_worst(code, CLI_EXIT_SIGNAL + cli_interrupted());
             break;
         }
-        code = cli_exit_worst(code, cli_sync_one(ctx, &t[i], flags,
-                                                 threads ? (uint32_t)threads->num : 0, false,
-                                                 NULL));
+        code = cli_exit_worst(code, cli_sync_one(ctx, &t[i], flags, false, NULL));
     }
     if (ctx->json) {
         cli_j_aclose(ctx);

@@ -180,7 +180,6 @@ static int64_t min64(int64_t a, int64_t b)
 int cli_watch(cli_ctx *ctx, const cli_args *args, cli_target *t, size_t count)
 {
     const cli_val *iv = cli_opt_get(args, "interval");
-    const cli_val *threads = cli_opt_get(args, "threads");
     int64_t interval = (int64_t)(iv ? iv->num : 30) * SEC_NS;
     uint32_t base_flags = cli_flag(args, "full") ? AFS_SYNC_FULL_CLOUD_SCAN : 0;
     watcher w;
@@ -221,7 +220,7 @@ int cli_watch(cli_ctx *ctx, const cli_args *args, cli_target *t, size_t count)
                 continue;
             st[i].dirty = false;
             cli_sync_one(ctx, &t[i], base_flags | (full ? AFS_SYNC_FULL_CLOUD_SCAN : 0),
-                         threads ? (uint32_t)threads->num : 0, ctx->json, &r);
+                         ctx->json, &r);
             base_flags = 0; /* --full: the first round only */
             now = cli_now_mono();
             st[i].next_timer = now + interval;

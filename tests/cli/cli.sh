@@ -207,7 +207,7 @@ test_cli__bad_flags_are_refused_with_nothing_created() {
     expect 2 a endpoint create "$T"         # contains them
     expect 0 a endpoint list --json
     [[ $(json 'len(j["server_endpoints"])') == 0 ]] || fail "a refused endpoint create made one"
-    expect 2 a sync --threads 0
+    expect 2 a sync --interval 0 --watch
     expect 2 a sync --watch --force
     expect 2 a status --group "a/b"
 }
