@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # test_minimal: run examples/minimal in a fresh sandbox, as the README shows
 # it, and check what a user would: its output, the file in the share, and
-# that a second run opens what the first created and syncs a new file.
+# that a second run opens what the first created and syncs a new file; and
+# that README.md shows the program as it is.
 #
-#   minimal.sh <path-to-minimal>
+#   minimal.sh <path-to-minimal> [source-dir]
 set -euo pipefail
 
-minimal=${1:?usage: minimal.sh <path-to-minimal>}
+minimal=${1:?usage: minimal.sh <path-to-minimal> [source-dir]}
+src=${2:-}
 base=${AFS_TEST_TMPDIR:-${TMPDIR:-/tmp}}
 mkdir -p "$base"
 root=$(mktemp -d "$base/minimal.XXXXXX")
@@ -36,4 +38,13 @@ if out=$("$minimal" "$root/state2" "$root/no-such-share" "$root/data" 2>&1); the
 fi
 echo "$out"
 grep -q "^minimal: sync group: .*no-such-share" <<<"$out" || fail "no useful error message"
+if [[ -n $src ]]; then
+    # README.md quotes examples/minimal.c from its #include on.
+    python3 - "$src/examples/minimal.c" "$src/README.md" <<'PY' || fail "README.md does not show examples/minimal.c as it is"
+import sys
+code = open(sys.argv[1]).read()
+body = code[code.index("#include <afs.h>"):]
+sys.exit(0 if "```c\n" + body + "```" in open(sys.argv[2]).read() else 1)
+PY
+fi
 echo "test_minimal: ok"
