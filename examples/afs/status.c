@@ -14,7 +14,7 @@ static void one_json(cli_ctx *ctx, cli_target *t)
 {
     afs_sync_result r = AFS_SYNC_RESULT_INIT;
     afs_item_error *errs = NULL;
-    size_t nerr = 0;
+    size_t nerr = 0, persistent = 0;
     int rc;
 
     cli_j_open(ctx);
@@ -33,22 +33,16 @@ static void one_json(cli_ctx *ctx, cli_target *t)
         afs_error_clear();
         cli_j_str(ctx, NULL);
     }
-    if (afs_endpoint_errors(t->ep, &errs, &nerr) != 0) {
-        afs_error_clear();
-        nerr = 0;
-    }
+    cli_item_errors_get(t->ep, &errs, &nerr);
+    for (size_t i = 0; i < nerr; i++)
+        persistent += errs[i].persistent != 0;
     cli_j_kint(ctx, "item_errors", (int64_t)nerr);
-    {
-        size_t persistent = 0;
-        for (size_t i = 0; i < nerr; i++)
-            persistent += errs[i].persistent != 0;
-        cli_j_kint(ctx, "persistent_item_errors", (int64_t)persistent);
-        cli_j_kint(ctx, "transient_item_errors", (int64_t)(nerr - persistent));
-    }
-    afs_item_errors_free(errs, nerr);
+    cli_j_kint(ctx, "persistent_item_errors", (int64_t)persistent);
+    cli_j_kint(ctx, "transient_item_errors", (int64_t)(nerr - persistent));
     cli_j_key(ctx, "failed_items");
-    cli_item_errors(ctx, t->ep, true, 0);
+    cli_item_errors_print(ctx, errs, nerr, true, 0);
     cli_j_close(ctx);
+    afs_item_errors_free(errs, nerr);
 }
 
 static void one_text(cli_ctx *ctx, cli_target *t)
@@ -74,17 +68,14 @@ static void one_text(cli_ctx *ctx, cli_target *t)
                                        : afs_strerror(r.result),
                (double)(r.finished_ns - r.started_ns) / 1e9, line);
     }
-    if (afs_endpoint_errors(t->ep, &errs, &nerr) != 0) {
-        cli_say("warning: cannot read the per-item errors: %s", afs_error_last());
-        nerr = 0;
-    }
-    afs_item_errors_free(errs, nerr);
+    cli_item_errors_get(t->ep, &errs, &nerr);
     if (nerr == 0) {
         printf("  per-item errors: none\n");
     } else {
         printf("  per-item errors: %zu (retried every session)\n", nerr);
-        cli_item_errors(ctx, t->ep, false, 20);
+        cli_item_errors_print(ctx, errs, nerr, false, 20);
     }
+    afs_item_errors_free(errs, nerr);
 }
 
 int cli_status(cli_ctx *ctx, const cli_args *args)

@@ -142,7 +142,7 @@ static void part(char *line, size_t cap, uint64_t n, const char *one, const char
              n == 1 ? one : many, extra ? extra : "");
 }
 
-static void summary(const afs_sync_result *r, char *line, size_t cap)
+void cli_result_summary(const afs_sync_result *r, char *line, size_t cap)
 {
     char up[48], down[48], b[32];
     line[0] = '\0';
@@ -172,7 +172,7 @@ static void summary(const afs_sync_result *r, char *line, size_t cap)
     }
 }
 
-static void result_json(cli_ctx *ctx, const afs_sync_result *r)
+void cli_result_json(cli_ctx *ctx, const afs_sync_result *r)
 {
     cli_j_kint(ctx, "started_ns", r->started_ns);
     cli_j_kint(ctx, "finished_ns", r->finished_ns);
@@ -194,26 +194,22 @@ static void result_json(cli_ctx *ctx, const afs_sync_result *r)
     cli_j_kbool(ctx, "full_cloud_scan", r->full_cloud_scan != 0);
 }
 
-void cli_result_json(cli_ctx *ctx, const afs_sync_result *r)
+int cli_item_errors_get(afs_endpoint *ep, afs_item_error **errs, size_t *n)
 {
-    result_json(ctx, r);
+    int rc = afs_endpoint_errors(ep, errs, n);
+    if (rc != 0) {
+        cli_say("warning: cannot read the per-item errors: %s", cli_error_message(rc));
+        *errs = NULL;
+        *n = 0;
+    }
+    return rc;
 }
 
-void cli_result_summary(const afs_sync_result *r, char *line, size_t cap)
+void cli_item_errors_print(cli_ctx *ctx, const afs_item_error *errs, size_t n, bool json,
+                           size_t max)
 {
-    summary(r, line, cap);
-}
-
-void cli_item_errors(cli_ctx *ctx, afs_endpoint *ep, bool json, size_t max)
-{
-    afs_item_error *errs = NULL;
-    size_t n = 0;
     char first[64], last[64];
 
-    if (afs_endpoint_errors(ep, &errs, &n) != 0) {
-        cli_say("warning: cannot read the per-item errors: %s", afs_error_last());
-        n = 0;
-    }
     if (json)
         cli_j_aopen(ctx);
     for (size_t i = 0; i < n; i++) {
@@ -243,6 +239,15 @@ void cli_item_errors(cli_ctx *ctx, afs_endpoint *ep, bool json, size_t max)
     }
     if (json)
         cli_j_aclose(ctx);
+}
+
+/* Fetch and print the endpoint's per-item errors. */
+static void item_errors(cli_ctx *ctx, afs_endpoint *ep, bool json, size_t max)
+{
+    afs_item_error *errs;
+    size_t n;
+    cli_item_errors_get(ep, &errs, &n);
+    cli_item_errors_print(ctx, errs, n, json, max);
     afs_item_errors_free(errs, n);
 }
 
@@ -291,19 +296,19 @@ int cli_sync_one(cli_ctx *ctx, cli_target *t, uint32_t flags, bool json_line,
             cli_j_kstr(ctx, "hint", code >= CLI_EXIT_SIGNAL ? NULL : cli_hint(rc));
         }
         cli_j_kint(ctx, "exit", code);
-        result_json(ctx, &r);
+        cli_result_json(ctx, &r);
         cli_j_key(ctx, "failed_items");
-        cli_item_errors(ctx, t->ep, true, 0);
+        item_errors(ctx, t->ep, true, 0);
         cli_j_close(ctx);
         if (json_line)
             cli_emit_json(ctx);
     } else {
-        summary(&r, line, sizeof(line));
+        cli_result_summary(&r, line, sizeof(line));
         printf("%s: %s: %s in %.2f s: %s\n", cli_shown(t->group_name, 0),
                cli_shown(afs_endpoint_path(t->ep), 1), state,
                (double)(r.finished_ns - r.started_ns) / 1e9, line);
         if (r.item_errors && (!t->errors_shown || t->errors_shown_count != r.item_errors))
-            cli_item_errors(ctx, t->ep, false, 10);
+            item_errors(ctx, t->ep, false, 10);
         t->errors_shown = true;
         t->errors_shown_count = r.item_errors;
         if (r.conflicts)
