@@ -186,7 +186,9 @@ int afs__tier_one(afs__tier_ctx *c, afs__tier_ep *e, const char *rel, afs__tier_
         *skip = AFS__SKIP_NOT_SYNCED;
         goto done_ok;
     }
-    if (had && old.nranges == 0 && st0.alloc_bytes == 0) {
+    /* Already a placeholder. (A full file whose marker says "nothing present" is
+     * what a crash between marker and punch leaves: tiering it again is right.) */
+    if (had && old.nranges == 0 && st0.alloc_bytes < st0.size) {
         *skip = AFS__SKIP_ALREADY;
         goto done_ok;
     }
@@ -254,7 +256,7 @@ int afs__tier_one(afs__tier_ctx *c, afs__tier_ep *e, const char *rel, afs__tier_
     if (fin.mtime_ns == base.mtime_ns && fin.size == base.size &&
         (rc = afs__tier_base_touch(e->state, rel, &base, fin.ctime_ns)) != 0)
         goto done;
-    afs__tier_row(&fin, AFS_TIER_STATE_TIERED, &row);
+    afs__tier_row(&fin, AFS_TIER_STATE_TIERED, 0, &row);
     if ((rc = afs__heat_update(c->vol, e->id, rel, &row, 0)) != 0)
         goto done;
     memset(&add, 0, sizeof(add));
@@ -351,7 +353,7 @@ int afs__tier_placeholder_create(afs_endpoint *ep, const char *rel, const char *
         goto done;
     if (out)
         *out = st;
-    afs__tier_row(&st, size ? AFS_TIER_STATE_TIERED : AFS_TIER_STATE_FULL, &row);
+    afs__tier_row(&st, size ? AFS_TIER_STATE_TIERED : AFS_TIER_STATE_FULL, 0, &row);
     rc = afs__heat_update(c.vol, ep->id, rel, &row, 0);
 done:
     if (fh)
@@ -421,7 +423,7 @@ int afs__tier_placeholder_update(afs_endpoint *ep, const char *rel, uint64_t siz
         goto done;
     if (out)
         *out = st;
-    afs__tier_row(&st, AFS_TIER_STATE_TIERED, &row);
+    afs__tier_row(&st, AFS_TIER_STATE_TIERED, 0, &row);
     rc = afs__heat_update(c.vol, ep->id, rel, &row, 0);
 done:
     if (fh)

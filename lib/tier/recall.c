@@ -296,7 +296,7 @@ static int recall_one(recall_ctx *r, const char *rel, const char *abs, uint64_t 
     memset(&fin, 0, sizeof(fin));
     if (o->stat(fs->ctx, abs, &fin) == 0) {
         bool low = (r->flags & AFS_RECALL_ON_ACCESS) && is_low_disk(fs, abs);
-        afs__tier_row(&fin, afs__tier_state_of(&fin, &m, !full), &row);
+        afs__tier_row(&fin, afs__tier_state_of(&fin, &m, !full), afs__marker_present(&m), &row);
         /* Low disk space mode: data recalled on access is not kept. */
         afs__heat_update(r->c.vol, ep->id, rel, &row, low ? 1 : -1);
         pthread_mutex_lock(&r->state_mu);

@@ -232,11 +232,14 @@ uint32_t afs__tier_state_of(const afs_fs_stat *st, const afs__marker *m, bool fo
     return present ? AFS_TIER_STATE_PARTIAL : AFS_TIER_STATE_TIERED;
 }
 
-void afs__tier_row(const afs_fs_stat *st, uint32_t state, afs__heat_row *row)
+void afs__tier_row(const afs_fs_stat *st, uint32_t state, uint64_t present,
+                   afs__heat_row *row)
 {
     memset(row, 0, sizeof(*row));
     row->size = st->size;
-    row->local_bytes = st->alloc_bytes;
+    row->local_bytes = state == AFS_TIER_STATE_FULL
+                           ? st->alloc_bytes
+                           : (present < st->alloc_bytes ? present : st->alloc_bytes);
     row->state = state;
     row->mtime_ns = st->mtime_ns;
     row->btime_ns = st->btime_ns;
@@ -416,7 +419,7 @@ int afs_tier_access(afs_endpoint *endpoint, const char *path, uint32_t flags, in
     }
     if ((rc = afs__tier_probe_path(c.fs, abs, &st, &probe)) != 0)
         goto done;
-    afs__tier_row(&st, probe.state, &row);
+    afs__tier_row(&st, probe.state, probe.present_bytes, &row);
     if ((rc = afs__heat_access(c.vol, endpoint->id, rel, &row, when_ns)) != 0)
         goto done;
     memset(&add, 0, sizeof(add));
@@ -616,7 +619,7 @@ int afs__tier_heat_note(afs__tier_scan *s, const char *rel, const afs_fs_stat *s
     }
     if (rc != 0)
         return rc;
-    afs__tier_row(st, probe.state, &row);
+    afs__tier_row(st, probe.state, probe.present_bytes, &row);
     /* The batch's transaction is only used with the volume lock held. */
     pthread_mutex_lock(&s->c.vol->mu);
     rc = afs__db_batch_step(&s->batch);

@@ -191,7 +191,10 @@ bool afs__tier_is_confirmed(const afs_fs_stat *st, const afs__marker *m,
 /* State of a file from its stat and marker (found or not). */
 uint32_t afs__tier_state_of(const afs_fs_stat *st, const afs__marker *m, bool found);
 
-/* Build the heat row of a file. */
-void afs__tier_row(const afs_fs_stat *st, uint32_t state, afs__heat_row *row);
+/* Build the heat row of a file: local_bytes is the data kept on disk (the
+ * size on disk of a full file, the recorded ranges of a placeholder, whose
+ * marker may take a block of its own). */
+void afs__tier_row(const afs_fs_stat *st, uint32_t state, uint64_t present,
+                   afs__heat_row *row);
 
 #endif
