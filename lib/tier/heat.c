@@ -15,8 +15,10 @@
 
 static const afs__db_migration heat_migrations[] = {
     { 1,
+      /* Endpoints by a small integer: the key is repeated in every index entry. */
+      "CREATE TABLE heat_ep (ep INTEGER PRIMARY KEY, endpoint_id TEXT NOT NULL UNIQUE);"
       "CREATE TABLE heat ("
-      "  endpoint_id TEXT NOT NULL,"
+      "  ep INTEGER NOT NULL,"
       "  path TEXT NOT NULL,"
       "  size INTEGER NOT NULL DEFAULT 0,"
       "  local_bytes INTEGER NOT NULL DEFAULT 0,"
@@ -31,16 +33,16 @@ static const afs__db_migration heat_migrations[] = {
       "    VIRTUAL,"
       "  heat_day INTEGER GENERATED ALWAYS AS "
       "    (max(last_access_ns, mtime_ns, btime_ns) / 86400000000000) VIRTUAL,"
-      "  PRIMARY KEY (endpoint_id, path)"
+      "  PRIMARY KEY (ep, path)"
       ") WITHOUT ROWID;"
       /* Coolest first across the volume; covering, so the walk reads the index only. */
-      "CREATE INDEX heat_cool ON heat (heat_day, access_count, position_ns, endpoint_id, path,"
+      "CREATE INDEX heat_cool ON heat (heat_day, access_count, position_ns, ep, path,"
       "  size, local_bytes) WHERE local_bytes > 0;"
       /* Oldest first per endpoint, for the date policy. */
-      "CREATE INDEX heat_date ON heat (endpoint_id, position_ns, path, size, local_bytes)"
+      "CREATE INDEX heat_date ON heat (ep, position_ns, path, size, local_bytes)"
       "  WHERE local_bytes > 0;"
       "CREATE INDEX heat_access ON heat (last_access_ns);"
-      "CREATE INDEX heat_evict ON heat (endpoint_id) WHERE evict = 1;"
+      "CREATE INDEX heat_evict ON heat (ep) WHERE evict = 1;"
       "CREATE TABLE pin (endpoint_id TEXT NOT NULL, path TEXT NOT NULL,"
       "  PRIMARY KEY (endpoint_id, path)) WITHOUT ROWID;"
       "CREATE TABLE tier_exclude (endpoint_id TEXT NOT NULL, pattern TEXT NOT NULL,"
@@ -96,7 +98,56 @@ int afs__heat_open_locked(afs_service *svc, afs__tier_vol *v)
     rc = afs__db_open(&v->heat, path, AFS__DB_APP_HEAT, heat_migrations,
                       AFS__ARRAY_LEN(heat_migrations));
     free(path);
+    /* A volume's heat store holds a row per file (millions): a larger page
+     * cache than SQLite's 2 MB default keeps scans and passes off the disk. */
+    if (rc == 0 && (rc = afs__db_exec(v->heat, "PRAGMA cache_size=-32768")) != 0) {
+        afs__db_close(v->heat);
+        v->heat = NULL;
+    }
     return rc;
+}
+
+int afs__heat_key_locked(afs__tier_vol *v, const char *endpoint_id, int64_t *key)
+{
+    sqlite3_stmt *st;
+    char **ids;
+    int64_t *vals;
+    int rc;
+    for (size_t i = 0; i < v->nkeys; i++)
+        if (strcmp(v->key_ids[i], endpoint_id) == 0) {
+            *key = v->key_vals[i];
+            return 0;
+        }
+    st = afs__db_stmt(v->heat, "INSERT OR IGNORE INTO heat_ep (endpoint_id) VALUES (?)");
+    if (!st)
+        return afs_error_last_code();
+    sqlite3_bind_text(st, 1, endpoint_id, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return afs__db_error(v->heat, rc, "heat store endpoint");
+    st = afs__db_stmt(v->heat, "SELECT ep FROM heat_ep WHERE endpoint_id = ?");
+    if (!st)
+        return afs_error_last_code();
+    sqlite3_bind_text(st, 1, endpoint_id, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *key = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW)
+        return afs__db_error(v->heat, rc, "heat store endpoint");
+    ids = afs__realloc(v->key_ids, (v->nkeys + 1) * sizeof(*ids));
+    if (!ids)
+        return AFS_ENOMEM;
+    v->key_ids = ids;
+    vals = afs__realloc(v->key_vals, (v->nkeys + 1) * sizeof(*vals));
+    if (!vals)
+        return AFS_ENOMEM;
+    v->key_vals = vals;
+    if (!(ids[v->nkeys] = afs__strdup(endpoint_id)))
+        return AFS_ENOMEM;
+    vals[v->nkeys++] = *key;
+    return 0;
 }
 
 static int step_done(afs_db *db, sqlite3_stmt *st, const char *what)
@@ -111,18 +162,21 @@ int afs__heat_note(afs__tier_vol *v, const char *endpoint_id, const char *rel,
 {
     sqlite3_stmt *st;
     int rc;
+    int64_t key = 0;
     pthread_mutex_lock(&v->mu);
+    if ((rc = afs__heat_key_locked(v, endpoint_id, &key)) != 0)
+        goto done;
     st = afs__db_stmt(v->heat,
-                      "INSERT INTO heat (endpoint_id, path, size, local_bytes, state, mtime_ns, "
+                      "INSERT INTO heat (ep, path, size, local_bytes, state, mtime_ns, "
                       "btime_ns, scan_gen) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
-                      "ON CONFLICT (endpoint_id, path) DO UPDATE SET size = ?3, "
+                      "ON CONFLICT (ep, path) DO UPDATE SET size = ?3, "
                       "local_bytes = ?4, state = ?5, mtime_ns = ?6, btime_ns = ?7, "
                       "scan_gen = ?8");
     if (!st) {
         rc = afs_error_last_code();
         goto done;
     }
-    sqlite3_bind_text(st, 1, endpoint_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 1, key);
     sqlite3_bind_text(st, 2, rel, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 3, (sqlite3_int64)row->size);
     sqlite3_bind_int64(st, 4, (sqlite3_int64)row->local_bytes);
@@ -141,12 +195,15 @@ int afs__heat_access(afs__tier_vol *v, const char *endpoint_id, const char *rel,
 {
     sqlite3_stmt *st;
     int rc;
+    int64_t key = 0;
     pthread_mutex_lock(&v->mu);
+    if ((rc = afs__heat_key_locked(v, endpoint_id, &key)) != 0)
+        goto done;
     st = afs__db_stmt(v->heat,
-                      "INSERT INTO heat (endpoint_id, path, size, local_bytes, state, mtime_ns, "
+                      "INSERT INTO heat (ep, path, size, local_bytes, state, mtime_ns, "
                       "btime_ns, last_access_ns, access_count) "
                       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 1) "
-                      "ON CONFLICT (endpoint_id, path) DO UPDATE SET size = ?3, "
+                      "ON CONFLICT (ep, path) DO UPDATE SET size = ?3, "
                       "local_bytes = ?4, state = ?5, mtime_ns = ?6, btime_ns = ?7, "
                       "last_access_ns = max(last_access_ns, ?8), "
                       "access_count = access_count + 1");
@@ -154,7 +211,7 @@ int afs__heat_access(afs__tier_vol *v, const char *endpoint_id, const char *rel,
         rc = afs_error_last_code();
         goto done;
     }
-    sqlite3_bind_text(st, 1, endpoint_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 1, key);
     sqlite3_bind_text(st, 2, rel, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 3, (sqlite3_int64)row->size);
     sqlite3_bind_int64(st, 4, (sqlite3_int64)row->local_bytes);
@@ -173,18 +230,21 @@ int afs__heat_update(afs__tier_vol *v, const char *endpoint_id, const char *rel,
 {
     sqlite3_stmt *st;
     int rc;
+    int64_t key = 0;
     pthread_mutex_lock(&v->mu);
+    if ((rc = afs__heat_key_locked(v, endpoint_id, &key)) != 0)
+        goto done;
     st = afs__db_stmt(v->heat,
-                      "INSERT INTO heat (endpoint_id, path, size, local_bytes, state, mtime_ns, "
+                      "INSERT INTO heat (ep, path, size, local_bytes, state, mtime_ns, "
                       "btime_ns, evict) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, max(?8, 0)) "
-                      "ON CONFLICT (endpoint_id, path) DO UPDATE SET size = ?3, "
+                      "ON CONFLICT (ep, path) DO UPDATE SET size = ?3, "
                       "local_bytes = ?4, state = ?5, mtime_ns = ?6, btime_ns = ?7, "
                       "evict = CASE WHEN ?8 < 0 THEN evict ELSE ?8 END");
     if (!st) {
         rc = afs_error_last_code();
         goto done;
     }
-    sqlite3_bind_text(st, 1, endpoint_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 1, key);
     sqlite3_bind_text(st, 2, rel, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 3, (sqlite3_int64)row->size);
     sqlite3_bind_int64(st, 4, (sqlite3_int64)row->local_bytes);
@@ -202,15 +262,19 @@ int afs__heat_forget(afs__tier_vol *v, const char *endpoint_id, const char *rel)
 {
     sqlite3_stmt *st;
     int rc;
+    int64_t key = 0;
     pthread_mutex_lock(&v->mu);
-    st = afs__db_stmt(v->heat, "DELETE FROM heat WHERE endpoint_id = ? AND path = ?");
+    if ((rc = afs__heat_key_locked(v, endpoint_id, &key)) != 0)
+        goto done;
+    st = afs__db_stmt(v->heat, "DELETE FROM heat WHERE ep = ? AND path = ?");
     if (!st) {
         rc = afs_error_last_code();
     } else {
-        sqlite3_bind_text(st, 1, endpoint_id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 1, key);
         sqlite3_bind_text(st, 2, rel, -1, SQLITE_STATIC);
         rc = step_done(v->heat, st, "forget heat");
     }
+done:
     pthread_mutex_unlock(&v->mu);
     return rc;
 }
@@ -220,20 +284,24 @@ int afs__heat_rename(afs__tier_vol *v, const char *endpoint_id, const char *from
 {
     sqlite3_stmt *st;
     int rc;
+    int64_t key = 0;
     pthread_mutex_lock(&v->mu);
+    if ((rc = afs__heat_key_locked(v, endpoint_id, &key)) != 0)
+        goto done;
     /* Children are the range (from + "/", from + "0"), as in the sync state. */
     st = afs__db_stmt(v->heat,
                       "UPDATE OR REPLACE heat SET path = ?3 || substr(path, length(?2) + 1) "
-                      "WHERE endpoint_id = ?1 AND "
+                      "WHERE ep = ?1 AND "
                       "(path = ?2 OR (path > ?2 || '/' AND path < ?2 || '0'))");
     if (!st) {
         rc = afs_error_last_code();
     } else {
-        sqlite3_bind_text(st, 1, endpoint_id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 1, key);
         sqlite3_bind_text(st, 2, from, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 3, to, -1, SQLITE_STATIC);
         rc = step_done(v->heat, st, "rename heat");
     }
+done:
     pthread_mutex_unlock(&v->mu);
     return rc;
 }
@@ -242,15 +310,19 @@ int afs__heat_sweep(afs__tier_vol *v, const char *endpoint_id, int64_t gen)
 {
     sqlite3_stmt *st;
     int rc;
+    int64_t key = 0;
     pthread_mutex_lock(&v->mu);
-    st = afs__db_stmt(v->heat, "DELETE FROM heat WHERE endpoint_id = ? AND scan_gen != ?");
+    if ((rc = afs__heat_key_locked(v, endpoint_id, &key)) != 0)
+        goto done;
+    st = afs__db_stmt(v->heat, "DELETE FROM heat WHERE ep = ? AND scan_gen != ?");
     if (!st) {
         rc = afs_error_last_code();
     } else {
-        sqlite3_bind_text(st, 1, endpoint_id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 1, key);
         sqlite3_bind_int64(st, 2, gen);
         rc = step_done(v->heat, st, "sweep heat");
     }
+done:
     pthread_mutex_unlock(&v->mu);
     return rc;
 }
@@ -262,14 +334,17 @@ int afs__heat_position(afs__tier_vol *v, const char *endpoint_id, const char *re
     int rc;
     *position_ns = 0;
     *count = 0;
+    int64_t key = 0;
     pthread_mutex_lock(&v->mu);
+    if ((rc = afs__heat_key_locked(v, endpoint_id, &key)) != 0)
+        goto done;
     st = afs__db_stmt(v->heat, "SELECT position_ns, access_count FROM heat "
-                               "WHERE endpoint_id = ? AND path = ?");
+                               "WHERE ep = ? AND path = ?");
     if (!st) {
         rc = afs_error_last_code();
         goto done;
     }
-    sqlite3_bind_text(st, 1, endpoint_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 1, key);
     sqlite3_bind_text(st, 2, rel, -1, SQLITE_STATIC);
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {

@@ -225,6 +225,11 @@ int afs__tier_eps_load(afs__tier_ctx *c, afs_endpoint *self, afs__tier_ep **out,
         e->initial_done = done != 0;
         if (rc == 0)
             rc = afs__heat_rules_load(c->vol, e->id, &e->rules);
+        if (rc == 0) {
+            pthread_mutex_lock(&c->vol->mu);
+            rc = afs__heat_key_locked(c->vol, e->id, &e->key);
+            pthread_mutex_unlock(&c->vol->mu);
+        }
     }
     if (rc != 0) {
         afs__tier_eps_free(eps, count);
@@ -233,6 +238,14 @@ int afs__tier_eps_load(afs__tier_ctx *c, afs_endpoint *self, afs__tier_ep **out,
     *out = eps;
     *n = count;
     return 0;
+}
+
+static afs__tier_ep *ep_by_key(afs__tier_ep *eps, size_t n, int64_t key)
+{
+    for (size_t i = 0; i < n; i++)
+        if (eps[i].key == key)
+            return &eps[i];
+    return NULL;
 }
 
 static afs__tier_ep *ep_find(afs__tier_ep *eps, size_t n, const char *id)
@@ -313,7 +326,7 @@ typedef struct pass {
 /* A candidate copied out of the heat store, so the statement is not held
  * open while files change. */
 typedef struct cand {
-    char *endpoint_id;
+    int64_t ep;
     char *path;
     uint64_t size;
     uint64_t local_bytes;
@@ -323,10 +336,8 @@ typedef struct cand {
 
 static void cands_free(cand *cs, size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
-        free(cs[i].endpoint_id);
+    for (size_t i = 0; i < n; i++)
         free(cs[i].path);
-    }
 }
 
 /* Tier one candidate, counting the outcome. `stage`: 'e'vict, 'd'ate, 's'pace. */
@@ -394,8 +405,8 @@ static int stage_evict(pass *p)
     int rc;
 
     pthread_mutex_lock(&p->c.vol->mu);
-    st = afs__db_stmt(p->c.vol->heat, "SELECT endpoint_id, path, size, local_bytes FROM heat "
-                                      "WHERE evict = 1 ORDER BY endpoint_id, path");
+    st = afs__db_stmt(p->c.vol->heat, "SELECT ep, path, size, local_bytes FROM heat "
+                                      "WHERE evict = 1 ORDER BY ep, path");
     if (!st) {
         pthread_mutex_unlock(&p->c.vol->mu);
         return afs_error_last_code();
@@ -411,12 +422,12 @@ static int stage_evict(pass *p)
             cs = ncs;
             cap = nc;
         }
-        cs[n].endpoint_id = afs__strdup((const char *)sqlite3_column_text(st, 0));
+        cs[n].ep = sqlite3_column_int64(st, 0);
         cs[n].path = afs__strdup((const char *)sqlite3_column_text(st, 1));
         cs[n].size = (uint64_t)sqlite3_column_int64(st, 2);
         cs[n].local_bytes = (uint64_t)sqlite3_column_int64(st, 3);
         n++;
-        if (!cs[n - 1].endpoint_id || !cs[n - 1].path) {
+        if (!cs[n - 1].path) {
             rc = SQLITE_NOMEM;
             break;
         }
@@ -430,7 +441,7 @@ static int stage_evict(pass *p)
     }
     rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
-        afs__tier_ep *e = ep_find(p->eps, p->neps, cs[i].endpoint_id);
+        afs__tier_ep *e = ep_by_key(p->eps, p->neps, cs[i].ep);
         if (!e || !e->enabled)
             continue;
         rc = tier_cand(p, e, &cs[i], 'e');
@@ -438,9 +449,9 @@ static int stage_evict(pass *p)
             /* Tiered or not (the user changed it), it has been "used": no longer pending. */
             pthread_mutex_lock(&p->c.vol->mu);
             st = afs__db_stmt(p->c.vol->heat,
-                              "UPDATE heat SET evict = 0 WHERE endpoint_id = ? AND path = ?");
+                              "UPDATE heat SET evict = 0 WHERE ep = ? AND path = ?");
             if (st) {
-                sqlite3_bind_text(st, 1, cs[i].endpoint_id, -1, SQLITE_STATIC);
+                sqlite3_bind_int64(st, 1, cs[i].ep);
                 sqlite3_bind_text(st, 2, cs[i].path, -1, SQLITE_STATIC);
                 sqlite3_step(st);
                 sqlite3_reset(st);
@@ -477,7 +488,7 @@ static int stage_date(pass *p, afs__tier_ep *e)
         pthread_mutex_lock(&p->c.vol->mu);
         st = afs__db_stmt(p->c.vol->heat,
                           "SELECT path, size, local_bytes, position_ns FROM heat "
-                          "WHERE endpoint_id = ?1 AND local_bytes > 0 AND position_ns < ?2 "
+                          "WHERE ep = ?1 AND local_bytes > 0 AND position_ns < ?2 "
                           "AND (position_ns, path) > (?3, ?4) "
                           "ORDER BY position_ns, path LIMIT ?5");
         if (!st) {
@@ -485,13 +496,13 @@ static int stage_date(pass *p, afs__tier_ep *e)
             rc = afs_error_last_code();
             break;
         }
-        sqlite3_bind_text(st, 1, e->id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 1, e->key);
         sqlite3_bind_int64(st, 2, cutoff);
         sqlite3_bind_int64(st, 3, last_pos);
         sqlite3_bind_text(st, 4, last_path, -1, SQLITE_STATIC);
         sqlite3_bind_int(st, 5, PAGE);
         while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-            cs[n].endpoint_id = NULL;
+            cs[n].ep = e->key;
             cs[n].path = afs__strdup((const char *)sqlite3_column_text(st, 0));
             cs[n].size = (uint64_t)sqlite3_column_int64(st, 1);
             cs[n].local_bytes = (uint64_t)sqlite3_column_int64(st, 2);
@@ -537,20 +548,17 @@ typedef int (*cool_fn)(pass *p, afs__tier_ep *e, const cand *k, int64_t position
 static int walk_cool(pass *p, cool_fn visit)
 {
     static const char *sql =
-        "SELECT endpoint_id, path, size, local_bytes, heat_day, access_count, position_ns "
+        "SELECT ep, path, size, local_bytes, heat_day, access_count, position_ns "
         "FROM heat WHERE local_bytes > 0 AND "
-        "(heat_day, access_count, position_ns, endpoint_id, path) > (?1, ?2, ?3, ?4, ?5) "
-        "ORDER BY heat_day, access_count, position_ns, endpoint_id, path LIMIT ?6";
-    int64_t k_day = INT64_MIN, k_count = INT64_MIN, k_pos = INT64_MIN;
-    char *k_ep = afs__strdup(""), *k_path = afs__strdup("");
+        "(heat_day, access_count, position_ns, ep, path) > (?1, ?2, ?3, ?4, ?5) "
+        "ORDER BY heat_day, access_count, position_ns, ep, path LIMIT ?6";
+    int64_t k_day = INT64_MIN, k_count = INT64_MIN, k_pos = INT64_MIN, k_ep = INT64_MIN;
+    char *k_path = afs__strdup("");
     int rc = 0;
     bool stop = false;
 
-    if (!k_ep || !k_path) {
-        free(k_ep);
-        free(k_path);
+    if (!k_path)
         return AFS_ENOMEM;
-    }
     while (!stop && rc == 0) {
         cand cs[PAGE];
         int64_t pos[PAGE];
@@ -566,15 +574,15 @@ static int walk_cool(pass *p, cool_fn visit)
         sqlite3_bind_int64(st, 1, k_day);
         sqlite3_bind_int64(st, 2, k_count);
         sqlite3_bind_int64(st, 3, k_pos);
-        sqlite3_bind_text(st, 4, k_ep, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 4, k_ep);
         sqlite3_bind_text(st, 5, k_path, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 6, p->dry ? -1 : PAGE); /* a dry run reads everything at once */
         if (p->dry) {
             /* Visit rows straight from the statement: nothing changes meanwhile. */
             while (!stop && (src = sqlite3_step(st)) == SQLITE_ROW) {
                 cand k;
-                afs__tier_ep *e = ep_find(p->eps, p->neps, (const char *)sqlite3_column_text(st, 0));
-                k.endpoint_id = NULL;
+                afs__tier_ep *e = ep_by_key(p->eps, p->neps, sqlite3_column_int64(st, 0));
+                k.ep = sqlite3_column_int64(st, 0);
                 k.path = (char *)sqlite3_column_text(st, 1);
                 k.size = (uint64_t)sqlite3_column_int64(st, 2);
                 k.local_bytes = (uint64_t)sqlite3_column_int64(st, 3);
@@ -593,7 +601,7 @@ static int walk_cool(pass *p, cool_fn visit)
             break;
         }
         while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-            cs[n].endpoint_id = afs__strdup((const char *)sqlite3_column_text(st, 0));
+            cs[n].ep = sqlite3_column_int64(st, 0);
             cs[n].path = afs__strdup((const char *)sqlite3_column_text(st, 1));
             cs[n].size = (uint64_t)sqlite3_column_int64(st, 2);
             cs[n].local_bytes = (uint64_t)sqlite3_column_int64(st, 3);
@@ -601,7 +609,7 @@ static int walk_cool(pass *p, cool_fn visit)
             k_count = sqlite3_column_int64(st, 5);
             k_pos = pos[n] = sqlite3_column_int64(st, 6);
             n++;
-            if (!cs[n - 1].endpoint_id || !cs[n - 1].path) {
+            if (!cs[n - 1].path) {
                 src = SQLITE_NOMEM;
                 break;
             }
@@ -615,12 +623,11 @@ static int walk_cool(pass *p, cool_fn visit)
         }
         if (n == 0)
             break;
-        free(k_ep);
         free(k_path);
-        k_ep = afs__strdup(cs[n - 1].endpoint_id);
+        k_ep = cs[n - 1].ep;
         k_path = afs__strdup(cs[n - 1].path);
         for (size_t i = 0; i < n && !stop && rc == 0; i++) {
-            afs__tier_ep *e = ep_find(p->eps, p->neps, cs[i].endpoint_id);
+            afs__tier_ep *e = ep_by_key(p->eps, p->neps, cs[i].ep);
             int v;
             if (!e)
                 continue;
@@ -631,12 +638,11 @@ static int walk_cool(pass *p, cool_fn visit)
                 stop = true;
         }
         cands_free(cs, n);
-        if (!k_ep || !k_path)
+        if (!k_path)
             rc = rc ? rc : AFS_ENOMEM;
         if (n < PAGE)
             break;
     }
-    free(k_ep);
     free(k_path);
     return rc;
 }
@@ -926,9 +932,9 @@ static int list_add(struct list *l, const afs__tier_ep *e, sqlite3_stmt *st)
 
 #define LIST_COLS \
     "path, state, size, local_bytes, access_count, last_access_ns, mtime_ns, btime_ns, " \
-    "position_ns, endpoint_id"
+    "position_ns, ep"
 
-static int list_query(struct list *l, const char *sql, const char *bind_ep, int64_t bind_i)
+static int list_query(struct list *l, const char *sql, int64_t bind_ep, int64_t bind_i)
 {
     sqlite3_stmt *st;
     int rc;
@@ -937,13 +943,12 @@ static int list_query(struct list *l, const char *sql, const char *bind_ep, int6
         pthread_mutex_unlock(&l->p->c.vol->mu);
         return afs_error_last_code();
     }
-    if (bind_ep) {
-        sqlite3_bind_text(st, 1, bind_ep, -1, SQLITE_STATIC);
+    if (bind_ep != INT64_MIN) {
+        sqlite3_bind_int64(st, 1, bind_ep);
         sqlite3_bind_int64(st, 2, bind_i);
     }
     while ((rc = sqlite3_step(st)) == SQLITE_ROW && (!l->limit || l->n < l->limit)) {
-        const afs__tier_ep *e =
-            ep_find(l->p->eps, l->p->neps, (const char *)sqlite3_column_text(st, 9));
+        const afs__tier_ep *e = ep_by_key(l->p->eps, l->p->neps, sqlite3_column_int64(st, 9));
         if (e && (rc = list_add(l, e, st)) != 0)
             break;
     }
@@ -965,11 +970,11 @@ static int list_space_visit(pass *p, afs__tier_ep *e, const cand *k, int64_t pos
         afs__tier_excluded(&e->rules, k->path))
         return 0;
     /* The row's other columns, by key (the walk's statement is still stepping). */
-    st = afs__db_stmt(p->c.vol->heat, "SELECT " LIST_COLS " FROM heat WHERE endpoint_id = ? "
+    st = afs__db_stmt(p->c.vol->heat, "SELECT " LIST_COLS " FROM heat WHERE ep = ? "
                                       "AND path = ?");
     if (!st)
         return afs_error_last_code();
-    sqlite3_bind_text(st, 1, e->id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 1, e->key);
     sqlite3_bind_text(st, 2, k->path, -1, SQLITE_STATIC);
     rc = sqlite3_step(st) == SQLITE_ROW ? list_add(l, e, st) : 0;
     sqlite3_reset(st);
@@ -1043,10 +1048,10 @@ int afs_heat_list(afs_service *svc, const char *volume_path, const afs_heat_list
             if (!e->enabled || !e->date_days)
                 continue;
             l.limit = 0;
-            rc = list_query(&l, "SELECT " LIST_COLS " FROM heat WHERE endpoint_id = ?1 AND "
+            rc = list_query(&l, "SELECT " LIST_COLS " FROM heat WHERE ep = ?1 AND "
                                 "local_bytes > 0 AND position_ns < ?2 ORDER BY position_ns, "
                                 "path",
-                            e->id, p.now - (int64_t)e->date_days * AFS__TIER_DAY_NS);
+                            e->key, p.now - (int64_t)e->date_days * AFS__TIER_DAY_NS);
             l.limit = limit;
         }
         /* Drop what the date policy would skip anyway (small, pinned, excluded). */
@@ -1074,12 +1079,12 @@ int afs_heat_list(afs_service *svc, const char *volume_path, const afs_heat_list
         break;
     case AFS_HEAT_LAST_ACCESS:
         rc = list_query(&l, "SELECT " LIST_COLS " FROM heat ORDER BY last_access_ns DESC, "
-                            "endpoint_id, path", NULL, 0);
+                            "ep, path", INT64_MIN, 0);
         break;
     default: /* AFS_HEAT_RECALL: placeholders, hottest first */
         rc = list_query(&l, "SELECT " LIST_COLS " FROM heat WHERE state != 0 ORDER BY "
-                            "heat_day DESC, access_count DESC, position_ns DESC, endpoint_id, "
-                            "path", NULL, 0);
+                            "heat_day DESC, access_count DESC, position_ns DESC, ep, "
+                            "path", INT64_MIN, 0);
         break;
     }
     afs__tier_eps_free(p.eps, p.neps);

@@ -15,7 +15,7 @@
 #include "../service/service_internal.h"
 #include "tier_priv.h"
 
-#define IO_PIECE (4u * 1024u * 1024u)   /* bytes per storage read */
+#define IO_PIECE (8u * 1024u * 1024u)   /* bytes per storage read */
 #define MAX_RANGES_PARTIAL 64           /* more fragments than this: recall the rest */
 #define MAX_THREADS 32
 

@@ -23,6 +23,10 @@ static void vol_free(afs__tier_vol *v)
     while (afs__map_next(&v->busy, &pos, &key, &val))
         free((char *)key);
     afs__map_free(&v->busy);
+    for (size_t i = 0; i < v->nkeys; i++)
+        free(v->key_ids[i]);
+    free(v->key_ids);
+    free(v->key_vals);
     afs__db_close(v->heat);
     pthread_mutex_destroy(&v->mu);
     pthread_cond_destroy(&v->cv);
@@ -665,8 +669,8 @@ int afs__tier_endpoint_removed(afs_service *svc, const char *volume_path,
                                const char *endpoint_id)
 {
     static const char *const sql[] = {
-        "DELETE FROM heat WHERE endpoint_id = ?", "DELETE FROM pin WHERE endpoint_id = ?",
-        "DELETE FROM tier_exclude WHERE endpoint_id = ?",
+        "DELETE FROM heat WHERE ep = (SELECT ep FROM heat_ep WHERE endpoint_id = ?)",
+        "DELETE FROM pin WHERE endpoint_id = ?", "DELETE FROM tier_exclude WHERE endpoint_id = ?",
         "DELETE FROM stats WHERE endpoint_id = ?"
     };
     afs_fs_volume vol;
@@ -699,7 +703,7 @@ static int stats_fill(afs__tier_vol *v, const char *endpoint_id, afs_tier_stats 
     const char *q1 = endpoint_id
         ? "SELECT count(*), total(state != 0), total(CASE WHEN state != 0 THEN "
           "max(size - local_bytes, 0) ELSE 0 END), total(local_bytes) FROM heat "
-          "WHERE endpoint_id = ?"
+          "WHERE ep = (SELECT ep FROM heat_ep WHERE endpoint_id = ?)"
         : "SELECT count(*), total(state != 0), total(CASE WHEN state != 0 THEN "
           "max(size - local_bytes, 0) ELSE 0 END), total(local_bytes) FROM heat";
     const char *q2 = endpoint_id

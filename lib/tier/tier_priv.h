@@ -30,6 +30,9 @@ typedef struct afs__tier_vol {
     pthread_cond_t cv;    /* signalled when a busy path is released */
     afs_db *heat;         /* <state_dir>/heat/<volume>.db */
     afs__map busy;        /* absolute paths being tiered or recalled (keys owned) */
+    char **key_ids;       /* endpoint ids and their integer keys in the heat store */
+    int64_t *key_vals;
+    size_t nkeys;
     struct afs__tier_vol *next;
 } afs__tier_vol;
 
@@ -72,6 +75,9 @@ typedef struct afs__heat_row {
     int64_t mtime_ns;
     int64_t btime_ns;
 } afs__heat_row;
+
+/* The heat store's integer key of an endpoint id, created if missing (v->mu held). */
+int afs__heat_key_locked(afs__tier_vol *v, const char *endpoint_id, int64_t *key);
 
 /* Open the heat store of `v` if not yet open (v->mu held by the caller). */
 int afs__heat_open_locked(afs_service *svc, afs__tier_vol *v);
@@ -121,6 +127,7 @@ int afs__tier_scan_begin_raw(afs__tier_ctx *c, const char *id, const char *root,
 
 typedef struct afs__tier_ep {
     char *id;
+    int64_t key;        /* in the heat store */
     char *root;
     uint32_t enabled;
     uint32_t free_pct;

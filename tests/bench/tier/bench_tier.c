@@ -9,7 +9,8 @@
  *      >= 8x faster.
  *   3. Recall of one 1 GiB placeholder against `cp` of the same file on the
  *      same disk, both made durable (cp is followed by `sync` of the copy,
- *      as a recall fsyncs before it drops the marker).  Target: >= 0.8x.
+ *      as a recall fsyncs before it drops the marker); best of three runs
+ *      of each.  Target: >= 0.8x.
  *
  * Usage: bench_tier [workdir]   (default: $TMPDIR or /tmp; needs ~4 GiB)
  * Environment: BENCH_TIER_ENTRIES (default 1000000), BENCH_TIER_FILES
@@ -204,6 +205,7 @@ static double bench_select(const char *base, uint64_t entries, uint64_t *selecte
     world_open(&w, base, "select");
     fprintf(stderr, "bench_tier: filling the heat store with %llu entries...\n",
             (unsigned long long)entries);
+    t0 = now_s();
     CHECK(afs__tier_heat_begin(w.ep, &scan));
     memset(&st, 0, sizeof(st));
     st.type = AFS_TYPE_FILE;
@@ -219,6 +221,7 @@ static double bench_select(const char *base, uint64_t entries, uint64_t *selecte
         CHECK(afs__tier_heat_note(scan, rel, &st));
     }
     CHECK(afs__tier_heat_end(scan, false));
+    fprintf(stderr, "bench_tier: filled in %.1f s\n", now_s() - t0);
     CHECK(afs__state_set_int(w.ep->state, "initial_sync_done", 1));
     /* The volume is 2 TiB and 90% full (the files' 1 TiB plus other data):
      * reaching 20% free means choosing ~210,000 of the coolest files. */
@@ -292,30 +295,42 @@ static double bench_big(const char *base, uint64_t mib, double *recall_s, double
 {
     world w;
     afs_recall_options ro = AFS_RECALL_OPTIONS_INIT;
-    char *src, *dst;
-    double t0;
+    char *src, *dst, *ph;
+    double t0, t;
     world_open(&w, base, "big");
     src = join(w.share, "big.bin");
     dst = join(w.root, "cp-copy.bin");
+    ph = join(w.data, "big.bin");
     fprintf(stderr, "bench_tier: a %llu MiB file...\n", (unsigned long long)mib);
     write_file(src, mib * MiB, 7);
-    placeholder(&w, "big.bin");
-    /* Warm both paths the same way: the source is in the page cache for both. */
+    /* The source is in the page cache for both; the best of three runs of
+     * each, alternating, so that a busy moment of the machine counts for neither. */
     sh("cat '%s' > /dev/null", src);
-    t0 = now_s();
-    sh("cp '%s' '%s' && sync", src, dst);
-    *cp_s = now_s() - t0;
-    unlink(dst);
-    sh("sync");
     ro.threads = (uint32_t)env_u64("BENCH_TIER_BIG_THREADS", 4);
-    t0 = now_s();
-    CHECK(afs_tier_recall(w.ep, "big.bin", &ro, NULL));
-    *recall_s = now_s() - t0;
-    fprintf(stderr, "bench_tier: %llu MiB: cp+sync %.2f s (%.0f MiB/s), recall %.2f s "
-            "(%.0f MiB/s)\n", (unsigned long long)mib, *cp_s, (double)mib / *cp_s,
-            *recall_s, (double)mib / *recall_s);
+    *cp_s = *recall_s = 1e9;
+    for (int run = 0; run < 3; run++) {
+        sh("sync");
+        t0 = now_s();
+        sh("cp '%s' '%s' && sync '%s'", src, dst, dst);
+        t = now_s() - t0;
+        if (t < *cp_s)
+            *cp_s = t;
+        unlink(dst);
+        unlink(ph);
+        placeholder(&w, "big.bin");
+        sh("sync");
+        t0 = now_s();
+        CHECK(afs_tier_recall(w.ep, "big.bin", &ro, NULL));
+        t = now_s() - t0;
+        if (t < *recall_s)
+            *recall_s = t;
+    }
+    fprintf(stderr, "bench_tier: %llu MiB: cp+sync %.2f s (%.0f MiB/s), recall with %u "
+            "threads %.2f s (%.0f MiB/s)\n", (unsigned long long)mib, *cp_s,
+            (double)mib / *cp_s, ro.threads, *recall_s, (double)mib / *recall_s);
     free(src);
     free(dst);
+    free(ph);
     world_close(&w);
     return *cp_s / *recall_s;
 }
