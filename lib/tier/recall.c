@@ -24,6 +24,8 @@ typedef struct recall_ctx {
     afs_storage *storage;
     pthread_mutex_t state_mu; /* the endpoint's sync state handle is single-threaded */
     uint32_t flags;
+    bool batched;             /* heat writes of many files share transactions */
+    afs__db_batch batch;      /* used with the volume lock held */
 } recall_ctx;
 
 /* One piece of a file to fetch. */
@@ -293,6 +295,14 @@ static int recall_one(recall_ctx *r, const char *rel, const char *abs, uint64_t 
         if (rc == 0)
             rc = mrc;
     }
+    if (r->batched) {
+        pthread_mutex_lock(&r->c.vol->mu);
+        if (afs__db_batch_step(&r->batch) != 0) {
+            afs__log(AFS_LOG_WARN, "recall: heat store: %s", afs_error_last());
+            afs_error_clear();
+        }
+        pthread_mutex_unlock(&r->c.vol->mu);
+    }
     memset(&fin, 0, sizeof(fin));
     if (o->stat(fs->ctx, abs, &fin) == 0) {
         bool low = (r->flags & AFS_RECALL_ON_ACCESS) && is_low_disk(fs, abs);
@@ -540,6 +550,9 @@ int afs_tier_recall(afs_endpoint *endpoint, const char *path, const afs_recall_o
     }
     qsort(t.files, t.nfiles, sizeof(*t.files), o.order == AFS_RECALL_ORDER_PATH ? cmp_path
                                                                                 : cmp_hot);
+    /* Many files: their heat rows and counters are committed 64 files at a time. */
+    r.batched = true;
+    afs__db_batch_init(&r.batch, r.c.vol->heat, 64);
     for (uint32_t i = 1; i < o.threads && i < t.nfiles; i++) {
         if (pthread_create(&tids[started], NULL, tree_worker, &t) != 0)
             break;
@@ -549,6 +562,16 @@ int afs_tier_recall(afs_endpoint *endpoint, const char *path, const afs_recall_o
 join:
     for (size_t i = 0; i < started; i++)
         pthread_join(tids[i], NULL);
+    if (r.batched) {
+        int brc;
+        pthread_mutex_lock(&r.c.vol->mu);
+        if ((brc = afs__db_batch_finish(&r.batch)) != 0) {
+            afs__db_batch_abort(&r.batch);
+            if (rc == 0 && !res.first_error)
+                rc = brc;
+        }
+        pthread_mutex_unlock(&r.c.vol->mu);
+    }
     pthread_mutex_destroy(&t.mu);
     if (rc == 0 && res.first_error)
         rc = afs__error_set(res.first_error, "%s", t.msg ? t.msg : afs_strerror(res.first_error));

@@ -567,7 +567,7 @@ struct afs__tier_scan {
     int64_t gen;
 };
 
-#define SCAN_BATCH 2000
+#define SCAN_BATCH 10000
 
 int afs__tier_scan_begin_raw(afs__tier_ctx *c, const char *id, const char *root,
                              afs__tier_scan **out)
