@@ -269,6 +269,8 @@ AFS_EXTERN int afs_heat_list_options_init(afs_heat_list_options *opts, unsigned 
 AFS_EXTERN int afs_heat_list(afs_service *svc, const char *volume_path,
                              const afs_heat_list_options *opts, afs_heat_entry **out,
                              size_t *count);
+
+/* Free a list from afs_heat_list(): its strings and the array. NULL is ignored. */
 AFS_EXTERN void afs_heat_entries_free(afs_heat_entry *list, size_t count);
 
 /* ---- recall ------------------------------------------------------------ */
