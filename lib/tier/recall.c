@@ -42,6 +42,7 @@ typedef struct fetch_job {
     piece *pieces;
     size_t npieces;
     size_t next;           /* next piece to take (under mu) */
+    size_t bufsize;        /* the largest piece: small files need small buffers */
     pthread_mutex_t mu;
     int rc;                /* first failure */
     char *msg;             /* its message, for the calling thread */
@@ -61,7 +62,7 @@ static void *fetch_worker(void *arg)
 {
     fetch_job *j = arg;
     afs_fs *fs = j->r->c.fs;
-    unsigned char *buf = afs__malloc(IO_PIECE);
+    unsigned char *buf = afs__malloc(j->bufsize);
     if (!buf) {
         job_fail(j, AFS_ENOMEM);
         return NULL;
@@ -130,36 +131,50 @@ static bool is_low_disk(afs_fs *fs, const char *path)
 }
 
 /*
- * Make [off, off+len) of one file present (len UINT64_MAX: the whole file).
- * *fetched gets the bytes fetched, *was_full whether it had no marker.
+ * One file's recall, in two steps so that a folder recall can make several
+ * files durable together (one journal commit serves them all):
+ * recall_start claims the file and fetches what is missing into it;
+ * recall_finish makes it durable, records it in the marker (or removes the
+ * marker), and releases the file. recall_finish must follow every
+ * recall_start, whatever it returned.
  */
-static int recall_one(recall_ctx *r, const char *rel, const char *abs, uint64_t off,
-                      uint64_t len, uint32_t threads, uint64_t *fetched, bool *was_full)
+typedef struct rstate {
+    const char *rel;      /* borrowed */
+    const char *abs;
+    afs_fs_stat st;
+    afs__marker m;
+    piece *pieces;
+    size_t npieces;
+    bool busy;
+    int64_t t0;
+    void *fh;             /* open when there is something to finish */
+    int rc;               /* the fetch's result */
+    char *msg;            /* and its message */
+    uint64_t fetched;     /* out: bytes fetched and made durable */
+    bool was_full;        /* out: the file had no marker */
+} rstate;
+
+static int recall_start(recall_ctx *r, rstate *s, uint64_t off, uint64_t len, uint32_t threads)
 {
     afs_fs *fs = r->c.fs;
     const afs_fs_ops *o = &fs->ops;
-    afs_endpoint *ep = r->c.ep;
-    afs_fs_stat st, fin;
+    const char *abs = s->abs;
+    afs_fs_stat st;
     afs__marker m;
-    afs__tier_base base;
-    afs__heat_row row;
-    afs__heat_counters add;
     fetch_job job;
     piece *pieces = NULL;
     size_t npieces = 0, cap = 0;
     uint64_t begin, end, missing = 0;
-    bool found = false, busy = false, whole, full;
-    int64_t t0 = afs__now_ns();
+    bool found = false, whole;
     void *fh = NULL;
     int rc;
 
-    *fetched = 0;
-    *was_full = false;
+    s->t0 = afs__now_ns();
     memset(&m, 0, sizeof(m));
     memset(&job, 0, sizeof(job));
     if ((rc = afs__tier_busy_acquire(r->c.vol, abs)) != 0)
-        return rc;
-    busy = true;
+        return s->rc = rc;
+    s->busy = true;
     memset(&st, 0, sizeof(st));
     if ((rc = o->stat(fs->ctx, abs, &st)) != 0)
         goto done;
@@ -171,7 +186,7 @@ static int recall_one(recall_ctx *r, const char *rel, const char *abs, uint64_t 
     if ((rc = afs__marker_read(fs, abs, &m, &found)) != 0)
         goto done;
     if (!found) {
-        *was_full = true; /* someone else finished it, or it never was tiered */
+        s->was_full = true; /* someone else finished it, or it never was tiered */
         goto done;
     }
     whole = len == UINT64_MAX || m.nranges >= MAX_RANGES_PARTIAL;
@@ -249,10 +264,49 @@ static int recall_one(recall_ctx *r, const char *rel, const char *abs, uint64_t 
         job.fh = fh;
         job.pieces = pieces;
         job.npieces = npieces;
+        for (size_t i = 0; i < npieces; i++)
+            if (pieces[i].len > job.bufsize)
+                job.bufsize = (size_t)pieces[i].len;
         pthread_mutex_init(&job.mu, NULL);
         rc = fetch_pieces(&job, threads ? threads : 1);
         pthread_mutex_destroy(&job.mu);
     }
+done:
+    /* Hand everything to recall_finish. */
+    s->st = st;
+    s->m = m;
+    s->pieces = pieces;
+    s->npieces = npieces;
+    s->fh = fh;
+    s->rc = rc;
+    if (rc != 0)
+        s->msg = job.msg ? job.msg : afs__strdup(afs_error_last());
+    else
+        free(job.msg);
+    return rc;
+}
+
+static int recall_finish(recall_ctx *r, rstate *s)
+{
+    afs_fs *fs = r->c.fs;
+    const afs_fs_ops *o = &fs->ops;
+    afs_endpoint *ep = r->c.ep;
+    const char *abs = s->abs, *rel = s->rel;
+    afs__marker m = s->m;
+    piece *pieces = s->pieces;
+    size_t npieces = s->npieces;
+    afs_fs_stat fin;
+    afs__tier_base base;
+    afs__heat_row row;
+    afs__heat_counters add;
+    void *fh = s->fh;
+    uint64_t *fetched = &s->fetched;
+    int64_t t0 = s->t0;
+    bool full;
+    int rc = s->rc;
+
+    if (!fh)
+        goto done;
     /* Durable before recorded: what the marker says present must be on disk. */
     if (o->fsync) {
         int frc = o->fsync(fs->ctx, fh);
@@ -338,11 +392,37 @@ static int recall_one(recall_ctx *r, const char *rel, const char *abs, uint64_t 
 done:
     if (fh)
         o->close(fs->ctx, fh);
-    if (busy)
+    if (s->busy)
         afs__tier_busy_release(r->c.vol, abs);
-    free(job.msg);
+    if (rc != 0 && rc == s->rc && s->msg)
+        afs__error_set(rc, "%s", s->msg); /* the fetch's own message */
+    free(s->msg);
     free(pieces);
     afs__marker_clear(&m);
+    memset(&s->m, 0, sizeof(s->m));
+    s->msg = NULL;
+    s->pieces = NULL;
+    s->fh = NULL;
+    s->busy = false;
+    return rc;
+}
+
+/*
+ * Make [off, off+len) of one file present (len UINT64_MAX: the whole file).
+ * *fetched gets the bytes fetched, *was_full whether it had no marker.
+ */
+static int recall_one(recall_ctx *r, const char *rel, const char *abs, uint64_t off,
+                      uint64_t len, uint32_t threads, uint64_t *fetched, bool *was_full)
+{
+    rstate s;
+    int rc;
+    memset(&s, 0, sizeof(s));
+    s.rel = rel;
+    s.abs = abs;
+    recall_start(r, &s, off, len, threads);
+    rc = recall_finish(r, &s);
+    *fetched = s.fetched;
+    *was_full = s.was_full;
     return rc;
 }
 
