@@ -523,23 +523,10 @@ static int cmp_path(const void *a, const void *b)
     return strcmp(((const rfile *)a)->rel, ((const rfile *)b)->rel);
 }
 
-/* Recall one file with its retries; counts into the result (t->mu held for counts). */
-static int recall_with_retries(tree_job *t, const rfile *f, uint32_t threads)
+/* Count one file's outcome into the result. */
+static void account(tree_job *t, const rfile *f, int rc, uint64_t fetched, bool was_full)
 {
-    uint64_t fetched = 0;
-    bool was_full = false;
-    int rc = 0;
-    for (uint32_t attempt = 0;; attempt++) {
-        rc = recall_one(t->r, f->rel, f->abs, 0, UINT64_MAX, threads, &fetched, &was_full);
-        if (rc == 0 || final_error(rc) || attempt >= t->o->retry_count)
-            break;
-        afs__log(AFS_LOG_INFO, "recall %s: %s; trying again in %u ms", f->abs,
-                 afs_error_last(), t->o->retry_delay_ms);
-        pthread_mutex_lock(&t->mu);
-        t->res->retries++;
-        pthread_mutex_unlock(&t->mu);
-        sleep_ms(t->o->retry_delay_ms);
-    }
+    (void)f;
     pthread_mutex_lock(&t->mu);
     if (rc == 0) {
         if (was_full)
@@ -557,20 +544,94 @@ static int recall_with_retries(tree_job *t, const rfile *f, uint32_t threads)
             t->stop = true; /* stop cleanly: every file is a placeholder or complete */
     }
     pthread_mutex_unlock(&t->mu);
+}
+
+/* Start a file's recall, trying again after transient failures. */
+static void start_with_retries(tree_job *t, const rfile *f, rstate *s, uint32_t threads)
+{
+    for (uint32_t attempt = 0;; attempt++) {
+        int rc;
+        memset(s, 0, sizeof(*s));
+        s->rel = f->rel;
+        s->abs = f->abs;
+        rc = recall_start(t->r, s, 0, UINT64_MAX, threads);
+        if (rc == 0 || final_error(rc) || attempt >= t->o->retry_count)
+            return; /* recall_finish reports it */
+        /* Keep what was fetched (it is recorded) and try again. */
+        recall_finish(t->r, s);
+        afs__log(AFS_LOG_INFO, "recall %s: %s; trying again in %u ms", f->abs,
+                 afs_error_last(), t->o->retry_delay_ms);
+        pthread_mutex_lock(&t->mu);
+        t->res->retries++;
+        pthread_mutex_unlock(&t->mu);
+        sleep_ms(t->o->retry_delay_ms);
+    }
+}
+
+/* Recall one file with its retries; counts into the result. */
+static int recall_with_retries(tree_job *t, const rfile *f, uint32_t threads)
+{
+    rstate s;
+    int rc;
+    start_with_retries(t, f, &s, threads);
+    rc = recall_finish(t->r, &s);
+    account(t, f, rc, s.fetched, s.was_full);
     return rc;
+}
+
+/*
+ * Files per worker made durable together: their data is fetched first, then
+ * they are fsynced and recorded in parallel, so that their journal commits
+ * merge instead of queueing one commit per file.
+ */
+#define FINISH_BATCH 8
+
+typedef struct finisher {
+    tree_job *t;
+    rfile *f;
+    rstate *s;
+} finisher;
+
+static void *finish_one(void *arg)
+{
+    finisher *x = arg;
+    int rc = recall_finish(x->t->r, x->s);
+    account(x->t, x->f, rc, x->s->fetched, x->s->was_full);
+    return NULL;
 }
 
 static void *tree_worker(void *arg)
 {
     tree_job *t = arg;
     for (;;) {
-        rfile *f;
+        rfile *batch[FINISH_BATCH];
+        rstate st[FINISH_BATCH];
+        size_t n = 0;
         pthread_mutex_lock(&t->mu);
-        f = !t->stop && t->next < t->nfiles ? &t->files[t->next++] : NULL;
+        while (n < FINISH_BATCH && !t->stop && t->next < t->nfiles)
+            batch[n++] = &t->files[t->next++];
         pthread_mutex_unlock(&t->mu);
-        if (!f)
+        if (!n)
             break;
-        recall_with_retries(t, f, 1);
+        for (size_t i = 0; i < n; i++)
+            start_with_retries(t, batch[i], &st[i], 1);
+        {
+            finisher x[FINISH_BATCH];
+            pthread_t tid[FINISH_BATCH];
+            bool started[FINISH_BATCH];
+            for (size_t i = 0; i < n; i++) {
+                x[i].t = t;
+                x[i].f = batch[i];
+                x[i].s = &st[i];
+                /* The last one runs here; a thread that cannot start runs here too. */
+                started[i] = i + 1 < n && pthread_create(&tid[i], NULL, finish_one, &x[i]) == 0;
+                if (!started[i])
+                    finish_one(&x[i]);
+            }
+            for (size_t i = 0; i < n; i++)
+                if (started[i])
+                    pthread_join(tid[i], NULL);
+        }
     }
     return NULL;
 }

@@ -240,15 +240,27 @@ static double bench_select(const char *base, uint64_t entries, uint64_t *selecte
 
 /* ---- 2: parallel recall with latency ---- */
 
+static double cpu_s(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
 static double recall_tree(world *w, uint32_t threads)
 {
     afs_recall_options ro = AFS_RECALL_OPTIONS_INIT;
     afs_recall_result rr = AFS_RECALL_RESULT_INIT;
-    double t0;
+    double t0, c0, t;
     ro.threads = threads;
+    c0 = cpu_s();
     t0 = now_s();
     CHECK(afs_tier_recall(w->ep, "tree", &ro, &rr));
-    return now_s() - t0;
+    t = now_s() - t0;
+    fprintf(stderr, "bench_tier: (%u threads: %.2f s of CPU in %.2f s)\n", threads,
+            cpu_s() - c0, t);
+    return t;
 }
 
 static double bench_parallel(const char *base, uint64_t files, double *t1, double *t16)
