@@ -21,7 +21,9 @@ typedef enum afs_sync_phase {
     AFS_SYNC_PHASE_SCAN_CLOUD = 2,
     AFS_SYNC_PHASE_RECONCILE = 3,
     AFS_SYNC_PHASE_APPLY = 4,
-    AFS_SYNC_PHASE_DONE = 5
+    AFS_SYNC_PHASE_DONE = 5,
+    AFS_SYNC_PHASE_CONTENT = 6 /* the initial "namespace then content" download's content
+                                  step, after the namespace is in place */
 } afs_sync_phase;
 
 typedef struct afs_sync_progress {
@@ -99,6 +101,40 @@ typedef struct afs_sync_result {
  */
 AFS_EXTERN int afs_endpoint_sync(afs_endpoint *endpoint, const afs_sync_options *opts,
                                  afs_sync_result *result);
+
+/* Provisioning of a new server endpoint (reference: "Provisioning steps"). */
+typedef enum afs_provisioning_status {
+    AFS_PROVISIONING_NOT_STARTED = 0,
+    AFS_PROVISIONING_IN_PROGRESS = 1,            /* not ready for user access */
+    AFS_PROVISIONING_READY_SYNC_NOT_FUNCTIONAL = 2, /* the namespace is there (placeholders
+                                                      readable by recall); changes sync once
+                                                      the first session finishes */
+    AFS_PROVISIONING_READY_SYNC_FUNCTIONAL = 3,  /* ready; for a step: finished */
+    AFS_PROVISIONING_ERROR = 4
+} afs_provisioning_status;
+
+typedef struct afs_provisioning_step {
+    uint32_t status;     /* afs_provisioning_status */
+    uint32_t percent;    /* progress, 0 to 100 */
+    int64_t started_ns;  /* 0 if not started */
+    int64_t finished_ns; /* 0 if not finished */
+    int error;           /* the error code when status is AFS_PROVISIONING_ERROR */
+} afs_provisioning_step;
+
+typedef struct afs_provisioning {
+    unsigned int version;   /* set by the caller: AFS_PROVISIONING_VERSION */
+    uint32_t status;        /* the endpoint's overall afs_provisioning_status */
+    afs_provisioning_step namespace_download; /* the first session's namespace */
+    afs_provisioning_step content_download;   /* "namespace then content": the content */
+} afs_provisioning;
+
+#define AFS_PROVISIONING_VERSION 1
+
+/*
+ * The provisioning status of the endpoint, queryable at any time (also from
+ * a progress callback during its first session). Errors: AFS_EINVAL.
+ */
+AFS_EXTERN int afs_endpoint_provisioning(afs_endpoint *endpoint, afs_provisioning *out);
 
 /* The result of the endpoint's last finished session. Errors: AFS_ENOTFOUND (none yet). */
 AFS_EXTERN int afs_endpoint_last_result(afs_endpoint *endpoint, afs_sync_result *out);

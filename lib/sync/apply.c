@@ -4,6 +4,7 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "../tier/tier_internal.h"
 #include "apply.h"
 #include "names.h"
 #include "state.h"
@@ -135,6 +136,9 @@ static int recheck_local(afs__apply *a, const afs__item *it, const char *abs)
             return 0;
     } else if (rc != 0) {
         return rc;
+    } else if (it->local_placeholder && st.type == AFS_TYPE_FILE &&
+               st.file_id == it->local.file_id && st.alloc_bytes < st.size) {
+        return 0; /* still the placeholder (tiering moved its ctime) */
     } else if (it->local.exists && st.type == it->local.type &&
                (st.type == AFS_TYPE_DIR ||
                 (st.size == it->local.size && st.mtime_ns == it->local.mtime_ns &&
@@ -209,6 +213,35 @@ static void set_local_base(afs__item *it, const afs_fs_stat *st)
     it->base.ctime_ns = st->ctime_ns;
     it->local = it->base;
     it->local.etag = NULL;
+}
+
+/*
+ * Is the local file a tiered placeholder right now? Asked before any read
+ * of local bytes for upload or comparison, whatever the scan concluded:
+ * a placeholder's holes must never reach the cloud.
+ */
+static int refuse_placeholder(afs__apply *a, afs__item *it, const char *abs)
+{
+    afs__tier_probe pr;
+    afs_fs_stat st;
+    if (it->local_placeholder)
+        goto refuse;
+    if (!a->s->probe_markers)
+        return 0;
+    memset(&st, 0, sizeof(st));
+    if (FS(a)->stat(FSCTX(a), abs, &st) != 0) {
+        afs_error_clear();
+        return 0; /* the caller's own open reports it */
+    }
+    if (afs__tier_probe_path(a->s->fs, abs, &st, &pr) != 0) {
+        afs_error_clear();
+        return 0;
+    }
+    if (!pr.has_marker || pr.state == AFS_TIER_STATE_FULL)
+        return 0;
+refuse:
+    return afs__error_set(AFS_ECONDITION, "%s is a tiered placeholder; its content is in the "
+                          "cloud and is never uploaded or compared from here", abs);
 }
 
 /* ---- transfers ---- */
@@ -389,6 +422,8 @@ static int upload_as(afs__apply *a, afs__item *it, const char *cloud_rel, unsign
 
     if (!abs)
         return AFS_ENOMEM;
+    if ((rc = refuse_placeholder(a, it, abs)) != 0)
+        return rc; /* its local bytes are holes */
     memset(&u, 0, sizeof(u));
     u.a = a;
     u.abs = abs;
@@ -441,7 +476,81 @@ static int do_upload(afs__apply *a, afs__item *it)
     return upload_as(a, it, it->path, AFS_COND_CREATE_ONLY, NULL);
 }
 
+static int download_whole(afs__apply *a, afs__item *it);
+
+/* The cloud file arrives as a placeholder, or a placeholder follows the cloud. */
+static int download_placeholder(afs__apply *a, afs__item *it)
+{
+    afs_fs_stat st;
+    int rc;
+    memset(&st, 0, sizeof(st));
+    if (it->local_placeholder) {
+        rc = afs__tier_placeholder_update(a->s->ep, it->path, it->cloud.size,
+                                          it->cloud.mtime_ns, it->cloud.etag, &st);
+    } else {
+        char *dir = parent_dup(a, it->path);
+        if (!dir)
+            return AFS_ENOMEM;
+        if ((rc = ensure_local_dir(a, dir)) != 0)
+            return rc;
+        rc = afs__tier_placeholder_create(a->s->ep, it->path, it->path, it->cloud.size,
+                                          it->cloud.mtime_ns, it->cloud.etag, &st);
+        if (rc == 0)
+            it->made_placeholder = true;
+    }
+    if (rc != 0)
+        return rc;
+    set_local_base(it, &st);
+    it->base.size = it->cloud.size;
+    it->base.mtime_ns = it->cloud.mtime_ns;
+    it->base.etag = it->cloud.etag;
+    it->base_has_md5 = false;
+    it->local_placeholder = true;
+    it->local = it->base;
+    it->local.etag = NULL;
+    return 0;
+}
+
 static int do_download(afs__apply *a, afs__item *it)
+{
+    /* Files below the minimum tierable size come down whole: a placeholder
+     * would save nothing (reference: "only files greater than 64 KiB"). */
+    if (it->cloud.type == AFS_TYPE_FILE &&
+        ((it->local_placeholder && !a->s->proactive) ||
+         (!it->local.exists && a->s->placeholders_for_new &&
+          it->cloud.size >= a->s->min_placeholder_size))) {
+        int rc = download_placeholder(a, it);
+        if (rc != AFS_ENOTSUP)
+            return rc;
+        afs_error_clear(); /* no tiering on this file system: download it whole */
+    }
+    if (it->local_placeholder) {
+        /* Proactive recall: follow the cloud, then bring the content down. */
+        int rc = download_placeholder(a, it);
+        if (rc == 0)
+            rc = afs_tier_recall(a->s->ep, it->path, NULL, NULL);
+        if (rc == 0 && a->res) {
+            a->res->files_downloaded++;
+            a->res->bytes_downloaded += it->cloud.size;
+        }
+        if (rc == 0) {
+            afs_fs_stat st;
+            char *abs = abs_path(a, it->path);
+            memset(&st, 0, sizeof(st));
+            if (!abs)
+                return AFS_ENOMEM;
+            if ((rc = FS(a)->stat(FSCTX(a), abs, &st)) == 0) {
+                set_local_base(it, &st);
+                it->base.etag = it->cloud.etag;
+                it->local_placeholder = false;
+            }
+        }
+        return rc;
+    }
+    return download_whole(a, it);
+}
+
+static int download_whole(afs__apply *a, afs__item *it)
 {
     char *dir;
     fetched f;
@@ -602,7 +711,7 @@ static int hash_local(afs__apply *a, afs__item *it, uint8_t md5[AFS__MD5_LEN])
     int rc;
     if (!abs)
         return AFS_ENOMEM;
-    if ((rc = recheck_local(a, it, abs)) != 0)
+    if ((rc = recheck_local(a, it, abs)) != 0 || (rc = refuse_placeholder(a, it, abs)) != 0)
         return rc;
     if ((rc = FS(a)->open(FSCTX(a), abs, AFS_FS_O_READ, &fh)) != 0)
         return rc;

@@ -10,6 +10,7 @@
 
 #include "../core/json.h"
 #include "../service/service_internal.h"
+#include "../tier/tier_internal.h"
 #include "group_internal.h"
 #include "names.h"
 #include "state.h"
@@ -743,6 +744,10 @@ int afs_endpoint_delete(afs_group *group)
     }
     afs__db_close(ep->state);
     ep->state = NULL;
+    /* Its heat rows, pins and statistics go with it. */
+    if ((rc = afs__tier_endpoint_removed(group->svc, ep->path, ep->id)) != 0)
+        afs__log(AFS_LOG_WARN, "endpoint delete: tiering state of %s: %s", ep->path,
+                 afs_error_last());
     rc = afs__state_remove(afs__service_state_dir(group->svc), ep->id);
 done:
     afs_error_clear();

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../tier/tier_internal.h"
 #include "names.h"
 #include "session.h"
 
@@ -109,6 +110,47 @@ static int push(struct pending **stack, const char *rel)
     return 0;
 }
 
+/*
+ * A tiered placeholder never changes locally (writing to one recalls it
+ * first): it stands for the cloud version its marker names. When that is the
+ * base's version, the item is unchanged whatever tiering did to its ctime;
+ * otherwise (a crash between making it and recording it) the marker is the
+ * base. Its bytes are never read or uploaded.
+ */
+static int placeholder(afs__session *s, afs__item *it, const char *abs, afs_fs_stat *st)
+{
+    afs__tier_probe pr;
+    int rc = afs__tier_probe_path(s->fs, abs, st, &pr);
+    if (rc == AFS_ECORRUPT) {
+        /* Unreadable marker: leave the file alone, as if unchanged. */
+        afs__session_item_error(s, it->path, rc);
+        it->handled = true;
+        return 0;
+    }
+    if (rc != 0 || !pr.has_marker || pr.state == AFS_TIER_STATE_FULL)
+        return rc == AFS_ENOTSUP || rc == AFS_ENOTFOUND ? 0 : rc;
+    if (pr.needs_repair && afs__tier_repair(s->fs, abs) == 0) {
+        memset(st, 0, sizeof(*st));
+        if ((rc = s->fsops->stat(s->fsctx, abs, st)) != 0)
+            return rc;
+    }
+    it->local_placeholder = true;
+    it->local.size = pr.size;
+    it->local.mtime_ns = pr.mtime_ns;
+    it->local.file_id = st->file_id;
+    it->local.ctime_ns = st->ctime_ns;
+    if (!it->base.exists || !it->base.etag || strcmp(it->base.etag, pr.etag) != 0) {
+        it->base = it->local;
+        it->base.etag = afs__arena_strdup(&s->arena, pr.etag);
+        it->base_has_md5 = false;
+        if (!it->base.etag)
+            return AFS_ENOMEM;
+    }
+    it->local = it->base;
+    it->local.etag = NULL;
+    return 0;
+}
+
 static int visit(afs__session *s, const char *dir_rel, const char *name, struct pending **stack)
 {
     size_t dl = strlen(dir_rel), nl = strlen(name);
@@ -177,6 +219,12 @@ static int visit(afs__session *s, const char *dir_rel, const char *name, struct 
     it->local.file_id = st.file_id;
     if (st.type == AFS_TYPE_DIR)
         return push(stack, rel);
+    /* Only a file with fewer bytes on disk than its size can be a
+     * placeholder: one marker read for those, none for the others. */
+    if (s->probe_markers && st.alloc_bytes < st.size && (rc = placeholder(s, it, abs, &st)) != 0)
+        return rc;
+    if (s->heat && (rc = afs__tier_heat_note(s->heat, rel, &st)) != 0)
+        return rc;
     return 0;
 }
 

@@ -30,6 +30,8 @@ typedef struct afs__item {
     afs__action action;
     int phase;
     bool handled;      /* consumed by a rename or a conflict; skip in apply */
+    bool local_placeholder; /* the local file is a tiered placeholder (content in the cloud) */
+    bool made_placeholder;  /* this session created it as a placeholder */
 } afs__item;
 
 /* A per-item failure of this session. */
@@ -66,6 +68,14 @@ typedef struct afs__session {
     const char *const *exclude;
     size_t exclude_count;
     bool authoritative;   /* the authoritative-upload initial sync */
+    /* cloud tiering (docs/tiering.md#engine-integration) */
+    struct afs_endpoint *ep;
+    bool tiering;          /* the endpoint has cloud tiering on */
+    bool probe_markers;    /* the filesystem can hold tier markers */
+    bool placeholders_for_new; /* cloud files arrive as placeholders */
+    uint64_t min_placeholder_size; /* smaller files always arrive whole */
+    bool proactive;        /* download new and modified files (proactive recall) */
+    struct afs__tier_scan *heat; /* heat store notes during the scan, or NULL */
 } afs__session;
 
 /* The item for `path`, created (all sides absent) if missing; NULL on ENOMEM. */

@@ -13,6 +13,7 @@
 
 #include "../core/json.h"
 #include "../service/service_internal.h"
+#include "../tier/tier_internal.h"
 #include "apply.h"
 #include "group_internal.h"
 #include "rename.h"
@@ -142,6 +143,165 @@ int afs_endpoint_errors(afs_endpoint *endpoint, afs_item_error **out, size_t *co
     return afs__state_list_errors(endpoint->state, out, count);
 }
 
+/* ---- provisioning (reference: "Provisioning steps") ---- */
+
+static void provisioning_step(afs_db *db, const char *step, uint32_t status, uint32_t percent,
+                              int error)
+{
+    char key[64];
+    int64_t started = 0;
+    snprintf(key, sizeof(key), "prov_%s_started", step);
+    afs__state_get_int(db, key, 0, &started);
+    if (!started && status != AFS_PROVISIONING_NOT_STARTED)
+        afs__state_set_int(db, key, afs__now_ns());
+    if (status == AFS_PROVISIONING_READY_SYNC_FUNCTIONAL || status == AFS_PROVISIONING_ERROR) {
+        snprintf(key, sizeof(key), "prov_%s_finished", step);
+        afs__state_set_int(db, key, afs__now_ns());
+    }
+    snprintf(key, sizeof(key), "prov_%s_status", step);
+    afs__state_set_int(db, key, status);
+    snprintf(key, sizeof(key), "prov_%s_percent", step);
+    afs__state_set_int(db, key, percent);
+    snprintf(key, sizeof(key), "prov_%s_error", step);
+    afs__state_set_int(db, key, error);
+}
+
+static void read_step(afs_db *db, const char *step, afs_provisioning_step *out)
+{
+    char key[64];
+    int64_t v;
+    snprintf(key, sizeof(key), "prov_%s_status", step);
+    afs__state_get_int(db, key, 0, &v);
+    out->status = (uint32_t)v;
+    snprintf(key, sizeof(key), "prov_%s_percent", step);
+    afs__state_get_int(db, key, 0, &v);
+    out->percent = (uint32_t)v;
+    snprintf(key, sizeof(key), "prov_%s_started", step);
+    afs__state_get_int(db, key, 0, &out->started_ns);
+    snprintf(key, sizeof(key), "prov_%s_finished", step);
+    afs__state_get_int(db, key, 0, &out->finished_ns);
+    snprintf(key, sizeof(key), "prov_%s_error", step);
+    afs__state_get_int(db, key, 0, &v);
+    out->error = (int)v;
+}
+
+int afs_endpoint_provisioning(afs_endpoint *endpoint, afs_provisioning *out)
+{
+    afs_provisioning p;
+    int64_t done = 0;
+    int rc;
+    if (!endpoint || !out || out->version == 0)
+        return afs__error_set(AFS_EINVAL, "afs_endpoint_provisioning: endpoint and out (with "
+                              "its version set) are required");
+    memset(&p, 0, sizeof(p));
+    p.version = out->version;
+    if ((rc = afs__state_get_int(endpoint->state, KEY_INITIAL_DONE, 0, &done)) != 0)
+        return rc;
+    read_step(endpoint->state, "ns", &p.namespace_download);
+    read_step(endpoint->state, "content", &p.content_download);
+    if (done)
+        p.status = AFS_PROVISIONING_READY_SYNC_FUNCTIONAL;
+    else if (p.namespace_download.status == AFS_PROVISIONING_ERROR ||
+             p.content_download.status == AFS_PROVISIONING_ERROR)
+        p.status = AFS_PROVISIONING_ERROR;
+    else if (p.namespace_download.status == AFS_PROVISIONING_READY_SYNC_FUNCTIONAL)
+        /* The namespace is there, readable through recall; changes sync
+         * once the session (and its content download) finishes. */
+        p.status = AFS_PROVISIONING_READY_SYNC_NOT_FUNCTIONAL;
+    else
+        p.status = p.namespace_download.status;
+    *out = p; /* version 1 is the whole struct */
+    return 0;
+}
+
+/* ---- the content step of "namespace then content" ---- */
+
+static int cmp_newest(const void *x, const void *y)
+{
+    const afs__item *a = *(afs__item *const *)x, *b = *(afs__item *const *)y;
+    if (a->cloud.mtime_ns != b->cloud.mtime_ns)
+        return a->cloud.mtime_ns > b->cloud.mtime_ns ? -1 : 1;
+    return strcmp(a->path, b->path);
+}
+
+/* Free space of the endpoint's volume in percent, or -1 when unknown. */
+static int free_percent(afs__session *s)
+{
+    afs_fs_volume v;
+    memset(&v, 0, sizeof(v));
+    if (!s->fsops->volume || s->fsops->volume(s->fsctx, s->root, &v) != 0 || !v.total_bytes) {
+        afs_error_clear();
+        return -1;
+    }
+    return (int)(v.free_bytes * 100 / v.total_bytes);
+}
+
+/*
+ * Recall the placeholders the namespace download made, newest modified
+ * first, until all are local or free space drops below 10% (or below the
+ * tiering policy's target); the rest stay placeholders (reference:
+ * "Namespace first, then content").
+ */
+static int content_phase(afs__session *s, afs_endpoint *ep, const afs_sync_options *o,
+                         afs_sync_result *r)
+{
+    afs__item **list;
+    size_t n = 0, pos = 0;
+    const char *key;
+    void *val;
+    afs_sync_progress p;
+    afs_db *db = ep->state;
+    int floor = 10, rc = 0;
+
+    if (s->tiering && (int)ep->opts.tiering_free_space_percent > floor)
+        floor = (int)ep->opts.tiering_free_space_percent;
+    if (!(list = afs__arena_alloc(&s->arena, (s->items.count + 1) * sizeof(*list))))
+        return AFS_ENOMEM;
+    while (afs__map_next(&s->items, &pos, &key, &val))
+        if (((afs__item *)val)->made_placeholder)
+            list[n++] = val;
+    qsort(list, n, sizeof(*list), cmp_newest);
+    provisioning_step(db, "content", AFS_PROVISIONING_IN_PROGRESS, 0, 0);
+    memset(&p, 0, sizeof(p));
+    p.version = AFS_SYNC_PROGRESS_VERSION;
+    p.phase = AFS_SYNC_PHASE_CONTENT;
+    p.items_total = n;
+    for (size_t i = 0; i < n; i++)
+        p.bytes_total += list[i]->cloud.size;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        int fp = free_percent(s);
+        if (fp >= 0 && fp < floor) {
+            afs__log(AFS_LOG_INFO, "sync: %d%% free on the volume of %s: %zu files stay tiered",
+                     fp, s->root, n - i);
+            break;
+        }
+        if (o->progress && (rc = o->progress(&p, o->progress_payload)) != 0)
+            break;
+        rc = afs_tier_recall(ep, list[i]->path, NULL, NULL);
+        if (rc == AFS_ENOSPC) {
+            afs_error_clear();
+            rc = 0;
+            break;
+        }
+        if (rc != 0) {
+            afs__session_item_error(s, list[i]->path, rc);
+            rc = 0;
+        } else {
+            r->files_downloaded++;
+            r->bytes_downloaded += list[i]->cloud.size;
+            p.bytes_done += list[i]->cloud.size;
+        }
+        p.items_done++;
+        if ((p.items_done % 64) == 0)
+            provisioning_step(db, "content", AFS_PROVISIONING_IN_PROGRESS,
+                              (uint32_t)(p.items_done * 100 / n), 0);
+    }
+    provisioning_step(db, "content", rc == 0 ? AFS_PROVISIONING_READY_SYNC_FUNCTIONAL
+                                             : AFS_PROVISIONING_ERROR,
+                      n ? (uint32_t)(p.items_done * 100 / n) : 100, rc > 0 ? 0 : rc);
+    return rc;
+}
+
 static int progress_phase(const afs_sync_options *o, afs_sync_progress *p, uint32_t phase)
 {
     p->phase = phase;
@@ -160,6 +320,7 @@ int afs_endpoint_sync(afs_endpoint *endpoint, const afs_sync_options *opts,
     afs_db *db;
     const char *sname, *sid;
     int64_t cursor = 0, last_full = 0, initial_done = 0, joined = 0;
+    uint32_t initial_mode = AFS_INITIAL_DOWNLOAD_DEFAULT;
     uint64_t new_cursor = 0, head = 0;
     bool full, gap = false, applying = false;
     int lockfd = -1, rc, src;
@@ -200,6 +361,30 @@ int afs_endpoint_sync(afs_endpoint *endpoint, const afs_sync_options *opts,
         goto done;
     s.authoritative = !initial_done &&
                       endpoint->opts.initial_sync == AFS_INITIAL_SYNC_AUTHORITATIVE_UPLOAD;
+    s.ep = endpoint;
+    s.tiering = endpoint->opts.tiering_enabled != 0;
+    s.probe_markers = s.fsops->marker_get != NULL;
+    s.proactive = endpoint->opts.local_cache_mode == AFS_CACHE_DOWNLOAD_NEW_AND_MODIFIED;
+    s.min_placeholder_size = endpoint->opts.tiering_min_file_size;
+    if (joined && !initial_done) {
+        /* A later endpoint's initial download (reference: "Initial download
+         * section"); the default follows the tiering setting. */
+        initial_mode = endpoint->opts.initial_download;
+        if (initial_mode == AFS_INITIAL_DOWNLOAD_DEFAULT)
+            initial_mode = s.tiering ? AFS_INITIAL_DOWNLOAD_NAMESPACE_ONLY
+                                     : AFS_INITIAL_DOWNLOAD_NAMESPACE_THEN_CONTENT;
+    }
+    s.placeholders_for_new = (s.tiering && !s.proactive) ||
+                             initial_mode == AFS_INITIAL_DOWNLOAD_NAMESPACE_ONLY ||
+                             initial_mode == AFS_INITIAL_DOWNLOAD_NAMESPACE_THEN_CONTENT;
+    if (!initial_done)
+        provisioning_step(db, "ns", AFS_PROVISIONING_IN_PROGRESS, 0, 0);
+    if (s.tiering && afs__tier_heat_begin(endpoint, &s.heat) != 0) {
+        afs__log(AFS_LOG_WARN, "sync: heat store unavailable (%s); tiering uses file times "
+                 "only this session", afs_error_last());
+        afs_error_clear();
+        s.heat = NULL;
+    }
 
     /* Local change detection. */
     if ((rc = progress_phase(&o, &prog, AFS_SYNC_PHASE_SCAN_LOCAL)) != 0)
@@ -207,6 +392,12 @@ int afs_endpoint_sync(afs_endpoint *endpoint, const afs_sync_options *opts,
     if ((rc = afs__state_load(db, &s, NULL)) != 0)
         goto done;
     rc = afs__scan_local(&s);
+    if (s.heat) {
+        int hrc = afs__tier_heat_end(s.heat, rc == 0 && s.error_count == 0);
+        s.heat = NULL;
+        if (rc == 0 && hrc != 0)
+            rc = hrc;
+    }
     if (rc == AFS_ENOTFOUND || rc == AFS_ENOTDIR) {
         rc = afs__error_set(AFS_ESAFETY, "the server endpoint root %s is missing or not a "
                             "directory (is its volume unmounted?); nothing was changed",
@@ -266,6 +457,14 @@ int afs_endpoint_sync(afs_endpoint *endpoint, const afs_sync_options *opts,
     a.prog = prog;
     if ((rc = afs__apply_run(&a, &plan)) != 0)
         goto done;
+    if (!initial_done)
+        provisioning_step(db, "ns", AFS_PROVISIONING_READY_SYNC_FUNCTIONAL, 100, 0);
+    if (initial_mode == AFS_INITIAL_DOWNLOAD_NAMESPACE_THEN_CONTENT) {
+        if ((rc = afs__apply_flush(&a)) != 0)
+            goto done;
+        if ((rc = content_phase(&s, endpoint, &o, &r)) != 0)
+            goto done;
+    }
 
     if ((rc = afs__apply_flush(&a)) != 0)
         goto done;
@@ -278,8 +477,9 @@ int afs_endpoint_sync(afs_endpoint *endpoint, const afs_sync_options *opts,
         goto done;
     if (!initial_done && (rc = afs__state_set_int(db, KEY_INITIAL_DONE, 1)) != 0)
         goto done;
-    (void)joined;
 done:
+    if (!initial_done && rc != 0 && rc != AFS_EBUSY)
+        provisioning_step(db, "ns", AFS_PROVISIONING_ERROR, 0, rc);
     if (applying) {
         src = afs__apply_end(&a);
         if (rc == 0)
