@@ -17,5 +17,6 @@
 #include "afs/service.h"
 #include "afs/group.h"
 #include "afs/sync.h"
+#include "afs/azure.h"
 
 #endif /* AFS_H */
