@@ -1150,6 +1150,16 @@ static int put_blocks(struct azblob *z, const char *path, afs_read_fn src, void 
         goto done;
     if ((rc = do_req(z, &q, &r, what)) != 0)
         goto done;
+    if (r.status == 400 && strcmp(err_code(&r), "InvalidBlockList") == 0) {
+        /* Our uncommitted blocks are gone: another writer committed this
+         * blob (which discards them), or the service lost them. */
+        rc = o->condition != AFS_COND_NONE
+                 ? afs__error_set(AFS_ECONDITION, "azure: %s: another writer committed the "
+                                  "object during the upload", what)
+                 : afs__error_set(AFS_ETRANSIENT, "azure: %s: the uploaded blocks were "
+                                  "discarded before the commit", what);
+        goto done;
+    }
     if (r.status != 201) {
         rc = map_status(&r, what);
         goto done;
@@ -1189,7 +1199,13 @@ static int azblob_put(void *ctx, const char *path, afs_read_fn src, void *src_pa
     }
     if (size <= z->single_put_max)
         return put_single(z, path, src, src_payload, size, opts, out, what);
-    return put_blocks(z, path, src, src_payload, size, opts, out, what);
+    rc = put_blocks(z, path, src, src_payload, size, opts, out, what);
+    if (rc == AFS_ETRANSIENT && opts->condition == AFS_COND_NONE &&
+        strstr(afs_error_last(), "discarded before the commit")) {
+        afs__log(AFS_LOG_INFO, "azure: %s: blocks discarded; uploading again", what);
+        rc = put_blocks(z, path, src, src_payload, size, opts, out, what);
+    }
+    return rc;
 }
 
 /* ---- remove, mkdir, rmdir ---- */
