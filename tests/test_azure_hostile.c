@@ -20,6 +20,7 @@
 
 static pid_t server_pid;
 static int server_stdin = -1;
+static int server_stdout = -1;
 static int port;
 
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -60,8 +61,17 @@ static int start_server(void **state)
     close(in[0]);
     close(out[1]);
     server_stdin = in[1];
-    n = read(out[0], line, sizeof(line) - 1);
-    close(out[0]);
+    /* Read up to the newline; keep the pipe open while the server runs. */
+    n = 0;
+    while ((size_t)n < sizeof(line) - 1) {
+        ssize_t r = read(out[0], line + n, 1);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0 || line[n] == '\n')
+            break;
+        n++;
+    }
+    server_stdout = out[0];
     if (n <= 0)
         return -1;
     line[n] = '\0';
@@ -76,6 +86,8 @@ static int stop_server(void **state)
     afs_log_set(NULL, AFS_LOG_ERROR, NULL);
     if (server_stdin >= 0)
         close(server_stdin); /* the server exits when its stdin closes */
+    if (server_stdout >= 0)
+        close(server_stdout);
     if (server_pid > 0) {
         int st;
         for (int i = 0; i < 50 && waitpid(server_pid, &st, WNOHANG) == 0; i++)
