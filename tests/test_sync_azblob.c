@@ -426,6 +426,107 @@ static void test_sync_azblob__emulator_stopped_mid_sync_nothing_lost(void **stat
     own_free(&az);
 }
 
+
+/* ---- a corrupting proxy in front of Azurite (tests/azure/corrupting_proxy.py) ---- */
+
+struct proxy {
+    pid_t pid;
+    int in, out;
+    char endpoint[96];
+};
+
+static void proxy_start(struct proxy *p, const char *target_endpoint)
+{
+    const char *colon = strrchr(target_endpoint, ':');
+    char port[16], line[32];
+    int in[2], out[2];
+    size_t n = 0;
+
+    assert_non_null(colon);
+    snprintf(port, sizeof(port), "%d", atoi(colon + 1));
+    assert_int_equal(pipe(in), 0);
+    assert_int_equal(pipe(out), 0);
+    p->pid = fork();
+    assert_true(p->pid >= 0);
+    if (p->pid == 0) {
+        dup2(in[0], 0);
+        dup2(out[1], 1);
+        close(in[1]);
+        close(out[0]);
+        execlp("python3", "python3", AFS_TEST_SOURCE_DIR "/azure/corrupting_proxy.py", port,
+               (char *)NULL);
+        _exit(127);
+    }
+    close(in[0]);
+    close(out[1]);
+    p->in = in[1];
+    p->out = out[0];
+    while (n < sizeof(line) - 1) {
+        ssize_t r = read(p->out, line + n, 1);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0 || line[n] == '\n')
+            break;
+        n++;
+    }
+    line[n] = '\0';
+    if (atoi(line) <= 0)
+        fail_msg("the corrupting proxy did not start");
+    snprintf(p->endpoint, sizeof(p->endpoint), "http://127.0.0.1:%d/devstoreaccount1",
+             atoi(line));
+}
+
+static void proxy_stop(struct proxy *p)
+{
+    int st;
+    close(p->in); /* it exits when its stdin closes */
+    close(p->out);
+    for (int i = 0; i < 50 && waitpid(p->pid, &st, WNOHANG) == 0; i++)
+        usleep(100000);
+    if (waitpid(p->pid, &st, WNOHANG) == 0) {
+        kill(p->pid, SIGKILL);
+        waitpid(p->pid, &st, 0);
+    }
+}
+
+/* Downloads whose bytes are spoiled on the way (a wrong Content-MD5, a body
+ * cut short) are item errors, and nothing of them lands on the server. */
+static void test_sync_azblob__corrupted_downloads_write_nothing_locally(void **state)
+{
+    afs_test_env *env = *state;
+    afs_test_server *a = afs_test_env_server(env, "ServerA");
+    afs_test_server *b = afs_test_env_server(env, "ServerB");
+    struct proxy px;
+    char *direct, *name, *via_proxy;
+
+    use_new_container(env, endpoint);
+    afs_test_put(a->data, "good.txt", "arrives intact");
+    afs_test_put(a->data, "flipped.txt", "one byte will differ on the way");
+    write_pattern(a->data, "docs/truncated.bin", 200000, 3);
+    afs_test_env_join(env, a, NULL);
+    afs_test_sync(a);
+    assert_int_equal(a->last.files_uploaded, 3);
+
+    /* B reaches the same container through the proxy. */
+    proxy_start(&px, endpoint);
+    direct = env->share_uri;
+    name = strdup(strchr(direct + strlen("azblob://"), '/') + 1);
+    *strchr(name, '?') = '\0';
+    via_proxy = afs_test_azurite_uri(px.endpoint, name, NULL);
+    env->share_uri = via_proxy;
+    afs_test_env_join(env, b, NULL);
+    env->share_uri = direct;
+    afs_test_sync(b);
+    assert_int_equal(b->last.item_errors, 2);
+    afs_test_assert_file(b->data, "good.txt", "arrives intact");
+    afs_test_assert_file(b->data, "flipped.txt", NULL);
+    afs_test_assert_file(b->data, "docs/truncated.bin", NULL);
+    assert_int_equal(afs_test_count_files(b->data), 1); /* no partial file, no temp */
+    proxy_stop(&px);
+    free(via_proxy);
+    free(name);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -435,6 +536,8 @@ int main(void)
             test_sync_azblob__emulator_killed_during_a_put_and_restarted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sync_azblob__emulator_stopped_mid_sync_nothing_lost,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_sync_azblob__corrupted_downloads_write_nothing_locally, setup, teardown),
     };
     endpoint = afs_test_azurite_endpoint();
     if (!endpoint)
