@@ -36,9 +36,15 @@ static int setup(void **state)
     return 0;
 }
 
+struct own_azurite;
+static struct own_azurite *own_running; /* stopped in teardown if a case failed */
+static void own_free(struct own_azurite *az);
+
 static int teardown(void **state)
 {
     afs_test_env *env = *state;
+    if (own_running)
+        own_free(own_running);
     if (env->share_uri && !getenv("AFS_TEST_KEEP"))
         afs__azblob_container_delete(env->share_uri, NULL);
     if (!getenv("AFS_TEST_KEEP"))
@@ -225,12 +231,15 @@ static void own_init(struct own_azurite *az, const char *root)
     snprintf(az->endpoint, sizeof(az->endpoint), "http://127.0.0.1:%d/devstoreaccount1",
              az->port);
     own_start(az);
+    own_running = az;
 }
 
 static void own_free(struct own_azurite *az)
 {
     own_stop(az, SIGKILL);
     free(az->dir);
+    az->dir = NULL;
+    own_running = NULL;
 }
 
 /* Azurite writes its blob index to disk every 5 s: wait one round so what
@@ -260,7 +269,7 @@ static void *big_put_thread(void *arg)
 static void test_sync_azblob__emulator_killed_during_a_put_and_restarted(void **state)
 {
     afs_test_env *env = *state;
-    struct own_azurite az;
+    static struct own_azurite az; /* static: teardown may stop it after a failure */
     struct big_put p;
     afs_azure_options o = AFS_AZURE_OPTIONS_INIT;
     pthread_t th;
@@ -369,7 +378,7 @@ static void test_sync_azblob__emulator_stopped_mid_sync_nothing_lost(void **stat
     afs_test_env *env = *state;
     afs_test_server *a = afs_test_env_server(env, "ServerA");
     afs_test_server *b = afs_test_env_server(env, "ServerB");
-    struct own_azurite az;
+    static struct own_azurite az; /* static: teardown may stop it after a failure */
     struct killer k;
     afs_sync_options o = AFS_SYNC_OPTIONS_INIT;
     pthread_t th;
