@@ -18,5 +18,6 @@
 #include "afs/group.h"
 #include "afs/sync.h"
 #include "afs/tier.h"
+#include "afs/azure.h"
 
 #endif /* AFS_H */

@@ -1,8 +1,9 @@
 /*
- * Opening a storage backend from a URI or a path (afs_storage_open). Only
- * the local-directory backend is built in so far; other schemes are
- * recognised and refused with AFS_ENOTSUP so a caller can tell "not built
- * in" from "malformed".
+ * Opening a storage backend from a URI or a path (afs_storage_open). Built
+ * in: the local-directory backend (paths, file://) and Azure Blob
+ * (azblob://, https://<account>.blob.core.windows.net/...); schemes a host
+ * registered come first. Other schemes are refused with AFS_ENOTSUP so a
+ * caller can tell "not built in" from "malformed".
  */
 #include <ctype.h>
 #include <errno.h>
@@ -14,6 +15,7 @@
 #include <unistd.h>
 
 #include "../core/internal.h"
+#include "azure/azure_internal.h"
 
 static int hexval(char c)
 {
@@ -177,13 +179,16 @@ int afs_storage_open(afs_storage **out, const char *uri)
                                 (int)sl, uri);
         return rc;
     }
+    if (afs__azblob_uri_match(uri)) /* built in: docs/azure.md#uris */
+        return afs_storage_azblob_new(out, uri, NULL);
     if (strncasecmp(uri, "file:", 5) == 0) { /* RFC 8089: always a file URI */
         if ((rc = file_uri_path(uri, &path)) != 0)
             goto done;
     } else if (sl > 0) {
         rc = afs__error_set(AFS_ENOTSUP,
                             "storage URI \"%.*s://...\": the \"%.*s\" backend is not built into "
-                            "this libafs (built in: file:// and local paths)",
+                            "this libafs (built in: file://, local paths, azblob:// and "
+                            "https://<account>.blob.core.windows.net)",
                             (int)sl, uri, (int)sl, uri);
         goto done;
     } else if (strstr(uri, "://") == uri) {

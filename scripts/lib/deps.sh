@@ -33,3 +33,6 @@ afs_ensure_packages() {
 AFS_BUILD_PACKAGES=(build-essential cmake pkg-config libsqlite3-dev sqlite3 libmbedtls-dev
                     libcurl4-openssl-dev libyajl-dev libexpat1-dev attr)
 AFS_TEST_PACKAGES=(libcmocka-dev abigail-tools rsync rclone python3 python3-pytest)
+# The Azurite emulator's runtime (scripts/lib/azurite.sh), installed only
+# when node or npm is missing.
+AFS_AZURITE_PACKAGES=(nodejs npm)

@@ -21,6 +21,7 @@ int main(void)
     afs_storage_put_options put = AFS_STORAGE_PUT_OPTIONS_INIT;
     afs_storage_local_options local = AFS_STORAGE_LOCAL_OPTIONS_INIT;
     afs_service_options service = AFS_SERVICE_OPTIONS_INIT;
+    afs_azure_options azure = AFS_AZURE_OPTIONS_INIT;
     afs_fs_ops fs_ops;
     afs_storage_ops storage_ops;
 
@@ -31,7 +32,8 @@ int main(void)
 
     if (put.version != AFS_STORAGE_PUT_OPTIONS_VERSION ||
         local.version != AFS_STORAGE_LOCAL_OPTIONS_VERSION ||
-        service.version != AFS_SERVICE_OPTIONS_VERSION) {
+        service.version != AFS_SERVICE_OPTIONS_VERSION ||
+        azure.version != AFS_AZURE_OPTIONS_VERSION) {
         fprintf(stderr, "headertest (%s): an _INIT macro has the wrong version\n", LANG);
         return 1;
     }

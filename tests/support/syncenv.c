@@ -30,6 +30,7 @@ void afs_test_env_free(afs_test_env *env)
         free(s->data);
     }
     free(env->share);
+    free(env->share_uri);
     free(env->root);
     memset(env, 0, sizeof(*env));
 }
@@ -53,9 +54,10 @@ afs_test_server *afs_test_env_server(afs_test_env *env, const char *name)
 
 void afs_test_env_join(afs_test_env *env, afs_test_server *s, const afs_endpoint_options *opts)
 {
-    int rc = afs_group_open(&s->group, s->svc, NULL, env->share);
+    const char *uri = env->share_uri ? env->share_uri : env->share;
+    int rc = afs_group_open(&s->group, s->svc, NULL, uri);
     if (rc == AFS_ENOTFOUND)
-        AFS_ASSERT_OK(afs_group_create(&s->group, s->svc, "group1", env->share));
+        AFS_ASSERT_OK(afs_group_create(&s->group, s->svc, "group1", uri));
     else
         AFS_ASSERT_OK(rc);
     AFS_ASSERT_OK(afs_endpoint_create(&s->ep, s->group, s->data, opts));

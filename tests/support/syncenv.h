@@ -21,6 +21,7 @@ typedef struct afs_test_server {
 typedef struct afs_test_env {
     char *root;  /* the sandbox */
     char *share; /* the share directory */
+    char *share_uri; /* when set: the share is this storage URI instead (join uses it) */
     afs_test_server servers[8];
     int count;
 } afs_test_env;

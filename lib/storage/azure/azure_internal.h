@@ -1,0 +1,27 @@
+/*
+ * Internal entry points of the Azure backends, for the URI code, the tests
+ * and the benchmark (which link the static library). Not installed.
+ */
+#ifndef AFS_AZURE_INTERNAL_H
+#define AFS_AZURE_INTERNAL_H
+
+#include <stdbool.h>
+
+#include "afs.h"
+
+/* Is `uri` one the Azure Blob backend opens (azblob://, or an https URL of
+ * a *.blob.core.windows.net host)? */
+bool afs__azblob_uri_match(const char *uri);
+
+/* Create (AFS_EEXISTS if it exists) or delete (with everything in it) the
+ * container named by `uri`. `opts` may be NULL. */
+int afs__azblob_container_create(const char *uri, const afs_azure_options *opts);
+int afs__azblob_container_delete(const char *uri, const afs_azure_options *opts);
+
+/* An account SAS for the account of `uri` (needs the key), malloc'd,
+ * without '?': blob service, all resource types, `perms`, valid until
+ * `expiry` (ISO 8601). */
+int afs__azblob_account_sas(const char *uri, const afs_azure_options *opts, const char *perms,
+                            const char *expiry, char **out);
+
+#endif /* AFS_AZURE_INTERNAL_H */

@@ -1,0 +1,2003 @@
+/*
+ * The Azure Blob storage backend (docs/azure.md): a hierarchical view of a
+ * container, or of a prefix inside one, through the Blob REST API.
+ *
+ * - A path "a/b.txt" is the block blob "<prefix>a/b.txt".
+ * - Directories are prefixes. An empty directory keeps a marker: the
+ *   zero-byte blob "<prefix><dir>/" (metadata hdi_isfolder=true, the
+ *   convention of other Azure tools). The listing rolls markers into their
+ *   directory, so they are never seen as objects.
+ * - Times, attributes and user metadata live in x-ms-meta-*: afsmtime and
+ *   afsbtime (decimal ns), afsattr (decimal), afsu_<key> (user keys).
+ * - Conditions map to If-Match / If-None-Match:* and come back as
+ *   AFS_ECONDITION (412, and 409 BlobAlreadyExists).
+ */
+#include <ctype.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include <mbedtls/base64.h>
+
+#include "../../core/internal.h"
+#include "../../core/md5.h"
+#include "auth.h"
+#include "azure_internal.h"
+#include "http.h"
+#include "xml.h"
+
+#define DIR_ETAG "\"afs-directory\"" /* directories have no stored state of their own */
+#define META_MTIME "afsmtime"
+#define META_BTIME "afsbtime"
+#define META_ATTR "afsattr"
+#define META_USER "afsu_"
+#define META_FOLDER "hdi_isfolder"
+#define LIST_PAGE "5000"
+#define LIST_BODY_MAX (32u << 20)
+#define RANGE_MD5_MAX (4u << 20) /* the service hashes ranges up to 4 MiB */
+#define DEFAULT_HOST_SUFFIX ".blob.core.windows.net"
+
+struct azblob {
+    azh_client *http;
+    struct aza_cred cred;
+    struct aza_signer signer;
+    char container[64];
+    char *prefix;   /* "" or "p/q/" (raw) */
+    char *cpath;    /* "/<container>" */
+    unsigned int parallelism;
+    uint64_t block_size;
+    uint64_t single_put_max;
+};
+
+/* ---- URIs and options ---- */
+
+struct parsed_uri {
+    char account[64];
+    char container[64];
+    char *prefix;   /* "" or "a/b/" */
+    char *endpoint; /* NULL: the public endpoint of the account */
+};
+
+static void parsed_free(struct parsed_uri *p)
+{
+    free(p->prefix);
+    free(p->endpoint);
+    memset(p, 0, sizeof(*p));
+}
+
+static int hexv(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
+}
+
+/* Percent-decode `n` bytes into a new string; NUL or a bad escape: NULL + error. */
+static char *pct_dup(const char *s, size_t n, const char *what)
+{
+    char *d = afs__malloc(n + 1);
+    size_t o = 0;
+    if (!d)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '%') {
+            int hi = i + 2 < n ? hexv(s[i + 1]) : -1;
+            int lo = hi >= 0 ? hexv(s[i + 2]) : -1;
+            if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
+                free(d);
+                afs__error_set(AFS_EINVAL, "azure URI: bad percent escape in %s", what);
+                return NULL;
+            }
+            d[o++] = (char)(hi * 16 + lo);
+            i += 2;
+        } else {
+            d[o++] = s[i];
+        }
+    }
+    d[o] = '\0';
+    return d;
+}
+
+static bool container_ok(const char *c)
+{
+    size_t n = strlen(c);
+    if (n < 3 || n > 63 || c[0] == '-' || c[n - 1] == '-' || strstr(c, "--"))
+        return false;
+    return strspn(c, "abcdefghijklmnopqrstuvwxyz0123456789-") == n;
+}
+
+/* "<container>[/<prefix>]" after the authority. */
+static int parse_path(const char *p, size_t n, struct parsed_uri *out)
+{
+    const char *slash = memchr(p, '/', n);
+    size_t cl = slash ? (size_t)(slash - p) : n;
+    char *prefix;
+
+    if (cl == 0 || cl >= sizeof(out->container))
+        return afs__error_set(AFS_EINVAL, "azure URI: missing or overlong container name");
+    memcpy(out->container, p, cl);
+    out->container[cl] = '\0';
+    if (!container_ok(out->container))
+        return afs__error_set(AFS_EINVAL, "azure URI: \"%s\" is not a container name (3-63 of "
+                              "a-z, 0-9 and single inner '-')", out->container);
+    if (!slash || (size_t)(slash - p) + 1 >= n) {
+        out->prefix = afs__strdup("");
+        return out->prefix ? 0 : AFS_ENOMEM;
+    }
+    prefix = pct_dup(slash + 1, n - cl - 1, "the prefix");
+    if (!prefix)
+        return afs_error_last_code() ? afs_error_last_code() : AFS_ENOMEM;
+    {
+        size_t pl = strlen(prefix);
+        while (pl > 0 && prefix[pl - 1] == '/')
+            prefix[--pl] = '\0';
+        /* Every component must be a name the library accepts. */
+        if (pl && afs__path_check(prefix, true, "azure URI prefix") != 0) {
+            free(prefix);
+            return AFS_EINVALIDNAME;
+        }
+        out->prefix = pl ? afs__sprintf("%s/", prefix) : afs__strdup("");
+        free(prefix);
+    }
+    return out->prefix ? 0 : AFS_ENOMEM;
+}
+
+static int parse_query(const char *q, struct parsed_uri *out, const char *uri)
+{
+    while (q && *q) {
+        size_t n = strcspn(q, "&");
+        if (n > 9 && strncmp(q, "endpoint=", 9) == 0) {
+            free(out->endpoint);
+            if (!(out->endpoint = pct_dup(q + 9, n - 9, "endpoint")))
+                return afs_error_last_code() ? afs_error_last_code() : AFS_ENOMEM;
+        } else if (n > 0) {
+            /* Only the endpoint: credentials in a URI would be stored in the
+             * group definition and the service database. */
+            return afs__error_set(AFS_EINVAL,
+                                  "azure URI: unknown query parameter \"%.*s\" (only endpoint= "
+                                  "is accepted; credentials come from AFS_AZURE_ACCOUNT_KEY or "
+                                  "AFS_AZURE_SAS, never from the URI)",
+                                  (int)(strcspn(q, "=") < n ? strcspn(q, "=") : n), q);
+        }
+        q += n;
+        if (*q == '&')
+            q++;
+    }
+    (void)uri;
+    return 0;
+}
+
+static int parse_uri(const char *uri, struct parsed_uri *out)
+{
+    const char *rest, *q, *slash;
+    size_t pathlen;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    if (strchr(uri, '#') || strpbrk(uri, " \t\r\n"))
+        return afs__error_set(AFS_EINVAL, "azure URI: fragments and spaces are not accepted");
+    q = strchr(uri, '?');
+    if (strncasecmp(uri, "azblob://", 9) == 0) {
+        rest = uri + 9;
+        slash = strchr(rest, '/');
+        if (!slash || (q && slash > q))
+            return afs__error_set(AFS_EINVAL, "azure URI: expected azblob://<account>/<container>");
+        if ((size_t)(slash - rest) >= sizeof(out->account) || slash == rest)
+            return afs__error_set(AFS_EINVAL, "azure URI: bad account name");
+        memcpy(out->account, rest, (size_t)(slash - rest));
+        out->account[slash - rest] = '\0';
+    } else if (strncasecmp(uri, "https://", 8) == 0) {
+        const char *host = uri + 8, *dot = strchr(host, '.');
+        slash = strchr(host, '/');
+        if (!dot || !slash || dot > slash || (size_t)(dot - host) >= sizeof(out->account) ||
+            dot == host || (size_t)(slash - dot) != strlen(DEFAULT_HOST_SUFFIX) ||
+            strncasecmp(dot, DEFAULT_HOST_SUFFIX, strlen(DEFAULT_HOST_SUFFIX)) != 0)
+            return afs__error_set(AFS_EINVAL, "azure URI: expected https://<account>%s/"
+                                  "<container>", DEFAULT_HOST_SUFFIX);
+        memcpy(out->account, host, (size_t)(dot - host));
+        out->account[dot - host] = '\0';
+    } else {
+        return afs__error_set(AFS_EINVAL, "azure URI: \"%.32s...\" is not an azblob:// or "
+                              "https://<account>%s URI", uri, DEFAULT_HOST_SUFFIX);
+    }
+    for (char *c = out->account; *c; c++)
+        if (!isalnum((unsigned char)*c))
+            return afs__error_set(AFS_EINVAL, "azure URI: bad account name");
+    pathlen = q ? (size_t)(q - slash - 1) : strlen(slash + 1);
+    if ((rc = parse_path(slash + 1, pathlen, out)) != 0)
+        goto fail;
+    if (q) {
+        if (strncasecmp(uri, "https://", 8) == 0) {
+            rc = afs__error_set(AFS_EINVAL,
+                                "azure URI: no query on an https URL (a SAS belongs in "
+                                "AFS_AZURE_SAS, never in the URI)");
+            goto fail;
+        }
+        if ((rc = parse_query(q + 1, out, uri)) != 0)
+            goto fail;
+    }
+    return 0;
+fail:
+    parsed_free(out);
+    return rc;
+}
+
+bool afs__azblob_uri_match(const char *uri)
+{
+    const char *host, *slash, *dot;
+    size_t sl = strlen(DEFAULT_HOST_SUFFIX);
+    if (strncasecmp(uri, "azblob://", 9) == 0)
+        return true;
+    if (strncasecmp(uri, "https://", 8) != 0)
+        return false;
+    host = uri + 8;
+    slash = host + strcspn(host, "/?#");
+    dot = strchr(host, '.');
+    return dot && dot < slash && (size_t)(slash - dot) == sl &&
+           strncasecmp(dot, DEFAULT_HOST_SUFFIX, sl) == 0;
+}
+
+int afs_azure_options_init(afs_azure_options *opts, unsigned int version)
+{
+    static const afs_azure_options defaults = AFS_AZURE_OPTIONS_INIT;
+    if (!opts)
+        return afs__error_set(AFS_EINVAL, "afs_azure_options_init: opts is NULL");
+    if (version == 0 || version > AFS_AZURE_OPTIONS_VERSION)
+        return afs__error_set(AFS_EVERSION, "afs_azure_options: version %u not supported",
+                              version);
+    *opts = defaults;
+    return 0;
+}
+
+/* ---- requests ---- */
+
+static int do_req(struct azblob *z, struct azh_request *q, struct azh_response *r,
+                  const char *what)
+{
+    int rc;
+    if (z->cred.key_len == 0 && z->cred.sas)
+        q->raw_query = z->cred.sas;
+    if ((rc = azh_header_add(q, "x-ms-version", AZA_VERSION)) != 0)
+        return rc;
+    rc = azh_perform(z->http, q, r, aza_sign, &z->signer, what);
+    if (rc != 0) {
+        /* Belt and braces: no message leaves with a secret in it. */
+        char msg[1024];
+        snprintf(msg, sizeof(msg), "%s", afs_error_last());
+        aza_redact(&z->cred, msg);
+        afs__error_set(rc, "%s", msg);
+    }
+    return rc;
+}
+
+static const char *err_code(struct azh_response *r)
+{
+    if (!r->error_code[0] && r->body && r->body_len)
+        azx_error_code(r->body, r->body_len, r->error_code, sizeof(r->error_code));
+    return r->error_code[0] ? r->error_code : "no error code";
+}
+
+/* Map a final HTTP answer that is not a success to an afs code and message. */
+static int map_status(struct azh_response *r, const char *what)
+{
+    const char *code = err_code(r);
+    long st = r->status;
+
+    if (st == 404)
+        return afs__error_set(AFS_ENOTFOUND, "azure: %s: not found (%s)", what, code);
+    if (st == 412 || (st == 409 && strcmp(code, "BlobAlreadyExists") == 0))
+        return afs__error_set(AFS_ECONDITION, "azure: %s: condition failed (%s)", what, code);
+    if (st == 401 || st == 403)
+        return afs__error_set(AFS_EPERM, "azure: %s: access denied (HTTP %ld %s): check the "
+                              "account key or SAS and its permissions", what, st, code);
+    if (st == 409)
+        return afs__error_set(AFS_EBUSY, "azure: %s: conflict (%s)", what, code);
+    if (st == 400 && strcasecmp(code, "Md5Mismatch") == 0)
+        return afs__error_set(AFS_EIO, "azure: %s: the service saw different bytes than were "
+                              "sent (Md5Mismatch)", what);
+    if (st == 400 || st == 413 || st == 414)
+        return afs__error_set(AFS_EINVAL, "azure: %s: request refused (HTTP %ld %s)", what, st,
+                              code);
+    if (st == 507)
+        return afs__error_set(AFS_ENOSPC, "azure: %s: out of space (%s)", what, code);
+    return afs__error_set(AFS_EIO, "azure: %s: unexpected answer HTTP %ld (%s)", what, st, code);
+}
+
+/* "/container/<encoded prefix+path>[/]" */
+static char *blob_url_path(const struct azblob *z, const char *path, bool marker)
+{
+    char *name = afs__sprintf("%s%s%s", z->prefix, path, marker ? "/" : "");
+    char *enc, *out;
+    if (!name)
+        return NULL;
+    enc = azh_url_encode(name, strlen(name), true);
+    free(name);
+    if (!enc)
+        return NULL;
+    out = afs__sprintf("%s/%s", z->cpath, enc);
+    free(enc);
+    return out;
+}
+
+static void etag_norm(const char *in, char *out, size_t cap)
+{
+    size_t n = strlen(in);
+    if (n >= 2 && in[0] == '"' && in[n - 1] == '"') {
+        in++;
+        n -= 2;
+    }
+    if (n >= cap)
+        n = cap - 1;
+    memcpy(out, in, n);
+    out[n] = '\0';
+}
+
+/* The If-Match value for an etag the caller holds. */
+static void etag_quote(const char *etag, char *out, size_t cap)
+{
+    char bare[AFS_ETAG_MAX];
+    etag_norm(etag, bare, sizeof(bare));
+    snprintf(out, cap, "\"%s\"", bare);
+}
+
+static bool parse_i64(const char *s, int64_t *out)
+{
+    char *end;
+    long long v;
+    if (!s || !s[0])
+        return false;
+    v = strtoll(s, &end, 10);
+    if (*end)
+        return false;
+    *out = (int64_t)v;
+    return true;
+}
+
+/* Fill a file entry from its properties and metadata. */
+static void entry_fill(afs_storage_entry *e, int64_t size, const char *etag, const char *lastmod,
+                       const char *ctime, const char *mtime_meta, const char *btime_meta,
+                       const char *attr_meta)
+{
+    int64_t v;
+    e->type = AFS_TYPE_FILE;
+    e->size = size > 0 ? (uint64_t)size : 0;
+    etag_norm(etag ? etag : "", e->etag, sizeof(e->etag));
+    if (parse_i64(mtime_meta, &v))
+        e->mtime_ns = v;
+    else if ((v = azh_parse_http_date(lastmod)) >= 0)
+        e->mtime_ns = v * 1000000000;
+    if (parse_i64(btime_meta, &v))
+        e->btime_ns = v;
+    else if ((v = azh_parse_http_date(ctime)) >= 0)
+        e->btime_ns = v * 1000000000;
+    if (parse_i64(attr_meta, &v))
+        e->attributes = (uint32_t)v;
+}
+
+static void entry_from_head(const struct azh_response *r, afs_storage_entry *e)
+{
+    entry_fill(e, r->content_length, r->etag, r->last_modified, r->creation_time,
+               azh_response_meta(r, META_MTIME), azh_response_meta(r, META_BTIME),
+               azh_response_meta(r, META_ATTR));
+}
+
+static void entry_dir(afs_storage_entry *e)
+{
+    e->type = AFS_TYPE_DIR;
+    e->size = 0;
+    snprintf(e->etag, sizeof(e->etag), "%s", DIR_ETAG);
+}
+
+/* HEAD a blob. 0 with the answer in *r (status 200 or 404 etc. mapped by caller). */
+static int head_blob(struct azblob *z, const char *path, bool marker, const char *if_match,
+                     struct azh_response *r, const char *what)
+{
+    struct azh_request q;
+    char quoted[AFS_ETAG_MAX + 2];
+    char *up = blob_url_path(z, path, marker);
+    int rc;
+
+    if (!up)
+        return AFS_ENOMEM;
+    memset(&q, 0, sizeof(q));
+    q.method = "HEAD";
+    q.path = up;
+    if (if_match) {
+        etag_quote(if_match, quoted, sizeof(quoted));
+        azh_header_add(&q, "If-Match", quoted);
+    }
+    rc = do_req(z, &q, r, what);
+    free(up);
+    return rc;
+}
+
+/* ---- directory probes ---- */
+
+struct probe {
+    size_t count;
+    bool marker_seen;
+    const char *marker_name; /* prefix + dir + "/" */
+};
+
+static int probe_item(const struct azx_item *it, void *payload)
+{
+    struct probe *p = payload;
+    p->count++;
+    if (!it->is_prefix && strlen(p->marker_name) == it->name_len &&
+        memcmp(it->name, p->marker_name, it->name_len) == 0)
+        p->marker_seen = true;
+    return 0;
+}
+
+/*
+ * Does directory `path` exist (any blob under "<path>/"), and does it hold
+ * anything besides its own marker? The marker sorts first under its prefix,
+ * so two results are enough to tell.
+ */
+static int probe_dir(struct azblob *z, const char *path, bool *exists, bool *has_children,
+                     bool *has_marker)
+{
+    struct azh_request q;
+    struct azh_response r;
+    struct probe p;
+    char next[AFS_STORAGE_MARKER_MAX];
+    char *pfx = afs__sprintf("%s%s/", z->prefix, path);
+    int rc;
+
+    if (!pfx)
+        return AFS_ENOMEM;
+    memset(&q, 0, sizeof(q));
+    memset(&p, 0, sizeof(p));
+    p.marker_name = pfx;
+    q.method = "GET";
+    q.path = z->cpath;
+    azh_query_add(&q, "restype", "container");
+    azh_query_add(&q, "comp", "list");
+    azh_query_add(&q, "prefix", pfx);
+    azh_query_add(&q, "maxresults", "2");
+    q.body_limit = 1u << 20;
+    rc = do_req(z, &q, &r, "directory probe");
+    if (rc == 0 && r.status != 200)
+        rc = map_status(&r, "directory probe");
+    if (rc == 0)
+        rc = azx_parse_list(r.body, r.body_len, probe_item, &p, next, sizeof(next),
+                            "directory probe");
+    if (rc == 0) {
+        *exists = p.count > 0;
+        if (has_children)
+            *has_children = p.count > (p.marker_seen ? 1u : 0u);
+        if (has_marker)
+            *has_marker = p.marker_seen;
+    }
+    azh_response_free(&r);
+    free(pfx);
+    return rc;
+}
+
+static char *parent_of(const char *path)
+{
+    const char *s = strrchr(path, '/');
+    return s ? afs__strndup(path, (size_t)(s - path)) : afs__strdup("");
+}
+
+/* Put the marker of directory `path` (create-only); *created false if it was there. */
+static int put_marker(struct azblob *z, const char *path, bool *created)
+{
+    struct azh_request q;
+    struct azh_response r;
+    char *up = blob_url_path(z, path, true);
+    int rc;
+
+    if (!up)
+        return AFS_ENOMEM;
+    memset(&q, 0, sizeof(q));
+    q.method = "PUT";
+    q.path = up;
+    azh_header_add(&q, "x-ms-blob-type", "BlockBlob");
+    azh_header_add(&q, "If-None-Match", "*");
+    azh_header_add(&q, "x-ms-meta-" META_FOLDER, "true");
+    rc = do_req(z, &q, &r, "directory marker");
+    if (rc == 0) {
+        if (r.status == 201)
+            *created = true;
+        else if (r.status == 409 || r.status == 412)
+            *created = false;
+        else
+            rc = map_status(&r, "directory marker");
+    }
+    azh_response_free(&r);
+    free(up);
+    return rc;
+}
+
+/*
+ * After the last object of a directory went away, keep the directory: the
+ * vtable's directories persist until rmdir, a prefix does not.
+ */
+static int keep_parent(struct azblob *z, const char *path)
+{
+    char *parent = parent_of(path);
+    bool exists = false, created = false;
+    int rc;
+
+    if (!parent)
+        return AFS_ENOMEM;
+    if (!parent[0]) {
+        free(parent);
+        return 0;
+    }
+    rc = probe_dir(z, parent, &exists, NULL, NULL);
+    if (rc == 0 && !exists)
+        rc = put_marker(z, parent, &created);
+    free(parent);
+    return rc;
+}
+
+/* ---- list ---- */
+
+struct list_ctx {
+    const char *pfx;
+    size_t pfx_len;
+    afs_storage_list_fn emit;
+    void *payload;
+    size_t emitted;
+    bool self_seen;
+    char *name_buf;
+};
+
+static int list_item(const struct azx_item *it, void *payload)
+{
+    struct list_ctx *l = payload;
+    afs_storage_entry e;
+    const char *mt = NULL, *bt = NULL, *at = NULL;
+    size_t n;
+
+    if (it->name_len < l->pfx_len || memcmp(it->name, l->pfx, l->pfx_len) != 0)
+        return afs__error_set(AFS_EIO, "azure: listing: the service returned an item outside "
+                              "the requested prefix");
+    n = it->name_len - l->pfx_len;
+    memset(&e, 0, sizeof(e));
+    if (it->is_prefix) {
+        if (n == 0 || it->name[it->name_len - 1] != '/')
+            return afs__error_set(AFS_EIO, "azure: listing: malformed BlobPrefix");
+        n--; /* "sub/" -> "sub"; "/" alone gives "" which the core reports */
+        entry_dir(&e);
+    } else {
+        if (n == 0) {
+            l->self_seen = true; /* the directory's own marker */
+            return 0;
+        }
+        for (size_t i = 0; i < it->nmeta; i++) {
+            if (strcmp(it->meta_names[i], META_MTIME) == 0)
+                mt = it->meta_values[i];
+            else if (strcmp(it->meta_names[i], META_BTIME) == 0)
+                bt = it->meta_values[i];
+            else if (strcmp(it->meta_names[i], META_ATTR) == 0)
+                at = it->meta_values[i];
+        }
+        entry_fill(&e, it->size, it->etag, it->last_modified, it->creation_time, mt, bt, at);
+    }
+    e.name = it->name + l->pfx_len;
+    e.name_len = n;
+    l->emitted++;
+    return l->emit(&e, l->payload);
+}
+
+static int azblob_list(void *ctx, const char *dir, const char *marker, afs_storage_list_fn emit,
+                       void *payload, char *next_marker, size_t next_marker_size)
+{
+    struct azblob *z = ctx;
+    struct azh_request q;
+    struct azh_response r;
+    struct list_ctx l;
+    char what[300];
+    char *pfx = afs__sprintf("%s%s%s", z->prefix, dir, dir[0] ? "/" : "");
+    int rc;
+
+    if (!pfx)
+        return AFS_ENOMEM;
+    snprintf(what, sizeof(what), "list \"%.256s\"", dir);
+    memset(&q, 0, sizeof(q));
+    memset(&l, 0, sizeof(l));
+    q.method = "GET";
+    q.path = z->cpath;
+    azh_query_add(&q, "restype", "container");
+    azh_query_add(&q, "comp", "list");
+    azh_query_add(&q, "prefix", pfx);
+    azh_query_add(&q, "delimiter", "/");
+    azh_query_add(&q, "include", "metadata");
+    azh_query_add(&q, "maxresults", LIST_PAGE);
+    if (marker && marker[0])
+        azh_query_add(&q, "marker", marker);
+    q.body_limit = LIST_BODY_MAX;
+    rc = do_req(z, &q, &r, what);
+    if (rc == 0 && r.status != 200)
+        rc = map_status(&r, what);
+    if (rc == 0) {
+        l.pfx = pfx;
+        l.pfx_len = strlen(pfx);
+        l.emit = emit;
+        l.payload = payload;
+        rc = azx_parse_list(r.body, r.body_len, list_item, &l, next_marker, next_marker_size,
+                            what);
+    }
+    if (rc == 0 && dir[0] && (!marker || !marker[0]) && l.emitted == 0 && !l.self_seen &&
+        !next_marker[0])
+        rc = afs__error_set(AFS_ENOTFOUND, "azure: %s: no such directory", what);
+    if (rc != 0)
+        next_marker[0] = '\0';
+    azh_response_free(&r);
+    free(pfx);
+    return rc;
+}
+
+/* ---- stat ---- */
+
+static int azblob_stat(void *ctx, const char *path, afs_storage_entry *out)
+{
+    struct azblob *z = ctx;
+    struct azh_response r;
+    bool exists = false;
+    char what[300];
+    int rc;
+
+    if (!path[0]) {
+        entry_dir(out);
+        return 0;
+    }
+    snprintf(what, sizeof(what), "stat \"%.256s\"", path);
+    if ((rc = head_blob(z, path, false, NULL, &r, what)) != 0)
+        return rc;
+    if (r.status == 200) {
+        entry_from_head(&r, out);
+    } else if (r.status == 404) {
+        rc = probe_dir(z, path, &exists, NULL, NULL);
+        if (rc == 0 && exists)
+            entry_dir(out);
+        else if (rc == 0)
+            rc = afs__error_set(AFS_ENOTFOUND, "azure: %s: no such object", what);
+    } else {
+        rc = map_status(&r, what);
+    }
+    azh_response_free(&r);
+    return rc;
+}
+
+/* ---- read ---- */
+
+static int md5_b64(const void *data, size_t len, char out[32])
+{
+    afs__md5 m;
+    uint8_t d[AFS__MD5_LEN];
+    size_t olen = 0;
+    afs__md5_init(&m);
+    afs__md5_update(&m, data, len);
+    afs__md5_final(&m, d);
+    if (mbedtls_base64_encode((unsigned char *)out, 32, &olen, d, sizeof(d)) != 0)
+        return afs__error_set(AFS_EIO, "azure: base64 of an MD5 failed");
+    return 0;
+}
+
+static int azblob_read(void *ctx, const char *path, uint64_t offset, void *buf, size_t len,
+                       size_t *nread, const char *if_match)
+{
+    struct azblob *z = ctx;
+    struct azh_request q;
+    struct azh_response r;
+    char range[64], quoted[AFS_ETAG_MAX + 2], what[300];
+    char *up = NULL;
+    bool exists = false;
+    int rc;
+
+    *nread = 0;
+    snprintf(what, sizeof(what), "read \"%.256s\"", path);
+    if (len == 0 || offset > INT64_MAX - (uint64_t)len) {
+        /* Nothing to fetch: still tell a missing or changed object. */
+        if ((rc = head_blob(z, path, false, if_match, &r, what)) != 0)
+            return rc;
+        rc = r.status == 200 ? 0 : map_status(&r, what);
+        azh_response_free(&r);
+        return rc;
+    }
+    if (!(up = blob_url_path(z, path, false)))
+        return AFS_ENOMEM;
+    memset(&q, 0, sizeof(q));
+    q.method = "GET";
+    q.path = up;
+    snprintf(range, sizeof(range), "bytes=%" PRIu64 "-%" PRIu64, offset,
+             offset + (uint64_t)len - 1);
+    azh_header_add(&q, "x-ms-range", range);
+    if (len <= RANGE_MD5_MAX)
+        azh_header_add(&q, "x-ms-range-get-content-md5", "true");
+    if (if_match) {
+        etag_quote(if_match, quoted, sizeof(quoted));
+        azh_header_add(&q, "If-Match", quoted);
+    }
+    q.out_buf = buf;
+    q.out_cap = len;
+    rc = do_req(z, &q, &r, what);
+    if (rc != 0)
+        goto done;
+    if (r.status == 206 || r.status == 200) {
+        unsigned long long a = 0, b = 0, total = 0;
+        char want[32];
+        if (r.status == 206) {
+            if (sscanf(r.content_range, "bytes %llu-%llu/%llu", &a, &b, &total) != 3) {
+                rc = afs__error_set(AFS_EIO, "azure: %s: bad Content-Range \"%.60s\"", what,
+                                    r.content_range);
+                goto done;
+            }
+            /* Azurite answers a range past the end with 206 "bytes N-(N-1)/N"
+             * and no body where the service says 416: both mean 0 bytes. */
+            if (r.out_len == 0 && offset >= total) {
+                *nread = 0;
+                goto done;
+            }
+            if (a != offset || b < a || b - a + 1 != r.out_len) {
+                rc = afs__error_set(AFS_EIO, "azure: %s: Content-Range \"%.60s\" does not match "
+                                    "the %zu bytes received", what, r.content_range, r.out_len);
+                goto done;
+            }
+        } else if (offset != 0) {
+            rc = afs__error_set(AFS_EIO, "azure: %s: the service ignored the range", what);
+            goto done;
+        } else {
+            total = r.out_len;
+        }
+        if (r.content_length >= 0 && (uint64_t)r.content_length != r.out_len) {
+            rc = afs__error_set(AFS_EIO, "azure: %s: %zu bytes received, Content-Length said "
+                                "%" PRId64, what, r.out_len, r.content_length);
+            goto done;
+        }
+        /* Content-MD5 of this range (asked for) or of the whole blob. */
+        if (r.content_md5[0] && (len <= RANGE_MD5_MAX || (offset == 0 && r.out_len == total))) {
+            if ((rc = md5_b64(buf, r.out_len, want)) != 0)
+                goto done;
+            if (strcmp(want, r.content_md5) != 0) {
+                rc = afs__error_set(AFS_EIO, "azure: %s: Content-MD5 mismatch: the bytes "
+                                    "received are not the bytes stored", what);
+                goto done;
+            }
+        } else if (r.blob_content_md5[0] && offset == 0 && r.out_len == total) {
+            if ((rc = md5_b64(buf, r.out_len, want)) != 0)
+                goto done;
+            if (strcmp(want, r.blob_content_md5) != 0) {
+                rc = afs__error_set(AFS_EIO, "azure: %s: blob MD5 mismatch", what);
+                goto done;
+            }
+        }
+        *nread = r.out_len;
+    } else if (r.status == 416) {
+        /* At or past the end: 0 bytes, if the object is there and matches. */
+        azh_response_free(&r);
+        if ((rc = head_blob(z, path, false, if_match, &r, what)) == 0 && r.status != 200)
+            rc = map_status(&r, what);
+    } else if (r.status == 404) {
+        rc = probe_dir(z, path, &exists, NULL, NULL);
+        if (rc == 0)
+            rc = exists ? afs__error_set(AFS_EISDIR, "azure: %s: is a directory", what)
+                        : afs__error_set(AFS_ENOTFOUND, "azure: %s: no such object", what);
+    } else {
+        rc = map_status(&r, what);
+    }
+done:
+    if (rc != 0)
+        *nread = 0;
+    azh_response_free(&r);
+    free(up);
+    return rc;
+}
+
+/* ---- put ---- */
+
+/* Metadata headers of a put; values formatted into `store`. */
+struct meta_hdrs {
+    char mtime[24], btime[24], attr[16];
+    char *user_names[64];
+};
+
+static void meta_free(struct meta_hdrs *m)
+{
+    for (size_t i = 0; i < AFS__ARRAY_LEN(m->user_names); i++)
+        free(m->user_names[i]);
+}
+
+static int meta_add(struct azh_request *q, struct meta_hdrs *m, const afs_storage_put_options *o)
+{
+    int64_t mt = o->mtime_ns == AFS_TIME_OMIT ? afs__now_ns() : o->mtime_ns;
+    int rc;
+
+    snprintf(m->mtime, sizeof(m->mtime), "%" PRId64, mt);
+    if ((rc = azh_header_add(q, "x-ms-meta-" META_MTIME, m->mtime)) != 0)
+        return rc;
+    if (o->btime_ns != AFS_TIME_OMIT) {
+        snprintf(m->btime, sizeof(m->btime), "%" PRId64, o->btime_ns);
+        if ((rc = azh_header_add(q, "x-ms-meta-" META_BTIME, m->btime)) != 0)
+            return rc;
+    }
+    if (o->attributes) {
+        snprintf(m->attr, sizeof(m->attr), "%" PRIu32, o->attributes);
+        if ((rc = azh_header_add(q, "x-ms-meta-" META_ATTR, m->attr)) != 0)
+            return rc;
+    }
+    if (o->meta_count > AFS__ARRAY_LEN(m->user_names) ||
+        o->meta_count + q->nheaders + 8 > AZH_MAX_HEADERS)
+        return afs__error_set(AFS_EINVAL, "azure: at most %d metadata pairs per object",
+                              (int)(AZH_MAX_HEADERS - q->nheaders - 8));
+    for (size_t i = 0; i < o->meta_count; i++) {
+        if (!(m->user_names[i] = afs__sprintf("x-ms-meta-" META_USER "%s", o->meta_keys[i])))
+            return AFS_ENOMEM;
+        if ((rc = azh_header_add(q, m->user_names[i], o->meta_values[i])) != 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* Pull exactly `len` bytes at `off` from the source. */
+static int src_fill(afs_read_fn src, void *payload, uint64_t off, unsigned char *buf, size_t len,
+                    const char *what)
+{
+    size_t got = 0;
+    while (got < len) {
+        size_t n = 0;
+        int rc = src(off + got, buf + got, len - got, &n, payload);
+        if (rc != 0)
+            return rc; /* the source's own code, unchanged */
+        if (n == 0 || n > len - got)
+            return afs__error_set(AFS_EIO, "azure: %s: the source ended after %" PRIu64
+                                  " bytes of the announced size", what, off + got);
+        got += n;
+    }
+    return 0;
+}
+
+static int add_condition(struct azh_request *q, const afs_storage_put_options *o, char *quoted,
+                         size_t cap)
+{
+    if (o->condition == AFS_COND_CREATE_ONLY)
+        return azh_header_add(q, "If-None-Match", "*");
+    if (o->condition == AFS_COND_IF_MATCH) {
+        etag_quote(o->if_match, quoted, cap);
+        return azh_header_add(q, "If-Match", quoted);
+    }
+    return 0;
+}
+
+static void put_result(const struct azh_response *r, uint64_t size,
+                       const afs_storage_put_options *o, int64_t mtime_sent,
+                       afs_storage_entry *out)
+{
+    char mt[24];
+    snprintf(mt, sizeof(mt), "%" PRId64, mtime_sent);
+    entry_fill(out, (int64_t)size, r->etag, r->last_modified, NULL, mt, NULL, NULL);
+    out->btime_ns = o->btime_ns != AFS_TIME_OMIT ? o->btime_ns : 0;
+    out->attributes = o->attributes;
+}
+
+static int put_single(struct azblob *z, const char *path, afs_read_fn src, void *src_payload,
+                      uint64_t size, const afs_storage_put_options *o, afs_storage_entry *out,
+                      const char *what)
+{
+    struct azh_request q;
+    struct azh_response r;
+    struct meta_hdrs m;
+    char quoted[AFS_ETAG_MAX + 2], md5[32];
+    unsigned char *buf = NULL;
+    char *up = NULL;
+    int rc;
+
+    memset(&q, 0, sizeof(q));
+    memset(&r, 0, sizeof(r));
+    memset(&m, 0, sizeof(m));
+    buf = afs__malloc(size ? (size_t)size : 1);
+    up = blob_url_path(z, path, false);
+    if (!buf || !up) {
+        rc = AFS_ENOMEM;
+        goto done;
+    }
+    if ((rc = src_fill(src, src_payload, 0, buf, (size_t)size, what)) != 0)
+        goto done;
+    if ((rc = md5_b64(buf, (size_t)size, md5)) != 0)
+        goto done;
+    q.method = "PUT";
+    q.path = up;
+    q.body = buf;
+    q.body_len = (size_t)size;
+    azh_header_add(&q, "x-ms-blob-type", "BlockBlob");
+    azh_header_add(&q, "Content-MD5", md5);
+    if ((rc = add_condition(&q, o, quoted, sizeof(quoted))) != 0 ||
+        (rc = meta_add(&q, &m, o)) != 0)
+        goto done;
+    if ((rc = do_req(z, &q, &r, what)) != 0)
+        goto done;
+    if (r.status != 201) {
+        rc = map_status(&r, what);
+        goto done;
+    }
+    {
+        int64_t mt = 0;
+        parse_i64(m.mtime, &mt);
+        put_result(&r, size, o, mt, out);
+    }
+done:
+    azh_response_free(&r);
+    meta_free(&m);
+    free(buf);
+    free(up);
+    return rc;
+}
+
+/* A parallel block upload: workers claim blocks, hash them into the whole
+ * object's MD5 in order, and Put Block; the first failure stops all. */
+struct upload {
+    struct azblob *z;
+    const char *up;
+    const char *what;
+    afs_read_fn src;
+    void *src_payload;
+    uint64_t size, block_size;
+    uint32_t nblocks;
+    char id[17];
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    uint32_t next, hashed;
+    afs__md5 md5;
+    int rc;
+    char msg[768];
+    bool stop;
+};
+
+static void block_id(const struct upload *u, uint32_t i, char out[64])
+{
+    char raw[48];
+    size_t olen = 0;
+    /* Same length for every block of a blob, as the service requires. */
+    snprintf(raw, sizeof(raw), "afs-%s-%08" PRIu32, u->id, i);
+    mbedtls_base64_encode((unsigned char *)out, 64, &olen, (const unsigned char *)raw,
+                          strlen(raw));
+}
+
+static void upload_fail(struct upload *u, int rc)
+{
+    pthread_mutex_lock(&u->lock);
+    if (u->rc == 0) {
+        u->rc = rc;
+        snprintf(u->msg, sizeof(u->msg), "%s", afs_error_last_code() == rc ? afs_error_last()
+                                                                           : afs_strerror(rc));
+    }
+    u->stop = true;
+    pthread_cond_broadcast(&u->cond);
+    pthread_mutex_unlock(&u->lock);
+}
+
+static void *upload_worker(void *arg)
+{
+    struct upload *u = arg;
+    unsigned char *buf = afs__malloc((size_t)u->block_size);
+
+    if (!buf) {
+        upload_fail(u, AFS_ENOMEM);
+        return NULL;
+    }
+    for (;;) {
+        struct azh_request q;
+        struct azh_response r;
+        char id[64], md5[32];
+        uint32_t i;
+        uint64_t off;
+        size_t n;
+        int rc;
+
+        pthread_mutex_lock(&u->lock);
+        if (u->stop || u->next >= u->nblocks) {
+            pthread_mutex_unlock(&u->lock);
+            break;
+        }
+        i = u->next++;
+        pthread_mutex_unlock(&u->lock);
+        off = (uint64_t)i * u->block_size;
+        n = (size_t)(u->size - off < u->block_size ? u->size - off : u->block_size);
+        if ((rc = src_fill(u->src, u->src_payload, off, buf, n, u->what)) != 0 ||
+            (rc = md5_b64(buf, n, md5)) != 0) {
+            upload_fail(u, rc);
+            break;
+        }
+        /* The whole object's MD5 needs the blocks in order. */
+        pthread_mutex_lock(&u->lock);
+        while (!u->stop && u->hashed != i)
+            pthread_cond_wait(&u->cond, &u->lock);
+        if (u->stop) {
+            pthread_mutex_unlock(&u->lock);
+            break;
+        }
+        afs__md5_update(&u->md5, buf, n);
+        u->hashed++;
+        pthread_cond_broadcast(&u->cond);
+        pthread_mutex_unlock(&u->lock);
+
+        block_id(u, i, id);
+        memset(&q, 0, sizeof(q));
+        q.method = "PUT";
+        q.path = u->up;
+        q.body = buf;
+        q.body_len = n;
+        azh_query_add(&q, "comp", "block");
+        azh_query_add(&q, "blockid", id);
+        azh_header_add(&q, "Content-MD5", md5);
+        rc = do_req(u->z, &q, &r, u->what);
+        if (rc == 0 && r.status != 201)
+            rc = map_status(&r, u->what);
+        azh_response_free(&r);
+        if (rc != 0) {
+            upload_fail(u, rc);
+            break;
+        }
+    }
+    free(buf);
+    return NULL;
+}
+
+static int put_blocks(struct azblob *z, const char *path, afs_read_fn src, void *src_payload,
+                      uint64_t size, const afs_storage_put_options *o, afs_storage_entry *out,
+                      const char *what)
+{
+    struct upload u;
+    struct azh_request q;
+    struct azh_response r;
+    struct meta_hdrs m;
+    pthread_t th[64];
+    unsigned int nth, started = 0;
+    char quoted[AFS_ETAG_MAX + 2], whole_md5[32];
+    uint8_t digest[AFS__MD5_LEN];
+    uint64_t rnd = 0;
+    char *body = NULL;
+    int rc = 0;
+
+    memset(&u, 0, sizeof(u));
+    memset(&q, 0, sizeof(q));
+    memset(&r, 0, sizeof(r));
+    memset(&m, 0, sizeof(m));
+    u.z = z;
+    u.what = what;
+    u.src = src;
+    u.src_payload = src_payload;
+    u.size = size;
+    u.block_size = z->block_size;
+    u.nblocks = (uint32_t)((size + z->block_size - 1) / z->block_size);
+    if ((size + z->block_size - 1) / z->block_size > 50000)
+        return afs__error_set(AFS_ELIMIT, "azure: %s: over 50,000 blocks; raise block_size",
+                              what);
+    /* A fresh id per upload: concurrent uploads to one name never share blocks. */
+    if (getrandom(&rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+        rnd = (uint64_t)afs__now_ns() ^ (uint64_t)(uintptr_t)&u;
+    snprintf(u.id, sizeof(u.id), "%016" PRIx64, rnd);
+    if (!(u.up = blob_url_path(z, path, false)))
+        return AFS_ENOMEM;
+    /* A doomed conditional upload is refused before any byte moves. */
+    if (o->condition != AFS_COND_NONE) {
+        if ((rc = head_blob(z, path, false, NULL, &r, what)) != 0)
+            goto done;
+        if (o->condition == AFS_COND_CREATE_ONLY && r.status == 200)
+            rc = afs__error_set(AFS_ECONDITION, "azure: %s: the object exists", what);
+        else if (o->condition == AFS_COND_IF_MATCH && r.status == 404)
+            rc = afs__error_set(AFS_ECONDITION, "azure: %s: if-match: no such object", what);
+        else if (o->condition == AFS_COND_IF_MATCH && r.status == 200) {
+            char bare[AFS_ETAG_MAX], now[AFS_ETAG_MAX];
+            etag_norm(o->if_match, bare, sizeof(bare));
+            etag_norm(r.etag, now, sizeof(now));
+            if (strcmp(bare, now) != 0)
+                rc = afs__error_set(AFS_ECONDITION, "azure: %s: etag mismatch", what);
+        } else if (r.status != 200 && r.status != 404)
+            rc = map_status(&r, what);
+        azh_response_free(&r);
+        if (rc != 0)
+            goto done;
+    }
+    pthread_mutex_init(&u.lock, NULL);
+    pthread_cond_init(&u.cond, NULL);
+    afs__md5_init(&u.md5);
+    nth = z->parallelism < u.nblocks ? z->parallelism : u.nblocks;
+    if (nth > AFS__ARRAY_LEN(th))
+        nth = AFS__ARRAY_LEN(th);
+    for (; started < nth; started++)
+        if (pthread_create(&th[started], NULL, upload_worker, &u) != 0)
+            break;
+    if (started == 0)
+        upload_worker(&u);
+    for (unsigned int i = 0; i < started; i++)
+        pthread_join(th[i], NULL);
+    pthread_cond_destroy(&u.cond);
+    pthread_mutex_destroy(&u.lock);
+    if (u.rc != 0) {
+        /* Uncommitted blocks are invisible and expire; nothing to undo. */
+        rc = u.rc;
+        if (rc < 0 && rc != AFS_ENOMEM)
+            afs__error_set(rc, "%s", u.msg);
+        goto done;
+    }
+    afs__md5_final(&u.md5, digest);
+    {
+        size_t olen = 0, cap = 128 + (size_t)u.nblocks * 64, len;
+        mbedtls_base64_encode((unsigned char *)whole_md5, sizeof(whole_md5), &olen, digest,
+                              sizeof(digest));
+        body = afs__malloc(cap);
+        if (!body) {
+            rc = AFS_ENOMEM;
+            goto done;
+        }
+        len = (size_t)snprintf(body, cap, "<?xml version=\"1.0\" encoding=\"utf-8\"?><BlockList>");
+        for (uint32_t i = 0; i < u.nblocks; i++) {
+            char id[64];
+            block_id(&u, i, id);
+            len += (size_t)snprintf(body + len, cap - len, "<Latest>%s</Latest>", id);
+        }
+        len += (size_t)snprintf(body + len, cap - len, "</BlockList>");
+        q.method = "PUT";
+        q.path = u.up;
+        q.body = body;
+        q.body_len = len;
+    }
+    azh_query_add(&q, "comp", "blocklist");
+    azh_header_add(&q, "x-ms-blob-content-md5", whole_md5);
+    if ((rc = add_condition(&q, o, quoted, sizeof(quoted))) != 0 ||
+        (rc = meta_add(&q, &m, o)) != 0)
+        goto done;
+    if ((rc = do_req(z, &q, &r, what)) != 0)
+        goto done;
+    if (r.status == 400 && strcmp(err_code(&r), "InvalidBlockList") == 0) {
+        /* Our uncommitted blocks are gone: another writer committed this
+         * blob (which discards them), or the service lost them. */
+        rc = o->condition != AFS_COND_NONE
+                 ? afs__error_set(AFS_ECONDITION, "azure: %s: another writer committed the "
+                                  "object during the upload", what)
+                 : afs__error_set(AFS_ETRANSIENT, "azure: %s: the uploaded blocks were "
+                                  "discarded before the commit", what);
+        goto done;
+    }
+    if (r.status != 201) {
+        rc = map_status(&r, what);
+        goto done;
+    }
+    {
+        int64_t mt = 0;
+        parse_i64(m.mtime, &mt);
+        put_result(&r, size, o, mt, out);
+    }
+done:
+    azh_response_free(&r);
+    meta_free(&m);
+    free(body);
+    free((char *)u.up);
+    return rc;
+}
+
+static int azblob_put(void *ctx, const char *path, afs_read_fn src, void *src_payload,
+                      uint64_t size, const afs_storage_put_options *opts, afs_storage_entry *out)
+{
+    struct azblob *z = ctx;
+    char what[300];
+    int rc;
+
+    snprintf(what, sizeof(what), "put \"%.256s\"", path);
+    /* A directory holding the name: create-only fails, a plain put may
+     * not hide it. (If-match needs a blob, which a directory is not.) */
+    if (opts->condition != AFS_COND_IF_MATCH) {
+        bool is_dir = false;
+        if ((rc = probe_dir(z, path, &is_dir, NULL, NULL)) != 0)
+            return rc;
+        if (is_dir)
+            return opts->condition == AFS_COND_CREATE_ONLY
+                       ? afs__error_set(AFS_ECONDITION, "azure: %s: a directory has this name",
+                                        what)
+                       : afs__error_set(AFS_EISDIR, "azure: %s: is a directory", what);
+    }
+    if (size <= z->single_put_max)
+        return put_single(z, path, src, src_payload, size, opts, out, what);
+    rc = put_blocks(z, path, src, src_payload, size, opts, out, what);
+    if (rc == AFS_ETRANSIENT && opts->condition == AFS_COND_NONE &&
+        strstr(afs_error_last(), "discarded before the commit")) {
+        afs__log(AFS_LOG_INFO, "azure: %s: blocks discarded; uploading again", what);
+        rc = put_blocks(z, path, src, src_payload, size, opts, out, what);
+    }
+    return rc;
+}
+
+/* ---- remove, mkdir, rmdir ---- */
+
+static int delete_blob(struct azblob *z, const char *path, bool marker, const char *if_match,
+                       struct azh_response *r, const char *what)
+{
+    struct azh_request q;
+    char quoted[AFS_ETAG_MAX + 2];
+    char *up = blob_url_path(z, path, marker);
+    int rc;
+
+    if (!up)
+        return AFS_ENOMEM;
+    memset(&q, 0, sizeof(q));
+    q.method = "DELETE";
+    q.path = up;
+    if (!marker)
+        azh_header_add(&q, "x-ms-delete-snapshots", "include");
+    if (if_match) {
+        etag_quote(if_match, quoted, sizeof(quoted));
+        azh_header_add(&q, "If-Match", quoted);
+    }
+    rc = do_req(z, &q, r, what);
+    free(up);
+    return rc;
+}
+
+static int azblob_remove(void *ctx, const char *path, const char *if_match)
+{
+    struct azblob *z = ctx;
+    struct azh_response r;
+    bool is_dir = false;
+    char what[300];
+    int rc;
+
+    snprintf(what, sizeof(what), "remove \"%.256s\"", path);
+    if ((rc = delete_blob(z, path, false, if_match, &r, what)) != 0)
+        return rc;
+    if (r.status == 202 || r.status == 200) {
+        rc = keep_parent(z, path);
+    } else if (r.status == 404) {
+        rc = probe_dir(z, path, &is_dir, NULL, NULL);
+        if (rc == 0)
+            rc = is_dir ? afs__error_set(AFS_EISDIR, "azure: %s: is a directory (use rmdir)",
+                                         what)
+                        : afs__error_set(AFS_ENOTFOUND, "azure: %s: no such object", what);
+    } else {
+        rc = map_status(&r, what);
+    }
+    azh_response_free(&r);
+    return rc;
+}
+
+/* Is there a blob (file) at `path`? */
+static int file_exists(struct azblob *z, const char *path, bool *exists, const char *what)
+{
+    struct azh_response r;
+    int rc = head_blob(z, path, false, NULL, &r, what);
+    if (rc == 0) {
+        if (r.status == 200 || r.status == 404)
+            *exists = r.status == 200;
+        else
+            rc = map_status(&r, what);
+    }
+    azh_response_free(&r);
+    return rc;
+}
+
+static int azblob_mkdir(void *ctx, const char *path)
+{
+    struct azblob *z = ctx;
+    char what[300];
+    char *parent = parent_of(path);
+    bool exists = false, created = false;
+    int rc;
+
+    if (!parent)
+        return AFS_ENOMEM;
+    snprintf(what, sizeof(what), "mkdir \"%.256s\"", path);
+    if (parent[0]) {
+        if ((rc = probe_dir(z, parent, &exists, NULL, NULL)) != 0)
+            goto done;
+        if (!exists) {
+            bool file = false;
+            if ((rc = file_exists(z, parent, &file, what)) != 0)
+                goto done;
+            rc = file ? afs__error_set(AFS_ENOTDIR, "azure: %s: the parent is a file", what)
+                      : afs__error_set(AFS_ENOTFOUND, "azure: %s: the parent does not exist",
+                                       what);
+            goto done;
+        }
+    }
+    if ((rc = file_exists(z, path, &exists, what)) != 0)
+        goto done;
+    if (!exists && (rc = probe_dir(z, path, &exists, NULL, NULL)) != 0)
+        goto done;
+    if (exists) {
+        rc = afs__error_set(AFS_EEXISTS, "azure: %s: already exists", what);
+        goto done;
+    }
+    if ((rc = put_marker(z, path, &created)) == 0 && !created)
+        rc = afs__error_set(AFS_EEXISTS, "azure: %s: already exists", what);
+done:
+    free(parent);
+    return rc;
+}
+
+static int azblob_rmdir(void *ctx, const char *path)
+{
+    struct azblob *z = ctx;
+    struct azh_response r;
+    bool exists = false, children = false, marker = false;
+    char what[300];
+    int rc;
+
+    snprintf(what, sizeof(what), "rmdir \"%.256s\"", path);
+    if ((rc = probe_dir(z, path, &exists, &children, &marker)) != 0)
+        return rc;
+    if (!exists) {
+        bool file = false;
+        if ((rc = file_exists(z, path, &file, what)) != 0)
+            return rc;
+        return file ? afs__error_set(AFS_ENOTDIR, "azure: %s: not a directory", what)
+                    : afs__error_set(AFS_ENOTFOUND, "azure: %s: no such directory", what);
+    }
+    if (children)
+        return afs__error_set(AFS_ENOTEMPTY, "azure: %s: directory not empty", what);
+    if ((rc = delete_blob(z, path, true, NULL, &r, what)) != 0)
+        return rc;
+    if (r.status != 202 && r.status != 200 && r.status != 404)
+        rc = map_status(&r, what);
+    azh_response_free(&r);
+    return rc == 0 ? keep_parent(z, path) : rc;
+}
+
+/* ---- rename ---- */
+
+/* Server-side copy of one blob (raw names, prefix included) with conditions. */
+static int copy_blob(struct azblob *z, const char *from_name, const char *to_name,
+                     const char *src_etag, bool noreplace, char *new_etag, const char *what)
+{
+    struct azh_request q;
+    struct azh_response r;
+    char quoted[AFS_ETAG_MAX + 2];
+    char *fenc = azh_url_encode(from_name, strlen(from_name), true);
+    char *tenc = azh_url_encode(to_name, strlen(to_name), true);
+    char *src_url = NULL, *to_path = NULL;
+    const struct azh_target *t = azh_client_target(z->http);
+    int rc = 0;
+
+    memset(&r, 0, sizeof(r));
+    if (!fenc || !tenc) {
+        rc = AFS_ENOMEM;
+        goto done;
+    }
+    /* With a SAS the source must carry it too; it never appears in messages. */
+    src_url = afs__sprintf("%s%s%s/%s%s%s", t->base, t->path_prefix, z->cpath, fenc,
+                           (z->cred.key_len == 0 && z->cred.sas) ? "?" : "",
+                           (z->cred.key_len == 0 && z->cred.sas) ? z->cred.sas : "");
+    to_path = afs__sprintf("%s/%s", z->cpath, tenc);
+    if (!src_url || !to_path) {
+        rc = AFS_ENOMEM;
+        goto done;
+    }
+    memset(&q, 0, sizeof(q));
+    q.method = "PUT";
+    q.path = to_path;
+    azh_header_add(&q, "x-ms-copy-source", src_url);
+    if (src_etag) {
+        etag_quote(src_etag, quoted, sizeof(quoted));
+        azh_header_add(&q, "x-ms-source-if-match", quoted);
+    }
+    if (noreplace)
+        azh_header_add(&q, "If-None-Match", "*");
+    if ((rc = do_req(z, &q, &r, what)) != 0)
+        goto done;
+    if (r.status != 202 && r.status != 201) {
+        rc = map_status(&r, what);
+        goto done;
+    }
+    /* Within one account the copy is done at once; wait if it is not. */
+    for (int i = 0; strcasecmp(r.copy_status, "pending") == 0 && i < 600; i++) {
+        struct azh_request h;
+        azh_response_free(&r);
+        azh_sleep_ms(100);
+        memset(&h, 0, sizeof(h));
+        h.method = "HEAD";
+        h.path = to_path;
+        if ((rc = do_req(z, &h, &r, what)) != 0)
+            goto done;
+        if (r.status != 200) {
+            rc = map_status(&r, what);
+            goto done;
+        }
+    }
+    if (r.copy_status[0] && strcasecmp(r.copy_status, "success") != 0) {
+        rc = afs__error_set(AFS_EIO, "azure: %s: server-side copy ended \"%s\"", what,
+                            r.copy_status);
+        goto done;
+    }
+    if (new_etag)
+        etag_norm(r.etag, new_etag, AFS_ETAG_MAX);
+done:
+    azh_response_free(&r);
+    free(fenc);
+    free(tenc);
+    if (src_url) {
+        memset(src_url, 0, strlen(src_url));
+        free(src_url);
+    }
+    free(to_path);
+    return rc;
+}
+
+/* Delete a blob by raw name (prefix included). 404 counts as done. */
+static int delete_raw(struct azblob *z, const char *name, const char *if_match,
+                      const char *what)
+{
+    struct azh_request q;
+    struct azh_response r;
+    char quoted[AFS_ETAG_MAX + 2];
+    char *enc = azh_url_encode(name, strlen(name), true);
+    char *p = enc ? afs__sprintf("%s/%s", z->cpath, enc) : NULL;
+    int rc;
+
+    free(enc);
+    if (!p)
+        return AFS_ENOMEM;
+    memset(&q, 0, sizeof(q));
+    q.method = "DELETE";
+    q.path = p;
+    if (if_match) {
+        etag_quote(if_match, quoted, sizeof(quoted));
+        azh_header_add(&q, "If-Match", quoted);
+    }
+    rc = do_req(z, &q, &r, what);
+    if (rc == 0 && r.status != 202 && r.status != 200 && r.status != 404)
+        rc = map_status(&r, what);
+    azh_response_free(&r);
+    free(p);
+    return rc;
+}
+
+static int rename_file(struct azblob *z, const char *from, const char *to, const char *if_match,
+                       unsigned int flags, const char *src_etag, const char *what)
+{
+    bool noreplace = (flags & AFS_STORAGE_RENAME_NOREPLACE) != 0, to_dir = false;
+    char *fname = afs__sprintf("%s%s", z->prefix, from);
+    char *tname = afs__sprintf("%s%s", z->prefix, to);
+    char copy_etag[AFS_ETAG_MAX] = "";
+    int rc;
+
+    if (!fname || !tname) {
+        rc = AFS_ENOMEM;
+        goto done;
+    }
+    if (if_match) {
+        char a[AFS_ETAG_MAX], b[AFS_ETAG_MAX];
+        etag_norm(if_match, a, sizeof(a));
+        etag_norm(src_etag, b, sizeof(b));
+        if (strcmp(a, b) != 0) {
+            rc = afs__error_set(AFS_ECONDITION, "azure: %s: etag mismatch", what);
+            goto done;
+        }
+    }
+    if ((rc = probe_dir(z, to, &to_dir, NULL, NULL)) != 0)
+        goto done;
+    if (to_dir) {
+        rc = noreplace ? afs__error_set(AFS_ECONDITION, "azure: %s: the target exists", what)
+                       : afs__error_set(AFS_EISDIR, "azure: %s: the target is a directory",
+                                        what);
+        goto done;
+    }
+    if ((rc = copy_blob(z, fname, tname, src_etag, noreplace, copy_etag, what)) != 0)
+        goto done;
+    rc = delete_raw(z, fname, src_etag, what);
+    if (rc == AFS_ECONDITION) {
+        /* The source changed after the copy: undo, nothing happened. */
+        delete_raw(z, tname, copy_etag[0] ? copy_etag : NULL, what);
+        rc = afs__error_set(AFS_ECONDITION, "azure: %s: the source changed during the rename",
+                            what);
+        goto done;
+    }
+    if (rc == 0)
+        rc = keep_parent(z, from);
+done:
+    free(fname);
+    free(tname);
+    return rc;
+}
+
+struct name_list {
+    char **names;
+    size_t count, cap;
+};
+
+static int collect_item(const struct azx_item *it, void *payload)
+{
+    struct name_list *l = payload;
+    if (it->is_prefix)
+        return 0;
+    if (l->count == l->cap) {
+        size_t ncap = l->cap ? l->cap * 2 : 64;
+        char **n = afs__realloc(l->names, ncap * sizeof(*n));
+        if (!n)
+            return AFS_ENOMEM;
+        l->names = n;
+        l->cap = ncap;
+    }
+    if (!(l->names[l->count] = afs__strndup(it->name, it->name_len)))
+        return AFS_ENOMEM;
+    l->count++;
+    return 0;
+}
+
+/* Every blob name under raw prefix `pfx` (markers included), all pages. */
+static int list_flat(struct azblob *z, const char *pfx, struct name_list *l, const char *what)
+{
+    char *marker = afs__calloc(1, AFS_STORAGE_MARKER_MAX);
+    char *next = afs__calloc(1, AFS_STORAGE_MARKER_MAX);
+    int rc = 0;
+
+    if (!marker || !next) {
+        rc = AFS_ENOMEM;
+        goto done;
+    }
+    do {
+        struct azh_request q;
+        struct azh_response r;
+        memset(&q, 0, sizeof(q));
+        q.method = "GET";
+        q.path = z->cpath;
+        azh_query_add(&q, "restype", "container");
+        azh_query_add(&q, "comp", "list");
+        azh_query_add(&q, "prefix", pfx);
+        azh_query_add(&q, "maxresults", LIST_PAGE);
+        if (marker[0])
+            azh_query_add(&q, "marker", marker);
+        q.body_limit = LIST_BODY_MAX;
+        rc = do_req(z, &q, &r, what);
+        if (rc == 0 && r.status != 200)
+            rc = map_status(&r, what);
+        if (rc == 0)
+            rc = azx_parse_list(r.body, r.body_len, collect_item, l, next,
+                                AFS_STORAGE_MARKER_MAX, what);
+        azh_response_free(&r);
+        if (rc == 0 && next[0] && strcmp(next, marker) == 0)
+            rc = afs__error_set(AFS_EIO, "azure: %s: the listing repeated its marker", what);
+        memcpy(marker, next, AFS_STORAGE_MARKER_MAX);
+    } while (rc == 0 && marker[0]);
+done:
+    free(marker);
+    free(next);
+    return rc;
+}
+
+static void names_free(struct name_list *l)
+{
+    for (size_t i = 0; i < l->count; i++)
+        free(l->names[i]);
+    free(l->names);
+}
+
+static int rename_dir(struct azblob *z, const char *from, const char *to, const char *if_match,
+                      unsigned int flags, const char *what)
+{
+    struct name_list l = { 0 };
+    char *fpfx = afs__sprintf("%s%s/", z->prefix, from);
+    char *tpfx = afs__sprintf("%s%s/", z->prefix, to);
+    bool file = false, dir = false, children = false, marker = false;
+    size_t fl;
+    int rc;
+
+    if (!fpfx || !tpfx) {
+        rc = AFS_ENOMEM;
+        goto done;
+    }
+    if (if_match && strcmp(if_match, DIR_ETAG) != 0) {
+        rc = afs__error_set(AFS_ECONDITION, "azure: %s: etag mismatch", what);
+        goto done;
+    }
+    fl = strlen(from);
+    if (strncmp(to, from, fl) == 0 && to[fl] == '/') {
+        rc = afs__error_set(AFS_EINVAL, "azure: %s: cannot move a directory into itself", what);
+        goto done;
+    }
+    if ((rc = file_exists(z, to, &file, what)) != 0 ||
+        (rc = probe_dir(z, to, &dir, &children, &marker)) != 0)
+        goto done;
+    if ((file || dir) && (flags & AFS_STORAGE_RENAME_NOREPLACE)) {
+        rc = afs__error_set(AFS_ECONDITION, "azure: %s: the target exists", what);
+        goto done;
+    }
+    if (file) {
+        rc = afs__error_set(AFS_ENOTDIR, "azure: %s: the target is a file", what);
+        goto done;
+    }
+    if (children) {
+        rc = afs__error_set(AFS_ENOTEMPTY, "azure: %s: the target directory is not empty", what);
+        goto done;
+    }
+    if ((rc = list_flat(z, fpfx, &l, what)) != 0)
+        goto done;
+    /* Not atomic (docs/azure.md#rename): copy everything, then delete. A
+     * crash in between leaves both trees, never neither. */
+    for (size_t i = 0; i < l.count && rc == 0; i++) {
+        char *tname = afs__sprintf("%s%s", tpfx, l.names[i] + strlen(fpfx));
+        if (!tname) {
+            rc = AFS_ENOMEM;
+            break;
+        }
+        rc = copy_blob(z, l.names[i], tname, NULL, false, NULL, what);
+        free(tname);
+    }
+    for (size_t i = 0; i < l.count && rc == 0; i++)
+        rc = delete_raw(z, l.names[i], NULL, what);
+    if (rc == 0)
+        rc = keep_parent(z, from);
+done:
+    names_free(&l);
+    free(fpfx);
+    free(tpfx);
+    return rc;
+}
+
+static int azblob_rename(void *ctx, const char *from, const char *to, const char *if_match,
+                         unsigned int flags)
+{
+    struct azblob *z = ctx;
+    struct azh_response r;
+    char what[600], etag[AFS_ETAG_MAX];
+    bool is_dir = false;
+    int rc;
+
+    snprintf(what, sizeof(what), "rename \"%.256s\" -> \"%.256s\"", from, to);
+    if (strcmp(from, to) == 0)
+        return 0;
+    if ((rc = head_blob(z, from, false, NULL, &r, what)) != 0)
+        return rc;
+    if (r.status == 200) {
+        etag_norm(r.etag, etag, sizeof(etag));
+        azh_response_free(&r);
+        return rename_file(z, from, to, if_match, flags, etag, what);
+    }
+    if (r.status != 404) {
+        rc = map_status(&r, what);
+        azh_response_free(&r);
+        return rc;
+    }
+    azh_response_free(&r);
+    if ((rc = probe_dir(z, from, &is_dir, NULL, NULL)) != 0)
+        return rc;
+    if (!is_dir)
+        return afs__error_set(AFS_ENOTFOUND, "azure: %s: no such object", what);
+    return rename_dir(z, from, to, if_match, flags, what);
+}
+
+/* ---- properties and metadata ---- */
+
+static int azblob_set_props(void *ctx, const char *path, int64_t mtime_ns, uint32_t attributes,
+                            const char *if_match, afs_storage_entry *out)
+{
+    struct azblob *z = ctx;
+    char what[300];
+    int rc = 0;
+
+    snprintf(what, sizeof(what), "set_props \"%.256s\"", path);
+    /* Set Blob Metadata replaces all metadata: read, merge, write back on
+     * the etag read, and try again if someone else wrote in between. */
+    for (int attempt = 0; attempt < 8; attempt++) {
+        struct azh_request q;
+        struct azh_response h, r;
+        char quoted[AFS_ETAG_MAX + 2], mt[24], at[16] = "";
+        char *names[AZH_MAX_META];
+        char *up = NULL;
+        size_t nn = 0;
+        bool is_dir = false;
+
+        memset(&r, 0, sizeof(r));
+        if ((rc = head_blob(z, path, false, if_match, &h, what)) != 0)
+            return rc;
+        if (h.status == 404 && !if_match) {
+            azh_response_free(&h);
+            if ((rc = probe_dir(z, path, &is_dir, NULL, NULL)) != 0)
+                return rc;
+            return is_dir ? afs__error_set(AFS_ENOTSUP, "azure: %s: directories keep no "
+                                           "properties", what)
+                          : afs__error_set(AFS_ENOTFOUND, "azure: %s: no such object", what);
+        }
+        if (h.status == 404 && if_match) {
+            azh_response_free(&h);
+            return afs__error_set(AFS_ECONDITION, "azure: %s: if-match: no such object", what);
+        }
+        if (h.status != 200) {
+            rc = map_status(&h, what);
+            azh_response_free(&h);
+            return rc;
+        }
+        if (h.meta_overflow) {
+            azh_response_free(&h);
+            return afs__error_set(AFS_ELIMIT, "azure: %s: too much metadata to rewrite", what);
+        }
+        up = blob_url_path(z, path, false);
+        if (!up) {
+            azh_response_free(&h);
+            return AFS_ENOMEM;
+        }
+        memset(&q, 0, sizeof(q));
+        q.method = "PUT";
+        q.path = up;
+        azh_query_add(&q, "comp", "metadata");
+        etag_quote(h.etag, quoted, sizeof(quoted));
+        azh_header_add(&q, "If-Match", quoted);
+        if (mtime_ns != AFS_TIME_OMIT)
+            snprintf(mt, sizeof(mt), "%" PRId64, mtime_ns);
+        else if (azh_response_meta(&h, META_MTIME))
+            snprintf(mt, sizeof(mt), "%s", azh_response_meta(&h, META_MTIME));
+        else {
+            int64_t lm = azh_parse_http_date(h.last_modified);
+            snprintf(mt, sizeof(mt), "%" PRId64, lm > 0 ? lm * 1000000000 : 0);
+        }
+        azh_header_add(&q, "x-ms-meta-" META_MTIME, mt);
+        if (attributes) {
+            snprintf(at, sizeof(at), "%" PRIu32, attributes);
+            azh_header_add(&q, "x-ms-meta-" META_ATTR, at);
+        }
+        for (size_t i = 0; i < h.nmeta && rc == 0; i++) {
+            if (strcmp(h.meta[i].name, META_MTIME) == 0 || strcmp(h.meta[i].name, META_ATTR) == 0)
+                continue;
+            if (!(names[nn] = afs__sprintf("x-ms-meta-%s", h.meta[i].name))) {
+                rc = AFS_ENOMEM;
+                break;
+            }
+            rc = azh_header_add(&q, names[nn], h.meta[i].value);
+            nn++;
+        }
+        if (rc == 0)
+            rc = do_req(z, &q, &r, what);
+        for (size_t i = 0; i < nn; i++)
+            free(names[i]);
+        free(up);
+        if (rc == 0 && r.status == 200) {
+            int64_t size = h.content_length;
+            entry_fill(out, size, r.etag, r.last_modified, h.creation_time, mt,
+                       azh_response_meta(&h, META_BTIME), at);
+            out->attributes = attributes;
+        } else if (rc == 0 && r.status == 412 && !if_match) {
+            azh_response_free(&h);
+            azh_response_free(&r);
+            continue; /* changed between our HEAD and our write: again */
+        } else if (rc == 0) {
+            rc = map_status(&r, what);
+        }
+        azh_response_free(&h);
+        azh_response_free(&r);
+        return rc;
+    }
+    return afs__error_set(AFS_ETRANSIENT, "azure: %s: the object kept changing", what);
+}
+
+static int azblob_meta_get(void *ctx, const char *path, const char *key, char *buf, size_t cap,
+                           size_t *len)
+{
+    struct azblob *z = ctx;
+    struct azh_response r;
+    char what[300], name[80];
+    const char *v;
+    size_t kl = strlen(key);
+    int rc;
+
+    if (kl == 0 || kl > 64 || strspn(key, "abcdefghijklmnopqrstuvwxyz0123456789_") != kl)
+        return afs__error_set(AFS_EINVAL, "azure: meta_get: bad metadata key");
+    snprintf(what, sizeof(what), "meta_get \"%.256s\"", path);
+    snprintf(name, sizeof(name), META_USER "%s", key);
+    if ((rc = head_blob(z, path, false, NULL, &r, what)) != 0)
+        return rc;
+    if (r.status != 200) {
+        rc = map_status(&r, what);
+    } else if (!(v = azh_response_meta(&r, name))) {
+        rc = afs__error_set(AFS_ENOTFOUND, "azure: %s: no metadata \"%s\"", what, key);
+    } else {
+        snprintf(buf, cap, "%s", v);
+        *len = strlen(v);
+    }
+    azh_response_free(&r);
+    return rc;
+}
+
+static int azblob_ctl(void *ctx, int op, void *arg)
+{
+    (void)ctx;
+    if (op == AFS_STORAGE_CTL_NAME && arg) {
+        *(const char **)arg = "azblob";
+        return 0;
+    }
+    return afs__error_set(AFS_ENOTSUP, "azure blob storage: ctl %d not supported", op);
+}
+
+static void azblob_release(void *ctx)
+{
+    struct azblob *z = ctx;
+    if (!z)
+        return;
+    azh_client_free(z->http);
+    aza_cred_free(&z->cred);
+    free(z->prefix);
+    free(z->cpath);
+    free(z);
+}
+
+/* ---- open ---- */
+
+static const char *env_or(const char *given, const char *name, const afs_azure_options *o)
+{
+    if (given)
+        return given;
+    if (o && (o->flags & AFS_AZURE_NO_ENV))
+        return NULL;
+    return getenv(name);
+}
+
+/* Everything but the existence check: parse, credentials, HTTP client. */
+static int azblob_setup(const char *uri, const afs_azure_options *opts, struct azblob **out)
+{
+    afs_azure_options o = AFS_AZURE_OPTIONS_INIT;
+    struct parsed_uri pu;
+    struct azh_target target;
+    struct azh_config cfg;
+    struct azblob *z = NULL;
+    char *endpoint = NULL;
+    int rc;
+
+    *out = NULL;
+    if (opts) {
+        if (opts->version == 0 || opts->version > AFS_AZURE_OPTIONS_VERSION)
+            return afs__error_set(AFS_EVERSION, "azure: options version %u not supported",
+                                  opts->version);
+        o = *opts;
+    }
+    if (o.flags & ~(AFS_AZURE_ALLOW_HTTP | AFS_AZURE_NO_ENV))
+        return afs__error_set(AFS_EINVAL, "azure: unknown flags 0x%x", o.flags);
+    if ((rc = parse_uri(uri, &pu)) != 0)
+        return rc;
+    endpoint = pu.endpoint ? afs__strdup(pu.endpoint)
+                           : afs__sprintf("https://%s%s", pu.account, DEFAULT_HOST_SUFFIX);
+    if (!endpoint) {
+        rc = AFS_ENOMEM;
+        goto done;
+    }
+    if ((rc = azh_target_parse(endpoint, (o.flags & AFS_AZURE_ALLOW_HTTP) != 0, &target)) != 0)
+        goto done;
+    z = afs__calloc(1, sizeof(*z));
+    if (!z) {
+        rc = AFS_ENOMEM;
+        goto done;
+    }
+    if ((rc = aza_cred_init(&z->cred, pu.account,
+                            env_or(opts ? opts->account_key : NULL, "AFS_AZURE_ACCOUNT_KEY", opts),
+                            env_or(opts ? opts->sas : NULL, "AFS_AZURE_SAS", opts))) != 0)
+        goto done;
+    snprintf(z->container, sizeof(z->container), "%s", pu.container);
+    z->prefix = pu.prefix;
+    pu.prefix = NULL;
+    if (!(z->cpath = afs__sprintf("/%s", pu.container))) {
+        rc = AFS_ENOMEM;
+        goto done;
+    }
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.ca_file = o.ca_file;
+    cfg.max_attempts = o.max_attempts ? o.max_attempts : 6;
+    cfg.connect_timeout_ms = o.connect_timeout_ms ? o.connect_timeout_ms : 10000;
+    cfg.timeout_ms = o.timeout_ms ? o.timeout_ms : 60000;
+    cfg.retry_base_ms = o.retry_base_ms ? o.retry_base_ms : 250;
+    cfg.retry_max_ms = cfg.retry_base_ms * 64 < 30000 ? cfg.retry_base_ms * 64 : 30000;
+    z->parallelism = o.parallelism ? o.parallelism : 8;
+    if (z->parallelism > 64)
+        z->parallelism = 64;
+    z->block_size = o.block_size ? o.block_size : (4u << 20);
+    z->single_put_max = o.single_put_max ? o.single_put_max : (4u << 20);
+    if (z->block_size > (64u << 20) || z->single_put_max > (256u << 20)) {
+        rc = afs__error_set(AFS_EINVAL, "azure: block_size is at most 64 MiB and "
+                            "single_put_max at most 256 MiB");
+        goto done;
+    }
+    if ((rc = azh_client_new(&z->http, &target, &cfg)) != 0)
+        goto done;
+    z->signer.cred = &z->cred;
+    z->signer.path_prefix = azh_client_target(z->http)->path_prefix;
+    *out = z;
+    z = NULL;
+done:
+    azblob_release(z);
+    parsed_free(&pu);
+    free(endpoint);
+    return rc;
+}
+
+static int container_req(struct azblob *z, const char *method, long *status, const char *what)
+{
+    struct azh_request q;
+    struct azh_response r;
+    int rc;
+
+    memset(&q, 0, sizeof(q));
+    q.method = method;
+    q.path = z->cpath;
+    azh_query_add(&q, "restype", "container");
+    rc = do_req(z, &q, &r, what);
+    if (rc == 0) {
+        *status = r.status;
+        if (r.status >= 300 && r.status != 404 && r.status != 409)
+            rc = map_status(&r, what);
+    }
+    azh_response_free(&r);
+    return rc;
+}
+
+int afs_storage_azblob_new(afs_storage **out, const char *uri, const afs_azure_options *opts)
+{
+    afs_storage_ops ops;
+    struct azblob *z = NULL;
+    long status = 0;
+    int rc;
+
+    if (!out || !uri)
+        return afs__error_set(AFS_EINVAL, "afs_storage_azblob_new: out and uri are required");
+    *out = NULL;
+    if ((rc = azblob_setup(uri, opts, &z)) != 0)
+        return rc;
+    if ((rc = container_req(z, "HEAD", &status, "open container")) != 0)
+        goto done;
+    if (status == 404) {
+        rc = afs__error_set(AFS_ENOTFOUND, "azure: container \"%s\" does not exist",
+                            z->container);
+        goto done;
+    }
+    memset(&ops, 0, sizeof(ops));
+    ops.version = AFS_STORAGE_OPS_VERSION;
+    ops.release = azblob_release;
+    ops.ctl = azblob_ctl;
+    ops.list = azblob_list;
+    ops.stat = azblob_stat;
+    ops.read = azblob_read;
+    ops.put = azblob_put;
+    ops.remove = azblob_remove;
+    ops.mkdir = azblob_mkdir;
+    ops.rmdir = azblob_rmdir;
+    ops.rename = azblob_rename;
+    ops.set_props = azblob_set_props;
+    ops.meta_get = azblob_meta_get;
+    if ((rc = afs_storage_new(out, &ops, z)) != 0)
+        goto done;
+    z = NULL;
+done:
+    azblob_release(z);
+    return rc;
+}
+
+int afs__azblob_container_create(const char *uri, const afs_azure_options *opts)
+{
+    struct azblob *z = NULL;
+    long status = 0;
+    int rc = azblob_setup(uri, opts, &z);
+    if (rc == 0 && (rc = container_req(z, "PUT", &status, "create container")) == 0 &&
+        status == 409)
+        rc = afs__error_set(AFS_EEXISTS, "azure: container \"%s\" exists", z->container);
+    azblob_release(z);
+    return rc;
+}
+
+int afs__azblob_container_delete(const char *uri, const afs_azure_options *opts)
+{
+    struct azblob *z = NULL;
+    long status = 0;
+    int rc = azblob_setup(uri, opts, &z);
+    if (rc == 0 && (rc = container_req(z, "DELETE", &status, "delete container")) == 0 &&
+        status == 404)
+        rc = afs__error_set(AFS_ENOTFOUND, "azure: container \"%s\" does not exist",
+                            z->container);
+    azblob_release(z);
+    return rc;
+}
+
+int afs__azblob_account_sas(const char *uri, const afs_azure_options *opts, const char *perms,
+                            const char *expiry, char **out)
+{
+    struct azblob *z = NULL;
+    int rc = azblob_setup(uri, opts, &z);
+    *out = NULL;
+    if (rc == 0)
+        rc = aza_sas_account(&z->cred, "b", "sco", perms, expiry, "https,http", out);
+    azblob_release(z);
+    return rc;
+}
