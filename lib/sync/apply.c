@@ -35,9 +35,11 @@ int afs__apply_flush(afs__apply *a)
          * change from the other endpoints until a full enumeration. */
         rc = afs__journal_append(a->s->storage, a->endpoint_id, a->server_name, a->jrecs,
                                  a->jcount, &a->journal_seq);
-        if (rc != 0)
+        if (rc != 0) {
             afs__log(AFS_LOG_WARN, "sync: journal append failed (%s); other endpoints learn "
                      "these changes at their next full enumeration", afs_error_last());
+            a->journal_failed = true;
+        }
         a->jcount = 0;
         rc = 0;
     }

@@ -27,6 +27,7 @@ typedef struct afs__apply {
     size_t jcount, jcap;
     size_t pending;           /* state changes in the open transaction */
     bool in_txn;
+    bool journal_failed;      /* a batch could not be appended: its changes are unjournaled */
     int fatal;                /* an error that ends the session */
 } afs__apply;
 

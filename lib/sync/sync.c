@@ -23,6 +23,11 @@
 #define KEY_LAST_FULL "last_full_scan_ns"
 #define KEY_INITIAL_DONE "initial_sync_done"
 #define KEY_LAST_RESULT "last_result"
+/* Set before a session's first effect, cleared once all its effects are
+ * journaled and recorded: still set at the start of a session means the
+ * last one stopped midway (a crash), with effects the state and the
+ * journal may not know. */
+#define KEY_IN_PROGRESS "session_in_progress"
 
 int afs_sync_options_init(afs_sync_options *opts, unsigned int version)
 {
@@ -159,7 +164,7 @@ int afs_endpoint_sync(afs_endpoint *endpoint, const afs_sync_options *opts,
     afs__plan plan;
     afs_db *db;
     const char *sname, *sid;
-    int64_t cursor = 0, last_full = 0, initial_done = 0, joined = 0;
+    int64_t cursor = 0, last_full = 0, initial_done = 0, joined = 0, interrupted = 0;
     uint64_t new_cursor = 0, head = 0;
     bool full, gap = false, applying = false;
     int lockfd = -1, rc, src;
@@ -196,7 +201,8 @@ int afs_endpoint_sync(afs_endpoint *endpoint, const afs_sync_options *opts,
     if ((rc = afs__state_get_int(db, KEY_CURSOR, 0, &cursor)) != 0 ||
         (rc = afs__state_get_int(db, KEY_LAST_FULL, 0, &last_full)) != 0 ||
         (rc = afs__state_get_int(db, KEY_INITIAL_DONE, 0, &initial_done)) != 0 ||
-        (rc = afs__state_get_int(db, "joined_existing", 0, &joined)) != 0)
+        (rc = afs__state_get_int(db, "joined_existing", 0, &joined)) != 0 ||
+        (rc = afs__state_get_int(db, KEY_IN_PROGRESS, 0, &interrupted)) != 0)
         goto done;
     s.authoritative = !initial_done &&
                       endpoint->opts.initial_sync == AFS_INITIAL_SYNC_AUTHORITATIVE_UPLOAD;
@@ -217,10 +223,12 @@ int afs_endpoint_sync(afs_endpoint *endpoint, const afs_sync_options *opts,
         goto done;
 
     /* Cloud change detection: the journal, or a full enumeration when asked,
-     * at its interval, for the first session, or when the journal has a gap. */
+     * at its interval, for the first session, after an interrupted one
+     * (whose effects in the share its base does not record), or when the
+     * journal has a gap. */
     if ((rc = progress_phase(&o, &prog, AFS_SYNC_PHASE_SCAN_CLOUD)) != 0)
         goto done;
-    full = (o.flags & AFS_SYNC_FULL_CLOUD_SCAN) || !initial_done ||
+    full = (o.flags & AFS_SYNC_FULL_CLOUD_SCAN) || !initial_done || interrupted ||
            r.started_ns - last_full >=
                (int64_t)endpoint->opts.change_detection_interval_s * 1000000000;
     if (!full) {
@@ -250,9 +258,16 @@ int afs_endpoint_sync(afs_endpoint *endpoint, const afs_sync_options *opts,
     a.res = &r;
     a.progress = o.progress;
     a.progress_payload = o.progress_payload;
+    if (!interrupted && (rc = afs__state_set_int(db, KEY_IN_PROGRESS, 1)) != 0)
+        goto done;
     if ((rc = afs__apply_begin(&a)) != 0)
         goto done;
     applying = true;
+    /* The interrupted session may have changed the share without a journal
+     * record: the other endpoints must enumerate it once to learn that. */
+    if (interrupted && (rc = afs__apply_journal(&a, AFS__JOP_RESCAN, "", NULL, 0, 0, 0, NULL,
+                                                NULL)) != 0)
+        goto done;
 
     if ((rc = progress_phase(&o, &prog, AFS_SYNC_PHASE_RECONCILE)) != 0)
         goto done;
@@ -284,6 +299,10 @@ done:
         src = afs__apply_end(&a);
         if (rc == 0)
             rc = src;
+        /* Every effect is journaled and recorded (or the session never got to
+         * one): the next session needs no recovery. */
+        if (src == 0 && !a.journal_failed)
+            afs__state_set_int(db, KEY_IN_PROGRESS, 0);
     }
     r.result = rc;
     r.item_errors = s.error_count;

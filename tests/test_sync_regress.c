@@ -1,0 +1,112 @@
+/*
+ * Sync engine behaviours that the crash and model tests found broken, each
+ * pinned by a small deterministic case (the crash and model tests find
+ * them again only by luck of a seed or a crash point).
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "faultscheme.h"
+
+static int setup(void **state)
+{
+    afs_test_env *env = calloc(1, sizeof(*env));
+    char *root = afs_test_sandbox("regress");
+    afs_test_env_init(env, root);
+    free(root);
+    *state = env;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    afs_test_env *env = *state;
+    if (!getenv("AFS_TEST_KEEP"))
+        afs_test_rmtree(env->root);
+    afs_test_env_free(env);
+    free(env);
+    afs_error_clear();
+    return 0;
+}
+
+static void assert_no_item_errors(afs_test_server *s)
+{
+    afs_item_error *errs = NULL;
+    size_t n = 0;
+    AFS_ASSERT_OK(afs_endpoint_errors(s->ep, &errs, &n));
+    if (n)
+        fail_msg("%s has %zu item errors, first: %s: %s", s->name, n, errs[0].path,
+                 errs[0].message);
+    afs_item_errors_free(errs, n);
+}
+
+/* Run one session of `s` in a child process that dies at the `nth` call of
+ * storage slot `op` (after the call took effect); `s` is closed afterwards. */
+static void crash_session(afs_test_fenv *fe, afs_test_server *s, const char *op, uint64_t nth)
+{
+    pid_t pid;
+    int status = 0;
+    afs_test_fenv_close(s);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        if (afs_test_fenv_try_open(fe, s) != 0)
+            _exit(2);
+        afs_test_fault_set(afs_test_fenv_storage_ctl(s), op, nth, AFS_FAULT_CRASH_AFTER, 0);
+        _exit(afs_endpoint_sync(s->ep, NULL, NULL) == 0 ? 0 : 3);
+    }
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), AFS_TEST_CRASH_EXIT);
+}
+
+/*
+ * A session stopped right after an upload, before recording it: the next
+ * session must finish the job at once (not wait for the periodic full
+ * enumeration), and the other servers must learn of the file.
+ */
+static void test_sync_regress__session_stopped_after_upload_recovers_at_once(void **state)
+{
+    afs_test_env *env0 = *state;
+    afs_test_fenv fe;
+    afs_test_server *a, *b;
+    char *root = afs_test_path(env0->root, "fenv");
+
+    afs_test_mkdirs(root);
+    afs_test_fenv_init(&fe, root);
+    a = afs_test_fenv_server(&fe, "ServerA");
+    b = afs_test_fenv_server(&fe, "ServerB");
+    afs_test_put(a->data, "first.txt", "one");
+    afs_test_fenv_join(&fe, a, NULL);
+    afs_test_sync(a);
+    afs_test_fenv_join(&fe, b, NULL);
+    afs_test_sync(b);
+
+    afs_test_put(a->data, "new.txt", "uploaded, then the process died");
+    crash_session(&fe, a, "put", 1);
+    afs_test_assert_file(fe.env.share, "new.txt", "uploaded, then the process died");
+
+    afs_test_fenv_open(&fe, a);
+    afs_test_sync(a);
+    assert_int_equal(a->last.item_errors, 0);
+    assert_no_item_errors(a);
+    afs_test_sync(b);
+    afs_test_assert_file(b->data, "new.txt", "uploaded, then the process died");
+    afs_test_sync(a);
+    assert_no_item_errors(a);
+    afs_test_assert_same_tree(a->data, fe.env.share);
+    afs_test_assert_same_tree(b->data, fe.env.share);
+    afs_test_fenv_free(&fe);
+    free(root);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(
+            test_sync_regress__session_stopped_after_upload_recovers_at_once, setup, teardown),
+    };
+    return cmocka_run_group_tests_name("sync_regress", tests, NULL, NULL);
+}
