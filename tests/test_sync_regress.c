@@ -42,6 +42,58 @@ static void assert_no_item_errors(afs_test_server *s)
     afs_item_errors_free(errs, n);
 }
 
+/* Runs another server's session from inside this one's apply phase. */
+struct interleave {
+    afs_test_server *other;
+    int done;
+};
+
+static int run_other_session(const afs_sync_progress *p, void *payload)
+{
+    struct interleave *il = payload;
+    if (p->phase == AFS_SYNC_PHASE_APPLY && !il->done) {
+        il->done = 1;
+        afs_test_sync(il->other);
+    }
+    return 0;
+}
+
+/*
+ * B appends a journal batch while A's session runs; A's own batch then gets
+ * a later number. A's next session must still read B's batch.
+ */
+static void test_sync_regress__concurrent_journal_batches_are_not_skipped(void **state)
+{
+    afs_test_env *env = *state;
+    afs_test_server *a = afs_test_env_server(env, "ServerA");
+    afs_test_server *b = afs_test_env_server(env, "ServerB");
+    afs_sync_options o = AFS_SYNC_OPTIONS_INIT;
+    struct interleave il = { b, 0 };
+
+    afs_test_put(a->data, "base.txt", "shared");
+    afs_test_env_join(env, a, NULL);
+    afs_test_sync(a);
+    afs_test_env_join(env, b, NULL);
+    afs_test_sync(b);
+    afs_test_sync(a);
+
+    afs_test_put(a->data, "from-a.txt", "A's new file");
+    afs_test_put(b->data, "from-b.txt", "B's new file");
+    o.progress = run_other_session;
+    o.progress_payload = &il;
+    a->last.version = AFS_SYNC_RESULT_VERSION;
+    AFS_ASSERT_OK(afs_endpoint_sync(a->ep, &o, &a->last));
+    assert_int_equal(il.done, 1);
+    assert_int_equal(a->last.files_uploaded, 1);
+    afs_test_assert_file(env->share, "from-b.txt", "B's new file");
+
+    afs_test_sync(a);
+    afs_test_assert_file(a->data, "from-b.txt", "B's new file");
+    afs_test_sync(b);
+    afs_test_assert_same_tree(a->data, env->share);
+    afs_test_assert_same_tree(b->data, env->share);
+}
+
 /* Run one session of `s` in a child process that dies at the `nth` call of
  * storage slot `op` (after the call took effect); `s` is closed afterwards. */
 static void crash_session(afs_test_fenv *fe, afs_test_server *s, const char *op, uint64_t nth)
@@ -105,6 +157,8 @@ static void test_sync_regress__session_stopped_after_upload_recovers_at_once(voi
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(
+            test_sync_regress__concurrent_journal_batches_are_not_skipped, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_sync_regress__session_stopped_after_upload_recovers_at_once, setup, teardown),
     };

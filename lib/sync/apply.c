@@ -39,6 +39,8 @@ int afs__apply_flush(afs__apply *a)
             afs__log(AFS_LOG_WARN, "sync: journal append failed (%s); other endpoints learn "
                      "these changes at their next full enumeration", afs_error_last());
             a->journal_failed = true;
+        } else if (a->journal_seq == a->journal_read + 1) {
+            a->journal_read = a->journal_seq;
         }
         a->jcount = 0;
         rc = 0;

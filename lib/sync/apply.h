@@ -18,6 +18,8 @@ typedef struct afs__apply {
     const char *server_name;
     const char *endpoint_id;
     uint64_t journal_seq;     /* hint in, last claimed out */
+    uint64_t journal_read;    /* in: the last batch read; out: advanced over our own
+                                 batches only while no other writer's batch lies between */
     afs_sync_result *res;
     afs_sync_progress_fn progress;
     void *progress_payload;

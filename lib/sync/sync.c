@@ -255,6 +255,7 @@ int afs_endpoint_sync(afs_endpoint *endpoint, const afs_sync_options *opts,
     a.server_name = sname;
     a.endpoint_id = endpoint->id;
     a.journal_seq = new_cursor;
+    a.journal_read = new_cursor;
     a.res = &r;
     a.progress = o.progress;
     a.progress_payload = o.progress_payload;
@@ -284,10 +285,10 @@ int afs_endpoint_sync(afs_endpoint *endpoint, const afs_sync_options *opts,
 
     if ((rc = afs__apply_flush(&a)) != 0)
         goto done;
-    /* The cursor moves past what this session read (and wrote). */
-    if ((rc = afs__state_set_int(db, KEY_CURSOR, (int64_t)(a.journal_seq > new_cursor
-                                                               ? a.journal_seq
-                                                               : new_cursor))) != 0)
+    /* The cursor moves past what this session read, and past its own batches
+     * only where no other writer's batch came in between (that one must be
+     * read next time; our own are re-read harmlessly). */
+    if ((rc = afs__state_set_int(db, KEY_CURSOR, (int64_t)a.journal_read)) != 0)
         goto done;
     if (full && (rc = afs__state_set_int(db, KEY_LAST_FULL, r.started_ns)) != 0)
         goto done;
