@@ -31,6 +31,14 @@ static int teardown(void **state)
     return 0;
 }
 
+static void rename_in(const char *dir, const char *from, const char *to)
+{
+    char *f = afs_test_path(dir, from), *t = afs_test_path(dir, to);
+    assert_int_equal(rename(f, t), 0);
+    free(f);
+    free(t);
+}
+
 static void assert_no_item_errors(afs_test_server *s)
 {
     afs_item_error *errs = NULL;
@@ -40,6 +48,37 @@ static void assert_no_item_errors(afs_test_server *s)
         fail_msg("%s has %zu item errors, first: %s: %s", s->name, n, errs[0].path,
                  errs[0].message);
     afs_item_errors_free(errs, n);
+}
+
+/* A file renamed on one server is renamed on the other, which then settles. */
+static void test_sync_regress__file_rename_is_carried_to_the_other_server(void **state)
+{
+    afs_test_env *env = *state;
+    afs_test_server *a = afs_test_env_server(env, "ServerA");
+    afs_test_server *b = afs_test_env_server(env, "ServerB");
+
+    afs_test_put(a->data, "draft.txt", "the content");
+    afs_test_env_join(env, a, NULL);
+    afs_test_sync(a);
+    afs_test_env_join(env, b, NULL);
+    afs_test_sync(b);
+
+    rename_in(a->data, "draft.txt", "final.txt");
+    afs_test_sync(a);
+    assert_int_equal(a->last.renamed_cloud, 1);
+    afs_test_sync(b);
+    assert_int_equal(b->last.renamed_local, 1);
+    assert_int_equal(b->last.item_errors, 0);
+    for (int i = 0; i < 2; i++) {
+        afs_test_sync(a);
+        afs_test_sync(b);
+    }
+    assert_int_equal(a->last.files_uploaded + b->last.files_uploaded, 0);
+    assert_no_item_errors(a);
+    assert_no_item_errors(b);
+    afs_test_assert_file(b->data, "final.txt", "the content");
+    afs_test_assert_same_tree(a->data, env->share);
+    afs_test_assert_same_tree(b->data, env->share);
 }
 
 /* Runs another server's session from inside this one's apply phase. */
@@ -157,6 +196,8 @@ static void test_sync_regress__session_stopped_after_upload_recovers_at_once(voi
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(
+            test_sync_regress__file_rename_is_carried_to_the_other_server, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_sync_regress__concurrent_journal_batches_are_not_skipped, setup, teardown),
         cmocka_unit_test_setup_teardown(

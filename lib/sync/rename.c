@@ -237,6 +237,21 @@ static int cloud_renames(afs__apply *a)
         }
         if ((rc = move_subtree(a, h->from, h->to, true)) != 0)
             break;
+        /* Our rename changed the item's ctime: the moved base and local side
+         * must say so, or the unchanged file looks modified (and no longer
+         * like the one this session scanned). */
+        {
+            afs_fs_stat st;
+            memset(&st, 0, sizeof(st));
+            if (s->fsops->stat(s->fsctx, tabs, &st) == 0 && st.type == t->local.type &&
+                st.file_id == t->local.file_id) {
+                t->local.ctime_ns = st.ctime_ns;
+                t->base.ctime_ns = st.ctime_ns;
+                if ((rc = afs__apply_save(a, t)) != 0)
+                    break;
+            }
+            afs_error_clear();
+        }
         /* The renaming endpoint journaled the etag the rename produced: the
          * content is what we hold. */
         if (h->type == AFS_TYPE_FILE && h->etag && t->cloud.etag &&
