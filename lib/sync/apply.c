@@ -596,7 +596,7 @@ static int do_delete_local(afs__apply *a, afs__item *it)
 }
 
 /* Hash the local file, checking it is still what the scan saw. */
-static int hash_local(afs__apply *a, afs__item *it, uint8_t md5[AFS__MD5_LEN])
+int afs__apply_hash_local(afs__apply *a, afs__item *it, uint8_t md5[AFS__MD5_LEN])
 {
     char *abs = abs_path(a, it->path);
     unsigned char *buf;
@@ -797,7 +797,7 @@ static int do_compare(afs__apply *a, afs__item *it)
     int rc;
 
     memset(&f, 0, sizeof(f));
-    if ((rc = hash_local(a, it, lmd5)) != 0)
+    if ((rc = afs__apply_hash_local(a, it, lmd5)) != 0)
         return rc;
     if (it->local.size != it->cloud.size) {
         equal = false;
@@ -838,7 +838,7 @@ static int do_compare_authoritative(afs__apply *a, afs__item *it)
     memset(&f, 0, sizeof(f));
     if (it->local.size == it->cloud.size) {
         char *dir;
-        if ((rc = hash_local(a, it, lmd5)) != 0)
+        if ((rc = afs__apply_hash_local(a, it, lmd5)) != 0)
             return rc;
         dir = parent_dup(a, it->path);
         if (!dir)

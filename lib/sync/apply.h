@@ -50,6 +50,9 @@ int afs__apply_end(afs__apply *a);
 /* Save an item's base now (rename handling uses it outside the plan). */
 int afs__apply_save(afs__apply *a, afs__item *it);
 
+/* MD5 of the item's local file, which must still be what the scan saw. */
+int afs__apply_hash_local(afs__apply *a, afs__item *it, uint8_t md5[AFS__MD5_LEN]);
+
 /* Queue a journal record (strings copied). */
 int afs__apply_journal(afs__apply *a, afs__jop op, const char *path, const char *to,
                        uint32_t type, uint64_t size, int64_t mtime_ns, const char *etag,

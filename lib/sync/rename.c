@@ -179,6 +179,18 @@ static int local_renames(afs__apply *a)
         afs__map_remove(&by_id, k);
         if ((rc = move_subtree(a, old->path, c->path, false)) != 0)
             goto done;
+        /* Renaming changed the file's ctime: if its content is still the
+         * base's (the id, size and time already match), take the new ctime,
+         * or the file would be uploaded again. */
+        if (c->local.type == AFS_TYPE_FILE && c->base_has_md5) {
+            uint8_t md5[AFS__MD5_LEN];
+            if (afs__apply_hash_local(a, c, md5) == 0 &&
+                memcmp(md5, c->base_md5, AFS__MD5_LEN) == 0)
+                c->base.ctime_ns = c->local.ctime_ns;
+            else if ((rc = a->fatal) != 0)
+                goto done;
+            afs_error_clear();
+        }
         /* The rename gave the object a new etag; the content is the same. */
         if (afs_storage_stat(s->storage, c->path, &e) == 0) {
             c->base.etag = afs__arena_strdup(&s->arena, e.etag);
