@@ -135,6 +135,35 @@ static void test_sync_regress__concurrent_journal_batches_are_not_skipped(void *
     afs_test_assert_same_tree(b->data, env->share);
 }
 
+/* A directory replaced by a file of the same name: the journal's records
+ * about paths below it must not stop the other server's session. */
+static void test_sync_regress__directory_replaced_by_file_reaches_other_server(void **state)
+{
+    afs_test_env *env = *state;
+    afs_test_server *a = afs_test_env_server(env, "ServerA");
+    afs_test_server *b = afs_test_env_server(env, "ServerB");
+    char *dir;
+
+    afs_test_put(a->data, "p/q.txt", "inside a directory");
+    afs_test_env_join(env, a, NULL);
+    afs_test_sync(a);
+    afs_test_env_join(env, b, NULL);
+    afs_test_sync(b);
+
+    dir = afs_test_path(a->data, "p");
+    afs_test_rmtree(dir);
+    free(dir);
+    afs_test_put(a->data, "p", "now a file");
+    afs_test_sync(a);
+    afs_test_sync(b);
+    afs_test_assert_file(b->data, "p", "now a file");
+    afs_test_sync(a);
+    afs_test_sync(b);
+    assert_no_item_errors(b);
+    afs_test_assert_same_tree(a->data, env->share);
+    afs_test_assert_same_tree(b->data, env->share);
+}
+
 /* Run one session of `s` in a child process that dies at the `nth` call of
  * storage slot `op` (after the call took effect); `s` is closed afterwards. */
 static void crash_session(afs_test_fenv *fe, afs_test_server *s, const char *op, uint64_t nth)
@@ -204,6 +233,8 @@ int main(void)
             test_sync_regress__concurrent_journal_batches_are_not_skipped, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_sync_regress__session_stopped_after_upload_recovers_at_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_sync_regress__directory_replaced_by_file_reaches_other_server, setup, teardown),
     };
     return cmocka_run_group_tests_name("sync_regress", tests, NULL, NULL);
 }

@@ -217,7 +217,7 @@ static int list_subtree(afs__session *s, const char *dir)
         struct list_ctx c = { s, q->rel, &queue, 0 };
         queue = q->next;
         rc = afs_storage_list_all(s->storage, q->rel, on_entry, &c);
-        if (rc == AFS_ENOTFOUND) {
+        if (rc == AFS_ENOTFOUND || rc == AFS_ENOTDIR) {
             afs_error_clear();
             rc = 0;
         } else if (rc == 0) {
@@ -266,7 +266,8 @@ int afs__scan_cloud_journal(afs__session *s, uint64_t cursor, uint64_t *new_curs
         afs_storage_entry e;
         const char *vouched_etag = it->cloud.etag;
         rc = afs_storage_stat(s->storage, it->path, &e);
-        if (rc == AFS_ENOTFOUND) {
+        /* A parent that became a file (ENOTDIR) means absent just the same. */
+        if (rc == AFS_ENOTFOUND || rc == AFS_ENOTDIR) {
             afs_error_clear();
             set_cloud_absent(it);
             if (it->base.exists && it->base.type == AFS_TYPE_DIR)
