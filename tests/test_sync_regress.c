@@ -83,6 +83,37 @@ static void test_sync_regress__file_rename_is_carried_to_the_other_server(void *
     afs_test_assert_same_tree(b->data, env->share);
 }
 
+/*
+ * C edits a file, A (which has C's edit) renames it, B (which still has the
+ * older version) carries the rename out: B must end with C's edit, not keep
+ * its older version under the new name as if it were current.
+ */
+static void test_sync_regress__rename_of_a_newer_version_is_not_taken_as_ours(void **state)
+{
+    afs_test_env *env = *state;
+    afs_test_server *a = afs_test_env_server(env, "ServerA");
+    afs_test_server *b = afs_test_env_server(env, "ServerB");
+    afs_test_server *c = afs_test_env_server(env, "ServerC");
+
+    afs_test_put(a->data, "f.txt", "version 1");
+    afs_test_env_join(env, a, NULL);
+    afs_test_sync(a);
+    afs_test_env_join(env, b, NULL);
+    afs_test_sync(b);
+    afs_test_env_join(env, c, NULL);
+    afs_test_sync(c);
+
+    afs_test_put(c->data, "f.txt", "version 2, from C");
+    afs_test_sync(c);
+    afs_test_sync(a);
+    rename_in(a->data, "f.txt", "g.txt");
+    afs_test_sync(a);
+    afs_test_sync(b);
+    afs_test_assert_file(b->data, "g.txt", "version 2, from C");
+    afs_test_assert_file(b->data, "f.txt", NULL);
+    afs_test_assert_same_tree(b->data, env->share);
+}
+
 /* Runs another server's session from inside this one's apply phase. */
 struct interleave {
     afs_test_server *other;
@@ -229,6 +260,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(
             test_sync_regress__file_rename_is_carried_to_the_other_server, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_sync_regress__rename_of_a_newer_version_is_not_taken_as_ours, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_sync_regress__concurrent_journal_batches_are_not_skipped, setup, teardown),
         cmocka_unit_test_setup_teardown(

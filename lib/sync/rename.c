@@ -199,8 +199,12 @@ static int local_renames(afs__apply *a)
             if ((rc = afs__apply_save(a, c)) != 0)
                 goto done;
         }
+        /* The digest says which content moved (the rename was conditional on
+         * the base's etag), so that others adopt the rename only for it. */
         afs__apply_journal(a, AFS__JOP_RENAME, old->path, c->path, c->local.type,
-                           c->base.size, c->base.mtime_ns, c->base.etag, NULL);
+                           c->base.size, c->base.mtime_ns, c->base.etag,
+                           c->local.type == AFS_TYPE_FILE && c->base_has_md5 ? c->base_md5
+                                                                             : NULL);
         if (a->res)
             a->res->renamed_cloud++;
     }
@@ -264,10 +268,13 @@ static int cloud_renames(afs__apply *a)
             }
             afs_error_clear();
         }
-        /* The renaming endpoint journaled the etag the rename produced: the
-         * content is what we hold. */
+        /* The object is still what the renaming endpoint renamed (the etag
+         * its rename produced) and that content is the one we hold (the
+         * digests agree): the moved base is current. Otherwise the base
+         * keeps our old etag and the content comes down as a change. */
         if (h->type == AFS_TYPE_FILE && h->etag && t->cloud.etag &&
-            strcmp(h->etag, t->cloud.etag) == 0) {
+            strcmp(h->etag, t->cloud.etag) == 0 && h->has_md5 && t->base_has_md5 &&
+            memcmp(h->md5, t->base_md5, AFS__MD5_LEN) == 0) {
             t->base.etag = t->cloud.etag;
             if ((rc = afs__apply_save(a, t)) != 0)
                 break;

@@ -195,6 +195,9 @@ static int on_record(uint64_t seq, const char *endpoint_id, const char *server_n
         h->from = afs__arena_strdup(&s->arena, r->path);
         h->to = afs__arena_strdup(&s->arena, r->to);
         h->etag = r->etag ? afs__arena_strdup(&s->arena, r->etag) : NULL;
+        h->has_md5 = r->has_md5;
+        if (r->has_md5)
+            memcpy(h->md5, r->md5, AFS__MD5_LEN);
         h->type = r->type;
         h->next = s->cloud_renames;
         s->cloud_renames = h;
