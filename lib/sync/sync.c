@@ -16,6 +16,7 @@
 #include "apply.h"
 #include "group_internal.h"
 #include "rename.h"
+#include "retry.h"
 #include "scan_cloud.h"
 #include "state.h"
 
@@ -167,6 +168,7 @@ int afs_endpoint_sync(afs_endpoint *endpoint, const afs_sync_options *opts,
     int64_t cursor = 0, last_full = 0, initial_done = 0, joined = 0, interrupted = 0;
     uint64_t new_cursor = 0, head = 0;
     bool full, gap = false, applying = false;
+    afs_storage *retrying = NULL;
     int lockfd = -1, rc, src;
 
     if (!endpoint)
@@ -194,7 +196,13 @@ int afs_endpoint_sync(afs_endpoint *endpoint, const afs_sync_options *opts,
     s.fs = afs__service_fs(endpoint->group->svc);
     afs_fs_ops_get(s.fs, &s.fsops, &s.fsctx);
     s.root = endpoint->path;
-    s.storage = endpoint->group->storage;
+    /* Every storage call of the session retries transient failures. */
+    if ((rc = afs__retry_storage_new(&retrying, endpoint->group->storage,
+                                     &afs__retry_default)) != 0) {
+        close(lockfd);
+        return rc;
+    }
+    s.storage = retrying;
     s.exclude = endpoint->opts.exclude;
     s.exclude_count = endpoint->opts.exclude_count;
 
@@ -342,6 +350,7 @@ done:
     afs__map_free(&s.items);
     afs__map_free(&s.journal_paths);
     afs__arena_free(&s.arena);
+    afs_storage_free(retrying);
     if (lockfd >= 0)
         close(lockfd);
     return rc;
