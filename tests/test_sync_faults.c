@@ -159,6 +159,66 @@ static void test_sync_faults__persistent_put_failure_is_per_item_and_recovers(vo
     afs_test_assert_same_tree(b->data, fe->env.share);
 }
 
+/* A download that failed (the journal's record of the change was read in
+ * that session) is done by the next session without the fault. */
+static void test_sync_faults__failed_download_is_retried_next_session(void **state)
+{
+    afs_test_fenv *fe = *state;
+    afs_test_server *a, *b;
+    afs_test_fault *fb;
+    afs_item_error *errs = NULL;
+
+    two_servers(fe, &a, &b, 3);
+    afs_test_put(a->data, "dir/f1.txt", "file 1, version 2");
+    afs_test_sync(a);
+    /* (A storage read fault would hit the journal first: fail the local write.) */
+    fb = afs_test_fenv_fs_ctl(fe, b);
+    afs_test_fault_set(fb, "write", 1, AFS_FAULT_PERSISTENT, AFS_EIO);
+    afs_test_sync(b);
+    assert_int_equal(b->last.item_errors, 1);
+    assert_int_equal(error_count(b, &errs), 1);
+    assert_string_equal(errs[0].path, "dir/f1.txt");
+    afs_item_errors_free(errs, 1);
+    afs_test_assert_file(b->data, "dir/f1.txt", "file 1, version 1");
+
+    afs_test_fault_clear(fb);
+    afs_test_sync(b);
+    afs_test_assert_file(b->data, "dir/f1.txt", "file 1, version 2");
+    assert_int_equal(error_count(b, &errs), 0);
+    afs_item_errors_free(errs, 0);
+    afs_test_assert_same_tree(b->data, fe->env.share);
+}
+
+/* The server's disk fails writes (say, full) during downloads: per-item
+ * errors, no stray temporary files, and a later session finishes. */
+static void test_sync_faults__local_write_failure_is_per_item_and_recovers(void **state)
+{
+    afs_test_fenv *fe = *state;
+    afs_test_server *a, *b;
+    afs_test_fault *fsb;
+    afs_item_error *errs = NULL;
+
+    two_servers(fe, &a, &b, 1);
+    afs_test_put(a->data, "big/x.txt", "x");
+    afs_test_put(a->data, "big/y.txt", "y");
+    afs_test_sync(a);
+    fsb = afs_test_fenv_fs_ctl(fe, b);
+    afs_test_fault_set(fsb, "write", 1, AFS_FAULT_PERSISTENT, AFS_ENOSPC);
+    afs_test_sync(b);
+    assert_int_equal(b->last.item_errors, 2);
+    assert_int_equal(error_count(b, &errs), 2);
+    assert_int_equal(errs[0].code, AFS_ENOSPC);
+    afs_item_errors_free(errs, 2);
+    afs_test_assert_file(b->data, "big/x.txt", NULL);
+    assert_int_equal(afs_test_count_files(b->data), 1); /* no temporary file left */
+
+    afs_test_fault_clear(fsb);
+    afs_test_sync(b);
+    assert_int_equal(error_count(b, &errs), 0);
+    afs_item_errors_free(errs, 0);
+    afs_test_assert_same_tree(b->data, fe->env.share);
+}
+
 /* Every storage call takes a few milliseconds longer: still converges. */
 static void test_sync_faults__slow_storage_still_converges(void **state)
 {
@@ -189,6 +249,10 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_sync_faults__persistent_put_failure_is_per_item_and_recovers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sync_faults__failed_download_is_retried_next_session,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_sync_faults__local_write_failure_is_per_item_and_recovers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sync_faults__slow_storage_still_converges, setup,
                                         teardown),
     };

@@ -291,3 +291,35 @@ int afs__scan_cloud_journal(afs__session *s, uint64_t cursor, uint64_t *new_curs
             return rc;
     return 0;
 }
+
+void afs__scan_cloud_recheck(afs__session *s, const char *path)
+{
+    afs_storage_entry e;
+    afs__item *it;
+    const char *c, *slash;
+    int rc;
+
+    for (c = path;; c = slash + 1) {
+        slash = strchr(c, '/');
+        if (afs__sync_name_class(c, slash ? (size_t)(slash - c) : strlen(c), NULL) !=
+            AFS__NAME_SYNC)
+            return;
+        if (!slash)
+            break;
+    }
+    it = afs__map_get(&s->items, path);
+    if (it && it->cloud_known)
+        return;
+    rc = afs_storage_stat(s->storage, path, &e);
+    if (rc != 0 && rc != AFS_ENOTFOUND && rc != AFS_ENOTDIR) {
+        afs_error_clear();
+        return;
+    }
+    afs_error_clear();
+    if (!it && !(it = afs__session_item(s, path, strlen(path))))
+        return;
+    if (rc == 0)
+        set_cloud(s, it, &e);
+    else
+        set_cloud_absent(it);
+}

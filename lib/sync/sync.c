@@ -245,6 +245,17 @@ int afs_endpoint_sync(afs_endpoint *endpoint, const afs_sync_options *opts,
             goto done;
         full = gap;
     }
+    if (!full) {
+        /* Items that failed last session are retried knowing the share as
+         * it is now: the journal records about them were consumed then. */
+        afs_item_error *errs = NULL;
+        size_t nerr = 0;
+        if ((rc = afs__state_list_errors(db, &errs, &nerr)) != 0)
+            goto done;
+        for (size_t i = 0; i < nerr; i++)
+            afs__scan_cloud_recheck(&s, errs[i].path);
+        afs_item_errors_free(errs, nerr);
+    }
     if (full) {
         /* Take the journal head first: what is journaled during the walk is
          * read again next time, never skipped. */
