@@ -114,6 +114,81 @@ static void test_sync_regress__rename_of_a_newer_version_is_not_taken_as_ours(vo
     afs_test_assert_same_tree(b->data, env->share);
 }
 
+static void sync_rounds(afs_test_server **s, int n, int rounds)
+{
+    for (int r = 0; r < rounds; r++)
+        for (int i = 0; i < n; i++)
+            afs_test_sync(s[i]);
+}
+
+/*
+ * A replaces a directory by a file while B edits a file inside it: the
+ * directory stays (modify beats delete) and A's file becomes a conflict
+ * copy; it must not be left out of the share (and later deleted).
+ */
+static void test_sync_regress__file_replacing_a_changed_directory_becomes_a_copy(void **state)
+{
+    afs_test_env *env = *state;
+    afs_test_server *a = afs_test_env_server(env, "ServerA");
+    afs_test_server *b = afs_test_env_server(env, "ServerB");
+    afs_test_server *both[2] = { a, b };
+    char *dir;
+
+    afs_test_put(a->data, "d/x.txt", "x, version 1");
+    afs_test_env_join(env, a, NULL);
+    afs_test_sync(a);
+    afs_test_env_join(env, b, NULL);
+    afs_test_sync(b);
+
+    dir = afs_test_path(a->data, "d");
+    afs_test_rmtree(dir);
+    free(dir);
+    afs_test_put(a->data, "d", "A's file replacing the directory");
+    afs_test_put(b->data, "d/x.txt", "x, version 2 from B");
+    afs_test_sync(b);
+    sync_rounds(both, 2, 3);
+    afs_test_assert_file(env->share, "d/x.txt", "x, version 2 from B");
+    afs_test_assert_file(env->share, "d-ServerA", "A's file replacing the directory");
+    assert_no_item_errors(a);
+    assert_no_item_errors(b);
+    afs_test_assert_same_tree(a->data, env->share);
+    afs_test_assert_same_tree(b->data, env->share);
+}
+
+/*
+ * The mirror case: B replaces a directory by a file while A adds a file
+ * inside it. The directory stays on A and comes back to the share; B's file
+ * becomes a conflict copy; nobody gets stuck.
+ */
+static void test_sync_regress__directory_kept_locally_against_a_file_in_the_share(void **state)
+{
+    afs_test_env *env = *state;
+    afs_test_server *a = afs_test_env_server(env, "ServerA");
+    afs_test_server *b = afs_test_env_server(env, "ServerB");
+    afs_test_server *both[2] = { a, b };
+    char *dir;
+
+    afs_test_put(a->data, "d/x.txt", "x, version 1");
+    afs_test_env_join(env, a, NULL);
+    afs_test_sync(a);
+    afs_test_env_join(env, b, NULL);
+    afs_test_sync(b);
+
+    dir = afs_test_path(b->data, "d");
+    afs_test_rmtree(dir);
+    free(dir);
+    afs_test_put(b->data, "d", "B's file replacing the directory");
+    afs_test_sync(b);
+    afs_test_put(a->data, "d/new.txt", "added on A meanwhile");
+    sync_rounds(both, 2, 3);
+    afs_test_assert_file(env->share, "d/new.txt", "added on A meanwhile");
+    afs_test_assert_file(env->share, "d-ServerB", "B's file replacing the directory");
+    assert_no_item_errors(a);
+    assert_no_item_errors(b);
+    afs_test_assert_same_tree(a->data, env->share);
+    afs_test_assert_same_tree(b->data, env->share);
+}
+
 /* Runs another server's session from inside this one's apply phase. */
 struct interleave {
     afs_test_server *other;
@@ -264,6 +339,12 @@ int main(void)
             test_sync_regress__rename_of_a_newer_version_is_not_taken_as_ours, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_sync_regress__concurrent_journal_batches_are_not_skipped, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_sync_regress__file_replacing_a_changed_directory_becomes_a_copy, setup,
+            teardown),
+        cmocka_unit_test_setup_teardown(
+            test_sync_regress__directory_kept_locally_against_a_file_in_the_share, setup,
+            teardown),
         cmocka_unit_test_setup_teardown(
             test_sync_regress__session_stopped_after_upload_recovers_at_once, setup, teardown),
         cmocka_unit_test_setup_teardown(

@@ -881,14 +881,22 @@ static int do_compare_authoritative(afs__apply *a, afs__item *it)
     return do_upload(a, it);
 }
 
+static int do_type_conflict(afs__apply *a, afs__item *it);
+
 static int do_replace_cloud(afs__apply *a, afs__item *it)
 {
     int rc;
-    afs__side want = it->local;
+    afs__side want = it->local, was = it->cloud;
     if ((rc = do_delete_cloud(a, it)) != 0)
         return rc;
-    if (it->base.exists) /* the old directory kept content: leave it */
-        return 0;
+    if (it->base.exists) {
+        /* The directory in the share kept content changed elsewhere (modify
+         * beats delete), so it stays: the server's file cannot take its
+         * name and becomes a conflict copy, as if both had changed. */
+        it->local = want;
+        it->cloud = was;
+        return want.type == AFS_TYPE_FILE ? do_type_conflict(a, it) : 0;
+    }
     it->local = want;
     return want.type == AFS_TYPE_DIR ? do_mkdir_cloud(a, it) : do_upload(a, it);
 }
@@ -899,8 +907,15 @@ static int do_replace_local(afs__apply *a, afs__item *it)
     afs__side want = it->cloud;
     if ((rc = do_delete_local(a, it)) != 0)
         return rc;
-    if (it->base.exists)
-        return 0;
+    if (it->base.exists) {
+        /* The server's directory kept content (new or never-synced items),
+         * so it stays: the share's file becomes a conflict copy. */
+        it->cloud = want;
+        return want.type == AFS_TYPE_FILE && it->local.exists &&
+                       it->local.type == AFS_TYPE_DIR
+                   ? do_type_conflict(a, it)
+                   : 0;
+    }
     it->cloud = want;
     return want.type == AFS_TYPE_DIR ? do_mkdir_local(a, it) : do_download(a, it);
 }
