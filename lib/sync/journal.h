@@ -67,9 +67,10 @@ typedef int (*afs__journal_fn)(uint64_t seq, const char *endpoint_id, const char
 /*
  * Read every batch after `cursor`. *new_cursor receives the last sequence
  * read. *gap is set when the journal cannot account for everything since
- * `cursor` (pruned past it, a batch that is damaged or hostile, or a
- * AFS__JOP_RESCAN record): the caller must then enumerate the share in full. Errors: storage errors other
- * than a missing batch (which ends the read), the callback's value.
+ * `cursor` (pruned past it, a batch that is damaged or hostile, or an
+ * AFS__JOP_RESCAN record): the caller must then enumerate the share in
+ * full. Errors: storage errors other than a missing batch (which ends the
+ * read), the callback's value.
  */
 int afs__journal_read(afs_storage *s, uint64_t cursor, afs__journal_fn fn, void *payload,
                       uint64_t *new_cursor, bool *gap);
