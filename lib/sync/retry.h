@@ -1,9 +1,9 @@
 /*
- * Retrying transient storage failures (docs/sync.md#errors): a session
- * reaches the share through a wrapper that repeats a call failing with
- * AFS_ETRANSIENT or AFS_EBUSY a few times, with exponential backoff and
- * jitter, before the failure counts. What still fails becomes a per-item
- * error (or ends the session, where the whole session needs the call).
+ * Retrying transient storage failures: a session reaches the share through
+ * a wrapper that repeats a call failing with AFS_ETRANSIENT or AFS_EBUSY a
+ * few times, with exponential backoff and jitter, before the failure
+ * counts. What still fails becomes a per-item error (or ends the session,
+ * where the whole session needs the call).
  *
  * A retried call may have taken effect the first time (a reply lost on the
  * way back): the engine's conditional calls then report AFS_ECONDITION,
