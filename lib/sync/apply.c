@@ -36,9 +36,13 @@ int afs__apply_flush(afs__apply *a)
          * change from the other endpoints until a full enumeration. */
         rc = afs__journal_append(a->s->storage, a->endpoint_id, a->server_name, a->jrecs,
                                  a->jcount, &a->journal_seq);
-        if (rc != 0)
+        if (rc != 0) {
             afs__log(AFS_LOG_WARN, "sync: journal append failed (%s); other endpoints learn "
                      "these changes at their next full enumeration", afs_error_last());
+            a->journal_failed = true;
+        } else if (a->journal_seq == a->journal_read + 1) {
+            a->journal_read = a->journal_seq;
+        }
         a->jcount = 0;
         rc = 0;
     }
@@ -701,7 +705,7 @@ static int do_delete_local(afs__apply *a, afs__item *it)
 }
 
 /* Hash the local file, checking it is still what the scan saw. */
-static int hash_local(afs__apply *a, afs__item *it, uint8_t md5[AFS__MD5_LEN])
+int afs__apply_hash_local(afs__apply *a, afs__item *it, uint8_t md5[AFS__MD5_LEN])
 {
     char *abs = abs_path(a, it->path);
     unsigned char *buf;
@@ -902,7 +906,7 @@ static int do_compare(afs__apply *a, afs__item *it)
     int rc;
 
     memset(&f, 0, sizeof(f));
-    if ((rc = hash_local(a, it, lmd5)) != 0)
+    if ((rc = afs__apply_hash_local(a, it, lmd5)) != 0)
         return rc;
     if (it->local.size != it->cloud.size) {
         equal = false;
@@ -943,7 +947,7 @@ static int do_compare_authoritative(afs__apply *a, afs__item *it)
     memset(&f, 0, sizeof(f));
     if (it->local.size == it->cloud.size) {
         char *dir;
-        if ((rc = hash_local(a, it, lmd5)) != 0)
+        if ((rc = afs__apply_hash_local(a, it, lmd5)) != 0)
             return rc;
         dir = parent_dup(a, it->path);
         if (!dir)
@@ -986,14 +990,22 @@ static int do_compare_authoritative(afs__apply *a, afs__item *it)
     return do_upload(a, it);
 }
 
+static int do_type_conflict(afs__apply *a, afs__item *it);
+
 static int do_replace_cloud(afs__apply *a, afs__item *it)
 {
     int rc;
-    afs__side want = it->local;
+    afs__side want = it->local, was = it->cloud;
     if ((rc = do_delete_cloud(a, it)) != 0)
         return rc;
-    if (it->base.exists) /* the old directory kept content: leave it */
-        return 0;
+    if (it->base.exists) {
+        /* The directory in the share kept content changed elsewhere (modify
+         * beats delete), so it stays: the server's file cannot take its
+         * name and becomes a conflict copy, as if both had changed. */
+        it->local = want;
+        it->cloud = was;
+        return want.type == AFS_TYPE_FILE ? do_type_conflict(a, it) : 0;
+    }
     it->local = want;
     return want.type == AFS_TYPE_DIR ? do_mkdir_cloud(a, it) : do_upload(a, it);
 }
@@ -1004,8 +1016,15 @@ static int do_replace_local(afs__apply *a, afs__item *it)
     afs__side want = it->cloud;
     if ((rc = do_delete_local(a, it)) != 0)
         return rc;
-    if (it->base.exists)
-        return 0;
+    if (it->base.exists) {
+        /* The server's directory kept content (new or never-synced items),
+         * so it stays: the share's file becomes a conflict copy. */
+        it->cloud = want;
+        return want.type == AFS_TYPE_FILE && it->local.exists &&
+                       it->local.type == AFS_TYPE_DIR
+                   ? do_type_conflict(a, it)
+                   : 0;
+    }
     it->cloud = want;
     return want.type == AFS_TYPE_DIR ? do_mkdir_local(a, it) : do_download(a, it);
 }

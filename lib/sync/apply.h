@@ -18,6 +18,8 @@ typedef struct afs__apply {
     const char *server_name;
     const char *endpoint_id;
     uint64_t journal_seq;     /* hint in, last claimed out */
+    uint64_t journal_read;    /* in: the last batch read; out: advanced over our own
+                                 batches only while no other writer's batch lies between */
     afs_sync_result *res;
     afs_sync_progress_fn progress;
     void *progress_payload;
@@ -27,6 +29,7 @@ typedef struct afs__apply {
     size_t jcount, jcap;
     size_t pending;           /* state changes in the open transaction */
     bool in_txn;
+    bool journal_failed;      /* a batch could not be appended: its changes are unjournaled */
     int fatal;                /* an error that ends the session */
 } afs__apply;
 
@@ -46,6 +49,9 @@ int afs__apply_end(afs__apply *a);
 
 /* Save an item's base now (rename handling uses it outside the plan). */
 int afs__apply_save(afs__apply *a, afs__item *it);
+
+/* MD5 of the item's local file, which must still be what the scan saw. */
+int afs__apply_hash_local(afs__apply *a, afs__item *it, uint8_t md5[AFS__MD5_LEN]);
 
 /* Queue a journal record (strings copied). */
 int afs__apply_journal(afs__apply *a, afs__jop op, const char *path, const char *to,

@@ -23,6 +23,7 @@ static const char *op_name(afs__jop op)
     case AFS__JOP_MKDIR: return "mkdir";
     case AFS__JOP_RENAME: return "rename";
     case AFS__JOP_PROPS: return "props";
+    case AFS__JOP_RESCAN: return "rescan";
     }
     return "?";
 }
@@ -30,7 +31,7 @@ static const char *op_name(afs__jop op)
 static int op_parse(const char *s, afs__jop *op)
 {
     static const afs__jop all[] = { AFS__JOP_PUT, AFS__JOP_DELETE, AFS__JOP_MKDIR,
-                                    AFS__JOP_RENAME, AFS__JOP_PROPS };
+                                    AFS__JOP_RENAME, AFS__JOP_PROPS, AFS__JOP_RESCAN };
     for (size_t i = 0; s && i < AFS__ARRAY_LEN(all); i++)
         if (strcmp(s, op_name(all[i])) == 0) {
             *op = all[i];
@@ -215,6 +216,8 @@ static int parse_rec(yajl_val v, afs__jrec *r)
     memset(r, 0, sizeof(*r));
     if (op_parse(afs__json_get_str(v, "op"), &r->op) != 0)
         return AFS_ECORRUPT;
+    if (r->op == AFS__JOP_RESCAN)
+        return 0; /* names no path */
     r->path = afs__json_get_str(v, "path");
     if (!path_ok(r->path))
         return AFS_ECORRUPT;
@@ -311,6 +314,12 @@ int afs__journal_read(afs_storage *s, uint64_t cursor, afs__journal_fn fn, void 
                 afs__jrec r;
                 if (parse_rec(ops->u.array.values[i], &r) != 0) {
                     afs__log(AFS_LOG_WARN, "journal batch %s: record %zu is unusable", path, i);
+                    *gap = true;
+                    continue;
+                }
+                if (r.op == AFS__JOP_RESCAN) {
+                    afs__log(AFS_LOG_INFO, "journal batch %s: its writer asks for a full "
+                             "enumeration", path);
                     *gap = true;
                     continue;
                 }

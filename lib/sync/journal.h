@@ -31,7 +31,9 @@ typedef enum afs__jop {
     AFS__JOP_DELETE = 2, /* a file or directory was removed */
     AFS__JOP_MKDIR = 3,
     AFS__JOP_RENAME = 4, /* path moved to `to` (a file or a whole directory) */
-    AFS__JOP_PROPS = 5   /* times or attributes changed: mtime, etag */
+    AFS__JOP_PROPS = 5,  /* times or attributes changed: mtime, etag */
+    AFS__JOP_RESCAN = 6  /* the writer changed the share without journaling it all (a
+                            session of it stopped midway): readers enumerate in full */
 } afs__jop;
 
 typedef struct afs__jrec {
@@ -65,9 +67,10 @@ typedef int (*afs__journal_fn)(uint64_t seq, const char *endpoint_id, const char
 /*
  * Read every batch after `cursor`. *new_cursor receives the last sequence
  * read. *gap is set when the journal cannot account for everything since
- * `cursor` (pruned past it, or a batch that is damaged or hostile): the
- * caller must then enumerate the share in full. Errors: storage errors other
- * than a missing batch (which ends the read), the callback's value.
+ * `cursor` (pruned past it, a batch that is damaged or hostile, or an
+ * AFS__JOP_RESCAN record): the caller must then enumerate the share in
+ * full. Errors: storage errors other than a missing batch (which ends the
+ * read), the callback's value.
  */
 int afs__journal_read(afs_storage *s, uint64_t cursor, afs__journal_fn fn, void *payload,
                       uint64_t *new_cursor, bool *gap);

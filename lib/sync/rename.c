@@ -179,6 +179,18 @@ static int local_renames(afs__apply *a)
         afs__map_remove(&by_id, k);
         if ((rc = move_subtree(a, old->path, c->path, false)) != 0)
             goto done;
+        /* Renaming changed the file's ctime: if its content is still the
+         * base's (the id, size and time already match), take the new ctime,
+         * or the file would be uploaded again. */
+        if (c->local.type == AFS_TYPE_FILE && c->base_has_md5) {
+            uint8_t md5[AFS__MD5_LEN];
+            if (afs__apply_hash_local(a, c, md5) == 0 &&
+                memcmp(md5, c->base_md5, AFS__MD5_LEN) == 0)
+                c->base.ctime_ns = c->local.ctime_ns;
+            else if ((rc = a->fatal) != 0)
+                goto done;
+            afs_error_clear();
+        }
         /* The rename gave the object a new etag; the content is the same. */
         if (afs_storage_stat(s->storage, c->path, &e) == 0) {
             c->base.etag = afs__arena_strdup(&s->arena, e.etag);
@@ -187,8 +199,12 @@ static int local_renames(afs__apply *a)
             if ((rc = afs__apply_save(a, c)) != 0)
                 goto done;
         }
+        /* The digest says which content moved (the rename was conditional on
+         * the base's etag), so that others adopt the rename only for it. */
         afs__apply_journal(a, AFS__JOP_RENAME, old->path, c->path, c->local.type,
-                           c->base.size, c->base.mtime_ns, c->base.etag, NULL);
+                           c->base.size, c->base.mtime_ns, c->base.etag,
+                           c->local.type == AFS_TYPE_FILE && c->base_has_md5 ? c->base_md5
+                                                                             : NULL);
         if (a->res)
             a->res->renamed_cloud++;
     }
@@ -237,10 +253,28 @@ static int cloud_renames(afs__apply *a)
         }
         if ((rc = move_subtree(a, h->from, h->to, true)) != 0)
             break;
-        /* The renaming endpoint journaled the etag the rename produced: the
-         * content is what we hold. */
+        /* Our rename changed the item's ctime: the moved base and local side
+         * must say so, or the unchanged file looks modified (and no longer
+         * like the one this session scanned). */
+        {
+            afs_fs_stat st;
+            memset(&st, 0, sizeof(st));
+            if (s->fsops->stat(s->fsctx, tabs, &st) == 0 && st.type == t->local.type &&
+                st.file_id == t->local.file_id) {
+                t->local.ctime_ns = st.ctime_ns;
+                t->base.ctime_ns = st.ctime_ns;
+                if ((rc = afs__apply_save(a, t)) != 0)
+                    break;
+            }
+            afs_error_clear();
+        }
+        /* The object is still what the renaming endpoint renamed (the etag
+         * its rename produced) and that content is the one we hold (the
+         * digests agree): the moved base is current. Otherwise the base
+         * keeps our old etag and the content comes down as a change. */
         if (h->type == AFS_TYPE_FILE && h->etag && t->cloud.etag &&
-            strcmp(h->etag, t->cloud.etag) == 0) {
+            strcmp(h->etag, t->cloud.etag) == 0 && h->has_md5 && t->base_has_md5 &&
+            memcmp(h->md5, t->base_md5, AFS__MD5_LEN) == 0) {
             t->base.etag = t->cloud.etag;
             if ((rc = afs__apply_save(a, t)) != 0)
                 break;

@@ -195,6 +195,9 @@ static int on_record(uint64_t seq, const char *endpoint_id, const char *server_n
         h->from = afs__arena_strdup(&s->arena, r->path);
         h->to = afs__arena_strdup(&s->arena, r->to);
         h->etag = r->etag ? afs__arena_strdup(&s->arena, r->etag) : NULL;
+        h->has_md5 = r->has_md5;
+        if (r->has_md5)
+            memcpy(h->md5, r->md5, AFS__MD5_LEN);
         h->type = r->type;
         h->next = s->cloud_renames;
         s->cloud_renames = h;
@@ -217,7 +220,7 @@ static int list_subtree(afs__session *s, const char *dir)
         struct list_ctx c = { s, q->rel, &queue, 0 };
         queue = q->next;
         rc = afs_storage_list_all(s->storage, q->rel, on_entry, &c);
-        if (rc == AFS_ENOTFOUND) {
+        if (rc == AFS_ENOTFOUND || rc == AFS_ENOTDIR) {
             afs_error_clear();
             rc = 0;
         } else if (rc == 0) {
@@ -266,7 +269,8 @@ int afs__scan_cloud_journal(afs__session *s, uint64_t cursor, uint64_t *new_curs
         afs_storage_entry e;
         const char *vouched_etag = it->cloud.etag;
         rc = afs_storage_stat(s->storage, it->path, &e);
-        if (rc == AFS_ENOTFOUND) {
+        /* A parent that became a file (ENOTDIR) means absent just the same. */
+        if (rc == AFS_ENOTFOUND || rc == AFS_ENOTDIR) {
             afs_error_clear();
             set_cloud_absent(it);
             if (it->base.exists && it->base.type == AFS_TYPE_DIR)
@@ -286,4 +290,36 @@ int afs__scan_cloud_journal(afs__session *s, uint64_t cursor, uint64_t *new_curs
         if (h->type == AFS_TYPE_DIR && (rc = list_subtree(s, h->to)) != 0)
             return rc;
     return 0;
+}
+
+void afs__scan_cloud_recheck(afs__session *s, const char *path)
+{
+    afs_storage_entry e;
+    afs__item *it;
+    const char *c, *slash;
+    int rc;
+
+    for (c = path;; c = slash + 1) {
+        slash = strchr(c, '/');
+        if (afs__sync_name_class(c, slash ? (size_t)(slash - c) : strlen(c), NULL) !=
+            AFS__NAME_SYNC)
+            return;
+        if (!slash)
+            break;
+    }
+    it = afs__map_get(&s->items, path);
+    if (it && it->cloud_known)
+        return;
+    rc = afs_storage_stat(s->storage, path, &e);
+    if (rc != 0 && rc != AFS_ENOTFOUND && rc != AFS_ENOTDIR) {
+        afs_error_clear();
+        return;
+    }
+    afs_error_clear();
+    if (!it && !(it = afs__session_item(s, path, strlen(path))))
+        return;
+    if (rc == 0)
+        set_cloud(s, it, &e);
+    else
+        set_cloud_absent(it);
 }

@@ -18,4 +18,11 @@ int afs__scan_cloud_full(afs__session *s);
  */
 int afs__scan_cloud_journal(afs__session *s, uint64_t cursor, uint64_t *new_cursor, bool *gap);
 
+/*
+ * Learn the cloud side of `path` now (an item that failed last session:
+ * what the journal said about it was consumed by that session). Paths that
+ * are not valid synced paths, and storage errors, leave it unknown.
+ */
+void afs__scan_cloud_recheck(afs__session *s, const char *path);
+
 #endif

@@ -47,6 +47,8 @@ typedef struct afs__rename_hint {
     const char *from;
     const char *to;
     const char *etag; /* of `to` right after the rename */
+    bool has_md5;     /* digest of the content renamed, when the renamer knew it */
+    uint8_t md5[AFS__MD5_LEN];
     uint32_t type;
     struct afs__rename_hint *next;
 } afs__rename_hint;

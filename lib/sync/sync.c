@@ -17,6 +17,7 @@
 #include "apply.h"
 #include "group_internal.h"
 #include "rename.h"
+#include "retry.h"
 #include "scan_cloud.h"
 #include "state.h"
 
@@ -24,6 +25,11 @@
 #define KEY_LAST_FULL "last_full_scan_ns"
 #define KEY_INITIAL_DONE "initial_sync_done"
 #define KEY_LAST_RESULT "last_result"
+/* Set before a session's first effect, cleared once all its effects are
+ * journaled and recorded: still set at the start of a session means the
+ * last one stopped midway (a crash), with effects the state and the
+ * journal may not know. */
+#define KEY_IN_PROGRESS "session_in_progress"
 
 int afs_sync_options_init(afs_sync_options *opts, unsigned int version)
 {
@@ -319,10 +325,11 @@ int afs_endpoint_sync(afs_endpoint *endpoint, const afs_sync_options *opts,
     afs__plan plan;
     afs_db *db;
     const char *sname, *sid;
-    int64_t cursor = 0, last_full = 0, initial_done = 0, joined = 0;
+    int64_t cursor = 0, last_full = 0, initial_done = 0, joined = 0, interrupted = 0;
     uint32_t initial_mode = AFS_INITIAL_DOWNLOAD_DEFAULT;
     uint64_t new_cursor = 0, head = 0;
     bool full, gap = false, applying = false;
+    afs_storage *retrying = NULL;
     int lockfd = -1, rc, src;
 
     if (!endpoint)
@@ -350,14 +357,21 @@ int afs_endpoint_sync(afs_endpoint *endpoint, const afs_sync_options *opts,
     s.fs = afs__service_fs(endpoint->group->svc);
     afs_fs_ops_get(s.fs, &s.fsops, &s.fsctx);
     s.root = endpoint->path;
-    s.storage = endpoint->group->storage;
+    /* Every storage call of the session retries transient failures. */
+    if ((rc = afs__retry_storage_new(&retrying, endpoint->group->storage,
+                                     &afs__retry_default)) != 0) {
+        close(lockfd);
+        return rc;
+    }
+    s.storage = retrying;
     s.exclude = endpoint->opts.exclude;
     s.exclude_count = endpoint->opts.exclude_count;
 
     if ((rc = afs__state_get_int(db, KEY_CURSOR, 0, &cursor)) != 0 ||
         (rc = afs__state_get_int(db, KEY_LAST_FULL, 0, &last_full)) != 0 ||
         (rc = afs__state_get_int(db, KEY_INITIAL_DONE, 0, &initial_done)) != 0 ||
-        (rc = afs__state_get_int(db, "joined_existing", 0, &joined)) != 0)
+        (rc = afs__state_get_int(db, "joined_existing", 0, &joined)) != 0 ||
+        (rc = afs__state_get_int(db, KEY_IN_PROGRESS, 0, &interrupted)) != 0)
         goto done;
     s.authoritative = !initial_done &&
                       endpoint->opts.initial_sync == AFS_INITIAL_SYNC_AUTHORITATIVE_UPLOAD;
@@ -408,10 +422,12 @@ int afs_endpoint_sync(afs_endpoint *endpoint, const afs_sync_options *opts,
         goto done;
 
     /* Cloud change detection: the journal, or a full enumeration when asked,
-     * at its interval, for the first session, or when the journal has a gap. */
+     * at its interval, for the first session, after an interrupted one
+     * (whose effects in the share its base does not record), or when the
+     * journal has a gap. */
     if ((rc = progress_phase(&o, &prog, AFS_SYNC_PHASE_SCAN_CLOUD)) != 0)
         goto done;
-    full = (o.flags & AFS_SYNC_FULL_CLOUD_SCAN) || !initial_done ||
+    full = (o.flags & AFS_SYNC_FULL_CLOUD_SCAN) || !initial_done || interrupted ||
            r.started_ns - last_full >=
                (int64_t)endpoint->opts.change_detection_interval_s * 1000000000;
     if (!full) {
@@ -419,6 +435,17 @@ int afs_endpoint_sync(afs_endpoint *endpoint, const afs_sync_options *opts,
         if (rc != 0)
             goto done;
         full = gap;
+    }
+    if (!full) {
+        /* Items that failed last session are retried knowing the share as
+         * it is now: the journal records about them were consumed then. */
+        afs_item_error *errs = NULL;
+        size_t nerr = 0;
+        if ((rc = afs__state_list_errors(db, &errs, &nerr)) != 0)
+            goto done;
+        for (size_t i = 0; i < nerr; i++)
+            afs__scan_cloud_recheck(&s, errs[i].path);
+        afs_item_errors_free(errs, nerr);
     }
     if (full) {
         /* Take the journal head first: what is journaled during the walk is
@@ -438,12 +465,20 @@ int afs_endpoint_sync(afs_endpoint *endpoint, const afs_sync_options *opts,
     a.server_name = sname;
     a.endpoint_id = endpoint->id;
     a.journal_seq = new_cursor;
+    a.journal_read = new_cursor;
     a.res = &r;
     a.progress = o.progress;
     a.progress_payload = o.progress_payload;
+    if (!interrupted && (rc = afs__state_set_int(db, KEY_IN_PROGRESS, 1)) != 0)
+        goto done;
     if ((rc = afs__apply_begin(&a)) != 0)
         goto done;
     applying = true;
+    /* The interrupted session may have changed the share without a journal
+     * record: the other endpoints must enumerate it once to learn that. */
+    if (interrupted && (rc = afs__apply_journal(&a, AFS__JOP_RESCAN, "", NULL, 0, 0, 0, NULL,
+                                                NULL)) != 0)
+        goto done;
 
     if ((rc = progress_phase(&o, &prog, AFS_SYNC_PHASE_RECONCILE)) != 0)
         goto done;
@@ -468,10 +503,10 @@ int afs_endpoint_sync(afs_endpoint *endpoint, const afs_sync_options *opts,
 
     if ((rc = afs__apply_flush(&a)) != 0)
         goto done;
-    /* The cursor moves past what this session read (and wrote). */
-    if ((rc = afs__state_set_int(db, KEY_CURSOR, (int64_t)(a.journal_seq > new_cursor
-                                                               ? a.journal_seq
-                                                               : new_cursor))) != 0)
+    /* The cursor moves past what this session read, and past its own batches
+     * only where no other writer's batch came in between (that one must be
+     * read next time; our own are re-read harmlessly). */
+    if ((rc = afs__state_set_int(db, KEY_CURSOR, (int64_t)a.journal_read)) != 0)
         goto done;
     if (full && (rc = afs__state_set_int(db, KEY_LAST_FULL, r.started_ns)) != 0)
         goto done;
@@ -484,6 +519,10 @@ done:
         src = afs__apply_end(&a);
         if (rc == 0)
             rc = src;
+        /* Every effect is journaled and recorded (or the session never got to
+         * one): the next session needs no recovery. */
+        if (src == 0 && !a.journal_failed)
+            afs__state_set_int(db, KEY_IN_PROGRESS, 0);
     }
     r.result = rc;
     r.item_errors = s.error_count;
@@ -522,6 +561,7 @@ done:
     afs__map_free(&s.items);
     afs__map_free(&s.journal_paths);
     afs__arena_free(&s.arena);
+    afs_storage_free(retrying);
     if (lockfd >= 0)
         close(lockfd);
     return rc;
