@@ -12,6 +12,9 @@
 #include "journal.h"
 #include "plan.h"
 
+/* Transfer threads when afs_sync_options.threads is 0 (include/afs/sync.h). */
+#define AFS__SYNC_THREADS 4
+
 typedef struct afs__apply {
     afs__session *s;
     afs_db *db;
@@ -22,6 +25,7 @@ typedef struct afs__apply {
     afs_sync_progress_fn progress;
     void *progress_payload;
     afs_sync_progress prog;
+    unsigned int threads;     /* transfer threads; 1: uploads run inline */
     /* internal */
     afs__jrec *jrecs;
     size_t jcount, jcap;

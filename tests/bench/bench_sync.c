@@ -3,6 +3,7 @@
  * (STYLE.md 14; docs/benchmarks.md).
  *
  *   bench_sync [FILES] [--runs R] [--dir DIR] [--seed S] [--keep] [--no-verify]
+ *              [--threads T]
  *
  * Generates FILES files (default 100000; 100 a directory; 95% under 16 KiB,
  * about 20 KiB a file on average, so about 2 GB at the default), then for
@@ -82,6 +83,7 @@ static struct {
     unsigned int runs;
     uint64_t seed;
     bool keep, verify;
+    unsigned int threads; /* afs_sync_options.threads; 0: the library's default */
     char *dir;      /* data directory, made by us */
     char *src;      /* the generated tree */
     char *self;     /* this executable, for the libafs child */
@@ -360,12 +362,18 @@ static double run_rsync(const char *dst)
 static double run_afs(const char *mode, const char *state, const char *share, child_report *rep,
                       double *rss_mib)
 {
-    char *argv[] = { B.self, "--child", (char *)mode, (char *)state, (char *)share, B.src, NULL };
+    char threads[16];
+    char *argv[] = { B.self, "--child", (char *)mode, (char *)state, (char *)share, B.src,
+                     threads, NULL };
     struct rusage ru;
     char *out = NULL;
     double secs;
-    int rc = run_child(argv, &out, &secs, &ru);
-    const char *line = out ? strstr(out, "afs-child ") : NULL;
+    int rc;
+    const char *line;
+
+    snprintf(threads, sizeof(threads), "%u", B.threads);
+    rc = run_child(argv, &out, &secs, &ru);
+    line = out ? strstr(out, "afs-child ") : NULL;
 
     memset(rep, 0, sizeof(*rep));
     if (rc != 0 || !line ||
@@ -383,8 +391,10 @@ static double run_afs(const char *mode, const char *state, const char *share, ch
 }
 
 /* The libafs side, in its own process: one sync session, reported on stdout. */
-static int child_main(const char *mode, const char *state, const char *share, const char *src)
+static int child_main(const char *mode, const char *state, const char *share, const char *src,
+                      const char *threads)
 {
+    afs_sync_options opts = AFS_SYNC_OPTIONS_INIT;
     afs_service *svc = NULL;
     afs_group *group = NULL;
     afs_endpoint *ep = NULL;
@@ -401,9 +411,10 @@ static int child_main(const char *mode, const char *state, const char *share, co
         if ((rc = afs_group_open(&group, svc, "bench", NULL)) == 0)
             rc = afs_endpoint_open(&ep, group);
     }
+    opts.threads = (uint32_t)strtoul(threads, NULL, 10);
     t0 = now_s();
     if (rc == 0)
-        rc = afs_endpoint_sync(ep, NULL, &r);
+        rc = afs_endpoint_sync(ep, &opts, &r);
     if (rc != 0) {
         fprintf(stderr, "bench_sync child (%s): %s: %s\n", mode, afs_strerror(rc),
                 afs_error_last());
@@ -508,10 +519,11 @@ static void usage(void)
 {
     fprintf(stderr,
             "usage: bench_sync [FILES] [--runs R] [--dir DIR] [--seed S] [--keep] "
-            "[--no-verify]\n"
+            "[--no-verify] [--threads T]\n"
             "  FILES  files in the generated tree (default 100000, ~20 KiB each on average)\n"
             "  --runs runs to take the median of (default 5 up to 20000 files, else 1)\n"
-            "  --dir  where to put the data (default $TMPDIR or /var/tmp); must not be tmpfs\n");
+            "  --dir  where to put the data (default $TMPDIR or /var/tmp); must not be tmpfs\n"
+            "  --threads  libafs transfer threads (default: the library's default)\n");
     exit(2);
 }
 
@@ -535,8 +547,8 @@ int main(int argc, char **argv)
     struct statfs sfs;
     bool runs_given = false;
 
-    if (argc == 6 && strcmp(argv[1], "--child") == 0)
-        return child_main(argv[2], argv[3], argv[4], argv[5]);
+    if (argc == 7 && strcmp(argv[1], "--child") == 0)
+        return child_main(argv[2], argv[3], argv[4], argv[5], argv[6]);
 
     B.files = 100000;
     B.seed = 20240601;
@@ -549,6 +561,8 @@ int main(int argc, char **argv)
             base = argv[++i];
         } else if (strcmp(argv[i], "--seed") == 0 && i + 1 < argc) {
             B.seed = strtoull(argv[++i], NULL, 10);
+        } else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc) {
+            B.threads = (unsigned int)strtoul(argv[++i], NULL, 10);
         } else if (strcmp(argv[i], "--keep") == 0) {
             B.keep = true;
         } else if (strcmp(argv[i], "--no-verify") == 0) {
