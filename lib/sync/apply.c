@@ -43,6 +43,15 @@ int afs__apply_flush(afs__apply *a)
         rc = 0;
     }
     if (a->in_txn) {
+        /* The state records changes the storage may not have made durable
+         * yet (AFS_STORAGE_CTL_DEFER_NAMES): they go first. If they cannot,
+         * the batch's state is dropped and the next session looks again. */
+        if (a->deferred &&
+            (rc = afs_storage_ctl(a->s->storage, AFS_STORAGE_CTL_BARRIER, NULL)) != 0) {
+            a->in_txn = false;
+            afs__db_rollback(a->db);
+            return a->fatal = rc;
+        }
         a->in_txn = false;
         if ((rc = afs__db_commit(a->db)) != 0)
             return a->fatal = rc;
@@ -97,13 +106,31 @@ int afs__apply_journal(afs__apply *a, afs__jop op, const char *path, const char 
 
 int afs__apply_begin(afs__apply *a)
 {
+    int on = 1;
     a->prog.version = AFS_SYNC_PROGRESS_VERSION;
+    if (a->threads == 0) {
+        /* The default: what the storage serves best, else a few. */
+        uint32_t n = 0;
+        if (afs_storage_ctl(a->s->storage, AFS_STORAGE_CTL_CONCURRENCY, &n) != 0 || n == 0)
+            afs_error_clear();
+        a->threads = n >= 1 && n <= AFS__SYNC_THREADS_MAX ? n : AFS__SYNC_THREADS;
+    }
+    /* Batch the storage's durability: every commit below has a barrier. */
+    a->deferred = afs_storage_ctl(a->s->storage, AFS_STORAGE_CTL_DEFER_NAMES, &on) == 0;
+    if (!a->deferred)
+        afs_error_clear();
     return open_txn(a);
 }
 
 int afs__apply_end(afs__apply *a)
 {
     int rc = afs__apply_flush(a);
+    if (a->deferred) {
+        int off = 0, brc = afs_storage_ctl(a->s->storage, AFS_STORAGE_CTL_DEFER_NAMES, &off);
+        if (rc == 0)
+            rc = brc;
+        a->deferred = false;
+    }
     free(a->jrecs);
     a->jrecs = NULL;
     a->jcount = a->jcap = 0;
@@ -1008,19 +1035,23 @@ static bool beside_uploads(afs__action action)
 }
 
 /* Named: abidiff pairs anonymous enums across builds by position. */
-typedef enum collect_mode { COLLECT_READY, COLLECT_ONE, COLLECT_ALL } collect_mode;
+typedef enum collect_mode { COLLECT_READY, COLLECT_SOME, COLLECT_ALL } collect_mode;
 
 /*
- * Take back finished uploads and record them: those already finished, at
- * least one, or every one in flight. `rc` is the session's result so far;
- * once it is not 0 (a cancel), uploads are still recorded -- they happened
- * -- but progress is no longer reported. Returns the new result.
+ * Take back finished uploads and record them: those already finished, a
+ * thread's worth (the queue is full), or every one in flight. `rc` is the
+ * session's result so far; once it is not 0 (a cancel), uploads are still
+ * recorded -- they happened -- but progress is no longer reported. Returns
+ * the new result.
  */
 static int collect(afs__apply *a, afs__xfer *x, collect_mode mode, int rc)
 {
     afs__xfer_job *j;
-    bool wait = mode != COLLECT_READY;
-    while ((j = afs__xfer_next(x, wait)) != NULL) {
+    if (mode == COLLECT_SOME)
+        afs__xfer_wait(x, a->threads);
+    else if (mode == COLLECT_ALL)
+        afs__xfer_wait(x, afs__xfer_pending(x));
+    while ((j = afs__xfer_next(x)) != NULL) {
         afs__item *it = j->item;
         if (!a->fatal) {
             int irc;
@@ -1034,8 +1065,6 @@ static int collect(afs__apply *a, afs__xfer *x, collect_mode mode, int rc)
         }
         free(j->message);
         free(j);
-        if (mode == COLLECT_ONE)
-            wait = false;
     }
     return a->fatal ? a->fatal : rc;
 }
@@ -1049,7 +1078,7 @@ static int submit_upload(afs__apply *a, afs__xfer *x, afs__item *it)
     int rc;
 
     /* A couple of jobs a thread queued, no more: memory stays bounded. */
-    rc = collect(a, x, afs__xfer_pending(x) >= 2 * (size_t)a->threads ? COLLECT_ONE
+    rc = collect(a, x, afs__xfer_pending(x) >= 2 * (size_t)a->threads ? COLLECT_SOME
                                                                       : COLLECT_READY, 0);
     if (rc != 0)
         return rc;

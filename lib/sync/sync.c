@@ -250,7 +250,7 @@ int afs_endpoint_sync(afs_endpoint *endpoint, const afs_sync_options *opts,
     a.res = &r;
     a.progress = o.progress;
     a.progress_payload = o.progress_payload;
-    a.threads = o.threads ? o.threads : AFS__SYNC_THREADS;
+    a.threads = o.threads; /* 0: afs__apply_begin asks the storage */
     if ((rc = afs__apply_begin(&a)) != 0)
         goto done;
     applying = true;

@@ -92,6 +92,9 @@ struct afs__xfer {
     afs__xfer_job *queue, *queue_tail;
     afs__xfer_job *finished, *finished_tail;
     size_t pending;       /* queued + running + finished not yet handed back */
+    size_t nfinished;     /* finished, not yet handed back */
+    size_t want;          /* the session thread sleeps until this many have finished */
+    bool waiting;
     bool stop;
     unsigned int nthreads;
     pthread_t *threads;
@@ -125,7 +128,9 @@ static void *worker(void *arg)
         else
             x->finished = j;
         x->finished_tail = j;
-        pthread_cond_signal(&x->done);
+        x->nfinished++;
+        if (x->waiting && (x->nfinished >= x->want || x->nfinished == x->pending))
+            pthread_cond_signal(&x->done);
     }
     pthread_mutex_unlock(&x->lock);
     return NULL;
@@ -185,12 +190,21 @@ size_t afs__xfer_pending(const afs__xfer *x)
     return x->pending; /* only the session thread changes it */
 }
 
-afs__xfer_job *afs__xfer_next(afs__xfer *x, bool wait)
+void afs__xfer_wait(afs__xfer *x, size_t n)
+{
+    pthread_mutex_lock(&x->lock);
+    x->want = n;
+    x->waiting = true;
+    while (x->nfinished < n && x->nfinished < x->pending)
+        pthread_cond_wait(&x->done, &x->lock);
+    x->waiting = false;
+    pthread_mutex_unlock(&x->lock);
+}
+
+afs__xfer_job *afs__xfer_next(afs__xfer *x)
 {
     afs__xfer_job *j = NULL;
     pthread_mutex_lock(&x->lock);
-    while (!x->finished && wait && x->pending > 0)
-        pthread_cond_wait(&x->done, &x->lock);
     if (x->finished) {
         j = x->finished;
         x->finished = j->next;
@@ -198,6 +212,7 @@ afs__xfer_job *afs__xfer_next(afs__xfer *x, bool wait)
             x->finished_tail = NULL;
         j->next = NULL;
         x->pending--;
+        x->nfinished--;
     }
     pthread_mutex_unlock(&x->lock);
     return j;

@@ -63,9 +63,13 @@ void afs__xfer_submit(afs__xfer *x, afs__xfer_job *job);
 /* Jobs queued or running, not yet handed back. */
 size_t afs__xfer_pending(const afs__xfer *x);
 
-/* A finished job (in finishing order), or NULL: none finished yet and
- * `wait` is false, or nothing is pending at all. */
-afs__xfer_job *afs__xfer_next(afs__xfer *x, bool wait);
+/* Sleep until `n` finished jobs wait to be handed back, or every pending
+ * job has finished. One wake-up for many jobs: the session thread is not
+ * woken by each. */
+void afs__xfer_wait(afs__xfer *x, size_t n);
+
+/* A finished job (in finishing order), or NULL if none is waiting. */
+afs__xfer_job *afs__xfer_next(afs__xfer *x);
 
 /* Stop and join the threads; every job must have been handed back. NULL is ignored. */
 void afs__xfer_stop(afs__xfer *x);

@@ -390,6 +390,12 @@ static double run_afs(const char *mode, const char *state, const char *share, ch
     return secs;
 }
 
+static void child_log(int level, const char *message, void *payload)
+{
+    (void)payload;
+    fprintf(stderr, "libafs[%d]: %s\n", level, message);
+}
+
 /* The libafs side, in its own process: one sync session, reported on stdout. */
 static int child_main(const char *mode, const char *state, const char *share, const char *src,
                       const char *threads)
@@ -402,6 +408,9 @@ static int child_main(const char *mode, const char *state, const char *share, co
     double t0;
     int rc;
 
+    /* AFS_BENCH_LOG=4: the library's debug log on stderr (group commit counts). */
+    if (getenv("AFS_BENCH_LOG"))
+        afs_log_set(child_log, atoi(getenv("AFS_BENCH_LOG")), NULL);
     rc = afs_service_open(&svc, state, NULL);
     if (rc == 0 && strcmp(mode, "init") == 0) {
         if ((rc = afs_server_register(svc, "BenchServer")) == 0 &&
