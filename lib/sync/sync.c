@@ -18,6 +18,7 @@
 #include "rename.h"
 #include "scan_cloud.h"
 #include "state.h"
+#include "walk.h"
 
 #define KEY_CURSOR "journal_cursor"
 #define KEY_LAST_FULL "last_full_scan_ns"
@@ -157,6 +158,7 @@ int afs_endpoint_sync(afs_endpoint *endpoint, const afs_sync_options *opts,
     afs__session s;
     afs__apply a;
     afs__plan plan;
+    afs__walk *walk = NULL;
     afs_db *db;
     const char *sname, *sid;
     int64_t cursor = 0, last_full = 0, initial_done = 0, joined = 0;
@@ -204,9 +206,13 @@ int afs_endpoint_sync(afs_endpoint *endpoint, const afs_sync_options *opts,
     /* Local change detection. */
     if ((rc = progress_phase(&o, &prog, AFS_SYNC_PHASE_SCAN_LOCAL)) != 0)
         goto done;
-    if ((rc = afs__state_load(db, &s, NULL)) != 0)
-        goto done;
-    rc = afs__scan_local(&s);
+    /* The walk runs on its own threads while the base loads. */
+    if ((rc = afs__scan_local_begin(&s, &walk)) == 0) {
+        int lrc = afs__state_load(db, &s, NULL);
+        rc = afs__walk_finish(walk);
+        if (lrc != 0)
+            rc = lrc;
+    }
     if (rc == AFS_ENOTFOUND || rc == AFS_ENOTDIR) {
         rc = afs__error_set(AFS_ESAFETY, "the server endpoint root %s is missing or not a "
                             "directory (is its volume unmounted?); nothing was changed",
