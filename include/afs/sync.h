@@ -54,7 +54,8 @@ typedef struct afs_sync_options {
     uint32_t flags;                /* AFS_SYNC_* */
     afs_sync_progress_fn progress; /* may be NULL */
     void *progress_payload;
-    uint32_t threads;              /* transfer threads; 0 = default (4) */
+    uint32_t threads;              /* transfer threads; 0 = default (4, or what the
+                                      storage asks for: AFS_STORAGE_CTL_CONCURRENCY) */
 } afs_sync_options;
 
 #define AFS_SYNC_OPTIONS_VERSION 1

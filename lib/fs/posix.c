@@ -363,7 +363,17 @@ static int posix_open(void *ctx, const char *path, unsigned int flags, void **fh
         goto done;
     }
     memcpy(f->path, path, plen + 1);
-    fd = open(path, oflags, 0666);
+    /* Reading for sync is not an access: it must not touch atime (the
+     * tiering heat is the host's to report) and would dirty every inode
+     * read, for the next fsync or syncfs to write back. O_NOATIME is only
+     * allowed to the file's owner (or CAP_FOWNER): otherwise, plain. */
+    if ((oflags & O_ACCMODE) == O_RDONLY) {
+        fd = open(path, oflags | O_NOATIME, 0666);
+        if (fd < 0 && errno == EPERM)
+            fd = open(path, oflags, 0666);
+    } else {
+        fd = open(path, oflags, 0666);
+    }
     if (fd < 0) {
         if (errno == ELOOP)
             rc = afs__error_errno(errno, "open %s (a final symbolic link is never followed)",

@@ -12,7 +12,11 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <linux/openat2.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +24,9 @@
 #include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/utsname.h>
 #include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
@@ -27,10 +34,15 @@
 #include "../core/internal.h"
 
 #define LOCAL_PAGE_SIZE 1000
-#define LOCAL_CHUNK (1024u * 1024u)
+/* Bytes a put buffers at a time: with dozens of puts in flight, memory stays small. */
+#define LOCAL_CHUNK (256u * 1024u)
 #define LOCAL_TEMP_MAX_AGE_S (24 * 3600)
 /* Lock slots: byte offsets in the lock file chosen by a hash of the path. */
 #define LOCAL_LOCK_SLOTS 65536u
+/* Puts in flight that the group commit serves well (AFS_STORAGE_CTL_CONCURRENCY). */
+#define LOCAL_CONCURRENCY 64
+/* Lock file descriptors kept open for reuse (each its own open file description). */
+#define LOCAL_LOCK_POOL 64
 #define XATTR_ATTR "user.afs.attr"
 #define XATTR_META_PREFIX "user.afs.m."
 
@@ -41,11 +53,255 @@ struct local {
     uint32_t flags;
     char *root;  /* for messages only; never used to reach a file */
     char host[65];
+    uint64_t temp_base;   /* random, per handle: temp names without a getrandom each */
+    uint64_t temp_count;  /* atomic */
+    int no_openat2;       /* atomic: openat2 is missing or refused here */
+    bool tmpfile;         /* O_TMPFILE and linking it through /proc work here */
+    /* Lock file descriptors for reuse, valid in the process that opened them. */
+    pthread_mutex_t pool_lock;
+    int lock_pool[LOCAL_LOCK_POOL];
+    int lock_pooled;
+    pid_t lock_pid;
+    /* Group commit (group_sync): a committer thread runs syncfs after
+     * syncfs while anyone waits; one makes the writes of all waiting durable. */
+    bool group;            /* syncfs is usable: same file system, errors reported */
+    dev_t dev;             /* the root's file system */
+    pthread_mutex_t sync_lock;
+    pthread_cond_t sync_work; /* the committer sleeps here */
+    pthread_t committer;
+    pid_t committer_pid;   /* the process the committer runs in; 0: none yet */
+    bool committer_stop;
+    bool sync_running;     /* a syncfs is under way (sync_lock) */
+    bool sync_lone;        /* a lone caller's fsync is under way (sync_lock) */
+    uint64_t sync_started; /* syncfs calls begun (written under sync_lock, read atomically) */
+    uint64_t sync_done;    /* the last one finished (idem) */
+    uint64_t sync_need;    /* the highest syncfs number a waiter needs (sync_lock) */
+    uint32_t sync_gen;     /* futex word: bumped when a syncfs finishes */
+    uint64_t sync_failed;  /* number of the last syncfs that failed, 0: none */
+    int sync_errno;
+    /* For the debug log at release (atomic). */
+    uint64_t stat_syncfs, stat_fsync, stat_covered, stat_sync_ns, stat_wait_ns;
+    /* AFS_STORAGE_CTL_DEFER_NAMES: name changes wait for a barrier. */
+    bool defer;
+    uint64_t names_need;  /* the syncfs number that makes every deferred change durable */
 };
 
 static bool local_sync(const struct local *l)
 {
     return !(l->flags & AFS_STORAGE_LOCAL_NOSYNC);
+}
+
+static void futex_wait(uint32_t *word, uint32_t seen)
+{
+    syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, seen, NULL, NULL, 0);
+}
+
+static void futex_wake_all(uint32_t *word)
+{
+    syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+}
+
+/*
+ * The committer: syncfs after syncfs while anyone waits for one. A thread
+ * of its own, so the next syncfs starts the moment the last one ends --
+ * not when a woken waiter next gets a CPU, behind every other woken thread.
+ */
+static void *committer_main(void *arg)
+{
+    struct local *l = arg;
+    pthread_mutex_lock(&l->sync_lock);
+    for (;;) {
+        uint64_t mine;
+        int r, e;
+        int64_t t0;
+        while (l->sync_need <= l->sync_done && !l->committer_stop)
+            pthread_cond_wait(&l->sync_work, &l->sync_lock);
+        if (l->sync_need <= l->sync_done)
+            break; /* stopping, nobody waits */
+        mine = l->sync_started + 1;
+        __atomic_store_n(&l->sync_started, mine, __ATOMIC_SEQ_CST);
+        l->sync_running = true;
+        pthread_mutex_unlock(&l->sync_lock);
+        t0 = afs__now_ns();
+        r = syncfs(l->rootfd);
+        e = errno;
+        __atomic_add_fetch(&l->stat_sync_ns, (uint64_t)(afs__now_ns() - t0), __ATOMIC_RELAXED);
+        __atomic_add_fetch(&l->stat_syncfs, 1, __ATOMIC_RELAXED);
+        pthread_mutex_lock(&l->sync_lock);
+        if (r != 0) {
+            __atomic_store_n(&l->sync_errno, e ? e : EIO, __ATOMIC_RELAXED);
+            __atomic_store_n(&l->sync_failed, mine, __ATOMIC_RELAXED);
+        }
+        __atomic_store_n(&l->sync_done, mine, __ATOMIC_SEQ_CST);
+        l->sync_running = false;
+        __atomic_add_fetch(&l->sync_gen, 1, __ATOMIC_SEQ_CST);
+        futex_wake_all(&l->sync_gen);
+    }
+    pthread_mutex_unlock(&l->sync_lock);
+    return NULL;
+}
+
+/* Stop and join the committer of this process, if it runs. */
+static void committer_stop(struct local *l)
+{
+    bool ours;
+    pthread_mutex_lock(&l->sync_lock);
+    ours = l->committer_pid == getpid();
+    l->committer_stop = true;
+    pthread_cond_signal(&l->sync_work);
+    pthread_mutex_unlock(&l->sync_lock);
+    if (ours)
+        pthread_join(l->committer, NULL);
+}
+
+/*
+ * Make what was written before this call durable, sharing the work with
+ * concurrent callers (group commit, as a database does with its log): a
+ * syncfs that starts after our writes covers them, so a caller registers
+ * for the next one and sleeps; the committer runs it for everyone waiting.
+ * N waiting threads cost one syncfs instead of N fsyncs, each of which
+ * writes and flushes the device's cache on its own. A caller with nobody
+ * to share with fsyncs its own `fd` (cheaper than a syncfs); `fd` -1 (a
+ * barrier) always takes a syncfs.
+ */
+static int group_sync_(struct local *l, int fd)
+{
+    uint64_t need;
+    int rc = 0;
+
+    pthread_mutex_lock(&l->sync_lock);
+    if (fd >= 0 && !l->sync_running && !l->sync_lone && l->sync_need <= l->sync_done) {
+        /* Alone: our own fsync; whoever comes meanwhile shares a syncfs. */
+        int r, e;
+        l->sync_lone = true;
+        pthread_mutex_unlock(&l->sync_lock);
+        r = fsync(fd);
+        e = errno;
+        __atomic_add_fetch(&l->stat_fsync, 1, __ATOMIC_RELAXED);
+        pthread_mutex_lock(&l->sync_lock);
+        l->sync_lone = false;
+        pthread_mutex_unlock(&l->sync_lock);
+        errno = e;
+        return r;
+    }
+    if (l->committer_pid != getpid()) {
+        /* First use in this process (a fork()ed child has no committer). */
+        l->sync_running = false;
+        l->committer_stop = false;
+        if (pthread_create(&l->committer, NULL, committer_main, l) != 0) {
+            pthread_mutex_unlock(&l->sync_lock);
+            return fd >= 0 ? fsync(fd) : syncfs(l->rootfd);
+        }
+        l->committer_pid = getpid();
+    }
+    need = l->sync_started + 1;
+    if (need > l->sync_need) {
+        l->sync_need = need;
+        if (!l->sync_running)
+            pthread_cond_signal(&l->sync_work);
+    }
+    pthread_mutex_unlock(&l->sync_lock);
+    for (;;) {
+        uint32_t gen = __atomic_load_n(&l->sync_gen, __ATOMIC_SEQ_CST);
+        if (__atomic_load_n(&l->sync_done, __ATOMIC_SEQ_CST) >= need)
+            break;
+        futex_wait(&l->sync_gen, gen);
+    }
+    __atomic_add_fetch(&l->stat_covered, 1, __ATOMIC_RELAXED);
+    /* A failed syncfs that covered our writes fails us too: it reports a
+     * write-back error once, to one caller. */
+    if (__atomic_load_n(&l->sync_failed, __ATOMIC_SEQ_CST) >= need)
+        rc = __atomic_load_n(&l->sync_errno, __ATOMIC_RELAXED);
+    if (rc != 0) {
+        errno = rc;
+        return -1;
+    }
+    return 0;
+}
+
+static int group_sync(struct local *l, int fd)
+{
+    int64_t t0 = afs__now_ns();
+    int rc = group_sync_(l, fd);
+    __atomic_add_fetch(&l->stat_wait_ns, (uint64_t)(afs__now_ns() - t0), __ATOMIC_RELAXED);
+    return rc;
+}
+
+/* Is fd on the root's file system, where a syncfs of the root reaches it? */
+static bool on_root_fs(const struct local *l, int fd)
+{
+    struct stat st;
+    return l->group && fstat(fd, &st) == 0 && st.st_dev == l->dev;
+}
+
+/* Make a temp's data and metadata durable: temps live on the root's file
+ * system whenever group commit is on (checked at open). */
+static int durable_temp(struct local *l, int fd)
+{
+    if (!local_sync(l))
+        return 0;
+    return l->group ? group_sync(l, fd) : fsync(fd);
+}
+
+/* Make fd's data and metadata durable (group commit on the root's file system). */
+static int durable(struct local *l, int fd)
+{
+    if (!local_sync(l))
+        return 0;
+    if (on_root_fs(l, fd))
+        return group_sync(l, fd);
+    return fsync(fd);
+}
+
+/*
+ * Make a name change in directory `dirfd` durable: now, or -- while
+ * AFS_STORAGE_CTL_DEFER_NAMES is on -- at the next barrier. Contents never
+ * wait: a put makes its temp durable before its name can appear. `on_root`
+ * says whether dirfd is on the root's file system, -1 if not known.
+ */
+static int durable_name(struct local *l, int dirfd, int on_root)
+{
+    if (!local_sync(l))
+        return 0;
+    if (on_root < 0)
+        on_root = on_root_fs(l, dirfd);
+    if (on_root && l->group) {
+        if (__atomic_load_n(&l->defer, __ATOMIC_ACQUIRE)) {
+            /* The first syncfs to start from now on covers this change
+             * (lock-free: every put comes through here). */
+            uint64_t want = __atomic_load_n(&l->sync_started, __ATOMIC_ACQUIRE) + 1;
+            uint64_t have = __atomic_load_n(&l->names_need, __ATOMIC_RELAXED);
+            while (have < want && !__atomic_compare_exchange_n(&l->names_need, &have, want, true,
+                                                                __ATOMIC_SEQ_CST,
+                                                                __ATOMIC_RELAXED))
+                ;
+            /* Deferral ended meanwhile: its barrier may have missed us. */
+            if (__atomic_load_n(&l->defer, __ATOMIC_SEQ_CST))
+                return 0;
+        }
+        return group_sync(l, dirfd);
+    }
+    return fsync(dirfd);
+}
+
+/* AFS_STORAGE_CTL_BARRIER: every deferred name change durable. */
+static int barrier(struct local *l)
+{
+    bool needed = __atomic_load_n(&l->sync_done, __ATOMIC_SEQ_CST) <
+                  __atomic_load_n(&l->names_need, __ATOMIC_SEQ_CST);
+    if (needed && group_sync(l, -1) != 0)
+        return afs__error_errno(errno, "local storage: %s: syncfs", l->root);
+    return 0;
+}
+
+/* syncfs reports write-back errors since Linux 5.8; before, only fsync does. */
+static bool syncfs_reports_errors(void)
+{
+    struct utsname u;
+    unsigned int major = 0, minor = 0;
+    if (uname(&u) != 0 || sscanf(u.release, "%u.%u", &major, &minor) != 2)
+        return false;
+    return major > 5 || (major == 5 && minor >= 8);
 }
 
 static int64_t ts_ns(const struct statx_timestamp *t)
@@ -168,7 +424,7 @@ static int open_component(struct local *l, int dirfd, const char *name, const ch
         if (errno == ENOENT && create) {
             if (mkdirat(dirfd, name, 0777) == 0) {
                 /* A new directory is durable only once its parent is synced. */
-                if (local_sync(l) && fsync(dirfd) != 0)
+                if (durable_name(l, dirfd, -1) != 0)
                     return afs__error_errno(errno, "local storage: %s: fsync after mkdir", path);
                 continue;
             }
@@ -200,6 +456,42 @@ static int open_component(struct local *l, int dirfd, const char *name, const ch
  * offset) and *leaf points at the last component inside `path` ("." for
  * the root). With `create`, missing parents are made.
  */
+/*
+ * Open the directory `dir` (`len` bytes, no trailing '/') below the root in
+ * one call that refuses every symbolic link and never leaves the root
+ * (openat2, Linux 5.6). -1 with errno set when that fails for any reason:
+ * the caller then walks component by component, which also creates and
+ * explains.
+ */
+static int open_beneath(struct local *l, const char *dir, size_t len)
+{
+    struct open_how how;
+    char stackbuf[1024], *buf = stackbuf;
+    int fd, e;
+
+    if (__atomic_load_n(&l->no_openat2, __ATOMIC_RELAXED)) {
+        errno = ENOSYS;
+        return -1;
+    }
+    if (len >= sizeof(stackbuf) && !(buf = malloc(len + 1))) {
+        errno = ENOMEM;
+        return -1;
+    }
+    memcpy(buf, dir, len);
+    buf[len] = '\0';
+    memset(&how, 0, sizeof(how));
+    how.flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC;
+    how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+    fd = (int)syscall(SYS_openat2, l->rootfd, buf, &how, sizeof(how));
+    e = errno;
+    if (buf != stackbuf)
+        free(buf);
+    if (fd < 0 && e == ENOSYS)
+        __atomic_store_n(&l->no_openat2, 1, __ATOMIC_RELAXED);
+    errno = e;
+    return fd;
+}
+
 static int resolve_parent(struct local *l, const char *path, bool create, int *dirfd,
                           const char **leaf)
 {
@@ -209,6 +501,12 @@ static int resolve_parent(struct local *l, const char *path, bool create, int *d
     int cur, rc = 0;
 
     *dirfd = -1;
+    if ((slash = strrchr(path, '/')) != NULL &&
+        (cur = open_beneath(l, path, (size_t)(slash - path))) >= 0) {
+        *leaf = slash + 1;
+        *dirfd = cur;
+        return 0;
+    }
     cur = openat(l->rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (cur < 0)
         return afs__error_errno(errno, "local storage: %s: open root", l->root);
@@ -292,13 +590,47 @@ static int lock_range(int fd, uint64_t slot)
  * distinct open file description: OFD locks then exclude threads of one
  * process and fork()ed children alike. Release by closing *fd.
  */
+/* A lock file descriptor: one kept from an earlier operation of this
+ * process, or a fresh one. Every descriptor has its own open file
+ * description, so OFD locks on it exclude every other operation. */
+static int lock_fd_get(struct local *l)
+{
+    int fd = -1;
+    pthread_mutex_lock(&l->pool_lock);
+    if (l->lock_pid != getpid()) {
+        /* A fork()ed child shares the parent's descriptions: never reuse
+         * them (closing our copies leaves the parent's locks alone). */
+        while (l->lock_pooled > 0)
+            close(l->lock_pool[--l->lock_pooled]);
+        l->lock_pid = getpid();
+    } else if (l->lock_pooled > 0) {
+        fd = l->lock_pool[--l->lock_pooled];
+    }
+    pthread_mutex_unlock(&l->pool_lock);
+    if (fd < 0)
+        fd = openat(l->privfd, "lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0666);
+    return fd;
+}
+
+static void lock_fd_put(struct local *l, int fd)
+{
+    pthread_mutex_lock(&l->pool_lock);
+    if (l->lock_pid == getpid() && l->lock_pooled < LOCAL_LOCK_POOL) {
+        l->lock_pool[l->lock_pooled++] = fd;
+        fd = -1;
+    }
+    pthread_mutex_unlock(&l->pool_lock);
+    if (fd >= 0)
+        close(fd);
+}
+
 static int lock_paths(struct local *l, const char *a, const char *b, int *fd_out)
 {
     uint64_t s1 = path_slot(a), s2 = b ? path_slot(b) : s1;
     int fd, rc = 0;
 
     *fd_out = -1;
-    fd = openat(l->privfd, "lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0666);
+    fd = lock_fd_get(l);
     if (fd < 0)
         return afs__error_errno(errno, "local storage: %s: open lock file", a);
     if (s2 < s1) { /* always in ascending order, so two renames cannot deadlock */
@@ -327,10 +659,20 @@ done:
     return rc;
 }
 
-static void unlock_paths(int fd)
+/* Release every lock taken on `fd` and keep it for the next operation. */
+static void unlock_paths(struct local *l, int fd)
 {
-    if (fd >= 0)
-        close(fd);
+    struct flock fl;
+    if (fd < 0)
+        return;
+    memset(&fl, 0, sizeof(fl));
+    fl.l_type = F_UNLCK;
+    fl.l_whence = SEEK_SET; /* l_start 0, l_len 0: the whole file */
+    if (fcntl(fd, F_OFD_SETLK, &fl) != 0 && (errno != EINVAL || flock(fd, LOCK_UN) != 0)) {
+        close(fd); /* closing releases whatever is left */
+        return;
+    }
+    lock_fd_put(l, fd);
 }
 
 /* The current etag of `leaf`; AFS_ECONDITION if it is not a file or differs. */
@@ -356,9 +698,9 @@ static int check_etag_at(int dirfd, const char *leaf, const char *path, const ch
     return 0;
 }
 
-static int sync_dir(const struct local *l, int dirfd, const char *path)
+static int sync_dir(struct local *l, int dirfd, const char *path)
 {
-    if (local_sync(l) && fsync(dirfd) != 0)
+    if (durable_name(l, dirfd, -1) != 0)
         return afs__error_errno(errno, "local storage: %s: fsync directory", path);
     return 0;
 }
@@ -367,10 +709,29 @@ static int sync_dir(const struct local *l, int dirfd, const char *path)
 
 static int local_ctl(void *ctx, int op, void *arg)
 {
-    (void)ctx;
+    struct local *l = ctx;
     if (op == AFS_STORAGE_CTL_NAME && arg) {
         *(const char **)arg = "local";
         return 0;
+    }
+    if (op == AFS_STORAGE_CTL_BARRIER)
+        return local_sync(l) ? barrier(l) : 0;
+    if (op == AFS_STORAGE_CTL_CONCURRENCY && arg && local_sync(l) && l->group) {
+        /* Each put waits for a syncfs it shares with every put waiting at
+         * that moment: the more in flight, the fewer syncfs per put. */
+        *(uint32_t *)arg = LOCAL_CONCURRENCY;
+        return 0;
+    }
+    if (op == AFS_STORAGE_CTL_DEFER_NAMES && arg) {
+        bool on = *(const int *)arg != 0;
+        /* Without syncfs there is no cheaper way to batch: every change
+         * stays durable on return, and so does nothing with NOSYNC. */
+        if (!local_sync(l) || !l->group)
+            return afs__error_set(AFS_ENOTSUP, "local storage: %s: no deferred durability "
+                                  "here (%s)", l->root,
+                                  local_sync(l) ? "syncfs unusable" : "NOSYNC");
+        __atomic_store_n(&l->defer, on, __ATOMIC_SEQ_CST);
+        return on ? 0 : barrier(l);
     }
     return afs__error_set(AFS_ENOTSUP, "local storage: ctl %d not supported", op);
 }
@@ -561,7 +922,7 @@ done:
     return rc;
 }
 
-/* Pull `size` bytes from `src` into `fd`, 1 MiB at a time. */
+/* Pull `size` bytes from `src` into `fd`, LOCAL_CHUNK at a time. */
 static int put_stream(int fd, const char *path, afs_read_fn src, void *src_payload,
                       uint64_t size)
 {
@@ -609,7 +970,7 @@ done:
 
 /* Times, attributes and metadata on the temp, before anything is visible. */
 static int put_props(const struct local *l, int fd, const char *path,
-                     const afs_storage_put_options *o)
+                     const afs_storage_put_options *o, uint32_t *stored)
 {
     struct timespec ts[2];
     char name[sizeof(XATTR_META_PREFIX) + 64];
@@ -627,6 +988,7 @@ static int put_props(const struct local *l, int fd, const char *path,
                                     o->meta_keys[i]);
         }
     }
+    *stored = 0; /* a new temp has no attributes */
     if (o->attributes != 0) {
         snprintf(val, sizeof(val), "%" PRIu32, o->attributes);
         if (fsetxattr(fd, XATTR_ATTR, val, strlen(val), 0) != 0) {
@@ -635,6 +997,8 @@ static int put_props(const struct local *l, int fd, const char *path,
             /* Attributes are advisory: keep the content rather than fail. */
             afs__log(AFS_LOG_WARN, "local storage: %s: attributes dropped (no xattrs under %s)",
                      path, l->root);
+        } else {
+            *stored = o->attributes;
         }
     }
     ts[0].tv_sec = 0;
@@ -655,13 +1019,11 @@ static int put_props(const struct local *l, int fd, const char *path,
 static int create_temp(struct local *l, const char *path, char *name, size_t cap, int *fd_out)
 {
     for (int attempt = 0; attempt < 8; attempt++) {
-        uint64_t r;
+        /* Unique per handle without a getrandom per temp; O_EXCL has the
+         * last word, across handles and processes. */
+        uint64_t r = l->temp_base +
+                     0x9e3779b97f4a7c15ull * __atomic_add_fetch(&l->temp_count, 1, __ATOMIC_RELAXED);
         int fd;
-        if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != (ssize_t)sizeof(r)) {
-            struct timespec ts;
-            clock_gettime(CLOCK_MONOTONIC, &ts);
-            r = (uint64_t)ts.tv_nsec * 2654435761u ^ (uint64_t)ts.tv_sec ^ (uint64_t)attempt;
-        }
         /* <host>~<pid>~<random>.tmp: open() can tell a dead writer's leftovers. */
         snprintf(name, cap, "%s~%ld~%016" PRIx64 ".tmp", l->host, (long)getpid(), r);
         fd = openat(l->tmpfd, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
@@ -707,31 +1069,76 @@ static int publish(struct local *l, const char *tmpname, int dirfd, const char *
     return 0;
 }
 
+/*
+ * Open an anonymous temp (O_TMPFILE) in the object's own directory, for a
+ * create-only put whose parent exists: published by one linkat, which fails
+ * if the name exists -- create-only, atomically. No temp name, no lookups in
+ * the shared temp directory, no rename across directories (which the kernel
+ * serialises per file system), and a crash leaves nothing behind to clean.
+ * -1 when this path does not apply; the caller then uses a named temp.
+ */
+static int open_anon(struct local *l, const char *path, const afs_storage_put_options *o,
+                     int *dirfd, const char **leaf)
+{
+    int fd;
+    *dirfd = -1;
+    if (!l->tmpfile || o->condition != AFS_COND_CREATE_ONLY)
+        return -1;
+    if (resolve_parent(l, path, false, dirfd, leaf) != 0) {
+        afs_error_clear(); /* the named path creates parents and explains */
+        return -1;
+    }
+    fd = openat(*dirfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0666);
+    if (fd < 0) {
+        close(*dirfd);
+        *dirfd = -1;
+    }
+    return fd;
+}
+
+/* Publish an anonymous temp as dirfd/leaf, create-only (lock held). */
+static int publish_anon(int fd, int dirfd, const char *leaf, const char *path)
+{
+    char proc[40];
+    snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+    if (linkat(AT_FDCWD, proc, dirfd, leaf, AT_SYMLINK_FOLLOW) == 0)
+        return 0;
+    if (errno == EEXIST)
+        return afs__error_set(AFS_ECONDITION, "local storage: %s: already exists", path);
+    return afs__error_errno(errno, "local storage: %s: publish (link)", path);
+}
+
 static int local_put(void *ctx, const char *path, afs_read_fn src, void *src_payload,
                      uint64_t size, const afs_storage_put_options *opts, afs_storage_entry *out)
 {
     struct local *l = ctx;
     char tmpname[128];
-    const char *leaf;
+    const char *leaf = NULL;
     struct statx sx;
+    uint32_t attributes = 0;
     int fd = -1, dirfd = -1, lockfd = -1, rc;
-    bool published = false;
+    bool anon, published = false;
 
-    if ((rc = create_temp(l, path, tmpname, sizeof(tmpname), &fd)) != 0)
+    fd = open_anon(l, path, opts, &dirfd, &leaf);
+    anon = fd >= 0;
+    tmpname[0] = '\0';
+    if (!anon && (rc = create_temp(l, path, tmpname, sizeof(tmpname), &fd)) != 0)
         return rc;
     if ((rc = put_stream(fd, path, src, src_payload, size)) != 0)
         goto done;
-    if ((rc = put_props(l, fd, path, opts)) != 0)
+    if ((rc = put_props(l, fd, path, opts, &attributes)) != 0)
         goto done;
-    if (local_sync(l) && fsync(fd) != 0) {
+    /* The content is durable before any name points at it. */
+    if ((anon ? durable(l, fd) : durable_temp(l, fd)) != 0) {
         rc = afs__error_errno(errno, "local storage: %s: fsync temp", path);
         goto done;
     }
-    if ((rc = resolve_parent(l, path, true, &dirfd, &leaf)) != 0)
+    if (!anon && (rc = resolve_parent(l, path, true, &dirfd, &leaf)) != 0)
         goto done;
     if ((rc = lock_paths(l, path, NULL, &lockfd)) != 0)
         goto done;
-    if ((rc = publish(l, tmpname, dirfd, leaf, path, opts)) != 0)
+    rc = anon ? publish_anon(fd, dirfd, leaf, path) : publish(l, tmpname, dirfd, leaf, path, opts);
+    if (rc != 0)
         goto done;
     published = true;
     /* Describe the inode we published (still under the lock, so no later
@@ -740,16 +1147,18 @@ static int local_put(void *ctx, const char *path, afs_read_fn src, void *src_pay
         rc = afs__error_errno(errno, "local storage: %s: stat after publish", path);
         goto done;
     }
-    entry_fill(&sx, attr_of_fd(fd), out);
-    unlock_paths(lockfd);
+    entry_fill(&sx, attributes, out); /* what put_props stored: no need to read it back */
+    unlock_paths(l, lockfd);
     lockfd = -1;
-    rc = sync_dir(l, dirfd, path);
+    /* The object is on its directory's file system: no fstat needed. */
+    if (durable_name(l, dirfd, makedev(sx.stx_dev_major, sx.stx_dev_minor) == l->dev) != 0)
+        rc = afs__error_errno(errno, "local storage: %s: fsync directory", path);
 done:
-    unlock_paths(lockfd);
-    if (!published)
+    unlock_paths(l, lockfd);
+    if (!published && !anon)
         unlinkat(l->tmpfd, tmpname, 0); /* never leave a temp behind on failure */
     if (fd >= 0)
-        close(fd);
+        close(fd); /* an unpublished anonymous temp vanishes here */
     if (dirfd >= 0)
         close(dirfd);
     return rc;
@@ -786,11 +1195,11 @@ static int local_remove(void *ctx, const char *path, const char *if_match)
         rc = afs__error_errno(errno, "local storage: %s: unlink", path);
         goto done;
     }
-    unlock_paths(lockfd);
+    unlock_paths(l, lockfd);
     lockfd = -1;
     rc = sync_dir(l, dirfd, path);
 done:
-    unlock_paths(lockfd);
+    unlock_paths(l, lockfd);
     if (dirfd >= 0)
         close(dirfd);
     return rc;
@@ -878,12 +1287,12 @@ static int local_rename(void *ctx, const char *from, const char *to, const char 
             goto done;
         }
     }
-    unlock_paths(lockfd);
+    unlock_paths(l, lockfd);
     lockfd = -1;
     if ((rc = sync_dir(l, tdir, to)) == 0)
         rc = sync_dir(l, fdir, from);
 done:
-    unlock_paths(lockfd);
+    unlock_paths(l, lockfd);
     if (fdir >= 0)
         close(fdir);
     if (tdir >= 0)
@@ -938,7 +1347,7 @@ static int local_set_props(void *ctx, const char *path, int64_t mtime_ns, uint32
             goto done;
         }
     }
-    if (local_sync(l) && fsync(fd) != 0) {
+    if (durable(l, fd) != 0) {
         rc = afs__error_errno(errno, "local storage: %s: fsync", path);
         goto done;
     }
@@ -948,7 +1357,7 @@ static int local_set_props(void *ctx, const char *path, int64_t mtime_ns, uint32
     }
     entry_fill(&sx, attr_of_fd(fd), out);
 done:
-    unlock_paths(lockfd);
+    unlock_paths(l, lockfd);
     if (fd >= 0)
         close(fd);
     if (dirfd >= 0)
@@ -1004,12 +1413,23 @@ static void local_release(void *ctx)
     struct local *l = ctx;
     if (!l)
         return;
+    committer_stop(l);
+    if (l->stat_syncfs || l->stat_fsync)
+        afs__log(AFS_LOG_DEBUG, "local storage: %s: group commit: %" PRIu64 " syncfs (%.3f s) "
+                 "covered %" PRIu64 " waits (%.3f s waited in all); %" PRIu64 " lone fsyncs",
+                 l->root, l->stat_syncfs, (double)l->stat_sync_ns / 1e9, l->stat_covered,
+                 (double)l->stat_wait_ns / 1e9, l->stat_fsync);
     if (l->tmpfd >= 0)
         close(l->tmpfd);
     if (l->privfd >= 0)
         close(l->privfd);
     if (l->rootfd >= 0)
         close(l->rootfd);
+    for (int i = 0; i < l->lock_pooled; i++)
+        close(l->lock_pool[i]);
+    pthread_mutex_destroy(&l->pool_lock);
+    pthread_cond_destroy(&l->sync_work);
+    pthread_mutex_destroy(&l->sync_lock);
     free(l->root);
     free(l);
 }
@@ -1070,6 +1490,23 @@ static void remove_stale_temps(struct local *l)
     closedir(d);
 }
 
+/* Can this file system make an anonymous temp and give it a name later? */
+static bool probe_tmpfile(struct local *l)
+{
+    char proc[40], name[128];
+    bool ok;
+    int fd = openat(l->tmpfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return false;
+    snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+    snprintf(name, sizeof(name), "%s~%ld~probe.tmp", l->host, (long)getpid());
+    ok = linkat(AT_FDCWD, proc, l->tmpfd, name, AT_SYMLINK_FOLLOW) == 0;
+    if (ok)
+        unlinkat(l->tmpfd, name, 0);
+    close(fd);
+    return ok;
+}
+
 /* mkdir + open a private directory, refusing a planted symlink. */
 static int open_private_dir(struct local *l, int parent, const char *name, int *out)
 {
@@ -1116,6 +1553,17 @@ int afs_storage_local_new(afs_storage **out, const char *root,
         return AFS_ENOMEM;
     l->rootfd = l->privfd = l->tmpfd = -1;
     l->flags = opts ? opts->flags : 0;
+    pthread_mutex_init(&l->sync_lock, NULL);
+    pthread_cond_init(&l->sync_work, NULL);
+    pthread_mutex_init(&l->pool_lock, NULL);
+    l->lock_pid = getpid();
+    if (getrandom(&l->temp_base, sizeof(l->temp_base), GRND_NONBLOCK) !=
+        (ssize_t)sizeof(l->temp_base)) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        l->temp_base = (uint64_t)ts.tv_nsec * 2654435761u ^ (uint64_t)ts.tv_sec ^
+                       ((uint64_t)getpid() << 32);
+    }
     if (!(l->root = afs__strdup(root))) {
         rc = AFS_ENOMEM;
         goto done;
@@ -1150,6 +1598,15 @@ int afs_storage_local_new(afs_storage **out, const char *root,
         if (*c == '~' || *c == '/')
             *c = '_';
     remove_stale_temps(l);
+    l->tmpfile = probe_tmpfile(l);
+    {
+        /* Temps and the root on one file system: a group commit covers both. */
+        struct stat rs, ts;
+        memset(&rs, 0, sizeof(rs));
+        l->group = syncfs_reports_errors() && fstat(l->rootfd, &rs) == 0 &&
+                   fstat(l->tmpfd, &ts) == 0 && rs.st_dev == ts.st_dev;
+        l->dev = rs.st_dev;
+    }
 
     memset(&ops, 0, sizeof(ops));
     ops.version = AFS_STORAGE_OPS_VERSION;

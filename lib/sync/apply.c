@@ -8,6 +8,7 @@
 #include "apply.h"
 #include "names.h"
 #include "state.h"
+#include "transfer.h"
 
 #define CHUNK (1024u * 1024u)
 #define COMMIT_EVERY 256
@@ -47,6 +48,15 @@ int afs__apply_flush(afs__apply *a)
         rc = 0;
     }
     if (a->in_txn) {
+        /* The state records changes the storage may not have made durable
+         * yet (AFS_STORAGE_CTL_DEFER_NAMES): they go first. If they cannot,
+         * the batch's state is dropped and the next session looks again. */
+        if (a->deferred &&
+            (rc = afs_storage_ctl(a->s->storage, AFS_STORAGE_CTL_BARRIER, NULL)) != 0) {
+            a->in_txn = false;
+            afs__db_rollback(a->db);
+            return a->fatal = rc;
+        }
         a->in_txn = false;
         if ((rc = afs__db_commit(a->db)) != 0)
             return a->fatal = rc;
@@ -101,13 +111,31 @@ int afs__apply_journal(afs__apply *a, afs__jop op, const char *path, const char 
 
 int afs__apply_begin(afs__apply *a)
 {
+    int on = 1;
     a->prog.version = AFS_SYNC_PROGRESS_VERSION;
+    if (a->threads == 0) {
+        /* The default: what the storage serves best, else a few. */
+        uint32_t n = 0;
+        if (afs_storage_ctl(a->s->storage, AFS_STORAGE_CTL_CONCURRENCY, &n) != 0 || n == 0)
+            afs_error_clear();
+        a->threads = n >= 1 && n <= AFS__SYNC_THREADS_MAX ? n : AFS__SYNC_THREADS;
+    }
+    /* Batch the storage's durability: every commit below has a barrier. */
+    a->deferred = afs_storage_ctl(a->s->storage, AFS_STORAGE_CTL_DEFER_NAMES, &on) == 0;
+    if (!a->deferred)
+        afs_error_clear();
     return open_txn(a);
 }
 
 int afs__apply_end(afs__apply *a)
 {
     int rc = afs__apply_flush(a);
+    if (a->deferred) {
+        int off = 0, brc = afs_storage_ctl(a->s->storage, AFS_STORAGE_CTL_DEFER_NAMES, &off);
+        if (rc == 0)
+            rc = brc;
+        a->deferred = false;
+    }
     free(a->jrecs);
     a->jrecs = NULL;
     a->jcount = a->jcap = 0;
@@ -371,113 +399,87 @@ fail:
     return rc;
 }
 
-/* Upload source: the local file, hashed on the first pass, and checked not
- * to have changed once its last byte is read. */
-struct up_src {
-    afs__apply *a;
-    void *fh;
-    const char *abs;
-    afs_fs_stat before;
-    afs__md5 md5;
-    uint64_t hashed;
-};
-
-static bool same_identity(const afs_fs_stat *x, const afs_fs_stat *y)
+/* The inputs of an upload of the item's local file to `cloud_rel`; strings
+ * in the arena, so a transfer thread may run it. */
+static int upload_prepare(afs__apply *a, afs__item *it, const char *cloud_rel,
+                          unsigned int cond, const char *if_match, afs__upload *u)
 {
-    return x->size == y->size && x->mtime_ns == y->mtime_ns && x->ctime_ns == y->ctime_ns &&
-           x->file_id == y->file_id;
+    int rc;
+    memset(u, 0, sizeof(*u));
+    if (!(u->abs = abs_path(a, it->path)))
+        return AFS_ENOMEM;
+    if ((rc = refuse_placeholder(a, it, u->abs)) != 0)
+        return rc; /* its local bytes are holes */
+    u->fsops = FS(a);
+    u->fsctx = FSCTX(a);
+    u->storage = a->s->storage;
+    u->cloud_rel = cloud_rel;
+    u->cond = cond;
+    u->if_match = if_match;
+    u->expect = it->local.exists;
+    u->expect_size = it->local.size;
+    u->expect_mtime_ns = it->local.mtime_ns;
+    return 0;
 }
 
-static int up_read(uint64_t offset, void *buf, size_t len, size_t *nread, void *payload)
+/* Record a finished upload: the item's new base, counters, journal. */
+static void upload_record(afs__apply *a, afs__item *it, const afs__upload *u)
 {
-    struct up_src *u = payload;
-    afs__apply *a = u->a;
-    int rc = FS(a)->read(FSCTX(a), u->fh, offset, buf, len, nread);
-    if (rc != 0)
-        return rc;
-    if (offset == u->hashed) {
-        afs__md5_update(&u->md5, buf, *nread);
-        u->hashed += *nread;
+    it->base.exists = true;
+    it->base.type = AFS_TYPE_FILE;
+    it->base.size = u->before.size;
+    it->base.mtime_ns = u->before.mtime_ns;
+    it->base.file_id = u->before.file_id;
+    it->base.ctime_ns = u->before.ctime_ns;
+    it->base.etag = afs__arena_strdup(&a->s->arena, u->out.etag);
+    if (!it->base.etag)
+        a->fatal = AFS_ENOMEM;
+    it->base_has_md5 = u->has_md5;
+    memcpy(it->base_md5, u->md5, AFS__MD5_LEN);
+    it->cloud = it->base;
+    if (a->res) {
+        a->res->files_uploaded++;
+        a->res->bytes_uploaded += u->before.size;
     }
-    if (offset + *nread >= u->before.size) {
-        afs_fs_stat now;
-        memset(&now, 0, sizeof(now));
-        if (FS(a)->fstat)
-            rc = FS(a)->fstat(FSCTX(a), u->fh, &now);
-        else
-            rc = FS(a)->stat(FSCTX(a), u->abs, &now);
-        if (rc == 0 && !same_identity(&now, &u->before))
-            rc = afs__error_set(AFS_ECONDITION, "%s changed while it was uploaded; it is "
-                                "uploaded again next session", u->abs);
-    }
-    return rc;
+    a->prog.bytes_done += u->before.size;
+    afs__apply_journal(a, AFS__JOP_PUT, u->cloud_rel, NULL, AFS_TYPE_FILE, u->before.size,
+                       u->before.mtime_ns, u->out.etag, u->has_md5 ? u->md5 : NULL);
 }
 
 /* Upload the item's local file to `cloud_rel` with `cond` and record the base. */
 static int upload_as(afs__apply *a, afs__item *it, const char *cloud_rel, unsigned int cond,
                      const char *if_match)
 {
-    afs_storage_put_options o = AFS_STORAGE_PUT_OPTIONS_INIT;
-    afs_storage_entry out;
-    struct up_src u;
-    uint8_t digest[AFS__MD5_LEN];
-    char *abs = abs_path(a, it->path);
+    afs__upload u;
     int rc;
 
-    if (!abs)
-        return AFS_ENOMEM;
-    if ((rc = refuse_placeholder(a, it, abs)) != 0)
-        return rc; /* its local bytes are holes */
-    memset(&u, 0, sizeof(u));
-    u.a = a;
-    u.abs = abs;
-    if ((rc = FS(a)->open(FSCTX(a), abs, AFS_FS_O_READ, &u.fh)) != 0)
+    if ((rc = upload_prepare(a, it, cloud_rel, cond, if_match, &u)) != 0)
         return rc;
-    if (FS(a)->fstat)
-        rc = FS(a)->fstat(FSCTX(a), u.fh, &u.before);
-    else
-        rc = FS(a)->stat(FSCTX(a), abs, &u.before);
-    if (rc == 0 && it->local.exists &&
-        (u.before.size != it->local.size || u.before.mtime_ns != it->local.mtime_ns))
-        rc = afs__error_set(AFS_ECONDITION, "%s changed on the server during the sync "
-                            "session; it is synced again next session", abs);
-    if (rc != 0)
-        goto done;
-    afs__md5_init(&u.md5);
-    o.condition = cond;
-    o.if_match = if_match;
-    o.mtime_ns = u.before.mtime_ns;
-    rc = afs_storage_put(a->s->storage, cloud_rel, up_read, &u, u.before.size, &o, &out);
-    afs__md5_final(&u.md5, digest);
-    if (rc != 0)
-        goto done;
-    it->base.exists = true;
-    it->base.type = AFS_TYPE_FILE;
-    it->base.size = u.before.size;
-    it->base.mtime_ns = u.before.mtime_ns;
-    it->base.file_id = u.before.file_id;
-    it->base.ctime_ns = u.before.ctime_ns;
-    it->base.etag = afs__arena_strdup(&a->s->arena, out.etag);
-    it->base_has_md5 = u.hashed == u.before.size;
-    memcpy(it->base_md5, digest, AFS__MD5_LEN);
-    it->cloud = it->base;
-    if (a->res) {
-        a->res->files_uploaded++;
-        a->res->bytes_uploaded += u.before.size;
+    if ((rc = afs__upload_run(&u)) != 0)
+        return rc;
+    upload_record(a, it, &u);
+    return 0;
+}
+
+/* The condition of an item's plain upload: replace what the scan saw in the
+ * cloud, or create. */
+static void upload_condition(const afs__item *it, unsigned int *cond, const char **if_match)
+{
+    if (it->cloud.exists && it->cloud.type == AFS_TYPE_FILE) {
+        *cond = AFS_COND_IF_MATCH;
+        *if_match = it->cloud.etag;
+    } else {
+        *cond = AFS_COND_CREATE_ONLY;
+        *if_match = NULL;
     }
-    a->prog.bytes_done += u.before.size;
-    afs__apply_journal(a, AFS__JOP_PUT, cloud_rel, NULL, AFS_TYPE_FILE, u.before.size,
-                       u.before.mtime_ns, out.etag, it->base_has_md5 ? digest : NULL);
-done:
-    FS(a)->close(FSCTX(a), u.fh);
-    return rc;
 }
 
 static int do_upload(afs__apply *a, afs__item *it)
 {
-    if (it->cloud.exists && it->cloud.type == AFS_TYPE_FILE)
-        return upload_as(a, it, it->path, AFS_COND_IF_MATCH, it->cloud.etag);
-    return upload_as(a, it, it->path, AFS_COND_CREATE_ONLY, NULL);
+    unsigned int cond;
+    const char *if_match;
+    upload_condition(it, &cond, &if_match);
+    return upload_as(a, it, it->path, cond, if_match);
 }
 
 static int download_whole(afs__apply *a, afs__item *it);
@@ -1134,29 +1136,131 @@ static int report(afs__apply *a)
     return rc;
 }
 
+/* After an item's action: record its base or its error, count it, and
+ * report progress unless told to keep quiet (a cancel is under way). */
+static int item_done(afs__apply *a, afs__item *it, int rc, bool quiet)
+{
+    if (a->fatal)
+        return a->fatal;
+    if (rc != 0)
+        afs__session_item_error(a->s, it->path, rc);
+    else if ((rc = afs__apply_save(a, it)) != 0)
+        return rc;
+    a->prog.items_done++;
+    if (!quiet && a->progress && (a->prog.items_done % PROGRESS_EVERY) == 0)
+        return report(a);
+    return 0;
+}
+
+/* ---- uploads on transfer threads (transfer.h) ---- */
+
+/* Actions the session thread may carry out while uploads are in flight:
+ * they touch no path an upload depends on (plan order puts parents first,
+ * so an upload in flight is never below a later action's path). */
+static bool beside_uploads(afs__action action)
+{
+    return action == AFS__ACT_MKDIR_CLOUD || action == AFS__ACT_RECORD ||
+           action == AFS__ACT_FORGET;
+}
+
+/* Named: abidiff pairs anonymous enums across builds by position. */
+typedef enum collect_mode { COLLECT_READY, COLLECT_SOME, COLLECT_ALL } collect_mode;
+
+/*
+ * Take back finished uploads and record them: those already finished, a
+ * thread's worth (the queue is full), or every one in flight. `rc` is the
+ * session's result so far; once it is not 0 (a cancel), uploads are still
+ * recorded -- they happened -- but progress is no longer reported. Returns
+ * the new result.
+ */
+static int collect(afs__apply *a, afs__xfer *x, collect_mode mode, int rc)
+{
+    afs__xfer_job *j;
+    if (mode == COLLECT_SOME)
+        afs__xfer_wait(x, a->threads);
+    else if (mode == COLLECT_ALL)
+        afs__xfer_wait(x, afs__xfer_pending(x));
+    while ((j = afs__xfer_next(x)) != NULL) {
+        afs__item *it = j->item;
+        if (!a->fatal) {
+            int irc;
+            if (j->rc == 0)
+                upload_record(a, it, &j->up);
+            else
+                afs_error_set_str(j->rc, j->message ? j->message : afs_strerror(j->rc));
+            irc = item_done(a, it, j->rc, rc != 0);
+            if (rc == 0)
+                rc = irc;
+        }
+        free(j->message);
+        free(j);
+    }
+    return a->fatal ? a->fatal : rc;
+}
+
+/* Hand a plain upload to the transfer threads. */
+static int submit_upload(afs__apply *a, afs__xfer *x, afs__item *it)
+{
+    afs__xfer_job *j;
+    unsigned int cond;
+    const char *if_match;
+    int rc;
+
+    /* A couple of jobs a thread queued, no more: memory stays bounded. */
+    rc = collect(a, x, afs__xfer_pending(x) >= 2 * (size_t)a->threads ? COLLECT_SOME
+                                                                      : COLLECT_READY, 0);
+    if (rc != 0)
+        return rc;
+    if (!(j = afs__calloc(1, sizeof(*j))))
+        return a->fatal = AFS_ENOMEM;
+    upload_condition(it, &cond, &if_match);
+    if ((rc = upload_prepare(a, it, it->path, cond, if_match, &j->up)) != 0) {
+        free(j);
+        return rc;
+    }
+    j->item = it;
+    afs__xfer_submit(x, j);
+    return 0;
+}
+
 int afs__apply_run(afs__apply *a, const afs__plan *plan)
 {
+    afs__xfer *x = NULL;
+    size_t uploads = 0;
     int rc;
+
     a->prog.phase = AFS_SYNC_PHASE_APPLY;
     a->prog.items_total = plan->count;
     a->prog.bytes_total = plan->bytes;
     if ((rc = report(a)) != 0)
         return rc;
-    for (size_t i = 0; i < plan->count; i++) {
+    for (size_t i = 0; i < plan->count; i++)
+        uploads += plan->actions[i]->action == AFS__ACT_UPLOAD;
+    /* Without threads (none wanted, or none to be had) uploads run inline. */
+    if (a->threads > 1 && uploads > 1 && afs__xfer_start(&x, a->threads) != 0) {
+        afs__log(AFS_LOG_WARN, "sync: %s; uploading on one thread", afs_error_last());
+        afs_error_clear();
+        x = NULL;
+    }
+    for (size_t i = 0; i < plan->count && rc == 0; i++) {
         afs__item *it = plan->actions[i];
         if (it->handled)
             continue;
-        rc = apply_one(a, it, a->s->authoritative);
-        if (a->fatal)
-            return a->fatal;
-        if (rc != 0) {
-            afs__session_item_error(a->s, it->path, rc);
-        } else if ((rc = afs__apply_save(a, it)) != 0) {
-            return rc;
+        if (x && it->action == AFS__ACT_UPLOAD) {
+            rc = submit_upload(a, x, it);
+            continue;
         }
-        a->prog.items_done++;
-        if (a->progress && (a->prog.items_done % PROGRESS_EVERY) == 0 && (rc = report(a)) != 0)
-            return rc;
+        if (x && !beside_uploads(it->action) && (rc = collect(a, x, COLLECT_ALL, 0)) != 0)
+            break;
+        rc = item_done(a, it, apply_one(a, it, a->s->authoritative), false);
+        if (rc == 0 && x)
+            rc = collect(a, x, COLLECT_READY, 0);
     }
-    return 0;
+    if (x) {
+        /* Every upload in flight finishes and is recorded before we return,
+         * whatever stopped the loop: their strings live in the arena. */
+        rc = collect(a, x, COLLECT_ALL, rc);
+        afs__xfer_stop(x);
+    }
+    return rc;
 }

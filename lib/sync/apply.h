@@ -12,6 +12,11 @@
 #include "journal.h"
 #include "plan.h"
 
+/* Transfer threads when afs_sync_options.threads is 0 and the storage has
+ * no preference (include/afs/sync.h), and the most a storage may ask for. */
+#define AFS__SYNC_THREADS 4
+#define AFS__SYNC_THREADS_MAX 256
+
 typedef struct afs__apply {
     afs__session *s;
     afs_db *db;
@@ -24,12 +29,14 @@ typedef struct afs__apply {
     afs_sync_progress_fn progress;
     void *progress_payload;
     afs_sync_progress prog;
+    unsigned int threads;     /* transfer threads; 1: uploads run inline; 0: the default */
     /* internal */
     afs__jrec *jrecs;
     size_t jcount, jcap;
     size_t pending;           /* state changes in the open transaction */
     bool in_txn;
     bool journal_failed;      /* a batch could not be appended: its changes are unjournaled */
+    bool deferred;            /* the storage defers name durability to barriers */
     int fatal;                /* an error that ends the session */
 } afs__apply;
 

@@ -1,8 +1,8 @@
 /*
  * Local change detection: a walk of the server endpoint through the
- * filesystem vtable (docs/sync.md#change-detection). The reconcile step
- * compares what it finds with the base by stat identity only; contents are
- * hashed later, and only for items that need it.
+ * filesystem vtable (docs/sync.md#change-detection), on a few threads
+ * (walk.c). The reconcile step compares what it finds with the base by stat
+ * identity only; contents are hashed later, and only for items that need it.
  */
 #include <fnmatch.h>
 #include <stdlib.h>
@@ -11,6 +11,7 @@
 #include "../tier/tier_internal.h"
 #include "names.h"
 #include "session.h"
+#include "walk.h"
 
 afs__item *afs__session_item(afs__session *s, const char *path, size_t len)
 {
@@ -89,27 +90,6 @@ bool afs__session_excluded(const afs__session *s, const char *rel, const char *n
     return false;
 }
 
-/* A directory waiting to be read, relative to the root ("" is the root). */
-struct pending {
-    char *rel;
-    struct pending *next;
-};
-
-static int push(struct pending **stack, const char *rel)
-{
-    struct pending *p = afs__malloc(sizeof(*p));
-    if (!p)
-        return AFS_ENOMEM;
-    p->rel = afs__strdup(rel);
-    if (!p->rel) {
-        free(p);
-        return AFS_ENOMEM;
-    }
-    p->next = *stack;
-    *stack = p;
-    return 0;
-}
-
 /*
  * A tiered placeholder never changes locally (writing to one recalls it
  * first): it stands for the cloud version its marker names. When that is the
@@ -127,8 +107,13 @@ static int placeholder(afs__session *s, afs__item *it, const char *abs, afs_fs_s
         it->handled = true;
         return 0;
     }
-    if (rc != 0 || !pr.has_marker || pr.state == AFS_TIER_STATE_FULL)
-        return rc == AFS_ENOTSUP || rc == AFS_ENOTFOUND ? 0 : rc;
+    if (rc != 0 || !pr.has_marker || pr.state == AFS_TIER_STATE_FULL) {
+        if (rc == AFS_ENOTSUP || rc == AFS_ENOTFOUND) {
+            afs_error_clear();
+            rc = 0;
+        }
+        return rc;
+    }
     if (pr.needs_repair && afs__tier_repair(s->fs, abs) == 0) {
         memset(st, 0, sizeof(*st));
         if ((rc = s->fsops->stat(s->fsctx, abs, st)) != 0)
@@ -151,139 +136,43 @@ static int placeholder(afs__session *s, afs__item *it, const char *abs, afs_fs_s
     return 0;
 }
 
-static int visit(afs__session *s, const char *dir_rel, const char *name, struct pending **stack)
+int afs__scan_local_file(afs__session *s, afs__item *it, const afs_fs_stat *found)
 {
-    size_t dl = strlen(dir_rel), nl = strlen(name);
-    char *rel = afs__arena_alloc(&s->arena, dl + nl + 2);
-    const char *why = NULL;
-    afs_fs_stat st;
-    afs__item *it;
-    char *abs;
+    afs_fs_stat st = *found;
     int rc;
-
-    if (!rel)
-        return AFS_ENOMEM;
-    if (dl) {
-        memcpy(rel, dir_rel, dl);
-        rel[dl] = '/';
-        memcpy(rel + dl + 1, name, nl + 1);
-    } else {
-        memcpy(rel, name, nl + 1);
-    }
-    if (!(abs = afs__session_local_path(s, rel)))
-        return AFS_ENOMEM;
-
-    switch (afs__sync_name_class(name, nl, &why)) {
-    case AFS__NAME_SKIP:
-        if (afs__sync_is_temp_name(name)) {
-            /* A temp of ours outlived a crashed session (sessions hold the
-             * endpoint lock, so no running one owns it): remove it. */
-            if (s->fsops->unlink(s->fsctx, abs) == 0)
-                afs__log(AFS_LOG_INFO, "sync: removed stale temporary file %s", abs);
-        }
-        s->skipped++;
-        return 0;
-    case AFS__NAME_INVALID:
-        afs__error_set(AFS_EINVALIDNAME,
-                       "\"%s\" is not synced: its name contains %s (Azure Files does not "
-                       "allow it); rename it", rel, why);
-        return afs__session_item_error(s, rel, AFS_EINVALIDNAME);
-    default:
-        break;
-    }
-    if (afs__session_excluded(s, rel, name)) {
-        s->skipped++;
-        return 0;
-    }
-    memset(&st, 0, sizeof(st));
-    if ((rc = s->fsops->stat(s->fsctx, abs, &st)) != 0) {
-        if (rc == AFS_ENOTFOUND) /* vanished during the walk: next session sees it */
-            return 0;
-        return afs__session_item_error(s, rel, rc);
-    }
-    if (st.type != AFS_TYPE_FILE && st.type != AFS_TYPE_DIR) {
-        s->skipped++; /* symbolic links, devices, sockets, fifos */
-        return 0;
-    }
-    if (st.type == AFS_TYPE_FILE && st.nlink > 1) {
-        s->skipped++; /* hard links are not synced (afs-facts.md) */
-        return 0;
-    }
-    if (!(it = afs__session_item(s, rel, strlen(rel))))
-        return AFS_ENOMEM;
-    it->local.exists = true;
-    it->local.type = st.type;
-    it->local.size = st.type == AFS_TYPE_FILE ? st.size : 0;
-    it->local.mtime_ns = st.mtime_ns;
-    it->local.ctime_ns = st.ctime_ns;
-    it->local.file_id = st.file_id;
-    if (st.type == AFS_TYPE_DIR)
-        return push(stack, rel);
     /* Only a file with fewer bytes on disk than its size can be a
-     * placeholder: one marker read for those, none for the others. */
-    if (s->probe_markers && st.alloc_bytes < st.size && (rc = placeholder(s, it, abs, &st)) != 0)
-        return rc;
-    if (s->heat && (rc = afs__tier_heat_note(s->heat, rel, &st)) != 0)
+     * placeholder worth the name: one marker read for those, none for the
+     * others (the upload path checks every file again before reading it). */
+    if (s->probe_markers && st.alloc_bytes < st.size) {
+        char *abs = afs__session_local_path(s, it->path);
+        if (!abs)
+            return AFS_ENOMEM;
+        if ((rc = placeholder(s, it, abs, &st)) != 0)
+            return rc;
+    }
+    if (s->heat && (rc = afs__tier_heat_note(s->heat, it->path, &st)) != 0)
         return rc;
     return 0;
 }
 
-int afs__scan_local(afs__session *s)
+int afs__scan_local_begin(afs__session *s, afs__walk **w)
 {
-    struct pending *stack = NULL;
     afs_fs_stat st;
     int rc;
 
+    *w = NULL;
     memset(&st, 0, sizeof(st));
     if ((rc = s->fsops->stat(s->fsctx, s->root, &st)) != 0)
         return afs__error_prefix(rc, "server endpoint root %s", s->root);
     if (st.type != AFS_TYPE_DIR)
         return afs__error_set(AFS_ENOTDIR, "server endpoint root %s is not a directory",
                               s->root);
-    if ((rc = push(&stack, "")) != 0)
-        return rc;
-    while (stack && rc == 0) {
-        struct pending *p = stack;
-        char *abs = afs__session_local_path(s, p->rel);
-        void *dir = NULL;
-        afs_fs_dirent de;
+    return afs__walk_start(w, s);
+}
 
-        stack = p->next;
-        if (!abs) {
-            rc = AFS_ENOMEM;
-        } else if ((rc = s->fsops->dir_open(s->fsctx, abs, &dir)) != 0) {
-            /* The root must be readable; a subdirectory is a per-item error. */
-            if (p->rel[0] == '\0')
-                rc = afs__error_prefix(rc, "server endpoint root %s", s->root);
-            else if (rc != AFS_ENOTFOUND)
-                rc = afs__session_item_error(s, p->rel, rc);
-            else
-                rc = 0;
-        } else {
-            for (;;) {
-                memset(&de, 0, sizeof(de));
-                rc = s->fsops->dir_read(s->fsctx, dir, &de);
-                if (rc == AFS_EITEROVER) {
-                    rc = 0;
-                    break;
-                }
-                if (rc != 0) {
-                    rc = afs__session_item_error(s, p->rel, rc);
-                    break;
-                }
-                if ((rc = visit(s, p->rel, de.name, &stack)) != 0)
-                    break;
-            }
-            s->fsops->dir_close(s->fsctx, dir);
-        }
-        free(p->rel);
-        free(p);
-    }
-    while (stack) {
-        struct pending *p = stack;
-        stack = p->next;
-        free(p->rel);
-        free(p);
-    }
-    return rc;
+int afs__scan_local(afs__session *s)
+{
+    afs__walk *w;
+    int rc = afs__scan_local_begin(s, &w);
+    return rc == 0 ? afs__walk_finish(w) : rc;
 }

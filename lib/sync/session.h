@@ -86,6 +86,13 @@ afs__item *afs__session_item(afs__session *s, const char *path, size_t len);
 /* Record a per-item failure with the thread's current message; returns 0. */
 int afs__session_item_error(afs__session *s, const char *path, int code);
 
+/*
+ * Tiering's part of the local scan for one file the walk found (on the
+ * session thread, after the base is loaded): recognise a placeholder and
+ * feed the heat store.
+ */
+int afs__scan_local_file(afs__session *s, afs__item *it, const afs_fs_stat *st);
+
 /* Absolute local path of a relative one, allocated in the arena. */
 char *afs__session_local_path(afs__session *s, const char *rel);
 

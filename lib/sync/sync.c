@@ -20,6 +20,7 @@
 #include "retry.h"
 #include "scan_cloud.h"
 #include "state.h"
+#include "walk.h"
 
 #define KEY_CURSOR "journal_cursor"
 #define KEY_LAST_FULL "last_full_scan_ns"
@@ -323,6 +324,7 @@ int afs_endpoint_sync(afs_endpoint *endpoint, const afs_sync_options *opts,
     afs__session s;
     afs__apply a;
     afs__plan plan;
+    afs__walk *walk = NULL;
     afs_db *db;
     const char *sname, *sid;
     int64_t cursor = 0, last_full = 0, initial_done = 0, joined = 0, interrupted = 0;
@@ -403,9 +405,13 @@ int afs_endpoint_sync(afs_endpoint *endpoint, const afs_sync_options *opts,
     /* Local change detection. */
     if ((rc = progress_phase(&o, &prog, AFS_SYNC_PHASE_SCAN_LOCAL)) != 0)
         goto done;
-    if ((rc = afs__state_load(db, &s, NULL)) != 0)
-        goto done;
-    rc = afs__scan_local(&s);
+    /* The walk runs on its own threads while the base loads. */
+    if ((rc = afs__scan_local_begin(&s, &walk)) == 0) {
+        int lrc = afs__state_load(db, &s, NULL);
+        rc = afs__walk_finish(walk);
+        if (lrc != 0)
+            rc = lrc;
+    }
     if (s.heat) {
         int hrc = afs__tier_heat_end(s.heat, rc == 0 && s.error_count == 0);
         s.heat = NULL;
@@ -471,6 +477,7 @@ int afs_endpoint_sync(afs_endpoint *endpoint, const afs_sync_options *opts,
     a.progress_payload = o.progress_payload;
     if (!interrupted && (rc = afs__state_set_int(db, KEY_IN_PROGRESS, 1)) != 0)
         goto done;
+    a.threads = o.threads; /* 0: afs__apply_begin asks the storage */
     if ((rc = afs__apply_begin(&a)) != 0)
         goto done;
     applying = true;

@@ -174,6 +174,32 @@ typedef struct afs_storage_ops {
 /* ctl operations every backend may implement. */
 #define AFS_STORAGE_CTL_NAME 1 /* arg: const char ** receiving a static backend name */
 
+/*
+ * Durability batching, for a backend that pays per change to make it
+ * durable (the local backend's fsyncs). A backend without it answers
+ * AFS_ENOTSUP: its changes are durable when they return, which is all the
+ * sync engine needs.
+ *
+ * AFS_STORAGE_CTL_DEFER_NAMES, arg `const int *`: non-zero: from now on put,
+ * remove, mkdir, rmdir and rename may return before their change of a *name*
+ * is durable. A put's content is still durable before its name appears, so
+ * no reader ever sees a partial object, even after a crash; a crash may only
+ * undo the latest name changes. 0: back to durable-on-return, after a
+ * barrier. It applies to every caller of the handle.
+ * AFS_STORAGE_CTL_BARRIER, arg NULL: make durable every change that returned
+ * before the call. The sync engine calls it before it commits the state that
+ * records those changes.
+ */
+#define AFS_STORAGE_CTL_BARRIER 2
+#define AFS_STORAGE_CTL_DEFER_NAMES 3
+
+/*
+ * AFS_STORAGE_CTL_CONCURRENCY, arg `uint32_t *`: how many calls the backend
+ * serves best at once. The sync engine runs that many transfers when
+ * afs_sync_options.threads is 0. AFS_ENOTSUP: no preference.
+ */
+#define AFS_STORAGE_CTL_CONCURRENCY 4
+
 /* A registered storage backend instance. */
 typedef struct afs_storage afs_storage;
 

@@ -1,0 +1,362 @@
+/* The endpoint walk on a few threads (lib/sync/walk.h). */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "names.h"
+#include "walk.h"
+
+/* Threads reading directories: the CPUs online, at least 2 (stats wait on
+ * the disk when the cache is cold), at most 4. */
+#define WALK_THREADS_MAX 4
+
+/* An entry that passed the name checks and its stat. */
+struct found {
+    size_t rel;      /* offset of its relative path in the directory's names */
+    afs_fs_stat st;
+};
+
+/* A per-item failure met by a walking thread, recorded on the session thread. */
+struct fail {
+    struct fail *next;
+    char *rel;
+    int code;
+    char *message;
+};
+
+/* One directory: waiting to be read, then what reading it found. */
+struct wdir {
+    struct wdir *next;
+    char *rel;       /* "" for the root */
+    struct found *found;
+    size_t nfound, capfound;
+    char *names;     /* the found entries' relative paths, NUL-separated */
+    size_t names_len, names_cap;
+    struct fail *fails;
+    uint64_t skipped;
+    int rc;          /* the root could not be read: the scan fails */
+    char *message;
+};
+
+struct afs__walk {
+    afs__session *s; /* read only here: root, filesystem, exclusions */
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    struct wdir *todo; /* a stack: depth first, like the single-threaded walk */
+    struct wdir *done;
+    unsigned int busy; /* threads reading a directory (they may add more) */
+    bool nomem;
+    unsigned int nthreads;
+    pthread_t threads[WALK_THREADS_MAX];
+};
+
+static char *join(const char *a, const char *b)
+{
+    size_t al = strlen(a), bl = strlen(b);
+    char *p = afs__malloc(al + bl + 2);
+    if (!p)
+        return NULL;
+    memcpy(p, a, al);
+    if (al && bl)
+        p[al++] = '/';
+    memcpy(p + al, b, bl + 1);
+    return p;
+}
+
+static void wdir_free(struct wdir *d)
+{
+    while (d->fails) {
+        struct fail *f = d->fails;
+        d->fails = f->next;
+        free(f->rel);
+        free(f->message);
+        free(f);
+    }
+    free(d->found);
+    free(d->names);
+    free(d->message);
+    free(d->rel);
+    free(d);
+}
+
+/* Note a failure with the thread's current message; takes `rel`. */
+static int add_fail(struct wdir *d, char *rel, int code)
+{
+    struct fail *f = afs__calloc(1, sizeof(*f));
+    if (!f) {
+        free(rel);
+        return AFS_ENOMEM;
+    }
+    f->rel = rel;
+    f->code = code;
+    f->message = afs__strdup(afs_error_last());
+    afs_error_clear();
+    f->next = d->fails;
+    d->fails = f;
+    return 0;
+}
+
+static int add_found(struct wdir *d, const char *rel, const afs_fs_stat *st)
+{
+    size_t rl = strlen(rel) + 1;
+    if (d->nfound == d->capfound) {
+        size_t cap = d->capfound ? d->capfound * 2 : 64;
+        struct found *n = afs__realloc(d->found, cap * sizeof(*n));
+        if (!n)
+            return AFS_ENOMEM;
+        d->found = n;
+        d->capfound = cap;
+    }
+    if (d->names_cap - d->names_len < rl) {
+        size_t cap = d->names_cap ? d->names_cap * 2 : 4096;
+        char *n;
+        while (cap - d->names_len < rl)
+            cap *= 2;
+        if (!(n = afs__realloc(d->names, cap)))
+            return AFS_ENOMEM;
+        d->names = n;
+        d->names_cap = cap;
+    }
+    memcpy(d->names + d->names_len, rel, rl);
+    d->found[d->nfound].rel = d->names_len;
+    d->found[d->nfound].st = *st;
+    d->names_len += rl;
+    d->nfound++;
+    return 0;
+}
+
+/* Queue a directory to read (lock not held). */
+static int add_dir(afs__walk *w, const char *rel)
+{
+    struct wdir *d = afs__calloc(1, sizeof(*d));
+    if (!d || !(d->rel = afs__strdup(rel))) {
+        free(d);
+        return AFS_ENOMEM;
+    }
+    pthread_mutex_lock(&w->lock);
+    d->next = w->todo;
+    w->todo = d;
+    pthread_cond_signal(&w->cond);
+    pthread_mutex_unlock(&w->lock);
+    return 0;
+}
+
+/* One entry of directory `d`: name checks, stat, then found or skipped. */
+static int visit(afs__walk *w, struct wdir *d, const char *name)
+{
+    afs__session *s = w->s;
+    const char *why = NULL;
+    afs_fs_stat st;
+    char *rel, *abs;
+    int rc;
+
+    if (!(rel = join(d->rel, name)))
+        return AFS_ENOMEM;
+    switch (afs__sync_name_class(name, strlen(name), &why)) {
+    case AFS__NAME_SKIP:
+        if (afs__sync_is_temp_name(name) && (abs = join(s->root, rel)) != NULL) {
+            /* A temp of ours outlived a crashed session (sessions hold the
+             * endpoint lock, so no running one owns it): remove it. */
+            if (s->fsops->unlink(s->fsctx, abs) == 0)
+                afs__log(AFS_LOG_INFO, "sync: removed stale temporary file %s", abs);
+            afs_error_clear();
+            free(abs);
+        }
+        d->skipped++;
+        free(rel);
+        return 0;
+    case AFS__NAME_INVALID:
+        afs__error_set(AFS_EINVALIDNAME,
+                       "\"%s\" is not synced: its name contains %s (Azure Files does not "
+                       "allow it); rename it", rel, why);
+        return add_fail(d, rel, AFS_EINVALIDNAME);
+    default:
+        break;
+    }
+    if (afs__session_excluded(s, rel, name)) {
+        d->skipped++;
+        free(rel);
+        return 0;
+    }
+    if (!(abs = join(s->root, rel))) {
+        free(rel);
+        return AFS_ENOMEM;
+    }
+    memset(&st, 0, sizeof(st));
+    rc = s->fsops->stat(s->fsctx, abs, &st);
+    free(abs);
+    if (rc == AFS_ENOTFOUND) { /* vanished during the walk: next session sees it */
+        afs_error_clear();
+        free(rel);
+        return 0;
+    }
+    if (rc != 0)
+        return add_fail(d, rel, rc);
+    if ((st.type != AFS_TYPE_FILE && st.type != AFS_TYPE_DIR) ||
+        (st.type == AFS_TYPE_FILE && st.nlink > 1)) {
+        /* symbolic links, devices, sockets, fifos; hard links (afs-facts.md) */
+        d->skipped++;
+        free(rel);
+        return 0;
+    }
+    rc = add_found(d, rel, &st);
+    if (rc == 0 && st.type == AFS_TYPE_DIR)
+        rc = add_dir(w, rel);
+    free(rel);
+    return rc;
+}
+
+/* Read one directory, every entry visited. */
+static int read_dir(afs__walk *w, struct wdir *d)
+{
+    afs__session *s = w->s;
+    char *abs = join(s->root, d->rel);
+    void *dir = NULL;
+    afs_fs_dirent de;
+    int rc;
+
+    if (!abs)
+        return AFS_ENOMEM;
+    rc = s->fsops->dir_open(s->fsctx, abs, &dir);
+    free(abs);
+    if (rc != 0) {
+        /* The root must be readable; a subdirectory is a per-item error. */
+        if (d->rel[0] == '\0') {
+            d->rc = rc;
+            d->message = afs__strdup(afs_error_last());
+            afs_error_clear();
+            return 0;
+        }
+        if (rc == AFS_ENOTFOUND) {
+            afs_error_clear();
+            return 0;
+        }
+        char *rel = afs__strdup(d->rel);
+        return rel ? add_fail(d, rel, rc) : AFS_ENOMEM;
+    }
+    for (;;) {
+        memset(&de, 0, sizeof(de));
+        rc = s->fsops->dir_read(s->fsctx, dir, &de);
+        if (rc == AFS_EITEROVER) {
+            rc = 0;
+            break;
+        }
+        if (rc != 0) {
+            char *rel = afs__strdup(d->rel);
+            rc = rel ? add_fail(d, rel, rc) : AFS_ENOMEM;
+            break;
+        }
+        if ((rc = visit(w, d, de.name)) != 0)
+            break;
+    }
+    s->fsops->dir_close(s->fsctx, dir);
+    afs_error_clear();
+    return rc;
+}
+
+/* Take directories until none is left and no thread can add more. */
+static void *walker(void *arg)
+{
+    afs__walk *w = arg;
+    pthread_mutex_lock(&w->lock);
+    for (;;) {
+        struct wdir *d;
+        while (!w->todo && w->busy > 0 && !w->nomem)
+            pthread_cond_wait(&w->cond, &w->lock);
+        if (!w->todo || w->nomem)
+            break;
+        d = w->todo;
+        w->todo = d->next;
+        w->busy++;
+        pthread_mutex_unlock(&w->lock);
+        int rc = read_dir(w, d);
+        pthread_mutex_lock(&w->lock);
+        if (rc != 0)
+            w->nomem = true;
+        w->busy--;
+        d->next = w->done;
+        w->done = d;
+    }
+    /* Whoever leaves wakes the others: they leave too, or take new work. */
+    pthread_cond_broadcast(&w->cond);
+    pthread_mutex_unlock(&w->lock);
+    return NULL;
+}
+
+int afs__walk_start(afs__walk **out, afs__session *s)
+{
+    afs__walk *w = afs__calloc(1, sizeof(*w));
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    unsigned int want = cpus < 2 ? 2 : cpus > WALK_THREADS_MAX ? WALK_THREADS_MAX
+                                                                : (unsigned int)cpus;
+
+    *out = NULL;
+    if (!w)
+        return AFS_ENOMEM;
+    w->s = s;
+    pthread_mutex_init(&w->lock, NULL);
+    pthread_cond_init(&w->cond, NULL);
+    if (add_dir(w, "") != 0) {
+        pthread_cond_destroy(&w->cond);
+        pthread_mutex_destroy(&w->lock);
+        free(w);
+        return AFS_ENOMEM;
+    }
+    /* The session thread walks too once it calls afs__walk_finish(); with
+     * no thread at all, it walks alone then. */
+    for (; w->nthreads < want - 1; w->nthreads++)
+        if (pthread_create(&w->threads[w->nthreads], NULL, walker, w) != 0)
+            break;
+    *out = w;
+    return 0;
+}
+
+int afs__walk_finish(afs__walk *w)
+{
+    afs__session *s = w->s;
+    struct wdir *d;
+    int rc;
+
+    walker(w);
+    for (unsigned int i = 0; i < w->nthreads; i++)
+        pthread_join(w->threads[i], NULL);
+    rc = w->nomem ? AFS_ENOMEM : 0;
+    while ((d = w->done) != NULL || (d = w->todo) != NULL) {
+        if (d == w->done)
+            w->done = d->next;
+        else
+            w->todo = d->next;
+        if (rc == 0 && d->rc != 0) {
+            afs_error_set_str(d->rc, d->message ? d->message : afs_strerror(d->rc));
+            rc = afs__error_prefix(d->rc, "server endpoint root %s", s->root);
+        }
+        for (struct fail *f = d->fails; f && rc == 0; f = f->next) {
+            afs_error_set_str(f->code, f->message ? f->message : afs_strerror(f->code));
+            rc = afs__session_item_error(s, f->rel, f->code);
+        }
+        for (size_t i = 0; i < d->nfound && rc == 0; i++) {
+            const char *rel = d->names + d->found[i].rel;
+            const afs_fs_stat *st = &d->found[i].st;
+            afs__item *it = afs__session_item(s, rel, strlen(rel));
+            if (!it) {
+                rc = AFS_ENOMEM;
+                break;
+            }
+            it->local.exists = true;
+            it->local.type = st->type;
+            it->local.size = st->type == AFS_TYPE_FILE ? st->size : 0;
+            it->local.mtime_ns = st->mtime_ns;
+            it->local.ctime_ns = st->ctime_ns;
+            it->local.file_id = st->file_id;
+            if (st->type == AFS_TYPE_FILE && (rc = afs__scan_local_file(s, it, st)) != 0)
+                break;
+        }
+        s->skipped += d->skipped;
+        wdir_free(d);
+    }
+    pthread_cond_destroy(&w->cond);
+    pthread_mutex_destroy(&w->lock);
+    free(w);
+    return rc;
+}
