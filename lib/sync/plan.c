@@ -18,6 +18,12 @@ void afs__plan_fill_unknown(afs__session *s)
             it->cloud_has_md5 = it->base_has_md5;
             memcpy(it->cloud_md5, it->base_md5, AFS__MD5_LEN);
         }
+        /* Unread on the server is not deleted on the server. */
+        if (!it->local.exists && it->base.exists && s->unknown_local &&
+            afs__session_is_unknown(s, true, it->path)) {
+            it->local = it->base;
+            it->local.etag = NULL;
+        }
     }
 }
 

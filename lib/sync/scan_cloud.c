@@ -124,7 +124,11 @@ int afs__scan_cloud_full(afs__session *s)
             afs_error_clear();
             rc = 0;
         } else if (rc != 0 && c.rc == 0 && q->rel[0]) {
+            /* An unlistable directory: what it holds is unknown, and stays
+             * as the base says, never taken as deleted. */
             rc = afs__session_item_error(s, q->rel, rc);
+            if (rc == 0)
+                rc = afs__session_unknown(s, false, q->rel);
         } else if (rc == 0) {
             rc = c.rc;
         }
@@ -140,7 +144,7 @@ int afs__scan_cloud_full(afs__session *s)
     /* Everything the enumeration did not see is absent in the cloud. */
     while (afs__map_next(&s->items, &pos, &key, &val)) {
         afs__item *it = val;
-        if (!it->cloud_known)
+        if (!it->cloud_known && !afs__session_is_unknown(s, false, it->path))
             set_cloud_absent(it);
     }
     return 0;

@@ -65,6 +65,29 @@ int afs__session_item_error(afs__session *s, const char *path, int code)
     return 0;
 }
 
+int afs__session_unknown(afs__session *s, bool local, const char *rel)
+{
+    afs__unknown *u = afs__arena_alloc(&s->arena, sizeof(*u));
+    if (!u || !(u->rel = afs__arena_strdup(&s->arena, rel)))
+        return AFS_ENOMEM;
+    u->next = local ? s->unknown_local : s->unknown_cloud;
+    if (local)
+        s->unknown_local = u;
+    else
+        s->unknown_cloud = u;
+    return 0;
+}
+
+bool afs__session_is_unknown(const afs__session *s, bool local, const char *rel)
+{
+    for (const afs__unknown *u = local ? s->unknown_local : s->unknown_cloud; u; u = u->next) {
+        size_t n = strlen(u->rel);
+        if (n == 0 || (strncmp(rel, u->rel, n) == 0 && (rel[n] == '\0' || rel[n] == '/')))
+            return true;
+    }
+    return false;
+}
+
 char *afs__session_local_path(afs__session *s, const char *rel)
 {
     size_t rl = strlen(s->root), pl = strlen(rel);

@@ -53,11 +53,19 @@ typedef struct afs__rename_hint {
     struct afs__rename_hint *next;
 } afs__rename_hint;
 
+/* A subtree a scan could not read: what it holds is unknown, not absent. */
+typedef struct afs__unknown {
+    const char *rel;
+    struct afs__unknown *next;
+} afs__unknown;
+
 typedef struct afs__session {
     afs__arena arena;
     afs__map items;       /* path -> afs__item */
     afs__map journal_paths; /* paths the journal named this session */
     afs__rename_hint *cloud_renames;
+    afs__unknown *unknown_local; /* unreadable on the server */
+    afs__unknown *unknown_cloud; /* unlistable in the share */
     afs__item_err *errors;
     size_t error_count;
     uint64_t skipped;
@@ -92,6 +100,15 @@ int afs__session_item_error(afs__session *s, const char *path, int code);
  * feed the heat store.
  */
 int afs__scan_local_file(afs__session *s, afs__item *it, const afs_fs_stat *st);
+
+/*
+ * Remember that `rel` (and everything below it) could not be read on the
+ * server (`local`) or listed in the share: items there that the scan did not
+ * see are taken as unchanged, never as deleted (docs/sync.md#change-detection).
+ */
+int afs__session_unknown(afs__session *s, bool local, const char *rel);
+/* Is `rel` in a subtree marked unknown on that side? */
+bool afs__session_is_unknown(const afs__session *s, bool local, const char *rel);
 
 /* Absolute local path of a relative one, allocated in the arena. */
 char *afs__session_local_path(afs__session *s, const char *rel);

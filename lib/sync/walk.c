@@ -334,6 +334,8 @@ int afs__walk_finish(afs__walk *w)
         for (struct fail *f = d->fails; f && rc == 0; f = f->next) {
             afs_error_set_str(f->code, f->message ? f->message : afs_strerror(f->code));
             rc = afs__session_item_error(s, f->rel, f->code);
+            if (rc == 0)
+                rc = afs__session_unknown(s, true, f->rel);
         }
         for (size_t i = 0; i < d->nfound && rc == 0; i++) {
             const char *rel = d->names + d->found[i].rel;
