@@ -539,6 +539,7 @@ static void test_sync__progress_callback_reports_and_cancels(void **state)
     o.progress_payload = &seen;
     seen.cancel_at = 4242;
     assert_int_equal(afs_endpoint_sync(a->ep, &o, &r), 4242);
+    assert_non_null(strstr(afs_error_last(), "cancelled by the progress callback"));
     assert_int_equal(afs_test_count_files(env->share), 0);
     seen.cancel_at = 0;
     seen.phases_seen = 0;

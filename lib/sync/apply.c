@@ -1133,6 +1133,9 @@ static int report(afs__apply *a)
     if (!a->progress)
         return 0;
     rc = a->progress(&a->prog, a->progress_payload);
+    if (rc != 0)
+        afs__error_set(rc, "sync cancelled by the progress callback (it returned %d); the "
+                       "work done so far is kept", rc);
     return rc;
 }
 

@@ -661,7 +661,7 @@ int afs_endpoint_open(afs_endpoint **out, afs_group *group)
         return afs__error_set(AFS_EINVAL, "afs_endpoint_open: out and group are required");
     *out = NULL;
     db = afs__service_db(group->svc);
-    if (!(st = afs__db_stmt(db, "SELECT id, local_path, options FROM server_endpoint "
+    if (!(st = afs__db_stmt(db, "SELECT id, local_path, options, created_ns FROM server_endpoint "
                                 "WHERE group_id = ?")))
         return afs_error_last_code();
     sqlite3_bind_text(st, 1, group->id, -1, SQLITE_STATIC);
@@ -682,6 +682,7 @@ int afs_endpoint_open(afs_endpoint **out, afs_group *group)
     ep->group = group;
     ep->id = afs__strdup((const char *)sqlite3_column_text(st, 0));
     ep->path = afs__strdup((const char *)sqlite3_column_text(st, 1));
+    ep->created_ns = sqlite3_column_int64(st, 3);
     {
         const char *text = (const char *)sqlite3_column_text(st, 2);
         rc = afs__json_parse(text, strlen(text), "server endpoint options", &v);
@@ -748,9 +749,9 @@ int afs_endpoint_delete(afs_group *group)
     if ((rc = afs__tier_endpoint_removed(group->svc, ep->path, ep->id)) != 0)
         afs__log(AFS_LOG_WARN, "endpoint delete: tiering state of %s: %s", ep->path,
                  afs_error_last());
+    afs_error_clear(); /* the tiering warning above is not this call's result */
     rc = afs__state_remove(afs__service_state_dir(group->svc), ep->id);
 done:
-    afs_error_clear();
     endpoint_free(ep);
     free(docpath);
     return rc;
@@ -819,7 +820,7 @@ int afs_endpoint_set_options(afs_endpoint *endpoint, const afs_endpoint_options 
             }
         o.exclude = (const char *const *)strings;
     }
-    if ((rc = endpoint_doc(endpoint->id, sid, sname, endpoint->path, afs__now_ns(), &o, &doc)) !=
+    if ((rc = endpoint_doc(endpoint->id, sid, sname, endpoint->path, endpoint->created_ns, &o, &doc)) !=
             0 ||
         (rc = options_text(&o, &otext)) != 0)
         goto done;

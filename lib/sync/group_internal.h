@@ -23,6 +23,7 @@ struct afs_endpoint {
     afs_group *group; /* borrowed */
     char *id;
     char *path;       /* canonical absolute path */
+    int64_t created_ns; /* kept when the options change (endpoint lists are oldest first) */
     afs_endpoint_options opts; /* exclude points into exclude_strings */
     char **exclude_strings;
     afs_db *state;    /* per-endpoint state, opened with the handle */

@@ -282,8 +282,11 @@ static int content_phase(afs__session *s, afs_endpoint *ep, const afs_sync_optio
                      fp, s->root, n - i);
             break;
         }
-        if (o->progress && (rc = o->progress(&p, o->progress_payload)) != 0)
+        if (o->progress && (rc = o->progress(&p, o->progress_payload)) != 0) {
+            afs__error_set(rc, "sync cancelled by the progress callback (it returned %d); the "
+                           "files already recalled are kept", rc);
             break;
+        }
         rc = afs_tier_recall(ep, list[i]->path, NULL, NULL);
         if (rc == AFS_ENOSPC) {
             afs_error_clear();
@@ -311,8 +314,12 @@ static int content_phase(afs__session *s, afs_endpoint *ep, const afs_sync_optio
 
 static int progress_phase(const afs_sync_options *o, afs_sync_progress *p, uint32_t phase)
 {
+    int rc;
     p->phase = phase;
-    return o->progress ? o->progress(p, o->progress_payload) : 0;
+    rc = o->progress ? o->progress(p, o->progress_payload) : 0;
+    if (rc != 0)
+        afs__error_set(rc, "sync cancelled by the progress callback (it returned %d)", rc);
+    return rc;
 }
 
 int afs_endpoint_sync(afs_endpoint *endpoint, const afs_sync_options *opts,

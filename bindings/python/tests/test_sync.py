@@ -289,9 +289,6 @@ def test_sync__service_with_explicit_posix_filesystem(env, tmp_path):
     fs.close()
 
 
-@pytest.mark.xfail(strict=True, reason="libafs bug: afs_endpoint_set_options rewrites the "
-                   "endpoint document with created_ns = now, so the endpoint list (oldest "
-                   "first) reorders; remove this marker once fixed")
 def test_sync__changing_options_keeps_the_endpoint_creation_time(env):
     a = env.server("ServerA")
     b = env.server("ServerB")
