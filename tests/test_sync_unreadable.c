@@ -6,6 +6,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "syncenv.h"
 
@@ -204,12 +205,62 @@ static void test_sync_unreadable__unlistable_share_directory_deletes_nothing(voi
     AFS_ASSERT_OK(afs_storage_scheme_register("flaky", NULL, NULL));
 }
 
+static void test_sync_unreadable__items_that_stop_syncing_stay_in_the_share(void **state)
+{
+    afs_test_env *env = *state;
+    afs_test_server *a = afs_test_env_server(env, "ServerA");
+    afs_test_server *b = afs_test_env_server(env, "ServerB");
+    afs_endpoint_options o = AFS_ENDPOINT_OPTIONS_INIT;
+    const char *pattern[] = { "*.log" };
+    char *src, *dst;
+
+    afs_test_put(a->data, "linked.txt", "gets a second link later");
+    afs_test_put(a->data, "later-excluded.tmpl", "excluded after it synced");
+    afs_test_env_join(env, a, NULL);
+    afs_test_sync(a);
+    o.exclude = pattern;
+    o.exclude_count = 1;
+    afs_test_env_join(env, b, &o);
+    afs_test_sync(b);
+
+    /* A second hard link, and a pattern added after the file synced. */
+    src = afs_test_path(a->data, "linked.txt");
+    dst = afs_test_path(a->data, "linked-again.txt");
+    assert_int_equal(link(src, dst), 0);
+    {
+        afs_endpoint_options cur;
+        const char *more[] = { "*.tmpl" };
+        AFS_ASSERT_OK(afs_endpoint_get_options(a->ep, &cur));
+        cur.exclude = more;
+        cur.exclude_count = 1;
+        AFS_ASSERT_OK(afs_endpoint_set_options(a->ep, &cur));
+    }
+    afs_test_sync(a);
+    assert_int_equal(a->last.deleted_cloud, 0);
+    afs_test_assert_file(env->share, "linked.txt", "gets a second link later");
+    afs_test_assert_file(env->share, "later-excluded.tmpl", "excluded after it synced");
+
+    /* B excludes *.log: another server's log reaches the share, not B, and
+     * B's session (reading the journal) deletes nothing. */
+    afs_test_put(a->data, "debug.log", "from A");
+    afs_test_sync(a);
+    afs_test_sync(b);
+    afs_test_assert_file(b->data, "debug.log", NULL);
+    afs_test_sync(b);
+    afs_test_assert_file(env->share, "debug.log", "from A");
+    afs_test_sync(a);
+    afs_test_assert_file(a->data, "debug.log", "from A");
+    free(src);
+    free(dst);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
     const struct CMUnitTest tests[] = {
         T(test_sync_unreadable__server_side_errors_delete_nothing),
         T(test_sync_unreadable__unlistable_share_directory_deletes_nothing),
+        T(test_sync_unreadable__items_that_stop_syncing_stay_in_the_share),
     };
 #undef T
     return cmocka_run_group_tests_name("sync_unreadable", tests, NULL, NULL);

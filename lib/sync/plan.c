@@ -6,6 +6,20 @@
 
 #define SAFETY_MIN_DELETIONS 10
 
+static bool still_there(afs__session *s, const char *rel)
+{
+    char *abs = afs__session_local_path(s, rel);
+    afs_fs_stat st;
+    int rc;
+    if (!abs)
+        return true; /* out of memory: do not delete on a guess */
+    memset(&st, 0, sizeof(st));
+    rc = s->fsops->stat(s->fsctx, abs, &st);
+    afs_error_clear();
+    /* ENOTDIR: a parent became a file; read errors were marked unknown by the walk. */
+    return rc == 0;
+}
+
 void afs__plan_fill_unknown(afs__session *s)
 {
     size_t pos = 0;
@@ -23,6 +37,16 @@ void afs__plan_fill_unknown(afs__session *s)
             afs__session_is_unknown(s, true, it->path)) {
             it->local = it->base;
             it->local.etag = NULL;
+        }
+        /* Not seen, but still there: it stopped syncing (now excluded, a
+         * second hard link, replaced by a symbolic link). That is no deletion:
+         * the cloud copy stays. */
+        if (!it->local.exists && it->base.exists && still_there(s, it->path)) {
+            afs__log(AFS_LOG_INFO, "sync: %s is no longer synced from this server; the copy "
+                     "in the share is kept", it->path);
+            it->local = it->base;
+            it->local.etag = NULL;
+            it->handled = true;
         }
     }
 }

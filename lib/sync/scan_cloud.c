@@ -185,8 +185,13 @@ static int on_record(uint64_t seq, const char *endpoint_id, const char *server_n
 {
     struct jctx *c = payload;
     afs__session *s = c->s;
+    const char *slash = strrchr(r->path, '/');
     (void)seq;
     (void)endpoint_id;
+    /* Excluded here: what others do to it is not this endpoint's business. */
+    if (r->op != AFS__JOP_RENAME &&
+        afs__session_excluded(s, r->path, slash ? slash + 1 : r->path))
+        return 0;
     if ((c->rc = note_path(s, r->path, r, server_name)) != 0)
         return c->rc;
     if (r->op == AFS__JOP_RENAME) {
