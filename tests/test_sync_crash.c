@@ -62,22 +62,39 @@ static struct version *find_live(crash_ctx *c, const char *content)
 
 /* Write a new, unique version of `rel` on server `s`. What it replaces (as
  * that server held it) is superseded: its user saw it and overwrote it. */
-static void cput(crash_ctx *c, afs_test_server *s, const char *rel)
+/* Write a new, unique version of `rel` on server `s`, padded to `size`
+ * bytes if larger. What it replaces (as that server held it) is
+ * superseded: its user saw it and overwrote it. */
+static void cput_sized(crash_ctx *c, afs_test_server *s, const char *rel, size_t size)
 {
-    char content[160];
-    char *old = afs_test_get(s->data, rel);
+    char head[160];
+    char *old = afs_test_get(s->data, rel), *content;
+    size_t hl;
     struct version *v;
 
     if (old && (v = find_live(c, old)) != NULL)
         v->state = V_SUPERSEDED;
     free(old);
-    snprintf(content, sizeof(content), "%s wrote %s, version %u", s->name, rel, ++c->uniq);
+    hl = (size_t)snprintf(head, sizeof(head), "%s wrote %s, version %u", s->name, rel, ++c->uniq);
+    content = malloc((size > hl ? size : hl) + 1);
+    assert_non_null(content);
+    memcpy(content, head, hl + 1);
+    if (size > hl) {
+        for (size_t i = hl; i < size; i++)
+            content[i] = (char)('a' + i % 26);
+        content[size] = '\0';
+    }
     afs_test_put(s->data, rel, content);
     assert_true(c->nv < (int)NELEM(c->v));
-    c->v[c->nv].content = strdup(content);
+    c->v[c->nv].content = content;
     c->v[c->nv].path = strdup(rel);
     c->v[c->nv].state = V_LIVE;
     c->nv++;
+}
+
+static void cput(crash_ctx *c, afs_test_server *s, const char *rel)
+{
+    cput_sized(c, s, rel, 0);
 }
 
 /* Mark every version under `abs` (a file or a tree) with `state`. */
@@ -353,6 +370,9 @@ static void two_servers(crash_ctx *c, afs_test_server **a, afs_test_server **b)
 
 static void edits_upload(crash_ctx *c, afs_test_server *a)
 {
+    /* Over two of the engine's 1 MiB transfer chunks: a crash can fall
+     * between the chunks of one download. */
+    cput_sized(c, a, "big.bin", 2 * 1024 * 1024 + 4096);
     cput(c, a, "new1.txt");
     cput(c, a, "fresh/new2.txt");
     cput(c, a, "fresh/deep/new3.txt");
