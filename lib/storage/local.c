@@ -141,6 +141,20 @@ static void *committer_main(void *arg)
     return NULL;
 }
 
+/* Start the committer if this process has none (a fork()ed child does not
+ * inherit it); sync_lock held. False if no thread could be had. */
+static bool committer_ensure(struct local *l)
+{
+    if (l->committer_pid == getpid())
+        return true;
+    l->sync_running = false;
+    l->committer_stop = false;
+    if (pthread_create(&l->committer, NULL, committer_main, l) != 0)
+        return false;
+    l->committer_pid = getpid();
+    return true;
+}
+
 /* Stop and join the committer of this process, if it runs. */
 static void committer_stop(struct local *l)
 {
@@ -184,15 +198,9 @@ static int group_sync_(struct local *l, int fd)
         errno = e;
         return r;
     }
-    if (l->committer_pid != getpid()) {
-        /* First use in this process (a fork()ed child has no committer). */
-        l->sync_running = false;
-        l->committer_stop = false;
-        if (pthread_create(&l->committer, NULL, committer_main, l) != 0) {
-            pthread_mutex_unlock(&l->sync_lock);
-            return fd >= 0 ? fsync(fd) : syncfs(l->rootfd);
-        }
-        l->committer_pid = getpid();
+    if (!committer_ensure(l)) {
+        pthread_mutex_unlock(&l->sync_lock);
+        return fd >= 0 ? fsync(fd) : syncfs(l->rootfd);
     }
     need = l->sync_started + 1;
     if (need > l->sync_need) {
@@ -730,6 +738,13 @@ static int local_ctl(void *ctx, int op, void *arg)
             return afs__error_set(AFS_ENOTSUP, "local storage: %s: no deferred durability "
                                   "here (%s)", l->root,
                                   local_sync(l) ? "syncfs unusable" : "NOSYNC");
+        if (on) {
+            /* A batch is coming: have the committer ready before the rush
+             * (a thread started amid dozens of busy ones waits for a CPU). */
+            pthread_mutex_lock(&l->sync_lock);
+            committer_ensure(l);
+            pthread_mutex_unlock(&l->sync_lock);
+        }
         __atomic_store_n(&l->defer, on, __ATOMIC_SEQ_CST);
         return on ? 0 : barrier(l);
     }
