@@ -40,7 +40,7 @@
 /* Lock slots: byte offsets in the lock file chosen by a hash of the path. */
 #define LOCAL_LOCK_SLOTS 65536u
 /* Puts in flight that the group commit serves well (AFS_STORAGE_CTL_CONCURRENCY). */
-#define LOCAL_CONCURRENCY 64
+#define LOCAL_CONCURRENCY 128
 /* Lock file descriptors kept open for reuse (each its own open file description). */
 #define LOCAL_LOCK_POOL 64
 #define XATTR_ATTR "user.afs.attr"
@@ -85,6 +85,32 @@ struct local {
     bool defer;
     uint64_t names_need;  /* the syncfs number that makes every deferred change durable */
 };
+
+/* This process's id without a system call each time (several per put);
+ * forgotten in a fork()ed child. */
+static pid_t pid_cached;
+static pthread_once_t pid_once = PTHREAD_ONCE_INIT;
+
+static void pid_forget(void)
+{
+    __atomic_store_n(&pid_cached, 0, __ATOMIC_RELAXED);
+}
+
+static void pid_init(void)
+{
+    pthread_atfork(NULL, NULL, pid_forget);
+}
+
+static pid_t my_pid(void)
+{
+    pid_t p = __atomic_load_n(&pid_cached, __ATOMIC_RELAXED);
+    if (p == 0) {
+        pthread_once(&pid_once, pid_init);
+        p = getpid();
+        __atomic_store_n(&pid_cached, p, __ATOMIC_RELAXED);
+    }
+    return p;
+}
 
 static bool local_sync(const struct local *l)
 {
@@ -160,14 +186,14 @@ static void *committer_main(void *arg)
 static bool committer_ensure(struct local *l)
 {
     bool ok = true;
-    if (LOAD(l->committer_pid) == getpid())
+    if (LOAD(l->committer_pid) == my_pid())
         return true;
     pthread_mutex_lock(&l->sync_lock);
-    if (l->committer_pid != getpid()) {
+    if (l->committer_pid != my_pid()) {
         STORE(l->sync_running, 0);
         STORE(l->committer_stop, 0);
         if (pthread_create(&l->committer, NULL, committer_main, l) == 0)
-            STORE(l->committer_pid, getpid());
+            STORE(l->committer_pid, my_pid());
         else
             ok = false;
     }
@@ -178,7 +204,7 @@ static bool committer_ensure(struct local *l)
 /* Stop and join the committer of this process, if it runs. */
 static void committer_stop(struct local *l)
 {
-    if (LOAD(l->committer_pid) != getpid())
+    if (LOAD(l->committer_pid) != my_pid())
         return;
     STORE(l->committer_stop, 1);
     __atomic_add_fetch(&l->sync_work, 1, __ATOMIC_SEQ_CST);
@@ -487,7 +513,7 @@ static int open_component(struct local *l, int dirfd, const char *name, const ch
  * the caller then walks component by component, which also creates and
  * explains.
  */
-static int open_beneath(struct local *l, const char *dir, size_t len)
+static int open_beneath(struct local *l, const char *dir, size_t len, uint64_t extra)
 {
     struct open_how how;
     char stackbuf[1024], *buf = stackbuf;
@@ -505,7 +531,7 @@ static int open_beneath(struct local *l, const char *dir, size_t len)
     buf[len] = '\0';
     memset(&how, 0, sizeof(how));
     how.flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC;
-    how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+    how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | extra;
     fd = (int)syscall(SYS_openat2, l->rootfd, buf, &how, sizeof(how));
     e = errno;
     if (buf != stackbuf)
@@ -526,7 +552,7 @@ static int resolve_parent(struct local *l, const char *path, bool create, int *d
 
     *dirfd = -1;
     if ((slash = strrchr(path, '/')) != NULL &&
-        (cur = open_beneath(l, path, (size_t)(slash - path))) >= 0) {
+        (cur = open_beneath(l, path, (size_t)(slash - path), 0)) >= 0) {
         *leaf = slash + 1;
         *dirfd = cur;
         return 0;
@@ -621,12 +647,12 @@ static int lock_fd_get(struct local *l)
 {
     int fd = -1;
     pthread_mutex_lock(&l->pool_lock);
-    if (l->lock_pid != getpid()) {
+    if (l->lock_pid != my_pid()) {
         /* A fork()ed child shares the parent's descriptions: never reuse
          * them (closing our copies leaves the parent's locks alone). */
         while (l->lock_pooled > 0)
             close(l->lock_pool[--l->lock_pooled]);
-        l->lock_pid = getpid();
+        l->lock_pid = my_pid();
     } else if (l->lock_pooled > 0) {
         fd = l->lock_pool[--l->lock_pooled];
     }
@@ -639,7 +665,7 @@ static int lock_fd_get(struct local *l)
 static void lock_fd_put(struct local *l, int fd)
 {
     pthread_mutex_lock(&l->pool_lock);
-    if (l->lock_pid == getpid() && l->lock_pooled < LOCAL_LOCK_POOL) {
+    if (l->lock_pid == my_pid() && l->lock_pooled < LOCAL_LOCK_POOL) {
         l->lock_pool[l->lock_pooled++] = fd;
         fd = -1;
     }
@@ -1052,7 +1078,7 @@ static int create_temp(struct local *l, const char *path, char *name, size_t cap
                      0x9e3779b97f4a7c15ull * __atomic_add_fetch(&l->temp_count, 1, __ATOMIC_RELAXED);
         int fd;
         /* <host>~<pid>~<random>.tmp: open() can tell a dead writer's leftovers. */
-        snprintf(name, cap, "%s~%ld~%016" PRIx64 ".tmp", l->host, (long)getpid(), r);
+        snprintf(name, cap, "%s~%ld~%016" PRIx64 ".tmp", l->host, (long)my_pid(), r);
         fd = openat(l->tmpfd, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
         if (fd >= 0) {
             *fd_out = fd;
@@ -1105,13 +1131,21 @@ static int publish(struct local *l, const char *tmpname, int dirfd, const char *
  * -1 when this path does not apply; the caller then uses a named temp.
  */
 static int open_anon(struct local *l, const char *path, const afs_storage_put_options *o,
-                     int *dirfd, const char **leaf)
+                     int *dirfd, const char **leaf, int *on_root)
 {
+    const char *slash = strrchr(path, '/');
     int fd;
     *dirfd = -1;
     if (!l->tmpfile || o->condition != AFS_COND_CREATE_ONLY)
         return -1;
-    if (resolve_parent(l, path, false, dirfd, leaf) != 0) {
+    /* Reached without crossing a mount point: on the root's file system,
+     * where the group commit reaches, with no fstat to find out. */
+    if (slash && (*dirfd = open_beneath(l, path, (size_t)(slash - path), RESOLVE_NO_XDEV)) >= 0) {
+        *leaf = slash + 1;
+        *on_root = 1;
+    } else if (resolve_parent(l, path, false, dirfd, leaf) == 0) {
+        *on_root = slash ? -1 : 1;
+    } else {
         afs_error_clear(); /* the named path creates parents and explains */
         return -1;
     }
@@ -1143,10 +1177,10 @@ static int local_put(void *ctx, const char *path, afs_read_fn src, void *src_pay
     const char *leaf = NULL;
     struct statx sx;
     uint32_t attributes = 0;
-    int fd = -1, dirfd = -1, lockfd = -1, rc;
+    int fd = -1, dirfd = -1, lockfd = -1, on_root = -1, rc;
     bool anon, published = false;
 
-    fd = open_anon(l, path, opts, &dirfd, &leaf);
+    fd = open_anon(l, path, opts, &dirfd, &leaf, &on_root);
     anon = fd >= 0;
     tmpname[0] = '\0';
     if (!anon && (rc = create_temp(l, path, tmpname, sizeof(tmpname), &fd)) != 0)
@@ -1156,7 +1190,7 @@ static int local_put(void *ctx, const char *path, afs_read_fn src, void *src_pay
     if ((rc = put_props(l, fd, path, opts, &attributes)) != 0)
         goto done;
     /* The content is durable before any name points at it. */
-    if ((anon ? durable(l, fd) : durable_temp(l, fd)) != 0) {
+    if ((anon && on_root < 0 ? durable(l, fd) : durable_temp(l, fd)) != 0) {
         rc = afs__error_errno(errno, "local storage: %s: fsync temp", path);
         goto done;
     }
@@ -1581,7 +1615,7 @@ int afs_storage_local_new(afs_storage **out, const char *root,
     l->flags = opts ? opts->flags : 0;
     pthread_mutex_init(&l->sync_lock, NULL);
     pthread_mutex_init(&l->pool_lock, NULL);
-    l->lock_pid = getpid();
+    l->lock_pid = my_pid();
     if (getrandom(&l->temp_base, sizeof(l->temp_base), GRND_NONBLOCK) !=
         (ssize_t)sizeof(l->temp_base)) {
         struct timespec ts;
