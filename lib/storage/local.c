@@ -40,7 +40,7 @@
 /* Lock slots: byte offsets in the lock file chosen by a hash of the path. */
 #define LOCAL_LOCK_SLOTS 65536u
 /* Puts in flight that the group commit serves well (AFS_STORAGE_CTL_CONCURRENCY). */
-#define LOCAL_CONCURRENCY 64
+#define LOCAL_CONCURRENCY 128
 /* Lock file descriptors kept open for reuse (each its own open file description). */
 #define LOCAL_LOCK_POOL 64
 #define XATTR_ATTR "user.afs.attr"
@@ -66,17 +66,17 @@ struct local {
      * syncfs while anyone waits; one makes the writes of all waiting durable. */
     bool group;            /* syncfs is usable: same file system, errors reported */
     dev_t dev;             /* the root's file system */
-    pthread_mutex_t sync_lock;
-    pthread_cond_t sync_work; /* the committer sleeps here */
+    pthread_mutex_t sync_lock;  /* only to start the committer */
     pthread_t committer;
-    pid_t committer_pid;   /* the process the committer runs in; 0: none yet */
-    bool committer_stop;
-    bool sync_running;     /* a syncfs is under way (sync_lock) */
-    bool sync_lone;        /* a lone caller's fsync is under way (sync_lock) */
-    uint64_t sync_started; /* syncfs calls begun (written under sync_lock, read atomically) */
-    uint64_t sync_done;    /* the last one finished (idem) */
-    uint64_t sync_need;    /* the highest syncfs number a waiter needs (sync_lock) */
-    uint32_t sync_gen;     /* futex word: bumped when a syncfs finishes */
+    pid_t committer_pid;   /* the process the committer runs in; 0: none (atomic) */
+    int committer_stop;    /* the rest atomic */
+    uint32_t sync_work;    /* futex word: the committer sleeps here */
+    int sync_running;      /* a syncfs is under way */
+    uint32_t sync_lone;    /* a lone caller's fsync is under way */
+    uint64_t sync_started; /* syncfs calls begun */
+    uint64_t sync_done;    /* the last one finished */
+    uint64_t sync_need;    /* the highest syncfs number a waiter needs */
+    uint32_t sync_gen[2];  /* futex words: bumped when syncfs number n finishes, n & 1 */
     uint64_t sync_failed;  /* number of the last syncfs that failed, 0: none */
     int sync_errno;
     /* For the debug log at release (atomic). */
@@ -85,6 +85,32 @@ struct local {
     bool defer;
     uint64_t names_need;  /* the syncfs number that makes every deferred change durable */
 };
+
+/* This process's id without a system call each time (several per put);
+ * forgotten in a fork()ed child. */
+static pid_t pid_cached;
+static pthread_once_t pid_once = PTHREAD_ONCE_INIT;
+
+static void pid_forget(void)
+{
+    __atomic_store_n(&pid_cached, 0, __ATOMIC_RELAXED);
+}
+
+static void pid_init(void)
+{
+    pthread_atfork(NULL, NULL, pid_forget);
+}
+
+static pid_t my_pid(void)
+{
+    pid_t p = __atomic_load_n(&pid_cached, __ATOMIC_RELAXED);
+    if (p == 0) {
+        pthread_once(&pid_once, pid_init);
+        p = getpid();
+        __atomic_store_n(&pid_cached, p, __ATOMIC_RELAXED);
+    }
+    return p;
+}
 
 static bool local_sync(const struct local *l)
 {
@@ -96,62 +122,95 @@ static void futex_wait(uint32_t *word, uint32_t seen)
     syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, seen, NULL, NULL, 0);
 }
 
-static void futex_wake_all(uint32_t *word)
+static void futex_wake(uint32_t *word, int n)
 {
-    syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+    syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, n, NULL, NULL, 0);
+}
+
+#define LOAD(x) __atomic_load_n(&(x), __ATOMIC_SEQ_CST)
+#define STORE(x, v) __atomic_store_n(&(x), (v), __ATOMIC_SEQ_CST)
+
+/* Raise sync_need to at least `need`. */
+static void need_at_least(struct local *l, uint64_t need)
+{
+    uint64_t have = LOAD(l->sync_need);
+    while (have < need && !__atomic_compare_exchange_n(&l->sync_need, &have, need, true,
+                                                        __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+        ;
 }
 
 /*
  * The committer: syncfs after syncfs while anyone waits for one. A thread
  * of its own, so the next syncfs starts the moment the last one ends --
  * not when a woken waiter next gets a CPU, behind every other woken thread.
+ * It sleeps on the futex word sync_work when nobody waits.
  */
 static void *committer_main(void *arg)
 {
     struct local *l = arg;
-    pthread_mutex_lock(&l->sync_lock);
     for (;;) {
+        uint32_t work = LOAD(l->sync_work);
         uint64_t mine;
-        int r, e;
         int64_t t0;
-        while (l->sync_need <= l->sync_done && !l->committer_stop)
-            pthread_cond_wait(&l->sync_work, &l->sync_lock);
-        if (l->sync_need <= l->sync_done)
-            break; /* stopping, nobody waits */
-        mine = l->sync_started + 1;
-        __atomic_store_n(&l->sync_started, mine, __ATOMIC_SEQ_CST);
-        l->sync_running = true;
-        pthread_mutex_unlock(&l->sync_lock);
+        int r, e;
+        if (LOAD(l->sync_need) <= LOAD(l->sync_done)) {
+            if (LOAD(l->committer_stop))
+                break;
+            futex_wait(&l->sync_work, work);
+            continue;
+        }
+        mine = LOAD(l->sync_started) + 1;
+        STORE(l->sync_running, 1);
+        STORE(l->sync_started, mine);
         t0 = afs__now_ns();
         r = syncfs(l->rootfd);
         e = errno;
         __atomic_add_fetch(&l->stat_sync_ns, (uint64_t)(afs__now_ns() - t0), __ATOMIC_RELAXED);
         __atomic_add_fetch(&l->stat_syncfs, 1, __ATOMIC_RELAXED);
-        pthread_mutex_lock(&l->sync_lock);
         if (r != 0) {
-            __atomic_store_n(&l->sync_errno, e ? e : EIO, __ATOMIC_RELAXED);
-            __atomic_store_n(&l->sync_failed, mine, __ATOMIC_RELAXED);
+            STORE(l->sync_errno, e ? e : EIO);
+            STORE(l->sync_failed, mine);
         }
-        __atomic_store_n(&l->sync_done, mine, __ATOMIC_SEQ_CST);
-        l->sync_running = false;
-        __atomic_add_fetch(&l->sync_gen, 1, __ATOMIC_SEQ_CST);
-        futex_wake_all(&l->sync_gen);
+        STORE(l->sync_done, mine);
+        STORE(l->sync_running, 0);
+        /* Wake those who waited for this one only: waiters for the next
+         * sleep on the other word (one per parity of the syncfs number). */
+        __atomic_add_fetch(&l->sync_gen[mine & 1], 1, __ATOMIC_SEQ_CST);
+        futex_wake(&l->sync_gen[mine & 1], INT_MAX);
+    }
+    return NULL;
+}
+
+/* Start the committer if this process has none (a fork()ed child does not
+ * inherit it). False if no thread could be had. */
+static bool committer_ensure(struct local *l)
+{
+    bool ok = true;
+    if (LOAD(l->committer_pid) == my_pid())
+        return true;
+    pthread_mutex_lock(&l->sync_lock);
+    if (l->committer_pid != my_pid()) {
+        STORE(l->sync_running, 0);
+        STORE(l->committer_stop, 0);
+        if (pthread_create(&l->committer, NULL, committer_main, l) == 0)
+            STORE(l->committer_pid, my_pid());
+        else
+            ok = false;
     }
     pthread_mutex_unlock(&l->sync_lock);
-    return NULL;
+    return ok;
 }
 
 /* Stop and join the committer of this process, if it runs. */
 static void committer_stop(struct local *l)
 {
-    bool ours;
-    pthread_mutex_lock(&l->sync_lock);
-    ours = l->committer_pid == getpid();
-    l->committer_stop = true;
-    pthread_cond_signal(&l->sync_work);
-    pthread_mutex_unlock(&l->sync_lock);
-    if (ours)
-        pthread_join(l->committer, NULL);
+    if (LOAD(l->committer_pid) != my_pid())
+        return;
+    STORE(l->committer_stop, 1);
+    __atomic_add_fetch(&l->sync_work, 1, __ATOMIC_SEQ_CST);
+    futex_wake(&l->sync_work, 1);
+    pthread_join(l->committer, NULL);
+    STORE(l->committer_pid, 0);
 }
 
 /*
@@ -162,56 +221,47 @@ static void committer_stop(struct local *l)
  * N waiting threads cost one syncfs instead of N fsyncs, each of which
  * writes and flushes the device's cache on its own. A caller with nobody
  * to share with fsyncs its own `fd` (cheaper than a syncfs); `fd` -1 (a
- * barrier) always takes a syncfs.
+ * barrier) always takes a syncfs. No lock on this path: dozens of threads
+ * come through it at once.
  */
 static int group_sync_(struct local *l, int fd)
 {
     uint64_t need;
+    uint32_t *word;
+    uint32_t lone = 0;
     int rc = 0;
 
-    pthread_mutex_lock(&l->sync_lock);
-    if (fd >= 0 && !l->sync_running && !l->sync_lone && l->sync_need <= l->sync_done) {
+    if (fd >= 0 && !LOAD(l->sync_running) && LOAD(l->sync_need) <= LOAD(l->sync_done) &&
+        __atomic_compare_exchange_n(&l->sync_lone, &lone, 1, false, __ATOMIC_SEQ_CST,
+                                    __ATOMIC_SEQ_CST)) {
         /* Alone: our own fsync; whoever comes meanwhile shares a syncfs. */
-        int r, e;
-        l->sync_lone = true;
-        pthread_mutex_unlock(&l->sync_lock);
-        r = fsync(fd);
-        e = errno;
+        int r = fsync(fd), e = errno;
         __atomic_add_fetch(&l->stat_fsync, 1, __ATOMIC_RELAXED);
-        pthread_mutex_lock(&l->sync_lock);
-        l->sync_lone = false;
-        pthread_mutex_unlock(&l->sync_lock);
+        STORE(l->sync_lone, 0);
         errno = e;
         return r;
     }
-    if (l->committer_pid != getpid()) {
-        /* First use in this process (a fork()ed child has no committer). */
-        l->sync_running = false;
-        l->committer_stop = false;
-        if (pthread_create(&l->committer, NULL, committer_main, l) != 0) {
-            pthread_mutex_unlock(&l->sync_lock);
-            return fd >= 0 ? fsync(fd) : syncfs(l->rootfd);
-        }
-        l->committer_pid = getpid();
+    if (!committer_ensure(l))
+        return fd >= 0 ? fsync(fd) : syncfs(l->rootfd);
+    /* A syncfs that starts after this load covers what we wrote before it. */
+    need = LOAD(l->sync_started) + 1;
+    need_at_least(l, need);
+    if (!LOAD(l->sync_running)) {
+        __atomic_add_fetch(&l->sync_work, 1, __ATOMIC_SEQ_CST);
+        futex_wake(&l->sync_work, 1);
     }
-    need = l->sync_started + 1;
-    if (need > l->sync_need) {
-        l->sync_need = need;
-        if (!l->sync_running)
-            pthread_cond_signal(&l->sync_work);
-    }
-    pthread_mutex_unlock(&l->sync_lock);
+    word = &l->sync_gen[need & 1];
     for (;;) {
-        uint32_t gen = __atomic_load_n(&l->sync_gen, __ATOMIC_SEQ_CST);
-        if (__atomic_load_n(&l->sync_done, __ATOMIC_SEQ_CST) >= need)
+        uint32_t gen = LOAD(*word);
+        if (LOAD(l->sync_done) >= need)
             break;
-        futex_wait(&l->sync_gen, gen);
+        futex_wait(word, gen);
     }
     __atomic_add_fetch(&l->stat_covered, 1, __ATOMIC_RELAXED);
     /* A failed syncfs that covered our writes fails us too: it reports a
      * write-back error once, to one caller. */
-    if (__atomic_load_n(&l->sync_failed, __ATOMIC_SEQ_CST) >= need)
-        rc = __atomic_load_n(&l->sync_errno, __ATOMIC_RELAXED);
+    if (LOAD(l->sync_failed) >= need)
+        rc = LOAD(l->sync_errno);
     if (rc != 0) {
         errno = rc;
         return -1;
@@ -463,7 +513,7 @@ static int open_component(struct local *l, int dirfd, const char *name, const ch
  * the caller then walks component by component, which also creates and
  * explains.
  */
-static int open_beneath(struct local *l, const char *dir, size_t len)
+static int open_beneath(struct local *l, const char *dir, size_t len, uint64_t extra)
 {
     struct open_how how;
     char stackbuf[1024], *buf = stackbuf;
@@ -481,7 +531,7 @@ static int open_beneath(struct local *l, const char *dir, size_t len)
     buf[len] = '\0';
     memset(&how, 0, sizeof(how));
     how.flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC;
-    how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+    how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | extra;
     fd = (int)syscall(SYS_openat2, l->rootfd, buf, &how, sizeof(how));
     e = errno;
     if (buf != stackbuf)
@@ -502,7 +552,7 @@ static int resolve_parent(struct local *l, const char *path, bool create, int *d
 
     *dirfd = -1;
     if ((slash = strrchr(path, '/')) != NULL &&
-        (cur = open_beneath(l, path, (size_t)(slash - path))) >= 0) {
+        (cur = open_beneath(l, path, (size_t)(slash - path), 0)) >= 0) {
         *leaf = slash + 1;
         *dirfd = cur;
         return 0;
@@ -597,12 +647,12 @@ static int lock_fd_get(struct local *l)
 {
     int fd = -1;
     pthread_mutex_lock(&l->pool_lock);
-    if (l->lock_pid != getpid()) {
+    if (l->lock_pid != my_pid()) {
         /* A fork()ed child shares the parent's descriptions: never reuse
          * them (closing our copies leaves the parent's locks alone). */
         while (l->lock_pooled > 0)
             close(l->lock_pool[--l->lock_pooled]);
-        l->lock_pid = getpid();
+        l->lock_pid = my_pid();
     } else if (l->lock_pooled > 0) {
         fd = l->lock_pool[--l->lock_pooled];
     }
@@ -615,7 +665,7 @@ static int lock_fd_get(struct local *l)
 static void lock_fd_put(struct local *l, int fd)
 {
     pthread_mutex_lock(&l->pool_lock);
-    if (l->lock_pid == getpid() && l->lock_pooled < LOCAL_LOCK_POOL) {
+    if (l->lock_pid == my_pid() && l->lock_pooled < LOCAL_LOCK_POOL) {
         l->lock_pool[l->lock_pooled++] = fd;
         fd = -1;
     }
@@ -730,6 +780,9 @@ static int local_ctl(void *ctx, int op, void *arg)
             return afs__error_set(AFS_ENOTSUP, "local storage: %s: no deferred durability "
                                   "here (%s)", l->root,
                                   local_sync(l) ? "syncfs unusable" : "NOSYNC");
+        if (on) /* have the committer ready before the rush: a thread started
+                 * amid dozens of busy ones waits long for a CPU */
+            committer_ensure(l);
         __atomic_store_n(&l->defer, on, __ATOMIC_SEQ_CST);
         return on ? 0 : barrier(l);
     }
@@ -1025,7 +1078,7 @@ static int create_temp(struct local *l, const char *path, char *name, size_t cap
                      0x9e3779b97f4a7c15ull * __atomic_add_fetch(&l->temp_count, 1, __ATOMIC_RELAXED);
         int fd;
         /* <host>~<pid>~<random>.tmp: open() can tell a dead writer's leftovers. */
-        snprintf(name, cap, "%s~%ld~%016" PRIx64 ".tmp", l->host, (long)getpid(), r);
+        snprintf(name, cap, "%s~%ld~%016" PRIx64 ".tmp", l->host, (long)my_pid(), r);
         fd = openat(l->tmpfd, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
         if (fd >= 0) {
             *fd_out = fd;
@@ -1078,13 +1131,21 @@ static int publish(struct local *l, const char *tmpname, int dirfd, const char *
  * -1 when this path does not apply; the caller then uses a named temp.
  */
 static int open_anon(struct local *l, const char *path, const afs_storage_put_options *o,
-                     int *dirfd, const char **leaf)
+                     int *dirfd, const char **leaf, int *on_root)
 {
+    const char *slash = strrchr(path, '/');
     int fd;
     *dirfd = -1;
     if (!l->tmpfile || o->condition != AFS_COND_CREATE_ONLY)
         return -1;
-    if (resolve_parent(l, path, false, dirfd, leaf) != 0) {
+    /* Reached without crossing a mount point: on the root's file system,
+     * where the group commit reaches, with no fstat to find out. */
+    if (slash && (*dirfd = open_beneath(l, path, (size_t)(slash - path), RESOLVE_NO_XDEV)) >= 0) {
+        *leaf = slash + 1;
+        *on_root = 1;
+    } else if (resolve_parent(l, path, false, dirfd, leaf) == 0) {
+        *on_root = slash ? -1 : 1;
+    } else {
         afs_error_clear(); /* the named path creates parents and explains */
         return -1;
     }
@@ -1116,10 +1177,10 @@ static int local_put(void *ctx, const char *path, afs_read_fn src, void *src_pay
     const char *leaf = NULL;
     struct statx sx;
     uint32_t attributes = 0;
-    int fd = -1, dirfd = -1, lockfd = -1, rc;
+    int fd = -1, dirfd = -1, lockfd = -1, on_root = -1, rc;
     bool anon, published = false;
 
-    fd = open_anon(l, path, opts, &dirfd, &leaf);
+    fd = open_anon(l, path, opts, &dirfd, &leaf, &on_root);
     anon = fd >= 0;
     tmpname[0] = '\0';
     if (!anon && (rc = create_temp(l, path, tmpname, sizeof(tmpname), &fd)) != 0)
@@ -1129,7 +1190,7 @@ static int local_put(void *ctx, const char *path, afs_read_fn src, void *src_pay
     if ((rc = put_props(l, fd, path, opts, &attributes)) != 0)
         goto done;
     /* The content is durable before any name points at it. */
-    if ((anon ? durable(l, fd) : durable_temp(l, fd)) != 0) {
+    if ((anon && on_root < 0 ? durable(l, fd) : durable_temp(l, fd)) != 0) {
         rc = afs__error_errno(errno, "local storage: %s: fsync temp", path);
         goto done;
     }
@@ -1428,7 +1489,6 @@ static void local_release(void *ctx)
     for (int i = 0; i < l->lock_pooled; i++)
         close(l->lock_pool[i]);
     pthread_mutex_destroy(&l->pool_lock);
-    pthread_cond_destroy(&l->sync_work);
     pthread_mutex_destroy(&l->sync_lock);
     free(l->root);
     free(l);
@@ -1554,9 +1614,8 @@ int afs_storage_local_new(afs_storage **out, const char *root,
     l->rootfd = l->privfd = l->tmpfd = -1;
     l->flags = opts ? opts->flags : 0;
     pthread_mutex_init(&l->sync_lock, NULL);
-    pthread_cond_init(&l->sync_work, NULL);
     pthread_mutex_init(&l->pool_lock, NULL);
-    l->lock_pid = getpid();
+    l->lock_pid = my_pid();
     if (getrandom(&l->temp_base, sizeof(l->temp_base), GRND_NONBLOCK) !=
         (ssize_t)sizeof(l->temp_base)) {
         struct timespec ts;

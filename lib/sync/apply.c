@@ -11,7 +11,12 @@
 #include "transfer.h"
 
 #define CHUNK (1024u * 1024u)
-#define COMMIT_EVERY 256
+/* State commits (each with a journal batch and a storage barrier): every
+ * COMMIT_EVERY items, and at least every COMMIT_INTERVAL_NS of work, so a
+ * crash leaves little to compare again. A barrier costs a syncfs on the
+ * local backend: more often than this, it shows (docs/benchmarks.md). */
+#define COMMIT_EVERY 2048
+#define COMMIT_INTERVAL_NS (2 * 1000000000LL)
 #define PROGRESS_EVERY 64
 
 /* ---- state and journal ---- */
@@ -25,6 +30,7 @@ static int open_txn(afs__apply *a)
         return a->fatal = rc;
     a->in_txn = true;
     a->pending = 0;
+    a->txn_started_ns = afs__now_ns();
     return 0;
 }
 
@@ -72,7 +78,8 @@ int afs__apply_save(afs__apply *a, afs__item *it)
     rc = it->base.exists ? afs__state_put(a->db, it) : afs__state_forget(a->db, it->path);
     if (rc != 0)
         return a->fatal = rc;
-    if (++a->pending >= COMMIT_EVERY)
+    if (++a->pending >= COMMIT_EVERY ||
+        ((a->pending & 63) == 0 && afs__now_ns() - a->txn_started_ns >= COMMIT_INTERVAL_NS))
         return afs__apply_flush(a);
     return 0;
 }

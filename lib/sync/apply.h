@@ -34,6 +34,7 @@ typedef struct afs__apply {
     afs__jrec *jrecs;
     size_t jcount, jcap;
     size_t pending;           /* state changes in the open transaction */
+    int64_t txn_started_ns;   /* when it opened */
     bool in_txn;
     bool journal_failed;      /* a batch could not be appended: its changes are unjournaled */
     bool deferred;            /* the storage defers name durability to barriers */
