@@ -299,13 +299,18 @@ test_cli__watch_syncs_changes_and_stops_cleanly_on_sigint() {
 
 test_cli__sigint_inside_a_session_keeps_the_work() {
     mkdir -p "$T/share" "$T/data/many"
-    for i in $(seq 1 1500); do echo "$i" >"$T/data/many/f$i"; done
+    for i in $(seq 1 6000); do echo "$i" >"$T/data/many/f$i"; done
     expect 0 a server register ServerA
     expect 0 a group create Docs "$T/share"
     expect 0 a endpoint create "$T/data"
     "$AFS" --state "$T/state-a" sync >"$T/out" 2>"$T/err" &
-    local pid=$! src
-    sleep 0.5
+    local pid=$! src tries
+    # Interrupt once the session is uploading, not after a fixed time: the
+    # engine's speed must not decide what this test checks.
+    for ((tries = 0; tries < 3000; tries++)); do
+        [[ -n $(find "$T/share/many" -type f -print -quit 2>/dev/null) ]] && break
+        sleep 0.005
+    done
     kill -INT "$pid"
     wait "$pid"
     src=$?
@@ -313,7 +318,7 @@ test_cli__sigint_inside_a_session_keeps_the_work() {
     [[ $src == 130 ]] || fail "an interrupted sync exited $src, expected 130"
     grep -q "interrupted" "$T/out" || fail "the session was not reported as interrupted"
     expect 0 a sync
-    [[ $(find "$T/share/many" -type f | wc -l) == 1500 ]] || fail "the next session did not finish"
+    [[ $(find "$T/share/many" -type f | wc -l) == 6000 ]] || fail "the next session did not finish"
 }
 
 test_cli__progress_bar_only_on_a_terminal() {
