@@ -468,6 +468,41 @@ static void test_sync__file_replaced_by_directory(void **state)
     afs_test_assert_same_tree(a->data, b->data);
 }
 
+static void test_sync__conflict_copies_stop_at_100(void **state)
+{
+    afs_test_env *env = *state;
+    afs_test_server *a = afs_test_env_server(env, "ServerA");
+    afs_item_error *errs = NULL;
+    size_t nerr = 0;
+    char rel[64];
+
+    afs_test_put(a->data, "r.txt", "v1");
+    /* 100 copies exist already: r-ServerA.txt, r-ServerA-1.txt ... -99. */
+    afs_test_put(a->data, "r-ServerA.txt", "copy");
+    for (int i = 1; i < 100; i++) {
+        snprintf(rel, sizeof(rel), "r-ServerA-%d.txt", i);
+        afs_test_put(a->data, rel, "copy");
+    }
+    afs_test_env_join(env, a, NULL);
+    afs_test_sync(a);
+    /* Both sides change r.txt; the share's version is newer, so the server's
+     * would become a 101st copy: refused with a per-item error instead. */
+    afs_test_put(a->data, "r.txt", "server edit, older");
+    afs_test_set_mtime(a->data, "r.txt", 1600000000);
+    afs_test_put(env->share, "r.txt", "share edit, newer");
+    afs_test_sync_expect(a, AFS_SYNC_FULL_CLOUD_SCAN, 0);
+    assert_int_equal(a->last.conflicts, 0);
+    AFS_ASSERT_OK(afs_endpoint_errors(a->ep, &errs, &nerr));
+    assert_int_equal(nerr, 1);
+    assert_string_equal(errs[0].path, "r.txt");
+    assert_int_equal(errs[0].code, AFS_ECONFLICT_LIMIT);
+    assert_non_null(strstr(errs[0].message, "conflict name exists"));
+    afs_item_errors_free(errs, nerr);
+    /* Nothing was lost: each side still has its own version. */
+    afs_test_assert_file(a->data, "r.txt", "server edit, older");
+    afs_test_assert_file(env->share, "r.txt", "share edit, newer");
+}
+
 static void test_sync__progress_callback_reports_and_cancels(void **state);
 
 int main(void)
@@ -505,6 +540,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sync__file_replaced_by_directory, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sync__progress_callback_reports_and_cancels, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_sync__conflict_copies_stop_at_100, setup, teardown),
     };
     return cmocka_run_group_tests_name("sync", tests, NULL, NULL);
 }

@@ -282,6 +282,37 @@ static void test_sync_tier__avoid_tiered_files_downloads_whole(void **state)
     afs_test_assert_file(b->data, "whole.txt", "complete on arrival");
 }
 
+static void test_sync_tier__proactive_recall_brings_changes_down(void **state)
+{
+    afs_test_env *env = *state;
+    afs_test_server *a = afs_test_env_server(env, "ServerA");
+    afs_test_server *b = afs_test_env_server(env, "ServerB");
+    afs_endpoint_options o = AFS_ENDPOINT_OPTIONS_INIT;
+    char *want;
+
+    put_big(a->data, "plan.txt", "first plan");
+    afs_test_env_join(env, a, NULL);
+    afs_test_sync(a);
+    o.initial_download = AFS_INITIAL_DOWNLOAD_NAMESPACE_ONLY;
+    o.local_cache_mode = AFS_CACHE_DOWNLOAD_NEW_AND_MODIFIED;
+    afs_test_env_join(env, b, &o);
+    afs_test_sync(b);
+    assert_int_equal(tier_state(b, "plan.txt"), AFS_TIER_STATE_TIERED);
+
+    /* Another server changes it: with proactive recall the new version
+     * comes down in full instead of staying a placeholder. */
+    put_big(a->data, "plan.txt", "second plan");
+    afs_test_sync(a);
+    afs_test_sync(b);
+    assert_int_equal(b->last.files_downloaded, 1);
+    assert_int_equal(tier_state(b, "plan.txt"), AFS_TIER_STATE_FULL);
+    want = big_text("second plan");
+    afs_test_assert_file(b->data, "plan.txt", want);
+    free(want);
+    afs_test_sync(b);
+    assert_int_equal(b->last.files_uploaded, 0);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -291,6 +322,7 @@ int main(void)
         T(test_sync_tier__recalled_file_is_not_uploaded_again),
         T(test_sync_tier__namespace_then_content_is_usable_early),
         T(test_sync_tier__avoid_tiered_files_downloads_whole),
+        T(test_sync_tier__proactive_recall_brings_changes_down),
     };
 #undef T
     return cmocka_run_group_tests_name("sync_tier", tests, NULL, NULL);
