@@ -313,6 +313,42 @@ static void test_sync_tier__proactive_recall_brings_changes_down(void **state)
     assert_int_equal(b->last.files_uploaded, 0);
 }
 
+static void test_sync_tier__write_into_placeholder_is_never_uploaded(void **state)
+{
+    afs_test_env *env = *state;
+    afs_test_server *a = afs_test_env_server(env, "ServerA");
+    afs_test_server *b = afs_test_env_server(env, "ServerB");
+    afs_item_error *errs = NULL;
+    size_t nerr = 0;
+    char *p, *want;
+    FILE *f;
+
+    put_big(a->data, "doc.txt", "the real content");
+    afs_test_env_join(env, a, NULL);
+    afs_test_sync(a);
+    join_later(env, b, AFS_INITIAL_DOWNLOAD_NAMESPACE_ONLY);
+    afs_test_sync(b);
+    /* A program writes into the placeholder without recalling it (and its
+     * write time is far from the tiering time, unlike a crash of ours). */
+    p = afs_test_path(b->data, "doc.txt");
+    f = fopen(p, "r+");
+    assert_non_null(f);
+    fputs("HEAD", f);
+    fclose(f);
+    afs_test_set_mtime(b->data, "doc.txt", 1000000000);
+    afs_test_sync(b);
+    assert_int_equal(b->last.files_uploaded, 0);
+    AFS_ASSERT_OK(afs_endpoint_errors(b->ep, &errs, &nerr));
+    assert_int_equal(nerr, 1);
+    assert_string_equal(errs[0].path, "doc.txt");
+    afs_item_errors_free(errs, nerr);
+    /* The share keeps the real content; nothing of the holes went up. */
+    want = big_text("the real content");
+    afs_test_assert_file(env->share, "doc.txt", want);
+    free(want);
+    free(p);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -323,6 +359,7 @@ int main(void)
         T(test_sync_tier__namespace_then_content_is_usable_early),
         T(test_sync_tier__avoid_tiered_files_downloads_whole),
         T(test_sync_tier__proactive_recall_brings_changes_down),
+        T(test_sync_tier__write_into_placeholder_is_never_uploaded),
     };
 #undef T
     return cmocka_run_group_tests_name("sync_tier", tests, NULL, NULL);
