@@ -1091,10 +1091,43 @@ static int create_temp(struct local *l, const char *path, char *name, size_t cap
     return afs__error_set(AFS_EIO, "local storage: %s: cannot make a unique temp name", path);
 }
 
-/* Publish the temp as dirfd/leaf according to the condition (lock held). */
-static int publish(struct local *l, const char *tmpname, int dirfd, const char *leaf,
-                   const char *path, const afs_storage_put_options *o)
+/*
+ * Replace the file dirfd/leaf by the temp atomically, the old version taking
+ * the temp's name (RENAME_EXCHANGE), for the caller to remove once it has
+ * let go of the lock: removing a file frees its blocks, which on some file
+ * systems means a synchronous discard, and a rename over it does that
+ * inside the rename -- across directories, one rename at a time for the
+ * whole file system. 1: exchanged; 0: nothing to exchange with, not a
+ * regular file (put back), or no RENAME_EXCHANGE here: rename instead.
+ */
+static int exchange(struct local *l, const char *tmpname, int dirfd, const char *leaf,
+                    const char *path)
 {
+    struct stat st;
+    if (renameat2(l->tmpfd, tmpname, dirfd, leaf, RENAME_EXCHANGE) != 0)
+        return 0;
+    if (fstatat(l->tmpfd, tmpname, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode))
+        return 1;
+    /* A directory, a symlink or a special file: never ours to move. Put it
+     * back; a plain rename then does what it always did with them. */
+    if (renameat2(l->tmpfd, tmpname, dirfd, leaf, RENAME_EXCHANGE) != 0)
+        return afs__error_errno(errno, "local storage: %s: could not put back what stood "
+                                "at the object's name", path);
+    return 0;
+}
+
+static bool is_file_at(int dirfd, const char *leaf)
+{
+    struct stat st;
+    return fstatat(dirfd, leaf, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode);
+}
+
+/* Publish the temp as dirfd/leaf according to the condition (lock held).
+ * *exchanged: the old version now has the temp's name (exchange()). */
+static int publish(struct local *l, const char *tmpname, int dirfd, const char *leaf,
+                   const char *path, const afs_storage_put_options *o, bool *exchanged)
+{
+    *exchanged = false;
     if (o->condition == AFS_COND_IF_MATCH) {
         int rc = check_etag_at(dirfd, leaf, path, o->if_match, true);
         if (rc != 0)
@@ -1116,6 +1149,17 @@ static int publish(struct local *l, const char *tmpname, int dirfd, const char *
         }
         unlinkat(l->tmpfd, tmpname, 0);
         return 0;
+    }
+    /* Unconditional: exchange only with what is a file now (an if-match
+     * target was just checked to be one). */
+    if (o->condition == AFS_COND_IF_MATCH || is_file_at(dirfd, leaf)) {
+        int x = exchange(l, tmpname, dirfd, leaf, path);
+        if (x < 0)
+            return x;
+        if (x == 1) {
+            *exchanged = true;
+            return 0;
+        }
     }
     if (renameat(l->tmpfd, tmpname, dirfd, leaf) != 0)
         return afs__error_errno(errno, "local storage: %s: publish", path);
@@ -1178,7 +1222,7 @@ static int local_put(void *ctx, const char *path, afs_read_fn src, void *src_pay
     struct statx sx;
     uint32_t attributes = 0;
     int fd = -1, dirfd = -1, lockfd = -1, on_root = -1, rc;
-    bool anon, published = false;
+    bool anon, published = false, exchanged = false;
 
     fd = open_anon(l, path, opts, &dirfd, &leaf, &on_root);
     anon = fd >= 0;
@@ -1198,7 +1242,8 @@ static int local_put(void *ctx, const char *path, afs_read_fn src, void *src_pay
         goto done;
     if ((rc = lock_paths(l, path, NULL, &lockfd)) != 0)
         goto done;
-    rc = anon ? publish_anon(fd, dirfd, leaf, path) : publish(l, tmpname, dirfd, leaf, path, opts);
+    rc = anon ? publish_anon(fd, dirfd, leaf, path)
+              : publish(l, tmpname, dirfd, leaf, path, opts, &exchanged);
     if (rc != 0)
         goto done;
     published = true;
@@ -1216,8 +1261,10 @@ static int local_put(void *ctx, const char *path, afs_read_fn src, void *src_pay
         rc = afs__error_errno(errno, "local storage: %s: fsync directory", path);
 done:
     unlock_paths(l, lockfd);
-    if (!published && !anon)
-        unlinkat(l->tmpfd, tmpname, 0); /* never leave a temp behind on failure */
+    /* Never leave a temp behind on failure; after an exchange the temp's
+     * name holds the old version, removed here, out of the lock. */
+    if ((!published || exchanged) && !anon)
+        unlinkat(l->tmpfd, tmpname, 0);
     if (fd >= 0)
         close(fd); /* an unpublished anonymous temp vanishes here */
     if (dirfd >= 0)

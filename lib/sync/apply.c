@@ -1246,7 +1246,11 @@ int afs__apply_run(afs__apply *a, const afs__plan *plan)
         return rc;
     for (size_t i = 0; i < plan->count; i++)
         uploads += plan->actions[i]->action == AFS__ACT_UPLOAD;
-    /* Without threads (none wanted, or none to be had) uploads run inline. */
+    /* No more threads than uploads (starting one costs more than a small
+     * upload); without threads (none wanted, or none to be had) uploads
+     * run inline. */
+    if (a->threads > uploads)
+        a->threads = (unsigned int)uploads;
     if (a->threads > 1 && uploads > 1 && afs__xfer_start(&x, a->threads) != 0) {
         afs__log(AFS_LOG_WARN, "sync: %s; uploading on one thread", afs_error_last());
         afs_error_clear();

@@ -7,8 +7,8 @@
 #include "names.h"
 #include "walk.h"
 
-/* Threads reading directories: the CPUs online, at least 2 (stats wait on
- * the disk when the cache is cold), at most 4. */
+/* Threads reading directories besides the session thread: the CPUs online,
+ * at least 2 (stats wait on the disk when the cache is cold), at most 4. */
 #define WALK_THREADS_MAX 4
 
 /* An entry that passed the name checks and its stat. */
@@ -303,9 +303,10 @@ int afs__walk_start(afs__walk **out, afs__session *s)
         free(w);
         return AFS_ENOMEM;
     }
-    /* The session thread walks too once it calls afs__walk_finish(); with
-     * no thread at all, it walks alone then. */
-    for (; w->nthreads < want - 1; w->nthreads++)
+    /* As many walking threads as CPUs: the session thread is busy loading
+     * the base at first, and walks too once it calls afs__walk_finish()
+     * (with no thread at all, it walks alone then). */
+    for (; w->nthreads < want; w->nthreads++)
         if (pthread_create(&w->threads[w->nthreads], NULL, walker, w) != 0)
             break;
     *out = w;
