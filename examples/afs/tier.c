@@ -180,12 +180,25 @@ static void tier_summary(const afs_tier_result *r, bool pass, char *line, size_t
     snprintf(line, cap, "%llu file%s tiered, %s freed", (unsigned long long)r->files_tiered,
              r->files_tiered == 1 ? "" : "s", cli_bytes(r->bytes_freed, b, sizeof(b)));
     if (pass && r->files_tiered) {
+        const struct {
+            uint64_t n;
+            const char *by;
+        } st[] = {
+            { r->files_tiered_date, "by the date policy" },
+            { r->files_tiered_space, "by the free space policy" },
+            { r->files_tiered_evict, "recalled on access in low disk space mode" },
+        };
+        bool first = true;
+        for (size_t i = 0; i < sizeof(st) / sizeof(st[0]); i++) {
+            if (!st[i].n)
+                continue;
+            u = strlen(line);
+            snprintf(line + u, cap - u, "%s%llu %s", first ? " (" : ", ",
+                     (unsigned long long)st[i].n, st[i].by);
+            first = false;
+        }
         u = strlen(line);
-        snprintf(line + u, cap - u, " (%llu by the date policy, %llu by the free space policy, "
-                 "%llu recalled on access in low disk space mode)",
-                 (unsigned long long)r->files_tiered_date,
-                 (unsigned long long)r->files_tiered_space,
-                 (unsigned long long)r->files_tiered_evict);
+        snprintf(line + u, cap - u, ")");
     }
     {
         const struct {
