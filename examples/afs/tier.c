@@ -172,56 +172,53 @@ static const char *tier_hint(int rc)
     }
 }
 
-/* "N files tiered (by date, by space), X freed; skipped ..." */
+typedef struct count_word {
+    uint64_t n;
+    const char *what;
+} count_word;
+
+/* Append the counts that are not zero: `lead` before the first, ", " between, `tail` after. */
+static void append_counts(char *line, size_t cap, const count_word *c, size_t n,
+                          const char *lead, const char *tail)
+{
+    bool first = true;
+    size_t u;
+    for (size_t i = 0; i < n; i++) {
+        if (!c[i].n)
+            continue;
+        u = strlen(line);
+        snprintf(line + u, cap - u, "%s%llu %s", first ? lead : ", ", (unsigned long long)c[i].n,
+                 c[i].what);
+        first = false;
+    }
+    if (!first) {
+        u = strlen(line);
+        snprintf(line + u, cap - u, "%s", tail);
+    }
+}
+
+/* "N files tiered, X freed (by date, by space); skipped: ..." */
 static void tier_summary(const afs_tier_result *r, bool pass, char *line, size_t cap)
 {
+    const count_word by[] = {
+        { r->files_tiered_date, "by the date policy" },
+        { r->files_tiered_space, "by the free space policy" },
+        { r->files_tiered_evict, "recalled on access in low disk space mode" },
+    };
+    const count_word skipped[] = {
+        { r->skipped_not_synced, "not in the cloud yet" },
+        { r->skipped_small, "below the minimum size" },
+        { r->skipped_excluded, "excluded" },
+        { r->skipped_pinned, "pinned" },
+        { r->skipped_changed, "changed while tiering" },
+        { r->item_errors, "failed" },
+    };
     char b[32];
-    size_t u;
     snprintf(line, cap, "%llu file%s tiered, %s freed", (unsigned long long)r->files_tiered,
              r->files_tiered == 1 ? "" : "s", cli_bytes(r->bytes_freed, b, sizeof(b)));
-    if (pass && r->files_tiered) {
-        const struct {
-            uint64_t n;
-            const char *by;
-        } st[] = {
-            { r->files_tiered_date, "by the date policy" },
-            { r->files_tiered_space, "by the free space policy" },
-            { r->files_tiered_evict, "recalled on access in low disk space mode" },
-        };
-        bool first = true;
-        for (size_t i = 0; i < sizeof(st) / sizeof(st[0]); i++) {
-            if (!st[i].n)
-                continue;
-            u = strlen(line);
-            snprintf(line + u, cap - u, "%s%llu %s", first ? " (" : ", ",
-                     (unsigned long long)st[i].n, st[i].by);
-            first = false;
-        }
-        u = strlen(line);
-        snprintf(line + u, cap - u, ")");
-    }
-    {
-        const struct {
-            uint64_t n;
-            const char *why;
-        } sk[] = {
-            { r->skipped_not_synced, "not in the cloud yet" },
-            { r->skipped_small, "below the minimum size" },
-            { r->skipped_excluded, "excluded" },
-            { r->skipped_pinned, "pinned" },
-            { r->skipped_changed, "changed while tiering" },
-            { r->item_errors, "failed" },
-        };
-        bool first = true;
-        for (size_t i = 0; i < sizeof(sk) / sizeof(sk[0]); i++) {
-            if (!sk[i].n)
-                continue;
-            u = strlen(line);
-            snprintf(line + u, cap - u, "%s%llu %s", first ? "; skipped: " : ", ",
-                     (unsigned long long)sk[i].n, sk[i].why);
-            first = false;
-        }
-    }
+    if (pass)
+        append_counts(line, cap, by, sizeof(by) / sizeof(by[0]), " (", ")");
+    append_counts(line, cap, skipped, sizeof(skipped) / sizeof(skipped[0]), "; skipped: ", "");
 }
 
 static void tier_result_json(cli_ctx *ctx, const afs_tier_result *r)

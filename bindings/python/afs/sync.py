@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Type, Union
 
 from . import _lib
-from ._callback import Trap, checked
+from ._callback import Trap, checked, checked_result
 from ._handle import Handle, Owner, out_ptr
 from .errors import AfsError, ErrorCode, InvalidArgumentError, VersionError, error_class
 from .service import Service
@@ -623,11 +623,7 @@ class ServerEndpoint(Owner, EndpointTiering):
             rc = _lib.lib.afs_endpoint_sync(p, ctypes.byref(o), ctypes.cast(
                 ctypes.byref(r), ctypes.POINTER(_lib.SyncResultC)))
             result = SyncResult._from_c(r)
-            try:
-                checked(rc, trap)
-            except AfsError as e:
-                e.result = result  # type: ignore[attr-defined]
-                raise
+            checked_result(rc, trap, result)
         del cb
         return result
 

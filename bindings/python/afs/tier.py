@@ -31,9 +31,9 @@ from dataclasses import dataclass
 from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
 
 from . import _lib
-from ._callback import Trap, checked
+from ._callback import Trap, checked, checked_result
 from ._handle import Handle
-from .errors import AfsError, InvalidArgumentError, VersionError
+from .errors import InvalidArgumentError, VersionError
 from .storage import _TIME_OMIT  # AFS_TIME_OMIT: "now" for the time arguments
 
 __all__ = [
@@ -531,11 +531,7 @@ class EndpointTiering:
             rc = _lib.lib.afs_tier_recall(p, _path(path), ctypes.byref(o), ctypes.cast(
                 ctypes.byref(r), ctypes.POINTER(_lib.RecallResultC)))
             result = _fields(RecallResult, r)
-            try:
-                checked(rc, trap)
-            except AfsError as e:
-                e.result = result  # type: ignore[attr-defined]
-                raise
+            checked_result(rc, trap, result)
         del cb
         return result
 
