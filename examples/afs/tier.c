@@ -78,6 +78,38 @@ const cli_opt cli_heat_opts[] = {
     CLI_OPT_END,
 };
 
+/* ---- shared by the commands ---- */
+
+/* The --json document of a command over several items: {"KEY": [ ... ], "exit": N}. */
+static void list_begin(cli_ctx *ctx, const char *key)
+{
+    if (!ctx->json)
+        return;
+    cli_j_open(ctx);
+    cli_j_key(ctx, key);
+    cli_j_aopen(ctx);
+}
+
+static void list_end(cli_ctx *ctx, int code, bool emit)
+{
+    if (!ctx->json)
+        return;
+    cli_j_aclose(ctx);
+    cli_j_kint(ctx, "exit", code);
+    cli_j_close(ctx);
+    if (emit)
+        cli_emit_json(ctx);
+}
+
+/* No endpoint of this server has tiering on: exit 6, with what to do. */
+static int no_tiering(cli_ctx *ctx, const char *what)
+{
+    afs_error_set_str(AFS_ENOTFOUND, "no server endpoint of this server has cloud tiering on");
+    return cli_fail_hint(ctx, AFS_ENOTFOUND, what,
+                         "cloud tiering is chosen when the endpoint is created: afs endpoint "
+                         "create --cloud-tiering on PATH");
+}
+
 /* ---- paths ---- */
 
 int cli_paths_check(cli_ctx *ctx, const cli_args *args)
@@ -320,31 +352,16 @@ static int tier_pass_all(cli_ctx *ctx, const cli_args *args)
         cli_targets_close(t, n);
         return code;
     }
-    if (ctx->json) {
-        cli_j_open(ctx);
-        cli_j_key(ctx, "passes");
-        cli_j_aopen(ctx);
-    }
+    list_begin(ctx, "passes");
     for (size_t i = 0; i < n; i++) {
         if (!t[i].opts.tiering_enabled)
             continue;
         code = cli_exit_worst(code, cli_tier_pass_one(ctx, &t[i], flags, false, NULL));
         done++;
     }
-    if (ctx->json) {
-        cli_j_aclose(ctx);
-        cli_j_kint(ctx, "exit", done ? code : CLI_EXIT_NOTFOUND);
-        cli_j_close(ctx);
-    }
-    if (done == 0) {
-        afs_error_set_str(AFS_ENOTFOUND, "no server endpoint of this server has cloud tiering "
-                                         "on");
-        code = cli_fail_hint(ctx, AFS_ENOTFOUND, "tiering pass",
-                             "cloud tiering is chosen when the endpoint is created: afs "
-                             "endpoint create --cloud-tiering on PATH");
-    } else if (ctx->json) {
-        cli_emit_json(ctx);
-    }
+    list_end(ctx, code, done > 0);
+    if (done == 0)
+        code = no_tiering(ctx, "tiering pass");
     cli_targets_close(t, n);
     return code;
 }
@@ -359,11 +376,7 @@ int cli_tier(cli_ctx *ctx, const cli_args *args)
         return tier_pass_all(ctx, args);
     if ((code = open_for_paths(ctx, args, &t, &n, &which)) != CLI_EXIT_OK)
         goto done;
-    if (ctx->json) {
-        cli_j_open(ctx);
-        cli_j_key(ctx, "tiered");
-        cli_j_aopen(ctx);
-    }
+    list_begin(ctx, "tiered");
     for (size_t i = 0; i < ctx->npaths; i++) {
         afs_tier_result r = AFS_TIER_RESULT_INIT;
         const char *path = ctx->paths[i];
@@ -387,12 +400,7 @@ int cli_tier(cli_ctx *ctx, const cli_args *args)
             printf("%s: %s\n", cli_shown(path, 0), line);
         }
     }
-    if (ctx->json) {
-        cli_j_aclose(ctx);
-        cli_j_kint(ctx, "exit", code);
-        cli_j_close(ctx);
-        cli_emit_json(ctx);
-    }
+    list_end(ctx, code, true);
 done:
     free(which);
     cli_targets_close(t, n);
@@ -422,11 +430,7 @@ int cli_recall(cli_ctx *ctx, const cli_args *args)
     o.progress_payload = &p;
     if ((code = open_for_paths(ctx, args, &t, &n, &which)) != CLI_EXIT_OK)
         goto done;
-    if (ctx->json) {
-        cli_j_open(ctx);
-        cli_j_key(ctx, "recalled");
-        cli_j_aopen(ctx);
-    }
+    list_begin(ctx, "recalled");
     for (size_t i = 0; i < ctx->npaths && !cli_interrupted(); i++) {
         afs_recall_result r = AFS_RECALL_RESULT_INIT;
         const char *path = ctx->paths[i], *base = strrchr(path, '/');
@@ -483,12 +487,7 @@ int cli_recall(cli_ctx *ctx, const cli_args *args)
     }
     if (cli_interrupted())
         code = cli_exit_worst(code, CLI_EXIT_SIGNAL + cli_interrupted());
-    if (ctx->json) {
-        cli_j_aclose(ctx);
-        cli_j_kint(ctx, "exit", code);
-        cli_j_close(ctx);
-        cli_emit_json(ctx);
-    }
+    list_end(ctx, code, true);
 done:
     free(which);
     cli_targets_close(t, n);
@@ -605,18 +604,13 @@ int cli_heat(cli_ctx *ctx, const cli_args *args)
     }
     if (ctx->json) {
         cli_j_aclose(ctx);
-        cli_j_kint(ctx, "exit", shown ? code : CLI_EXIT_NOTFOUND);
+        cli_j_kint(ctx, "exit", code);
         cli_j_close(ctx);
     }
-    if (shown == 0) {
-        afs_error_set_str(AFS_ENOTFOUND, "no server endpoint of this server has cloud tiering "
-                                         "on");
-        code = cli_fail_hint(ctx, AFS_ENOTFOUND, "heat",
-                             "cloud tiering is chosen when the endpoint is created: afs "
-                             "endpoint create --cloud-tiering on PATH");
-    } else if (ctx->json) {
+    if (shown == 0)
+        code = no_tiering(ctx, "heat");
+    else if (ctx->json)
         cli_emit_json(ctx);
-    }
 done:
     free(devs);
     cli_targets_close(t, n);
@@ -728,11 +722,7 @@ int cli_file(cli_ctx *ctx, const cli_args *args)
 
     if ((code = open_for_paths(ctx, args, &t, &n, &which)) != CLI_EXIT_OK)
         goto done;
-    if (ctx->json) {
-        cli_j_open(ctx);
-        cli_j_key(ctx, "files");
-        cli_j_aopen(ctx);
-    }
+    list_begin(ctx, "files");
     for (size_t i = 0; i < ctx->npaths; i++) {
         afs_tier_info f;
         char what[512];
@@ -763,12 +753,7 @@ int cli_file(cli_ctx *ctx, const cli_args *args)
         }
         afs_tier_info_clear(&f);
     }
-    if (ctx->json) {
-        cli_j_aclose(ctx);
-        cli_j_kint(ctx, "exit", code);
-        cli_j_close(ctx);
-        cli_emit_json(ctx);
-    }
+    list_end(ctx, code, true);
 done:
     free(which);
     cli_targets_close(t, n);
