@@ -66,7 +66,8 @@ static const cli_cmd commands[] = {
 
     { "sync", NULL, "", "run a sync session of this server's endpoints (--watch: keep syncing)",
       0, 0, cli_sync_opts, CLI_CMD_SERVICE, cli_sync_check, cli_sync },
-    { "status", NULL, "", "last session and per-item errors of this server's endpoints", 0, 0,
+    { "status", NULL, "", "last session, per-item errors, tiering and recall of the endpoints",
+      0, 0,
       cli_group_opt, CLI_CMD_SERVICE, NULL, cli_status },
 
     { "tier", NULL, "[PATH...]",
