@@ -732,6 +732,98 @@ static void test_tier__recall_stops_cleanly_when_space_runs_out(void **state)
     env_free(e);
 }
 
+/* What the progress callback of a recall saw, and when it stops it. */
+typedef struct recall_watch {
+    afs_recall_progress first, last;
+    int calls;
+    uint64_t stop_after_bytes; /* 0: never */
+    int stop_value;
+} recall_watch;
+
+static int watch_recall(const afs_recall_progress *p, void *payload)
+{
+    recall_watch *w = payload;
+    if (w->calls++ == 0)
+        w->first = *p;
+    assert_true(p->files_done >= w->last.files_done && p->bytes_done >= w->last.bytes_done);
+    w->last = *p;
+    return w->stop_after_bytes && p->bytes_done >= w->stop_after_bytes ? w->stop_value : 0;
+}
+
+static void test_tier__recall_progress_counts_and_a_stop_keeps_valid_files(void **state)
+{
+    tenv *e = env_new("tier-progress", 0, false);
+    afs_endpoint_options o = tiering(20, 0);
+    afs_recall_options ro = AFS_RECALL_OPTIONS_INIT;
+    afs_recall_result rr = AFS_RECALL_RESULT_INIT;
+    afs_tier_stats s;
+    recall_watch w;
+    char name[32];
+    int full = 0;
+    (void)state;
+    env_endpoint(e, 0, &o);
+    for (int i = 0; i < 6; i++) {
+        snprintf(name, sizeof(name), "tree/f%d.bin", i);
+        mkfile(e->data[0], name, MiB, 40 + (uint32_t)i, 1);
+    }
+    env_sync(e, 0);
+    AFS_ASSERT_OK(afs_tier_file(e->ep[0], "tree", NULL));
+
+    /* Stopped once two files' bytes are in: the callback's value comes back unchanged. */
+    memset(&w, 0, sizeof(w));
+    w.stop_after_bytes = 2 * MiB;
+    w.stop_value = 42;
+    ro.order = AFS_RECALL_ORDER_PATH;
+    ro.progress = watch_recall;
+    ro.progress_payload = &w;
+    AFS_ASSERT_CODE(afs_tier_recall(e->ep[0], "tree", &ro, &rr), 42);
+    assert_int_equal(w.first.files_total, 6);
+    assert_int_equal(w.first.bytes_total, 6 * MiB);
+    assert_int_equal(w.first.files_done, 0);
+    assert_int_equal(w.first.bytes_done, 0);
+    assert_int_equal(rr.files_recalled, 2);
+    assert_int_equal(rr.files_failed, 0);
+    for (int i = 0; i < 6; i++) {
+        snprintf(name, sizeof(name), "tree/f%d.bin", i);
+        if (state_of(e->ep[0], name) == AFS_TIER_STATE_FULL) {
+            assert_content(e->data[0], name, MiB, 40 + (uint32_t)i);
+            full++;
+        } else {
+            assert_int_equal(state_of(e->ep[0], name), AFS_TIER_STATE_TIERED);
+        }
+    }
+    assert_int_equal(full, 2);
+    memset(&s, 0, sizeof(s));
+    s.version = AFS_TIER_STATS_VERSION;
+    AFS_ASSERT_OK(afs_tier_stats_get(e->ep[0], &s));
+    assert_int_equal(s.recall_failures, 0); /* a stop is not a failure */
+
+    /* To the end, with threads: the last call has everything done. */
+    memset(&w, 0, sizeof(w));
+    ro.threads = 4;
+    AFS_ASSERT_OK(afs_tier_recall(e->ep[0], "tree", &ro, &rr));
+    assert_int_equal(w.first.files_total, 4);
+    assert_int_equal(w.first.bytes_total, 4 * MiB);
+    assert_int_equal(w.last.files_done, 4);
+    assert_int_equal(w.last.bytes_done, 4 * MiB);
+    assert_true(w.calls >= 9); /* the totals, then a piece and a file each */
+    for (int i = 0; i < 6; i++) {
+        snprintf(name, sizeof(name), "tree/f%d.bin", i);
+        assert_content(e->data[0], name, MiB, 40 + (uint32_t)i);
+    }
+
+    /* Version 1 options (no callback fields) are still read correctly. */
+    AFS_ASSERT_OK(afs_tier_file(e->ep[0], "tree/f0.bin", NULL));
+    {
+        struct { unsigned int version; uint32_t threads, order, retry_count, retry_delay_ms,
+                 flags; } v1 = { 1, 2, AFS_RECALL_ORDER_PATH, 0, 1, 0 };
+        AFS_ASSERT_OK(afs_tier_recall(e->ep[0], "tree", (const afs_recall_options *)(void *)&v1,
+                                      NULL));
+    }
+    assert_content(e->data[0], "tree/f0.bin", MiB, 40);
+    env_free(e);
+}
+
 static void test_tier__recall_failing_mid_file_leaves_a_valid_placeholder(void **state)
 {
     tenv *e = env_new("tier-midfail", 0, true);
@@ -1381,6 +1473,7 @@ int main(void)
         cmocka_unit_test(test_tier__partial_recall_fetches_only_the_range),
         cmocka_unit_test(test_tier__recall_refuses_a_changed_cloud_copy),
         cmocka_unit_test(test_tier__recall_stops_cleanly_when_space_runs_out),
+        cmocka_unit_test(test_tier__recall_progress_counts_and_a_stop_keeps_valid_files),
         cmocka_unit_test(test_tier__recall_failing_mid_file_leaves_a_valid_placeholder),
         cmocka_unit_test(test_tier__recall_retries_transient_failures),
         cmocka_unit_test(test_tier__concurrent_recalls_of_one_file_do_not_corrupt_it),

@@ -10,6 +10,7 @@
  *   config.c    the config file and the environment (state dir, storage)
  *   progress.c  the progress bar and Ctrl-C
  *   server.c, group.c, endpoint.c, sync.c, watch.c, status.c: the verbs
+ *   tier.c      tier, recall, heat, file: cloud tiering and recall
  */
 #ifndef AFS_CLI_H
 #define AFS_CLI_H
@@ -73,7 +74,7 @@ typedef struct cli_val {
 } cli_val;
 
 #define CLI_MAX_OPTS 32
-#define CLI_MAX_POS 4
+#define CLI_MAX_POS 256
 
 typedef struct cli_args {
     const cli_opt *opts[CLI_MAX_OPTS]; /* the global options, then the verb's */
@@ -125,6 +126,8 @@ struct cli_ctx {
     afs_service *svc;     /* opened by main for CLI_CMD_SERVICE / CLI_CMD_CREATES_SERVICE */
     char *share_uri;      /* the storage URI a command resolved in its check */
     char *path;           /* the local path a command resolved in its check */
+    char **paths;         /* tier, recall, file: every PATH, resolved in the check */
+    size_t npaths;
     yajl_gen gen;         /* the --json document being built */
     bool json_done;       /* the verb printed its own JSON (no error document needed) */
 };
@@ -146,6 +149,9 @@ size_t cli_utf8_one(const unsigned char *s, size_t n, uint32_t *cp);
 
 /* Make `path` absolute against the current directory (not resolving links). */
 char *cli_absolute(const char *path);
+
+/* Is `inner` the directory `outer` or below it? (Both canonical.) */
+bool cli_path_within(const char *inner, const char *outer);
 
 /* ---- out.c ---- */
 
@@ -234,6 +240,8 @@ typedef struct cli_progress {
 void cli_progress_start(cli_progress *p, bool show, const char *label);
 /* The afs_sync_progress_fn: draws, and returns AFS_EUSER once a signal asked to stop. */
 int cli_progress_cb(const afs_sync_progress *progress, void *payload);
+/* The afs_recall_progress_fn: the same bar for a recall (files and bytes). */
+int cli_recall_progress_cb(const afs_recall_progress *progress, void *payload);
 /* Erase the bar (before results are printed). */
 void cli_progress_end(cli_progress *p);
 
@@ -293,6 +301,16 @@ int cli_sync(cli_ctx *ctx, const cli_args *args);
 
 int cli_status(cli_ctx *ctx, const cli_args *args);
 
+extern const cli_opt cli_tier_opts[];
+extern const cli_opt cli_recall_opts[];
+extern const cli_opt cli_heat_opts[];
+int cli_paths_check(cli_ctx *ctx, const cli_args *args);
+int cli_tier_check(cli_ctx *ctx, const cli_args *args);
+int cli_tier(cli_ctx *ctx, const cli_args *args);
+int cli_recall(cli_ctx *ctx, const cli_args *args);
+int cli_heat(cli_ctx *ctx, const cli_args *args);
+int cli_file(cli_ctx *ctx, const cli_args *args);
+
 /* ---- sync.c and watch.c ---- */
 
 /* One of this server's endpoints, opened. */
@@ -331,6 +349,16 @@ void cli_item_errors_print(cli_ctx *ctx, const afs_item_error *errs, size_t n, b
 
 /* Combine exit codes of several sessions: the most severe wins. */
 int cli_exit_worst(int a, int b);
+
+/* One tiering pass of `t` (afs_tier_pass), its result printed as a line, or
+ * as a JSON object (emitted at once when `json_line`); *next_s gets the
+ * seconds until the next pass. Returns an exit code. */
+int cli_tier_pass_one(cli_ctx *ctx, cli_target *t, uint32_t flags, bool json_line,
+                      uint32_t *next_s);
+
+/* Tiering and recall statistics, provisioning: status lines or JSON members. */
+void cli_tier_status_json(cli_ctx *ctx, cli_target *t);
+void cli_tier_status_text(cli_target *t);
 
 /* The --watch loop. */
 int cli_watch(cli_ctx *ctx, const cli_args *args, cli_target *t, size_t count);

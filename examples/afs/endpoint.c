@@ -82,7 +82,7 @@ const char *cli_download_desc(const afs_endpoint_options *o)
 }
 
 /* Is `inner` the directory `outer` or inside it? */
-static bool path_within(const char *inner, const char *outer)
+bool cli_path_within(const char *inner, const char *outer)
 {
     size_t n = strlen(outer);
     return strncmp(inner, outer, n) == 0 &&
@@ -95,10 +95,10 @@ static int check_not_state(cli_ctx *ctx)
 {
     char *state = realpath(ctx->state_dir, NULL);
     int rc = 0;
-    if (state && (path_within(state, ctx->path) || path_within(ctx->path, state)))
+    if (state && (cli_path_within(state, ctx->path) || cli_path_within(ctx->path, state)))
         rc = cli_usage_error("server endpoint path %s %s the state directory %s; put them "
                              "apart", cli_shown(ctx->path, 0),
-                             path_within(state, ctx->path) ? "contains" : "is inside",
+                             cli_path_within(state, ctx->path) ? "contains" : "is inside",
                              cli_shown(state, 1));
     free(state);
     return rc;
@@ -259,9 +259,6 @@ int cli_endpoint_create(cli_ctx *ctx, const cli_args *args)
     }
     if (afs_endpoint_list(g, &eps, &n) != 0)
         afs_error_clear(); /* only for the "first or later" line */
-    if (o.tiering_enabled)
-        cli_say("note: the tiering policy is stored with the endpoint; this libafs does not "
-                "tier files yet (docs/cli.md#to-come)");
     if (ctx->json) {
         cli_j_open(ctx);
         cli_j_kstr(ctx, "group", name);

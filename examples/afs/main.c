@@ -66,18 +66,19 @@ static const cli_cmd commands[] = {
 
     { "sync", NULL, "", "run a sync session of this server's endpoints (--watch: keep syncing)",
       0, 0, cli_sync_opts, CLI_CMD_SERVICE, cli_sync_check, cli_sync },
-    { "status", NULL, "", "last session and per-item errors of this server's endpoints", 0, 0,
+    { "status", NULL, "", "last session, per-item errors, tiering and recall of the endpoints",
+      0, 0,
       cli_group_opt, CLI_CMD_SERVICE, NULL, cli_status },
 
-    /*
-     * Cloud tiering and recall add their commands here when the library
-     * has them (docs/cli.md#to-come), with the tiering policy fields that
-     * "endpoint create" already takes:
-     *   tier PATH...     tier files or folders now (Invoke-StorageSyncCloudTiering)
-     *   recall PATH...   recall files or folders (Invoke-StorageSyncFileRecall)
-     *   heat             the heat store: files in tiering and recall order
-     *   file show PATH   a file's tier state: placeholder, recalled ranges
-     */
+    { "tier", NULL, "[PATH...]",
+      "tier files or folders now (--pass: run the tiering policies of the volume)", 0,
+      CLI_MAX_POS, cli_tier_opts, CLI_CMD_SERVICE, cli_tier_check, cli_tier },
+    { "recall", NULL, "PATH...", "recall tiered files or folders: bring their content back", 1,
+      CLI_MAX_POS, cli_recall_opts, CLI_CMD_SERVICE, cli_paths_check, cli_recall },
+    { "heat", NULL, "", "the heat store: files in tiering, access or recall order", 0, 0,
+      cli_heat_opts, CLI_CMD_SERVICE, NULL, cli_heat },
+    { "file", NULL, "PATH...", "a file's tier state: size, size on disk, its tier marker", 1,
+      CLI_MAX_POS, NULL, CLI_CMD_SERVICE, cli_paths_check, cli_file },
 
     { "help", NULL, "[COMMAND]", "show help for a command", 0, 2, NULL, 0, NULL, cmd_help },
 };
@@ -371,6 +372,9 @@ int main(int argc, char **argv)
     cli_config_free(&ctx);
     free(ctx.share_uri);
     free(ctx.path);
+    for (size_t i = 0; i < ctx.npaths; i++)
+        free(ctx.paths[i]);
+    free(ctx.paths);
     cli_args_free(&args);
     if (fflush(stdout) != 0 && code == CLI_EXIT_OK)
         code = CLI_EXIT_FAILED; /* a full disk or a closed pipe lost the results */

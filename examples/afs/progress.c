@@ -101,38 +101,39 @@ static int terminal_width(void)
     return 80;
 }
 
-static void draw(cli_progress *p, const afs_sync_progress *g, int64_t now)
+/* Draw one line: `phase` alone, or a bar with items, bytes, rate and time left. */
+static void draw(cli_progress *p, const char *phase, uint64_t items_done, uint64_t items_total,
+                 uint64_t bytes_done, uint64_t bytes_total, int64_t now)
 {
     char line[512], tail[256], done[32], total[32], rate[32];
     int width = terminal_width(), n, barw;
     double frac = 0, secs = (double)(now - p->apply_ns) / 1e9, bps = 0, left = -1;
 
-    if (g->phase != AFS_SYNC_PHASE_APPLY) {
-        n = snprintf(line, sizeof(line), "%s: %s ...", p->label, phase_name(g->phase));
+    if (phase) {
+        n = snprintf(line, sizeof(line), "%s: %s ...", p->label, phase);
         goto out;
     }
-    if (g->bytes_total)
-        frac = (double)g->bytes_done / (double)g->bytes_total;
-    else if (g->items_total)
-        frac = (double)g->items_done / (double)g->items_total;
+    if (bytes_total)
+        frac = (double)bytes_done / (double)bytes_total;
+    else if (items_total)
+        frac = (double)items_done / (double)items_total;
     if (frac > 1)
         frac = 1;
     if (secs > 0.2) {
-        bps = (double)g->bytes_done / secs;
+        bps = (double)bytes_done / secs;
         if (frac > 0.01)
             left = secs * (1 - frac) / frac;
     }
-    cli_bytes(g->bytes_done, done, sizeof(done));
-    cli_bytes(g->bytes_total, total, sizeof(total));
+    cli_bytes(bytes_done, done, sizeof(done));
+    cli_bytes(bytes_total, total, sizeof(total));
     cli_bytes((uint64_t)bps, rate, sizeof(rate));
     if (left >= 0)
         snprintf(tail, sizeof(tail), " %llu/%llu items  %s/%s  %s/s  %d:%02d left",
-                 (unsigned long long)g->items_done, (unsigned long long)g->items_total, done,
-                 total, rate, (int)left / 60, (int)left % 60);
+                 (unsigned long long)items_done, (unsigned long long)items_total, done, total,
+                 rate, (int)left / 60, (int)left % 60);
     else
-        snprintf(tail, sizeof(tail), " %llu/%llu items  %s/%s",
-                 (unsigned long long)g->items_done, (unsigned long long)g->items_total, done,
-                 total);
+        snprintf(tail, sizeof(tail), " %llu/%llu items  %s/%s", (unsigned long long)items_done,
+                 (unsigned long long)items_total, done, total);
     barw = width - 1 - (int)strlen(p->label) - 2 - 2 - (int)strlen(tail);
     if (barw > 30)
         barw = 30;
@@ -167,7 +168,29 @@ int cli_progress_cb(const afs_sync_progress *progress, void *payload)
     if (progress->phase == AFS_SYNC_PHASE_APPLY && p->drawn &&
         now - p->drawn_ns < 100000000 && progress->items_done != progress->items_total)
         return 0;
-    draw(p, progress, now);
+    draw(p, progress->phase == AFS_SYNC_PHASE_APPLY ? NULL : phase_name(progress->phase),
+         progress->items_done, progress->items_total, progress->bytes_done,
+         progress->bytes_total, now);
+    return 0;
+}
+
+int cli_recall_progress_cb(const afs_recall_progress *progress, void *payload)
+{
+    cli_progress *p = payload;
+    int64_t now;
+
+    if (cli_interrupted())
+        return AFS_EUSER;
+    if (!p->show)
+        return 0;
+    now = cli_now_mono();
+    if (p->apply_ns == 0)
+        p->apply_ns = now;
+    if (p->drawn && now - p->drawn_ns < 100000000 &&
+        progress->files_done != progress->files_total)
+        return 0;
+    draw(p, NULL, progress->files_done, progress->files_total, progress->bytes_done,
+         progress->bytes_total, now);
     return 0;
 }
 

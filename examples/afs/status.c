@@ -1,8 +1,9 @@
 /*
  * afs status [--group NAME]: where each of this server's endpoints stands:
- * the last session's outcome and counters, and the items that currently
- * fail to sync with how many sessions they failed in (afs-facts.md,
- * Monitoring: "per-item errors with persistent and transient counts").
+ * the last session's outcome and counters, the items that currently fail
+ * to sync with how many sessions they failed in (afs-facts.md, Monitoring:
+ * "per-item errors with persistent and transient counts"), the provisioning
+ * steps, and the tiering and recall statistics (tier.c).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +42,7 @@ static void one_json(cli_ctx *ctx, cli_target *t)
     cli_j_kint(ctx, "transient_item_errors", (int64_t)(nerr - persistent));
     cli_j_key(ctx, "failed_items");
     cli_item_errors_print(ctx, errs, nerr, true, 0);
+    cli_tier_status_json(ctx, t);
     cli_j_close(ctx);
     afs_item_errors_free(errs, nerr);
 }
@@ -76,6 +78,7 @@ static void one_text(cli_ctx *ctx, cli_target *t)
         cli_item_errors_print(ctx, errs, nerr, false, 20);
     }
     afs_item_errors_free(errs, nerr);
+    cli_tier_status_text(t);
 }
 
 int cli_status(cli_ctx *ctx, const cli_args *args)

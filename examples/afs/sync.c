@@ -120,7 +120,7 @@ int cli_targets_open(cli_ctx *ctx, const cli_args *args, bool allow_none, cli_ta
     }
     if (n == 0 && code == CLI_EXIT_OK && !allow_none) {
         afs_error_set_str(AFS_ENOTFOUND, "this server has no server endpoint");
-        code = cli_fail_hint(ctx, AFS_ENOTFOUND, "sync",
+        code = cli_fail_hint(ctx, AFS_ENOTFOUND, ctx->cmd ? ctx->cmd->noun : "sync",
                              "create one: afs endpoint create --group NAME PATH");
     }
 done:

@@ -8,6 +8,9 @@
  *   - when its cloud change detection is due (the endpoint's
  *     change-detection-interval): a full enumeration of the share finds
  *     edits made directly in it (afs-facts.md, "Change detection").
+ * An endpoint with cloud tiering on also gets a tiering pass after its
+ * first session and then at the interval the library recommends
+ * (afs_tier_interval(): hourly, every minute in low disk space mode).
  * Ctrl-C or SIGTERM stops between sessions, or inside one through the
  * progress callback (what was applied is kept), and the loop ends with 0.
  *
@@ -50,6 +53,7 @@ typedef struct wstate {
     int64_t last_event;
     int64_t next_timer;
     int64_t next_full;
+    int64_t next_tier;  /* INT64_MAX: tiering off */
 } wstate;
 
 static void watch_tree(watcher *w, size_t target, const char *path);
@@ -199,11 +203,13 @@ int cli_watch(cli_ctx *ctx, const cli_args *args, cli_target *t, size_t count)
         st[i].dirty = true; /* a first session right away */
         st[i].next_timer = start + interval;
         st[i].next_full = start + (int64_t)t[i].opts.change_detection_interval_s * SEC_NS;
+        st[i].next_tier = t[i].opts.tiering_enabled ? start : INT64_MAX;
     }
     if (!ctx->json)
         cli_say("watching %zu server endpoint%s: a session on local changes, every %lld s, and "
-                "a full cloud scan at each endpoint's change detection interval; Ctrl-C stops",
-                count, count == 1 ? "" : "s", (long long)(interval / SEC_NS));
+                "a full cloud scan at each endpoint's change detection interval; a tiering "
+                "pass hourly (every minute in low disk space mode) where tiering is on; "
+                "Ctrl-C stops", count, count == 1 ? "" : "s", (long long)(interval / SEC_NS));
 
     while (!cli_interrupted()) {
         int64_t now = cli_now_mono(), wake = INT64_MAX;
@@ -227,6 +233,14 @@ int cli_watch(cli_ctx *ctx, const cli_args *args, cli_target *t, size_t count)
             if (full || r.full_cloud_scan)
                 st[i].next_full = now + (int64_t)t[i].opts.change_detection_interval_s * SEC_NS;
         }
+        for (size_t i = 0; i < count && !cli_interrupted(); i++) {
+            uint32_t next_s = 3600;
+            if (now < st[i].next_tier)
+                continue;
+            cli_tier_pass_one(ctx, &t[i], 0, ctx->json, &next_s);
+            now = cli_now_mono();
+            st[i].next_tier = now + (int64_t)next_s * SEC_NS;
+        }
         if (cli_interrupted())
             break;
         now = cli_now_mono();
@@ -234,6 +248,7 @@ int cli_watch(cli_ctx *ctx, const cli_args *args, cli_target *t, size_t count)
             if (st[i].dirty)
                 wake = min64(wake, st[i].last_event + DEBOUNCE_NS);
             wake = min64(wake, min64(st[i].next_timer, st[i].next_full));
+            wake = min64(wake, st[i].next_tier);
         }
         wake = wake > now ? wake - now : 0;
         ts.tv_sec = (time_t)(wake / SEC_NS);

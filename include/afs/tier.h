@@ -284,6 +284,32 @@ AFS_EXTERN void afs_heat_entries_free(afs_heat_entry *list, size_t count);
                                       as a cache miss; in low disk space mode the file is
                                       tiered again by the next pass */
 
+/*
+ * What a recall's progress callback receives. The totals are known before
+ * the first byte is fetched: the placeholders found below the path and the
+ * bytes missing from them.
+ */
+typedef struct afs_recall_progress {
+    unsigned int version;  /* AFS_RECALL_PROGRESS_VERSION */
+    uint64_t files_done;   /* placeholders finished: recalled, failed, or found complete */
+    uint64_t files_total;  /* placeholders to recall */
+    uint64_t bytes_done;   /* bytes fetched so far */
+    uint64_t bytes_total;  /* bytes missing from those placeholders */
+} afs_recall_progress;
+
+#define AFS_RECALL_PROGRESS_VERSION 1
+
+/*
+ * Called by afs_tier_recall() once the placeholders are counted, after each
+ * piece fetched (at most 8 MiB) and after each file; from the recall's
+ * threads, never two calls at a time. `progress` is valid during the call.
+ * Return 0 to go on; non-zero stops the recall cleanly: no new file or
+ * piece is started, what was fetched is kept (recorded in the markers),
+ * every file is a placeholder (possibly partially recalled) or complete,
+ * and afs_tier_recall() returns that value unchanged.
+ */
+typedef int (*afs_recall_progress_fn)(const afs_recall_progress *progress, void *payload);
+
 typedef struct afs_recall_options {
     unsigned int version;
     uint32_t threads;        /* 1 to 32; 0: 1 */
@@ -291,11 +317,14 @@ typedef struct afs_recall_options {
     uint32_t retry_count;    /* extra tries per file after a failure; default 3 */
     uint32_t retry_delay_ms; /* wait between tries; default 1000 */
     uint32_t flags;          /* AFS_RECALL_* */
+    /* version 2 */
+    afs_recall_progress_fn progress; /* NULL: none */
+    void *progress_payload;
 } afs_recall_options;
 
-#define AFS_RECALL_OPTIONS_VERSION 1
+#define AFS_RECALL_OPTIONS_VERSION 2
 #define AFS_RECALL_OPTIONS_INIT \
-    { AFS_RECALL_OPTIONS_VERSION, 1, AFS_RECALL_ORDER_POLICY, 3, 1000, 0 }
+    { AFS_RECALL_OPTIONS_VERSION, 1, AFS_RECALL_ORDER_POLICY, 3, 1000, 0, NULL, NULL }
 
 /* Fill `opts` with the defaults of `version`. Errors: AFS_EINVAL, AFS_EVERSION. */
 AFS_EXTERN int afs_recall_options_init(afs_recall_options *opts, unsigned int version);
@@ -326,8 +355,10 @@ typedef struct afs_recall_result {
  * `retry_delay_ms`, except for AFS_ECONDITION and AFS_ENOSPC.
  * When the volume runs out of space the recall stops cleanly: every file is
  * either a valid placeholder (possibly partially recalled) or complete.
- * `opts` and `result` may be NULL.
- * Returns 0 when every file was recalled; otherwise the first failure:
+ * `opts` and `result` may be NULL. Version 1 options (no progress
+ * callback) are still accepted.
+ * Returns 0 when every file was recalled; the progress callback's value if
+ * it stopped the recall; otherwise the first failure:
  * AFS_ECONDITION (the cloud copy changed since the file was tiered; nothing
  * mismatched was written), AFS_ENOSPC, AFS_ENOTFOUND, AFS_EINVAL,
  * storage and filesystem errors.

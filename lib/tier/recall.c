@@ -7,6 +7,7 @@
  * point leaves a placeholder whose marker understates what is on disk,
  * never overstates it.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,7 +27,41 @@ typedef struct recall_ctx {
     uint32_t flags;
     bool batched;             /* heat writes of many files share transactions */
     afs__db_batch batch;      /* used with the volume lock held */
+    /* The caller's progress callback (afs_tier_recall), called under prog_mu. */
+    afs_recall_progress_fn progress;
+    void *progress_payload;
+    pthread_mutex_t prog_mu;
+    afs_recall_progress prog;
+    int cancel;               /* the callback's non-zero value: start nothing more */
 } recall_ctx;
+
+/* The callback's stop value, or 0. */
+static int cancelled(recall_ctx *r)
+{
+    int rc;
+    if (!r->progress)
+        return 0;
+    pthread_mutex_lock(&r->prog_mu);
+    rc = r->cancel;
+    pthread_mutex_unlock(&r->prog_mu);
+    return rc;
+}
+
+/* Count `files` finished and `bytes` fetched, and tell the callback. */
+static void progress_note(recall_ctx *r, uint64_t files, uint64_t bytes)
+{
+    if (!r->progress)
+        return;
+    pthread_mutex_lock(&r->prog_mu);
+    r->prog.files_done += files;
+    r->prog.bytes_done += bytes;
+    if (!r->cancel) {
+        int rc = r->progress(&r->prog, r->progress_payload);
+        if (rc != 0)
+            r->cancel = rc;
+    }
+    pthread_mutex_unlock(&r->prog_mu);
+}
 
 /* One piece of a file to fetch. */
 typedef struct piece {
@@ -76,6 +111,11 @@ static void *fetch_worker(void *arg)
         pthread_mutex_unlock(&j->mu);
         if (!pc)
             break;
+        if ((rc = cancelled(j->r)) != 0) { /* the piece stays missing */
+            job_fail(j, afs__error_set(rc, "recall stopped by the progress callback (it "
+                                       "returned %d)", rc));
+            break;
+        }
         /* Only the version the marker names: a changed cloud file fails here. */
         rc = afs_storage_read(j->r->storage, j->m->path, pc->off, buf, (size_t)pc->len, &got,
                               j->m->etag);
@@ -90,6 +130,7 @@ static void *fetch_worker(void *arg)
             break;
         }
         pc->done = true;
+        progress_note(j->r, 0, got);
     }
     free(buf);
     return NULL;
@@ -379,7 +420,7 @@ static int recall_finish(recall_ctx *r, rstate *s)
         if (r->flags & AFS_RECALL_ON_ACCESS)
             add.access_recalls = 1;
     }
-    if (rc != 0)
+    if (rc != 0 && !(r->cancel && rc == r->cancel))
         add.recall_failures = 1;
     if (add.recalls || add.recall_failures) {
         char *msg = rc ? afs__strdup(afs_error_last()) : NULL;
@@ -435,6 +476,7 @@ static int recall_ctx_init(recall_ctx *r, afs_endpoint *ep, uint32_t flags)
     r->storage = ep->group->storage;
     r->flags = flags;
     pthread_mutex_init(&r->state_mu, NULL);
+    pthread_mutex_init(&r->prog_mu, NULL);
     return 0;
 }
 
@@ -486,6 +528,9 @@ static int collect(const char *rel, const char *abs, const afs_fs_stat *st, void
         t->res->files_already_local++;
         return 0;
     }
+    t->r->prog.files_total++;
+    t->r->prog.bytes_total += probe.size > probe.present_bytes ? probe.size - probe.present_bytes
+                                                               : 0;
     if (t->nfiles == t->cap) {
         size_t nc = t->cap ? t->cap * 2 : 64;
         rfile *nf = afs__realloc(t->files, nc * sizeof(*nf));
@@ -526,9 +571,12 @@ static int cmp_path(const void *a, const void *b)
 /* Count one file's outcome into the result. */
 static void account(tree_job *t, const rfile *f, int rc, uint64_t fetched, bool was_full)
 {
+    int stop = cancelled(t->r);
     (void)f;
     pthread_mutex_lock(&t->mu);
-    if (rc == 0) {
+    if (stop && rc == stop) {
+        t->stop = true; /* stopped by the callback: neither recalled nor failed */
+    } else if (rc == 0) {
         if (was_full)
             t->res->files_already_local++;
         else
@@ -544,6 +592,12 @@ static void account(tree_job *t, const rfile *f, int rc, uint64_t fetched, bool 
             t->stop = true; /* stop cleanly: every file is a placeholder or complete */
     }
     pthread_mutex_unlock(&t->mu);
+    progress_note(t->r, 1, 0);
+    if (cancelled(t->r)) {
+        pthread_mutex_lock(&t->mu);
+        t->stop = true;
+        pthread_mutex_unlock(&t->mu);
+    }
 }
 
 /* Start a file's recall, trying again after transient failures. */
@@ -555,7 +609,7 @@ static void start_with_retries(tree_job *t, const rfile *f, rstate *s, uint32_t 
         s->rel = f->rel;
         s->abs = f->abs;
         rc = recall_start(t->r, s, 0, UINT64_MAX, threads);
-        if (rc == 0 || final_error(rc) || attempt >= t->o->retry_count)
+        if (rc == 0 || final_error(rc) || attempt >= t->o->retry_count || cancelled(t->r))
             return; /* recall_finish reports it */
         /* Keep what was fetched (it is recorded) and try again. */
         recall_finish(t->r, s);
@@ -656,7 +710,9 @@ int afs_tier_recall(afs_endpoint *endpoint, const char *path, const afs_recall_o
         if (opts->version == 0 || opts->version > AFS_RECALL_OPTIONS_VERSION)
             return afs__error_set(AFS_EVERSION, "recall options version %u not supported",
                                   opts->version);
-        o = *opts;
+        /* Only the fields the caller's version has (1: up to flags). */
+        memcpy(&o, opts, opts->version == 1 ? offsetof(afs_recall_options, progress)
+                                            : sizeof(o));
     }
     if (o.threads == 0)
         o.threads = 1;
@@ -672,6 +728,9 @@ int afs_tier_recall(afs_endpoint *endpoint, const char *path, const afs_recall_o
     if ((rc = recall_ctx_init(&r, endpoint, o.flags)) != 0)
         goto out;
     ctx = true;
+    r.progress = o.progress;
+    r.progress_payload = o.progress_payload;
+    r.prog.version = AFS_RECALL_PROGRESS_VERSION;
     if ((rc = afs__tier_resolve(endpoint, path, &rel, &abs)) != 0)
         goto out;
     memset(&st, 0, sizeof(st));
@@ -682,6 +741,9 @@ int afs_tier_recall(afs_endpoint *endpoint, const char *path, const afs_recall_o
     t.res = &res;
     pthread_mutex_init(&t.mu, NULL);
     if ((rc = afs__tier_walk(r.c.fs, abs, rel, collect, &t)) != 0)
+        goto join;
+    progress_note(&r, 0, 0); /* the totals, before anything is fetched */
+    if (r.cancel)
         goto join;
     if (st.type == AFS_TYPE_FILE) {
         /* One file: its ranges are fetched by all the threads. */
@@ -714,7 +776,12 @@ join:
         pthread_mutex_unlock(&r.c.vol->mu);
     }
     pthread_mutex_destroy(&t.mu);
-    if (rc == 0 && res.first_error)
+    if (r.cancel)
+        rc = afs__error_set(r.cancel, "recall stopped by the progress callback (it returned "
+                            "%d); %llu of %llu files recalled, the rest stay placeholders",
+                            r.cancel, (unsigned long long)res.files_recalled,
+                            (unsigned long long)r.prog.files_total);
+    else if (rc == 0 && res.first_error)
         rc = afs__error_set(res.first_error, "%s", t.msg ? t.msg : afs_strerror(res.first_error));
 out:
     res.finished_ns = afs__now_ns();
@@ -724,8 +791,10 @@ out:
     }
     free(t.files);
     free(t.msg);
-    if (ctx)
+    if (ctx) {
         pthread_mutex_destroy(&r.state_mu);
+        pthread_mutex_destroy(&r.prog_mu);
+    }
     if (result) {
         unsigned int version = result->version;
         *result = res;
@@ -754,6 +823,7 @@ int afs_tier_recall_range(afs_endpoint *endpoint, const char *path, uint64_t off
         rc = recall_one(&r, rel, abs, offset, length == UINT64_MAX ? UINT64_MAX - 1 : length, 1,
                         &fetched, &was_full);
     pthread_mutex_destroy(&r.state_mu);
+    pthread_mutex_destroy(&r.prog_mu);
     free(rel);
     free(abs);
     return rc;

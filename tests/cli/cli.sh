@@ -340,16 +340,218 @@ test_cli__progress_bar_only_on_a_terminal() {
 
 test_cli__help_and_the_verb_table() {
     expect 0 a --help
-    for w in "server register" "group create" "endpoint create" "sync" "status"; do
+    for w in "server register" "group create" "endpoint create" "sync" "status" tier recall \
+             heat file; do
         grep -q "  $w " "$T/out" || fail "the overview does not list $w"
     done
     expect 0 a endpoint create --help
     grep -q -- "--initial-download" "$T/out" || fail "endpoint create --help lacks its options"
     expect 0 a help sync
     grep -q -- "--watch" "$T/out" || fail "help sync"
-    # The tiering verbs come with the tiering engine, not before.
-    for v in tier recall heat file; do expect 2 a "$v"; done
+    expect 0 a recall --help
+    grep -q -- "--retry-delay" "$T/out" || fail "recall --help lacks its options"
+    # Refused before the service is even looked for.
+    expect 2 a tier
+    expect 2 a recall
+    expect 2 a file
+    expect 2 a recall "$T/no-such-file"
     [[ ! -e $T/state-a ]] || fail "help created a state directory"
+}
+
+# ---- cloud tiering: endpoints on a tmpfs of their own (tiering is refused on
+# the system volume), mounted at $T/vol for the case and unmounted after it ----
+
+# tier_volume SIZE: mount it, or end the case as skipped where mounting is refused.
+tier_volume() {
+    mkdir -p "$T/vol"
+    if ! mount -t tmpfs -o "size=$1" afs-cli-test "$T/vol" 2>/dev/null; then
+        echo "    (cannot mount a tmpfs, needs root: skipped)"
+        exit 0
+    fi
+    trap 'umount "$T/vol" 2>/dev/null' EXIT
+    mkdir -p "$T/vol/data" "$T/share"
+}
+
+# mkbin FILE MIB: a file of random bytes, with a copy in $T/copies to compare with.
+mkbin() {
+    mkdir -p "$(dirname "$1")" "$T/copies"
+    head -c "$(($2 * 1048576))" /dev/urandom >"$1"
+    cp "$1" "$T/copies/$(basename "$1")"
+}
+
+# One server with a tiering endpoint on the volume; extra flags for endpoint create.
+tier_server() {
+    expect 0 a server register ServerA
+    expect 0 a group create Docs "$T/share"
+    expect 0 a endpoint create --cloud-tiering on "$@" "$T/vol/data"
+}
+
+test_cli__tier_file_and_recall_give_back_identical_bytes() {
+    tier_volume 32m
+    tier_server
+    mkbin "$T/vol/data/video.bin" 3
+    mkbin "$T/vol/data/docs/a.bin" 1
+    mkbin "$T/vol/data/docs/b.bin" 1
+    echo "small" >"$T/vol/data/small.txt"
+    # Not in the cloud yet: refused, with the reason and what to do.
+    expect 1 a tier "$T/vol/data/video.bin"
+    grep -q "not confirmed in the cloud" "$T/err" || fail "no reason given: $(cat "$T/err")"
+    grep -q "afs sync" "$T/err" || fail "no hint to sync first"
+    expect 0 a sync
+    expect 0 a tier "$T/vol/data/video.bin" --json
+    [[ $(json 'j["tiered"][0]["files_tiered"]') == 1 ]] || fail "tier --json: $(cat "$T/out")"
+    [[ $(json 'j["tiered"][0]["bytes_freed"]') == 3145728 ]] || fail "tier: bytes freed"
+    # The placeholder keeps its logical size and uses no blocks.
+    [[ $(stat -c %s "$T/vol/data/video.bin") == 3145728 ]] || fail "the logical size changed"
+    [[ $(stat -c %b "$T/vol/data/video.bin") == 0 ]] || fail "the placeholder still has blocks"
+    expect 0 a file "$T/vol/data/video.bin"
+    grep -q "state: *tiered" "$T/out" || fail "file: $(cat "$T/out")"
+    grep -q "size on disk: *0 B" "$T/out" || fail "file: size on disk"
+    grep -q "cloud path: *video.bin" "$T/out" || fail "file: the marker's cloud path"
+    expect 0 a file --json "$T/vol/data/video.bin" "$T/vol/data/small.txt"
+    [[ $(json 'j["files"][0]["state"]') == tiered && $(json 'j["files"][0]["size"]') == 3145728 &&
+       $(json 'j["files"][0]["size_on_disk"]') == 0 ]] || fail "file --json: $(cat "$T/out")"
+    [[ $(json 'j["files"][0]["marker"]["cloud_path"]') == video.bin ]] || fail "marker path"
+    [[ $(json 'j["files"][0]["marker"]["raw_hex"][:8]') == 4146534d ]] || fail "marker bytes"
+    [[ $(json 'j["files"][1]["state"]') == full && $(json 'j["files"][1]["marker"]') == None ]] ||
+        fail "a full file has no marker"
+    # Below the minimum size: refused with the reason.
+    expect 1 a tier "$T/vol/data/small.txt"
+    grep -q "smaller than the minimum" "$T/err" || fail "no reason for the small file"
+    # A folder: its files go, skips are counted.
+    expect 0 a tier "$T/vol/data/docs"
+    grep -q "2 files tiered, 2.0 MiB freed" "$T/out" || fail "tier folder: $(cat "$T/out")"
+    expect 0 a heat --index recall --json
+    [[ $(json 'sorted(f["path"] for f in j["volumes"][0]["files"])') == \
+       "['$T/vol/data/docs/a.bin', '$T/vol/data/docs/b.bin', '$T/vol/data/video.bin']" ]] ||
+        fail "heat --index recall: $(cat "$T/out")"
+    expect 0 a status --json
+    [[ $(json 'j["endpoints"][0]["tiering"]["tiered_files"]') == 3 ]] || fail "status: tiered"
+    [[ $(json 'j["endpoints"][0]["provisioning"]["status"]') == Ready_SyncFunctional ]] ||
+        fail "status: provisioning"
+    # Recall: the same bytes come back.
+    expect 0 a recall --threads 4 --order path "$T/vol/data" --json
+    [[ $(json 'j["recalled"][0]["files_recalled"]') == 3 ]] || fail "recall: $(cat "$T/out")"
+    [[ $(json 'j["recalled"][0]["bytes_recalled"]') == 5242880 ]] || fail "recall: bytes"
+    for f in video.bin docs/a.bin docs/b.bin; do
+        cmp -s "$T/vol/data/$f" "$T/copies/$(basename "$f")" || fail "$f came back different"
+    done
+    expect 0 a file "$T/vol/data/docs/a.bin"
+    grep -q "state: *full" "$T/out" || fail "a recalled file is not full"
+    expect 0 a status
+    grep -q "recalls: *3 (5.0 MiB" "$T/out" || fail "status recalls: $(cat "$T/out")"
+    # Nothing to upload after tiering and recall.
+    expect 0 a sync
+    grep -q "nothing to do" "$T/out" || fail "sync after recall moved something: $(cat "$T/out")"
+}
+
+test_cli__tiering_pass_frees_space_down_to_the_policy() {
+    tier_volume 16m
+    tier_server --volume-free-space 60
+    for i in 1 2 3 4 5 6 7 8; do mkbin "$T/vol/data/f$i.bin" 1; done
+    expect 0 a sync
+    local before
+    before=$(df -B1 --output=avail "$T/vol" | tail -1)
+    expect 0 a tier --pass --dry-run --json
+    [[ $(json 'j["passes"][0]["tiering_pass"]["files_tiered"] > 0') == True ]] ||
+        fail "dry run chose nothing: $(cat "$T/out")"
+    [[ $(df -B1 --output=avail "$T/vol" | tail -1) == "$before" ]] || fail "the dry run freed space"
+    expect 0 a tier --pass --json
+    local p='j["passes"][0]["tiering_pass"]'
+    [[ $(json "$p[\"files_tiered\"] == $p[\"files_tiered_space\"] > 0") == True ]] ||
+        fail "the free space policy tiered nothing: $(cat "$T/out")"
+    [[ $(json "$p[\"free_bytes_after\"] >= $p[\"target_free_bytes\"]") == True ]] ||
+        fail "the pass stopped short of the target: $(cat "$T/out")"
+    [[ $(json "$p[\"free_space_percent\"]") == 60 ]] || fail "the pass's target"
+    [[ $(df -B1 --output=avail "$T/vol" | tail -1) -gt $before ]] || fail "no space freed"
+    local n
+    n=$(json "$p[\"files_tiered\"]")
+    expect 0 a tier --pass
+    grep -q "tiering pass: 0 files tiered" "$T/out" || fail "a second pass tiered more"
+    grep -q "the policy keeps 60% free" "$T/out" || fail "pass text: $(cat "$T/out")"
+    expect 0 a status --json
+    [[ $(json 'j["endpoints"][0]["tiering"]["tiered_files"]') == "$n" ]] || fail "status count"
+    # Every file still reads back whole once recalled.
+    expect 0 a recall "$T/vol/data"
+    for i in 1 2 3 4 5 6 7 8; do
+        cmp -s "$T/vol/data/f$i.bin" "$T/copies/f$i.bin" || fail "f$i.bin came back different"
+    done
+}
+
+test_cli__watch_runs_the_tiering_pass() {
+    tier_volume 16m
+    tier_server --volume-free-space 60
+    for i in 1 2 3 4 5 6 7 8; do mkbin "$T/vol/data/f$i.bin" 1; done
+    "$AFS" --state "$T/state-a" sync --watch --json >"$T/watch.out" 2>"$T/watch.err" &
+    local pid=$! i
+    for i in $(seq 1 100); do
+        grep -q '"tiering_pass"' "$T/watch.out" && break
+        sleep 0.1
+    done
+    kill -INT "$pid"
+    wait "$pid"
+    cat "$T/watch.out" "$T/watch.err" >>"$T/log"
+    python3 - "$T/watch.out" <<'PY' || fail "--watch: no tiering pass after the first session"
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1])]
+kinds = ["tiering_pass" if "tiering_pass" in l else "sync" for l in lines]
+assert kinds[0] == "sync" and "tiering_pass" in kinds, kinds
+p = next(l["tiering_pass"] for l in lines if "tiering_pass" in l)
+assert p["files_tiered"] > 0 and p["next_interval_s"] in (60, 3600), p
+PY
+}
+
+test_cli__tiering_bad_values_are_refused_and_nothing_changes() {
+    tier_volume 32m
+    tier_server
+    mkbin "$T/vol/data/video.bin" 2
+    expect 0 a sync
+    expect 0 a tier "$T/vol/data/video.bin"
+    for bad in "--threads 0" "--threads 33" "--order sideways" "--retries 101" \
+               "--retries -1" "--retry-delay 5x" "--retry-delay 2h" "--bogus"; do
+        # shellcheck disable=SC2086
+        expect 2 a recall $bad "$T/vol/data/video.bin"
+    done
+    expect 2 a recall "$T/vol/data/video.bin" "$T/elsewhere"
+    expect 2 a recall "$T/vol/data/video.bin" "$T" # exists, outside every endpoint
+    grep -q "not inside a server endpoint" "$T/err" || fail "no reason: $(cat "$T/err")"
+    expect 2 a tier --pass "$T/vol/data/video.bin"
+    expect 2 a tier --dry-run "$T/vol/data/video.bin"
+    expect 2 a tier --group Docs "$T/vol/data/video.bin"
+    expect 2 a heat --index hottest
+    expect 2 a heat --limit many
+    expect 2 a file "$T/vol/data/nope"
+    expect 2 a file --json "$T/vol/data/nope"
+    [[ $(json 'j["error"]["name"]') == usage ]] || fail "usage error document"
+    # None of it recalled the placeholder.
+    expect 0 a file --json "$T/vol/data/video.bin"
+    [[ $(json 'j["files"][0]["state"]') == tiered ]] || fail "a refused command recalled the file"
+    # Tiering cannot be turned on on the system volume, with the library's reason.
+    mkdir -p "$T/sysdata"
+    expect 0 b server register ServerB
+    expect 0 b group join "$T/share"
+    expect 1 b endpoint create --cloud-tiering on "$T/sysdata"
+    grep -q "system volume" "$T/err" || fail "no system volume message: $(cat "$T/err")"
+    grep -q "what to do" "$T/err" || fail "no hint"
+    expect 6 b heat # its endpoint was refused: nothing to report
+    grep -q "afs endpoint create" "$T/err" || fail "heat: no hint"
+}
+
+test_cli__recall_progress_bar_only_on_a_terminal() {
+    command -v script >/dev/null || { echo "    (no script(1): skipped)"; return 0; }
+    tier_volume 32m
+    tier_server
+    for i in 1 2 3 4 5 6; do mkbin "$T/vol/data/d/f$i.bin" 1; done
+    expect 0 a sync
+    expect 0 a tier "$T/vol/data/d"
+    script -qec "'$AFS' --state '$T/state-a' recall '$T/vol/data/d'" /dev/null >"$T/tty.out" 2>&1 ||
+        fail "recall on a terminal failed"
+    grep -q "6/6 items" "$T/tty.out" || fail "no progress bar on a terminal: $(cat -A "$T/tty.out")"
+    grep -q "6 files recalled (6.0 MiB)" "$T/tty.out" || fail "no result on a terminal"
+    expect 0 a tier "$T/vol/data/d"
+    expect 0 a recall "$T/vol/data/d"
+    [[ ! -s $T/err ]] || fail "off a terminal, stderr got: $(cat "$T/err")"
+    [[ $(wc -l <"$T/out") == 1 ]] || fail "off a terminal, more than the result line"
 }
 
 # ---- driver ----

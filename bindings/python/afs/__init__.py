@@ -19,8 +19,10 @@ and a closed object raises :class:`ClosedError`. Failures raise the
 :class:`AfsError` subclass of their libafs error code, with the library's
 detailed message. docs/python.md is the tour.
 
-Cloud tiering and recall arrive with the library's tiering work; the
-tiering policy is already part of :class:`EndpointOptions`.
+Cloud tiering and recall (afs.tier): a :class:`TieringPolicy` in the
+endpoint's options turns it on; ``ServerEndpoint.tier_pass()``,
+``tier_file()``, ``recall()``, ``recall_range()``, ``query()``, ``heat()``,
+``stats()``, pins and tiering exclusions are the calls.
 """
 
 from __future__ import annotations
@@ -57,6 +59,21 @@ from .sync import (
     SyncProgress,
     SyncResult,
     TieringPolicy,
+)
+from .tier import (
+    HeatEntry,
+    HeatOrder,
+    Provisioning,
+    ProvisioningStatus,
+    ProvisioningStep,
+    RecallOrder,
+    RecallProgress,
+    RecallResult,
+    TierInfo,
+    TierMarker,
+    TierResult,
+    TierState,
+    TierStats,
 )
 
 #: The version of this package: the libafs API version it was written for.
@@ -127,4 +144,17 @@ __all__ = [
     "ItemError",
     "SyncGroup",
     "ServerEndpoint",
+    "TierState",
+    "HeatOrder",
+    "RecallOrder",
+    "ProvisioningStatus",
+    "TierMarker",
+    "TierInfo",
+    "TierResult",
+    "HeatEntry",
+    "RecallProgress",
+    "RecallResult",
+    "TierStats",
+    "ProvisioningStep",
+    "Provisioning",
 ] + [n for n in _errors_all if n not in ("ErrorCode", "strerror")]

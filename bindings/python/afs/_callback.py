@@ -15,7 +15,7 @@ import threading
 from typing import Any, Callable, Optional
 
 from . import _lib
-from .errors import check
+from .errors import AfsError, check
 
 #: What a trapped callback returns to cancel: AFS_EUSER, the conventional value.
 CANCEL = _lib.AFS_EUSER
@@ -86,3 +86,13 @@ def checked(rc: int, trap: Optional[Trap] = None) -> int:
     reraise_pending()
     check(rc)
     return rc
+
+
+def checked_result(rc: int, trap: Optional[Trap], result: Any) -> int:
+    """:func:`checked`, with the operation's ``result`` attached to the
+    exception as its ``result`` attribute (a sync session's, a recall's)."""
+    try:
+        return checked(rc, trap)
+    except AfsError as e:
+        e.result = result  # type: ignore[attr-defined]
+        raise

@@ -360,6 +360,212 @@ _fn("afs_endpoint_errors", c_int, c_void_p, POINTER(POINTER(ItemErrorC)), POINTE
 _fn("afs_item_errors_free", None, POINTER(ItemErrorC), c_size_t)
 
 
+# ---- sync.h: provisioning --------------------------------------------------
+
+AFS_PROVISIONING_VERSION = 1
+
+
+class ProvisioningStepC(Structure):
+    _fields_ = [
+        ("status", c_uint32),
+        ("percent", c_uint32),
+        ("started_ns", c_int64),
+        ("finished_ns", c_int64),
+        ("error", c_int),
+    ]
+
+
+class ProvisioningC(Structure):
+    _fields_ = [
+        ("version", c_uint),
+        ("status", c_uint32),
+        ("namespace_download", ProvisioningStepC),
+        ("content_download", ProvisioningStepC),
+    ]
+
+
+_fn("afs_endpoint_provisioning", c_int, c_void_p, POINTER(ProvisioningC))
+
+# ---- tier.h ----------------------------------------------------------------
+
+AFS_TIER_INFO_VERSION = 1
+AFS_TIER_MARKER_NAMESPACE = 0x01
+
+
+class TierInfoC(Structure):
+    _fields_ = [
+        ("version", c_uint),
+        ("state", c_uint32),
+        ("size", c_uint64),
+        ("size_on_disk", c_uint64),
+        ("mtime_ns", c_int64),
+        ("marker_version", c_uint32),
+        ("marker_flags", c_uint32),
+        ("tiered_ns", c_int64),
+        ("recalled_bytes", c_uint64),
+        ("cloud_path", c_char_p),
+        ("etag", c_char_p),
+        ("ranges", POINTER(c_uint64)),
+        ("range_count", c_size_t),
+        ("marker", POINTER(ctypes.c_ubyte)),
+        ("marker_len", c_size_t),
+    ]
+
+
+AFS_TIER_RESULT_VERSION = 1
+
+
+class TierResultC(Structure):
+    _fields_ = [("version", c_uint), ("started_ns", c_int64), ("finished_ns", c_int64)] + [
+        (n, c_uint64) for n in (
+            "files_tiered", "bytes_freed", "files_tiered_date", "files_tiered_space",
+            "files_tiered_evict", "skipped_not_synced", "skipped_small", "skipped_excluded",
+            "skipped_pinned", "skipped_changed", "item_errors", "volume_total_bytes",
+            "free_bytes_before", "free_bytes_after", "target_free_bytes")
+    ] + [("free_space_percent", c_uint32), ("low_disk_space", c_uint32),
+         ("next_interval_s", c_uint32)]
+
+
+AFS_TIER_PASS_DRY_RUN = 0x01
+AFS_TIER_PASS_SCAN = 0x02
+AFS_TIER_PASS_OPTIONS_VERSION = 1
+
+
+class TierPassOptionsC(Structure):
+    _fields_ = [("version", c_uint), ("flags", c_uint32), ("now_ns", c_int64)]
+
+
+AFS_TIER_ACCESS_READ = 0x01
+AFS_TIER_ACCESS_WRITE = 0x02
+AFS_TIER_ACCESS_NO_HEAT = 0x04
+
+
+class HeatEntryC(Structure):
+    _fields_ = [
+        ("path", c_char_p),
+        ("endpoint_id", c_char_p),
+        ("state", c_uint32),
+        ("pinned", c_uint32),
+        ("size", c_uint64),
+        ("size_on_disk", c_uint64),
+        ("access_count", c_uint64),
+        ("last_access_ns", c_int64),
+        ("mtime_ns", c_int64),
+        ("btime_ns", c_int64),
+        ("position_ns", c_int64),
+    ]
+
+
+AFS_HEAT_LIST_OPTIONS_VERSION = 1
+
+
+class HeatListOptionsC(Structure):
+    _fields_ = [("version", c_uint), ("order", c_uint32), ("limit", c_uint64),
+                ("now_ns", c_int64)]
+
+
+AFS_RECALL_ON_ACCESS = 0x01
+AFS_RECALL_PROGRESS_VERSION = 1
+
+
+class RecallProgressC(Structure):
+    _fields_ = [
+        ("version", c_uint),
+        ("files_done", c_uint64),
+        ("files_total", c_uint64),
+        ("bytes_done", c_uint64),
+        ("bytes_total", c_uint64),
+    ]
+
+
+RECALL_PROGRESS_FN = CFUNCTYPE(c_int, POINTER(RecallProgressC), c_void_p)
+AFS_RECALL_OPTIONS_VERSION = 2
+
+
+class RecallOptionsC(Structure):
+    _fields_ = [
+        ("version", c_uint),
+        ("threads", c_uint32),
+        ("order", c_uint32),
+        ("retry_count", c_uint32),
+        ("retry_delay_ms", c_uint32),
+        ("flags", c_uint32),
+        ("progress", RECALL_PROGRESS_FN),
+        ("progress_payload", c_void_p),
+    ]
+
+
+AFS_RECALL_RESULT_VERSION = 1
+
+
+class RecallResultC(Structure):
+    _fields_ = [("version", c_uint), ("started_ns", c_int64), ("finished_ns", c_int64),
+                ("files_recalled", c_uint64), ("bytes_recalled", c_uint64),
+                ("files_already_local", c_uint64), ("files_failed", c_uint64),
+                ("retries", c_uint64), ("first_error", c_int)]
+
+
+AFS_TIER_STATS_VERSION = 1
+
+
+class TierStatsC(Structure):
+    _fields_ = [
+        ("version", c_uint),
+        ("files", c_uint64),
+        ("tiered_files", c_uint64),
+        ("tiered_bytes", c_uint64),
+        ("local_bytes", c_uint64),
+        ("files_tiered_total", c_uint64),
+        ("bytes_tiered_total", c_uint64),
+        ("accesses", c_uint64),
+        ("access_recalls", c_uint64),
+        ("cache_hit_percent", c_uint32),
+        ("low_disk_space", c_uint32),
+        ("recalls", c_uint64),
+        ("recall_bytes", c_uint64),
+        ("recall_failures", c_uint64),
+        ("recall_ns", c_uint64),
+        ("recall_bytes_per_s", c_uint64),
+        ("recall_success_percent", c_uint32),
+        ("free_space_percent", c_uint32),
+        ("volume_total_bytes", c_uint64),
+        ("volume_free_bytes", c_uint64),
+    ]
+
+
+_fn("afs_tier_query", c_int, c_void_p, c_char_p, POINTER(TierInfoC))
+_fn("afs_tier_info_clear", None, POINTER(TierInfoC))
+_fn("afs_tier_pass_options_init", c_int, POINTER(TierPassOptionsC), c_uint)
+_fn("afs_tier_pass", c_int, c_void_p, POINTER(TierPassOptionsC), POINTER(TierResultC))
+_fn("afs_tier_file", c_int, c_void_p, c_char_p, POINTER(TierResultC))
+_fn("afs_tier_interval", c_int, c_void_p, POINTER(c_uint32), POINTER(c_uint32))
+_fn("afs_tier_access", c_int, c_void_p, c_char_p, c_uint32, c_int64)
+_fn("afs_tier_pin", c_int, c_void_p, c_char_p, c_int)
+_fn("afs_tier_pins", c_int, c_void_p, POINTER(StrArrayC))
+_fn("afs_tier_exclude_set", c_int, c_void_p, POINTER(c_char_p), c_size_t)
+_fn("afs_tier_exclude_get", c_int, c_void_p, POINTER(StrArrayC))
+_fn("afs_heat_list_options_init", c_int, POINTER(HeatListOptionsC), c_uint)
+_fn("afs_heat_list", c_int, c_void_p, c_char_p, POINTER(HeatListOptionsC),
+    POINTER(POINTER(HeatEntryC)), POINTER(c_size_t))
+_fn("afs_heat_entries_free", None, POINTER(HeatEntryC), c_size_t)
+_fn("afs_recall_options_init", c_int, POINTER(RecallOptionsC), c_uint)
+_fn("afs_tier_recall", c_int, c_void_p, c_char_p, POINTER(RecallOptionsC),
+    POINTER(RecallResultC))
+_fn("afs_tier_recall_range", c_int, c_void_p, c_char_p, c_uint64, c_uint64, c_uint32)
+_fn("afs_tier_read", c_int, c_void_p, c_char_p, c_uint64, c_void_p, c_size_t,
+    POINTER(c_size_t))
+_fn("afs_tier_stats_get", c_int, c_void_p, POINTER(TierStatsC))
+_fn("afs_tier_volume_stats", c_int, c_void_p, c_char_p, POINTER(TierStatsC))
+
+
+def padded(struct, extra: int = 512):
+    """``struct`` with room after it. The library copies its whole current
+    struct into some out-parameters whatever their version says
+    (afs_endpoint_get_options, afs_endpoint_sync, afs_tier_recall, ...), so a
+    newer libafs with a larger struct must not write past ours."""
+    return type(struct.__name__ + "Padded", (struct,), {"_fields_": [("_pad", c_char * extra)]})
+
+
 def decode(b: Optional[bytes]) -> str:
     """A library string (UTF-8) as str; NULL gives ""."""
     if b is None:

@@ -18,6 +18,7 @@ from .errors import NotFoundError
 
 if TYPE_CHECKING:  # pragma: no cover
     from .sync import SyncGroup
+    from .tier import HeatEntry, HeatOrder, TierStats
 
 __all__ = ["FileSystem", "ServerInfo", "Service"]
 
@@ -171,3 +172,22 @@ class Service(Owner):
         from .sync import SyncGroup
 
         SyncGroup.delete(self, name)
+
+    # ---- cloud tiering across a volume (afs.tier) ----
+
+    def heat(self, volume_path: PathArg, order: "Optional[HeatOrder]" = None, limit: int = 100,
+             now_ns: Optional[int] = None) -> "List[HeatEntry]":
+        """The heat store report of the volume holding ``volume_path`` (any
+        path on it), over this service's endpoints there: the files in
+        ``order`` (a HeatOrder, default SPACE_POLICY: what the free space
+        policy tiers next, coolest first); ``limit`` 0 means every row."""
+        from . import tier
+        return tier.heat_list(self._h, volume_path,
+                              tier.HeatOrder.SPACE_POLICY if order is None else order, limit,
+                              now_ns)
+
+    def volume_stats(self, volume_path: PathArg) -> "TierStats":
+        """Tiering and recall statistics of the volume holding ``volume_path``:
+        the sums over this service's endpoints there."""
+        from . import tier
+        return tier.volume_stats(self._h, volume_path)

@@ -22,11 +22,12 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Type, Union
 
 from . import _lib
-from ._callback import Trap, checked
+from ._callback import Trap, checked, checked_result
 from ._handle import Handle, Owner, out_ptr
 from .errors import AfsError, ErrorCode, InvalidArgumentError, VersionError, error_class
 from .service import Service
 from .storage import Storage
+from .tier import EndpointTiering
 
 __all__ = [
     "InitialSync",
@@ -92,13 +93,7 @@ def _c_endpoint_defaults() -> _lib.EndpointOptionsC:
 _DEFAULTS = _c_endpoint_defaults()
 
 
-def _padded(struct: Type[ctypes.Structure], extra: int = 512) -> Type[ctypes.Structure]:
-    """``struct`` with room after it. The library copies its whole current
-    struct into some out-parameters whatever their version says
-    (afs_endpoint_get_options, afs_endpoint_sync, afs_endpoint_last_result),
-    so a newer libafs with a larger struct must not write past ours."""
-    return type(struct.__name__ + "Padded", (struct,), {"_fields_": [("_pad", ctypes.c_char * extra)]})
-
+_padded = _lib.padded
 
 _EndpointOptionsOut = _padded(_lib.EndpointOptionsC)
 _SyncResultOut = _padded(_lib.SyncResultC)
@@ -113,9 +108,10 @@ def _uint(what: str, value: Any, bits: int) -> int:
 
 @dataclass
 class TieringPolicy:
-    """The cloud tiering fields of a server endpoint's options.
+    """The cloud tiering fields of a server endpoint's options (docs/tiering.md).
 
-    Stored with the endpoint now; honoured once cloud tiering lands in libafs.
+    A tiering pass (:meth:`ServerEndpoint.tier_pass`) applies them; tiering
+    cannot be turned on on the system volume (SystemVolumeError).
 
     Attributes:
         enabled: cloud tiering on or off (not allowed on the system volume).
@@ -448,11 +444,14 @@ class SyncGroup(Owner):
 ProgressFn = Callable[[SyncProgress], Any]
 
 
-class ServerEndpoint(Owner):
+class ServerEndpoint(Owner, EndpointTiering):
     """This server's endpoint (a local folder) in a sync group.
 
     Create it with :meth:`create` or open the existing one with :meth:`open`.
-    It borrows its group: closing the group closes the endpoint.
+    It borrows its group: closing the group closes the endpoint. The cloud
+    tiering and recall calls (:meth:`tier_pass`, :meth:`tier_file`,
+    :meth:`recall`, :meth:`query`, :meth:`heat`, :meth:`stats`, ...) come
+    from :class:`afs.tier.EndpointTiering`.
     """
 
     def __init__(self, handle: Handle, group: SyncGroup) -> None:
@@ -624,11 +623,7 @@ class ServerEndpoint(Owner):
             rc = _lib.lib.afs_endpoint_sync(p, ctypes.byref(o), ctypes.cast(
                 ctypes.byref(r), ctypes.POINTER(_lib.SyncResultC)))
             result = SyncResult._from_c(r)
-            try:
-                checked(rc, trap)
-            except AfsError as e:
-                e.result = result  # type: ignore[attr-defined]
-                raise
+            checked_result(rc, trap, result)
         del cb
         return result
 

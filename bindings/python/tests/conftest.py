@@ -60,11 +60,11 @@ class Server:
     """One server: a service state directory, a data directory, and (after
     join()) its group and endpoint."""
 
-    def __init__(self, env: "SyncEnv", name: str) -> None:
+    def __init__(self, env: "SyncEnv", name: str, data: Optional[Path] = None) -> None:
         self.env = env
         self.name = name
         self.state = env.root / f"{name}-state"
-        self.data = env.root / f"{name}-data"
+        self.data = data if data is not None else env.root / f"{name}-data"
         self.data.mkdir()
         self.service = afs.Service.open(self.state)
         self.service.register(name)
@@ -100,8 +100,9 @@ class SyncEnv:
         self.share.mkdir()
         self.servers: List[Server] = []
 
-    def server(self, name: str) -> Server:
-        s = Server(self, name)
+    def server(self, name: str, data: Optional[Path] = None) -> Server:
+        """A new server; ``data`` is its endpoint directory (default: below the sandbox)."""
+        s = Server(self, name, data)
         self.servers.append(s)
         return s
 

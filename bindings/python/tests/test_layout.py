@@ -28,6 +28,17 @@ STRUCTS = {
     "afs_sync_options": _lib.SyncOptionsC,
     "afs_sync_result": _lib.SyncResultC,
     "afs_item_error": _lib.ItemErrorC,
+    "afs_provisioning_step": _lib.ProvisioningStepC,
+    "afs_provisioning": _lib.ProvisioningC,
+    "afs_tier_info": _lib.TierInfoC,
+    "afs_tier_result": _lib.TierResultC,
+    "afs_tier_pass_options": _lib.TierPassOptionsC,
+    "afs_heat_entry": _lib.HeatEntryC,
+    "afs_heat_list_options": _lib.HeatListOptionsC,
+    "afs_recall_progress": _lib.RecallProgressC,
+    "afs_recall_options": _lib.RecallOptionsC,
+    "afs_recall_result": _lib.RecallResultC,
+    "afs_tier_stats": _lib.TierStatsC,
 }
 
 
@@ -39,7 +50,10 @@ def constants():
                              (afs.InitialSync, "AFS_INITIAL_SYNC_"),
                              (afs.InitialDownload, "AFS_INITIAL_DOWNLOAD_"),
                              (afs.LocalCacheMode, "AFS_CACHE_"),
-                             (afs.SyncPhase, "AFS_SYNC_PHASE_")]:
+                             (afs.SyncPhase, "AFS_SYNC_PHASE_"),
+                             (afs.TierState, "AFS_TIER_STATE_"), (afs.HeatOrder, "AFS_HEAT_"),
+                             (afs.RecallOrder, "AFS_RECALL_ORDER_"),
+                             (afs.ProvisioningStatus, "AFS_PROVISIONING_")]:
         out += [(prefix + m.name, int(m)) for m in enum_cls]
     out += [("AFS_ATTR_" + m.name, int(m)) for m in afs.Attributes if m.name != "NONE"]
     for name in ("AFS_ETAG_MAX", "AFS_STORAGE_MARKER_MAX", "AFS_STORAGE_CTL_NAME",
@@ -47,7 +61,13 @@ def constants():
                  "AFS_STORAGE_PUT_OPTIONS_VERSION", "AFS_STORAGE_LOCAL_OPTIONS_VERSION",
                  "AFS_SERVICE_OPTIONS_VERSION", "AFS_ENDPOINT_OPTIONS_VERSION",
                  "AFS_SYNC_PROGRESS_VERSION", "AFS_SYNC_OPTIONS_VERSION",
-                 "AFS_SYNC_RESULT_VERSION"):
+                 "AFS_SYNC_RESULT_VERSION", "AFS_PROVISIONING_VERSION", "AFS_TIER_INFO_VERSION",
+                 "AFS_TIER_MARKER_NAMESPACE", "AFS_TIER_RESULT_VERSION", "AFS_TIER_PASS_DRY_RUN",
+                 "AFS_TIER_PASS_SCAN", "AFS_TIER_PASS_OPTIONS_VERSION", "AFS_TIER_ACCESS_READ",
+                 "AFS_TIER_ACCESS_WRITE", "AFS_TIER_ACCESS_NO_HEAT",
+                 "AFS_HEAT_LIST_OPTIONS_VERSION", "AFS_RECALL_ON_ACCESS",
+                 "AFS_RECALL_PROGRESS_VERSION", "AFS_RECALL_OPTIONS_VERSION",
+                 "AFS_RECALL_RESULT_VERSION", "AFS_TIER_STATS_VERSION"):
         out.append((name, getattr(_lib, name)))
     out += [("AFS_COND_NONE", afs_storage._COND_NONE),
             ("AFS_COND_CREATE_ONLY", afs_storage._COND_CREATE_ONLY),
