@@ -12,23 +12,7 @@
 
 static int setup(void **state)
 {
-    afs_test_env *env = calloc(1, sizeof(*env));
-    char *root = afs_test_sandbox("regress");
-    afs_test_env_init(env, root);
-    free(root);
-    *state = env;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    afs_test_env *env = *state;
-    if (!getenv("AFS_TEST_KEEP"))
-        afs_test_rmtree(env->root);
-    afs_test_env_free(env);
-    free(env);
-    afs_error_clear();
-    return 0;
+    return afs_test_env_setup(state, "regress");
 }
 
 static void rename_in(const char *dir, const char *from, const char *to)
@@ -332,23 +316,16 @@ static void test_sync_regress__session_stopped_after_upload_recovers_at_once(voi
 
 int main(void)
 {
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, afs_test_env_teardown)
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(
-            test_sync_regress__file_rename_is_carried_to_the_other_server, setup, teardown),
-        cmocka_unit_test_setup_teardown(
-            test_sync_regress__rename_of_a_newer_version_is_not_taken_as_ours, setup, teardown),
-        cmocka_unit_test_setup_teardown(
-            test_sync_regress__concurrent_journal_batches_are_not_skipped, setup, teardown),
-        cmocka_unit_test_setup_teardown(
-            test_sync_regress__file_replacing_a_changed_directory_becomes_a_copy, setup,
-            teardown),
-        cmocka_unit_test_setup_teardown(
-            test_sync_regress__directory_kept_locally_against_a_file_in_the_share, setup,
-            teardown),
-        cmocka_unit_test_setup_teardown(
-            test_sync_regress__session_stopped_after_upload_recovers_at_once, setup, teardown),
-        cmocka_unit_test_setup_teardown(
-            test_sync_regress__directory_replaced_by_file_reaches_other_server, setup, teardown),
+        T(test_sync_regress__file_rename_is_carried_to_the_other_server),
+        T(test_sync_regress__rename_of_a_newer_version_is_not_taken_as_ours),
+        T(test_sync_regress__concurrent_journal_batches_are_not_skipped),
+        T(test_sync_regress__file_replacing_a_changed_directory_becomes_a_copy),
+        T(test_sync_regress__directory_kept_locally_against_a_file_in_the_share),
+        T(test_sync_regress__session_stopped_after_upload_recovers_at_once),
+        T(test_sync_regress__directory_replaced_by_file_reaches_other_server),
     };
+#undef T
     return cmocka_run_group_tests_name("sync_regress", tests, NULL, NULL);
 }

@@ -210,6 +210,30 @@ void afs_test_fenv_free(afs_test_fenv *fe)
     fe->uri = NULL;
 }
 
+int afs_test_fenv_setup(void **state, const char *name)
+{
+    afs_test_fenv *fe = calloc(1, sizeof(*fe));
+    char *root = afs_test_sandbox(name);
+    assert_non_null(fe);
+    afs_test_fenv_init(fe, root);
+    free(root);
+    *state = fe;
+    return 0;
+}
+
+int afs_test_fenv_teardown(void **state)
+{
+    afs_test_fenv *fe = *state;
+    char *root = strdup(fe->env.root);
+    afs_test_fenv_free(fe);
+    if (!getenv("AFS_TEST_KEEP"))
+        afs_test_rmtree(root);
+    free(root);
+    free(fe);
+    afs_error_clear();
+    return 0;
+}
+
 static int server_index(const afs_test_fenv *fe, const afs_test_server *s)
 {
     int i = (int)(s - fe->env.servers);

@@ -35,9 +35,37 @@ void afs_test_env_free(afs_test_env *env)
     memset(env, 0, sizeof(*env));
 }
 
+int afs_test_env_setup(void **state, const char *name)
+{
+    afs_test_env *env = calloc(1, sizeof(*env));
+    char *root = afs_test_sandbox(name);
+    assert_non_null(env);
+    afs_test_env_init(env, root);
+    free(root);
+    *state = env;
+    return 0;
+}
+
+int afs_test_env_teardown(void **state)
+{
+    afs_test_env *env = *state;
+    if (!getenv("AFS_TEST_KEEP"))
+        afs_test_rmtree(env->root);
+    afs_test_env_free(env);
+    free(env);
+    afs_error_clear();
+    return 0;
+}
+
 afs_test_server *afs_test_env_server(afs_test_env *env, const char *name)
 {
+    return afs_test_env_server_on(env, name, NULL);
+}
+
+afs_test_server *afs_test_env_server_on(afs_test_env *env, const char *name, afs_fs *fs)
+{
     afs_test_server *s = &env->servers[env->count++];
+    afs_service_options so = AFS_SERVICE_OPTIONS_INIT;
     char buf[256];
     memset(s, 0, sizeof(*s));
     s->name = strdup(name);
@@ -46,7 +74,8 @@ afs_test_server *afs_test_env_server(afs_test_env *env, const char *name)
     snprintf(buf, sizeof(buf), "%s-data", name);
     s->data = afs_test_path(env->root, buf);
     afs_test_mkdirs(s->data);
-    AFS_ASSERT_OK(afs_service_open(&s->svc, s->state, NULL));
+    so.fs = fs;
+    AFS_ASSERT_OK(afs_service_open(&s->svc, s->state, fs ? &so : NULL));
     AFS_ASSERT_OK(afs_server_register(s->svc, name));
     s->last.version = AFS_SYNC_RESULT_VERSION;
     return s;

@@ -30,8 +30,20 @@ typedef struct afs_test_env {
 void afs_test_env_init(afs_test_env *env, const char *root);
 void afs_test_env_free(afs_test_env *env);
 
+/*
+ * Cmocka per-test setup: a fresh environment (afs_test_env_init) in a new
+ * sandbox named after `name`, malloc'd into *state. The teardown removes the
+ * sandbox (unless AFS_TEST_KEEP is set), frees the environment and clears
+ * the thread's error message.
+ */
+int afs_test_env_setup(void **state, const char *name);
+int afs_test_env_teardown(void **state);
+
 /* Add a server (registered as `name`) with an empty data directory. */
 afs_test_server *afs_test_env_server(afs_test_env *env, const char *name);
+/* The same, with the server's service on filesystem `fs` (NULL: the POSIX
+ * default); the caller keeps `fs` and frees it after the service is closed. */
+afs_test_server *afs_test_env_server_on(afs_test_env *env, const char *name, afs_fs *fs);
 
 /* Join the group on the share (creating it for the first server) and create
  * the server's endpoint on its data directory with `opts` (may be NULL). */
