@@ -157,8 +157,14 @@ static int step_done(afs_db *db, sqlite3_stmt *st, const char *what)
     return rc == SQLITE_DONE ? 0 : afs__db_error(db, rc, what);
 }
 
-int afs__heat_note(afs__tier_vol *v, const char *endpoint_id, const char *rel,
-                   const afs__heat_row *row, int64_t scan_gen)
+/*
+ * Insert or update the row of `rel`: `sql` binds ?1 the endpoint's key, ?2
+ * the path, ?3..?7 the columns of `row` and ?8 the one column that differs
+ * between callers (`arg8`).
+ */
+static int heat_upsert(afs__tier_vol *v, const char *endpoint_id, const char *rel,
+                       const afs__heat_row *row, const char *sql, int64_t arg8,
+                       const char *what)
 {
     sqlite3_stmt *st;
     int rc;
@@ -166,12 +172,7 @@ int afs__heat_note(afs__tier_vol *v, const char *endpoint_id, const char *rel,
     pthread_mutex_lock(&v->mu);
     if ((rc = afs__heat_key_locked(v, endpoint_id, &key)) != 0)
         goto done;
-    st = afs__db_stmt(v->heat,
-                      "INSERT INTO heat (ep, path, size, local_bytes, state, mtime_ns, "
-                      "btime_ns, scan_gen) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
-                      "ON CONFLICT (ep, path) DO UPDATE SET size = ?3, "
-                      "local_bytes = ?4, state = ?5, mtime_ns = ?6, btime_ns = ?7, "
-                      "scan_gen = ?8");
+    st = afs__db_stmt(v->heat, sql);
     if (!st) {
         rc = afs_error_last_code();
         goto done;
@@ -183,79 +184,49 @@ int afs__heat_note(afs__tier_vol *v, const char *endpoint_id, const char *rel,
     sqlite3_bind_int(st, 5, (int)row->state);
     sqlite3_bind_int64(st, 6, row->mtime_ns);
     sqlite3_bind_int64(st, 7, row->btime_ns);
-    sqlite3_bind_int64(st, 8, scan_gen);
-    rc = step_done(v->heat, st, "record heat");
+    sqlite3_bind_int64(st, 8, arg8);
+    rc = step_done(v->heat, st, what);
 done:
     pthread_mutex_unlock(&v->mu);
     return rc;
+}
+
+int afs__heat_note(afs__tier_vol *v, const char *endpoint_id, const char *rel,
+                   const afs__heat_row *row, int64_t scan_gen)
+{
+    return heat_upsert(v, endpoint_id, rel, row,
+                       "INSERT INTO heat (ep, path, size, local_bytes, state, mtime_ns, "
+                       "btime_ns, scan_gen) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
+                       "ON CONFLICT (ep, path) DO UPDATE SET size = ?3, "
+                       "local_bytes = ?4, state = ?5, mtime_ns = ?6, btime_ns = ?7, "
+                       "scan_gen = ?8",
+                       scan_gen, "record heat");
 }
 
 int afs__heat_access(afs__tier_vol *v, const char *endpoint_id, const char *rel,
                      const afs__heat_row *row, int64_t when_ns)
 {
-    sqlite3_stmt *st;
-    int rc;
-    int64_t key = 0;
-    pthread_mutex_lock(&v->mu);
-    if ((rc = afs__heat_key_locked(v, endpoint_id, &key)) != 0)
-        goto done;
-    st = afs__db_stmt(v->heat,
-                      "INSERT INTO heat (ep, path, size, local_bytes, state, mtime_ns, "
-                      "btime_ns, last_access_ns, access_count) "
-                      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 1) "
-                      "ON CONFLICT (ep, path) DO UPDATE SET size = ?3, "
-                      "local_bytes = ?4, state = ?5, mtime_ns = ?6, btime_ns = ?7, "
-                      "last_access_ns = max(last_access_ns, ?8), "
-                      "access_count = access_count + 1");
-    if (!st) {
-        rc = afs_error_last_code();
-        goto done;
-    }
-    sqlite3_bind_int64(st, 1, key);
-    sqlite3_bind_text(st, 2, rel, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, (sqlite3_int64)row->size);
-    sqlite3_bind_int64(st, 4, (sqlite3_int64)row->local_bytes);
-    sqlite3_bind_int(st, 5, (int)row->state);
-    sqlite3_bind_int64(st, 6, row->mtime_ns);
-    sqlite3_bind_int64(st, 7, row->btime_ns);
-    sqlite3_bind_int64(st, 8, when_ns);
-    rc = step_done(v->heat, st, "record an access");
-done:
-    pthread_mutex_unlock(&v->mu);
-    return rc;
+    return heat_upsert(v, endpoint_id, rel, row,
+                       "INSERT INTO heat (ep, path, size, local_bytes, state, mtime_ns, "
+                       "btime_ns, last_access_ns, access_count) "
+                       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 1) "
+                       "ON CONFLICT (ep, path) DO UPDATE SET size = ?3, "
+                       "local_bytes = ?4, state = ?5, mtime_ns = ?6, btime_ns = ?7, "
+                       "last_access_ns = max(last_access_ns, ?8), "
+                       "access_count = access_count + 1",
+                       when_ns, "record an access");
 }
 
 int afs__heat_update(afs__tier_vol *v, const char *endpoint_id, const char *rel,
                      const afs__heat_row *row, int evict)
 {
-    sqlite3_stmt *st;
-    int rc;
-    int64_t key = 0;
-    pthread_mutex_lock(&v->mu);
-    if ((rc = afs__heat_key_locked(v, endpoint_id, &key)) != 0)
-        goto done;
-    st = afs__db_stmt(v->heat,
-                      "INSERT INTO heat (ep, path, size, local_bytes, state, mtime_ns, "
-                      "btime_ns, evict) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, max(?8, 0)) "
-                      "ON CONFLICT (ep, path) DO UPDATE SET size = ?3, "
-                      "local_bytes = ?4, state = ?5, mtime_ns = ?6, btime_ns = ?7, "
-                      "evict = CASE WHEN ?8 < 0 THEN evict ELSE ?8 END");
-    if (!st) {
-        rc = afs_error_last_code();
-        goto done;
-    }
-    sqlite3_bind_int64(st, 1, key);
-    sqlite3_bind_text(st, 2, rel, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, (sqlite3_int64)row->size);
-    sqlite3_bind_int64(st, 4, (sqlite3_int64)row->local_bytes);
-    sqlite3_bind_int(st, 5, (int)row->state);
-    sqlite3_bind_int64(st, 6, row->mtime_ns);
-    sqlite3_bind_int64(st, 7, row->btime_ns);
-    sqlite3_bind_int(st, 8, evict);
-    rc = step_done(v->heat, st, "update heat");
-done:
-    pthread_mutex_unlock(&v->mu);
-    return rc;
+    return heat_upsert(v, endpoint_id, rel, row,
+                       "INSERT INTO heat (ep, path, size, local_bytes, state, mtime_ns, "
+                       "btime_ns, evict) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, max(?8, 0)) "
+                       "ON CONFLICT (ep, path) DO UPDATE SET size = ?3, "
+                       "local_bytes = ?4, state = ?5, mtime_ns = ?6, btime_ns = ?7, "
+                       "evict = CASE WHEN ?8 < 0 THEN evict ELSE ?8 END",
+                       evict, "update heat");
 }
 
 int afs__heat_forget(afs__tier_vol *v, const char *endpoint_id, const char *rel)
