@@ -83,6 +83,16 @@ int afs__uuid(char out[37]);
 /* Wall-clock time in nanoseconds since the epoch. */
 int64_t afs__now_ns(void);
 
+/* ---- options structs (core/options.c) ---- */
+
+/*
+ * Fill `opts` with the `size` bytes of `defaults` (its _INIT value) for a
+ * caller of `version` 1..`newest`. AFS_EINVAL naming function `fn` if opts
+ * is NULL; AFS_EVERSION "<what> version N not supported" for another version.
+ */
+int afs__options_init(void *opts, const void *defaults, size_t size, unsigned int version,
+                      unsigned int newest, const char *fn, const char *what);
+
 /* ---- vtables (core/fs.c, storage/storage.c) ---- */
 
 struct afs_fs {

@@ -190,36 +190,22 @@ void afs__tier_busy_release(afs__tier_vol *v, const char *abs)
 int afs_tier_pass_options_init(afs_tier_pass_options *opts, unsigned int version)
 {
     static const afs_tier_pass_options d = AFS_TIER_PASS_OPTIONS_INIT;
-    if (!opts)
-        return afs__error_set(AFS_EINVAL, "afs_tier_pass_options_init: opts is NULL");
-    if (version == 0 || version > AFS_TIER_PASS_OPTIONS_VERSION)
-        return afs__error_set(AFS_EVERSION, "tier pass options version %u not supported",
-                              version);
-    *opts = d;
-    return 0;
+    return afs__options_init(opts, &d, sizeof(d), version, AFS_TIER_PASS_OPTIONS_VERSION,
+                             "afs_tier_pass_options_init", "tier pass options");
 }
 
 int afs_heat_list_options_init(afs_heat_list_options *opts, unsigned int version)
 {
     static const afs_heat_list_options d = AFS_HEAT_LIST_OPTIONS_INIT;
-    if (!opts)
-        return afs__error_set(AFS_EINVAL, "afs_heat_list_options_init: opts is NULL");
-    if (version == 0 || version > AFS_HEAT_LIST_OPTIONS_VERSION)
-        return afs__error_set(AFS_EVERSION, "heat list options version %u not supported",
-                              version);
-    *opts = d;
-    return 0;
+    return afs__options_init(opts, &d, sizeof(d), version, AFS_HEAT_LIST_OPTIONS_VERSION,
+                             "afs_heat_list_options_init", "heat list options");
 }
 
 int afs_recall_options_init(afs_recall_options *opts, unsigned int version)
 {
     static const afs_recall_options d = AFS_RECALL_OPTIONS_INIT;
-    if (!opts)
-        return afs__error_set(AFS_EINVAL, "afs_recall_options_init: opts is NULL");
-    if (version == 0 || version > AFS_RECALL_OPTIONS_VERSION)
-        return afs__error_set(AFS_EVERSION, "recall options version %u not supported", version);
-    *opts = d;
-    return 0;
+    return afs__options_init(opts, &d, sizeof(d), version, AFS_RECALL_OPTIONS_VERSION,
+                             "afs_recall_options_init", "recall options");
 }
 
 /* ---- file state ---- */
