@@ -158,10 +158,16 @@ static int step_done(afs_db *db, sqlite3_stmt *st, const char *what)
 }
 
 /*
- * Insert or update the row of `rel`: `sql` binds ?1 the endpoint's key, ?2
- * the path, ?3..?7 the columns of `row` and ?8 the one column that differs
- * between callers (`arg8`).
+ * Insert or update the row of `rel`: `sql` (a HEAT_UPSERT) binds ?1 the
+ * endpoint's key, ?2 the path, ?3..?7 the columns of `row` and ?8 the one
+ * value that differs between callers (`arg8`).
  */
+#define HEAT_UPSERT(cols, vals, set)                                                     \
+    "INSERT INTO heat (ep, path, size, local_bytes, state, mtime_ns, btime_ns, " cols ") " \
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, " vals ") "                                     \
+    "ON CONFLICT (ep, path) DO UPDATE SET size = ?3, local_bytes = ?4, state = ?5, "     \
+    "mtime_ns = ?6, btime_ns = ?7, " set
+
 static int heat_upsert(afs__tier_vol *v, const char *endpoint_id, const char *rel,
                        const afs__heat_row *row, const char *sql, int64_t arg8,
                        const char *what)
@@ -195,11 +201,7 @@ int afs__heat_note(afs__tier_vol *v, const char *endpoint_id, const char *rel,
                    const afs__heat_row *row, int64_t scan_gen)
 {
     return heat_upsert(v, endpoint_id, rel, row,
-                       "INSERT INTO heat (ep, path, size, local_bytes, state, mtime_ns, "
-                       "btime_ns, scan_gen) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
-                       "ON CONFLICT (ep, path) DO UPDATE SET size = ?3, "
-                       "local_bytes = ?4, state = ?5, mtime_ns = ?6, btime_ns = ?7, "
-                       "scan_gen = ?8",
+                       HEAT_UPSERT("scan_gen", "?8", "scan_gen = ?8"),
                        scan_gen, "record heat");
 }
 
@@ -207,13 +209,9 @@ int afs__heat_access(afs__tier_vol *v, const char *endpoint_id, const char *rel,
                      const afs__heat_row *row, int64_t when_ns)
 {
     return heat_upsert(v, endpoint_id, rel, row,
-                       "INSERT INTO heat (ep, path, size, local_bytes, state, mtime_ns, "
-                       "btime_ns, last_access_ns, access_count) "
-                       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 1) "
-                       "ON CONFLICT (ep, path) DO UPDATE SET size = ?3, "
-                       "local_bytes = ?4, state = ?5, mtime_ns = ?6, btime_ns = ?7, "
-                       "last_access_ns = max(last_access_ns, ?8), "
-                       "access_count = access_count + 1",
+                       HEAT_UPSERT("last_access_ns, access_count", "?8, 1",
+                                   "last_access_ns = max(last_access_ns, ?8), "
+                                   "access_count = access_count + 1"),
                        when_ns, "record an access");
 }
 
@@ -221,11 +219,8 @@ int afs__heat_update(afs__tier_vol *v, const char *endpoint_id, const char *rel,
                      const afs__heat_row *row, int evict)
 {
     return heat_upsert(v, endpoint_id, rel, row,
-                       "INSERT INTO heat (ep, path, size, local_bytes, state, mtime_ns, "
-                       "btime_ns, evict) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, max(?8, 0)) "
-                       "ON CONFLICT (ep, path) DO UPDATE SET size = ?3, "
-                       "local_bytes = ?4, state = ?5, mtime_ns = ?6, btime_ns = ?7, "
-                       "evict = CASE WHEN ?8 < 0 THEN evict ELSE ?8 END",
+                       HEAT_UPSERT("evict", "max(?8, 0)",
+                                   "evict = CASE WHEN ?8 < 0 THEN evict ELSE ?8 END"),
                        evict, "update heat");
 }
 
