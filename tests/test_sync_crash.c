@@ -295,25 +295,6 @@ static void check(crash_ctx *c, const char *point)
 
 /* ---- sessions ---- */
 
-static uint64_t moved(const afs_sync_result *r)
-{
-    return r->files_uploaded + r->files_downloaded + r->dirs_created_cloud +
-           r->dirs_created_local + r->deleted_cloud + r->deleted_local + r->renamed_cloud +
-           r->renamed_local + r->metadata_updates + r->adopted + r->conflicts + r->item_errors;
-}
-
-static void print_errors(afs_test_server *s)
-{
-    afs_item_error *errs = NULL;
-    size_t n = 0;
-    if (afs_endpoint_errors(s->ep, &errs, &n) != 0)
-        return;
-    for (size_t i = 0; i < n; i++)
-        print_message("  %s: %s: %s (%d)\n", s->name, errs[i].path, errs[i].message,
-                      errs[i].code);
-    afs_item_errors_free(errs, n);
-}
-
 /* Restart every server and sync them all, in turn, until a round moves nothing. */
 static void recover(crash_ctx *c, const char *point)
 {
@@ -331,13 +312,13 @@ static void recover(crash_ctx *c, const char *point)
             if (rc != 0)
                 fail_msg("%s: recovery sync of %s returned %d (%s): %s", point, s->name, rc,
                          afs_strerror(rc), afs_error_last());
-            total += moved(&s->last);
+            total += afs_test_moved(&s->last);
         }
         if (total == 0)
             return;
     }
     for (int i = 0; i < env->count; i++)
-        print_errors(&env->servers[i]);
+        afs_test_print_errors(&env->servers[i], "  ");
     fail_msg("%s: the servers did not converge in 8 rounds", point);
 }
 

@@ -454,25 +454,6 @@ static void trace(model *m, const char *after)
 
 /* ---- sessions ---- */
 
-static uint64_t moved(const afs_sync_result *r)
-{
-    return r->files_uploaded + r->files_downloaded + r->dirs_created_cloud +
-           r->dirs_created_local + r->deleted_cloud + r->deleted_local + r->renamed_cloud +
-           r->renamed_local + r->metadata_updates + r->adopted + r->conflicts + r->item_errors;
-}
-
-static void print_errors(afs_test_server *s)
-{
-    afs_item_error *errs = NULL;
-    size_t n = 0;
-    if (afs_endpoint_errors(s->ep, &errs, &n) != 0)
-        return;
-    for (size_t i = 0; i < n; i++)
-        print_message("model:   %s: %s: %s (%d)\n", s->name, errs[i].path, errs[i].message,
-                      errs[i].code);
-    afs_item_errors_free(errs, n);
-}
-
 static bool change(model *m);
 static void sync_one(model *m, afs_test_server *s, uint32_t flags);
 
@@ -538,7 +519,7 @@ static int try_sync(model *m, afs_test_server *s, uint32_t flags)
     if (g_verbose)
         print_message("model: op %u: sync %s%s: rc %d, moved %" PRIu64 ", errors %" PRIu64 "\n",
                       m->op, s->name, (flags & AFS_SYNC_FULL_CLOUD_SCAN) ? " (full)" : "", rc,
-                      moved(&s->last), s->last.item_errors);
+                      afs_test_moved(&s->last), s->last.item_errors);
     trace(m, s->name);
     return rc;
 }
@@ -640,13 +621,13 @@ static unsigned int quiesce(model *m)
         uint64_t total = 0;
         for (int i = 0; i < NSERVERS; i++) {
             sync_one(m, m->srv[i], AFS_SYNC_FULL_CLOUD_SCAN);
-            total += moved(&m->srv[i]->last);
+            total += afs_test_moved(&m->srv[i]->last);
         }
         if (total == 0)
             return round;
     }
     for (int i = 0; i < NSERVERS; i++)
-        print_errors(m->srv[i]);
+        afs_test_print_errors(m->srv[i], "model:   ");
     fail_msg("model seed %" PRIu64 ": the endpoints did not settle in 10 rounds", g_seed);
     return 0;
 }

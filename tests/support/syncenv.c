@@ -100,6 +100,25 @@ void afs_test_sync_expect(afs_test_server *s, uint32_t flags, int expect)
     AFS_ASSERT_CODE(afs_endpoint_sync(s->ep, &o, &s->last), expect);
 }
 
+uint64_t afs_test_moved(const afs_sync_result *r)
+{
+    return r->files_uploaded + r->files_downloaded + r->dirs_created_cloud +
+           r->dirs_created_local + r->deleted_cloud + r->deleted_local + r->renamed_cloud +
+           r->renamed_local + r->metadata_updates + r->adopted + r->conflicts + r->item_errors;
+}
+
+void afs_test_print_errors(afs_test_server *s, const char *prefix)
+{
+    afs_item_error *errs = NULL;
+    size_t n = 0;
+    if (afs_endpoint_errors(s->ep, &errs, &n) != 0)
+        return;
+    for (size_t i = 0; i < n; i++)
+        print_message("%s%s: %s: %s (%d)\n", prefix, s->name, errs[i].path, errs[i].message,
+                      errs[i].code);
+    afs_item_errors_free(errs, n);
+}
+
 void afs_test_put(const char *dir, const char *rel, const char *content)
 {
     char *p = afs_test_path(dir, rel);

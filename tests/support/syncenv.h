@@ -49,6 +49,12 @@ afs_test_server *afs_test_env_server_on(afs_test_env *env, const char *name, afs
  * the server's endpoint on its data directory with `opts` (may be NULL). */
 void afs_test_env_join(afs_test_env *env, afs_test_server *s, const afs_endpoint_options *opts);
 
+/* What a session did: the sum of the counts in its result, 0 when it found
+ * nothing to do. */
+uint64_t afs_test_moved(const afs_sync_result *r);
+/* Print the server's item errors, one a line after `prefix` (before a failure). */
+void afs_test_print_errors(afs_test_server *s, const char *prefix);
+
 /* One session; fails the test unless it returns `expect`. */
 void afs_test_sync_expect(afs_test_server *s, uint32_t flags, int expect);
 #define afs_test_sync(s) afs_test_sync_expect((s), 0, 0)
