@@ -98,6 +98,22 @@ static void test_sync_regress__rename_of_a_newer_version_is_not_taken_as_ours(vo
     afs_test_assert_same_tree(b->data, env->share);
 }
 
+/* A user replaces directory `rel` of `data`, and all below it, by a file. */
+static void replace_dir_by_file(const char *data, const char *rel, const char *content)
+{
+    char *dir = afs_test_path(data, rel);
+    afs_test_rmtree(dir);
+    free(dir);
+    afs_test_put(data, rel, content);
+}
+
+/* A server that ended without item errors and holds what the share holds. */
+static void assert_settled(afs_test_server *s, const char *share)
+{
+    assert_no_item_errors(s);
+    afs_test_assert_same_tree(s->data, share);
+}
+
 static void sync_rounds(afs_test_server **s, int n, int rounds)
 {
     for (int r = 0; r < rounds; r++)
@@ -116,7 +132,6 @@ static void test_sync_regress__file_replacing_a_changed_directory_becomes_a_copy
     afs_test_server *a = afs_test_env_server(env, "ServerA");
     afs_test_server *b = afs_test_env_server(env, "ServerB");
     afs_test_server *both[2] = { a, b };
-    char *dir;
 
     afs_test_put(a->data, "d/x.txt", "x, version 1");
     afs_test_env_join(env, a, NULL);
@@ -124,19 +139,14 @@ static void test_sync_regress__file_replacing_a_changed_directory_becomes_a_copy
     afs_test_env_join(env, b, NULL);
     afs_test_sync(b);
 
-    dir = afs_test_path(a->data, "d");
-    afs_test_rmtree(dir);
-    free(dir);
-    afs_test_put(a->data, "d", "A's file replacing the directory");
+    replace_dir_by_file(a->data, "d", "A's file replacing the directory");
     afs_test_put(b->data, "d/x.txt", "x, version 2 from B");
     afs_test_sync(b);
     sync_rounds(both, 2, 3);
     afs_test_assert_file(env->share, "d/x.txt", "x, version 2 from B");
     afs_test_assert_file(env->share, "d-ServerA", "A's file replacing the directory");
-    assert_no_item_errors(a);
-    assert_no_item_errors(b);
-    afs_test_assert_same_tree(a->data, env->share);
-    afs_test_assert_same_tree(b->data, env->share);
+    assert_settled(a, env->share);
+    assert_settled(b, env->share);
 }
 
 /*
@@ -150,7 +160,6 @@ static void test_sync_regress__directory_kept_locally_against_a_file_in_the_shar
     afs_test_server *a = afs_test_env_server(env, "ServerA");
     afs_test_server *b = afs_test_env_server(env, "ServerB");
     afs_test_server *both[2] = { a, b };
-    char *dir;
 
     afs_test_put(a->data, "d/x.txt", "x, version 1");
     afs_test_env_join(env, a, NULL);
@@ -158,19 +167,14 @@ static void test_sync_regress__directory_kept_locally_against_a_file_in_the_shar
     afs_test_env_join(env, b, NULL);
     afs_test_sync(b);
 
-    dir = afs_test_path(b->data, "d");
-    afs_test_rmtree(dir);
-    free(dir);
-    afs_test_put(b->data, "d", "B's file replacing the directory");
+    replace_dir_by_file(b->data, "d", "B's file replacing the directory");
     afs_test_sync(b);
     afs_test_put(a->data, "d/new.txt", "added on A meanwhile");
     sync_rounds(both, 2, 3);
     afs_test_assert_file(env->share, "d/new.txt", "added on A meanwhile");
     afs_test_assert_file(env->share, "d-ServerB", "B's file replacing the directory");
-    assert_no_item_errors(a);
-    assert_no_item_errors(b);
-    afs_test_assert_same_tree(a->data, env->share);
-    afs_test_assert_same_tree(b->data, env->share);
+    assert_settled(a, env->share);
+    assert_settled(b, env->share);
 }
 
 /* Runs another server's session from inside this one's apply phase. */
@@ -232,7 +236,6 @@ static void test_sync_regress__directory_replaced_by_file_reaches_other_server(v
     afs_test_env *env = *state;
     afs_test_server *a = afs_test_env_server(env, "ServerA");
     afs_test_server *b = afs_test_env_server(env, "ServerB");
-    char *dir;
 
     afs_test_put(a->data, "p/q.txt", "inside a directory");
     afs_test_env_join(env, a, NULL);
@@ -240,10 +243,7 @@ static void test_sync_regress__directory_replaced_by_file_reaches_other_server(v
     afs_test_env_join(env, b, NULL);
     afs_test_sync(b);
 
-    dir = afs_test_path(a->data, "p");
-    afs_test_rmtree(dir);
-    free(dir);
-    afs_test_put(a->data, "p", "now a file");
+    replace_dir_by_file(a->data, "p", "now a file");
     afs_test_sync(a);
     afs_test_sync(b);
     afs_test_assert_file(b->data, "p", "now a file");
