@@ -157,6 +157,23 @@ static int step_done(afs_db *db, sqlite3_stmt *st, const char *what)
     return rc == SQLITE_DONE ? 0 : afs__db_error(db, rc, what);
 }
 
+/* `sql` prepared with ?1 bound to the endpoint's key (made on first use);
+ * NULL with `*rc` set on failure. Call with v->mu held. */
+static sqlite3_stmt *heat_stmt_locked(afs__tier_vol *v, const char *endpoint_id,
+                                      const char *sql, int *rc)
+{
+    sqlite3_stmt *st;
+    int64_t key = 0;
+    if ((*rc = afs__heat_key_locked(v, endpoint_id, &key)) != 0)
+        return NULL;
+    if (!(st = afs__db_stmt(v->heat, sql))) {
+        *rc = afs_error_last_code();
+        return NULL;
+    }
+    sqlite3_bind_int64(st, 1, key);
+    return st;
+}
+
 /*
  * Insert or update the row of `rel`: `sql` (a HEAT_UPSERT) binds ?1 the
  * endpoint's key, ?2 the path, ?3..?7 the columns of `row` and ?8 the one
@@ -174,25 +191,17 @@ static int heat_upsert(afs__tier_vol *v, const char *endpoint_id, const char *re
 {
     sqlite3_stmt *st;
     int rc;
-    int64_t key = 0;
     pthread_mutex_lock(&v->mu);
-    if ((rc = afs__heat_key_locked(v, endpoint_id, &key)) != 0)
-        goto done;
-    st = afs__db_stmt(v->heat, sql);
-    if (!st) {
-        rc = afs_error_last_code();
-        goto done;
+    if ((st = heat_stmt_locked(v, endpoint_id, sql, &rc)) != NULL) {
+        sqlite3_bind_text(st, 2, rel, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, (sqlite3_int64)row->size);
+        sqlite3_bind_int64(st, 4, (sqlite3_int64)row->local_bytes);
+        sqlite3_bind_int(st, 5, (int)row->state);
+        sqlite3_bind_int64(st, 6, row->mtime_ns);
+        sqlite3_bind_int64(st, 7, row->btime_ns);
+        sqlite3_bind_int64(st, 8, arg8);
+        rc = step_done(v->heat, st, what);
     }
-    sqlite3_bind_int64(st, 1, key);
-    sqlite3_bind_text(st, 2, rel, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, (sqlite3_int64)row->size);
-    sqlite3_bind_int64(st, 4, (sqlite3_int64)row->local_bytes);
-    sqlite3_bind_int(st, 5, (int)row->state);
-    sqlite3_bind_int64(st, 6, row->mtime_ns);
-    sqlite3_bind_int64(st, 7, row->btime_ns);
-    sqlite3_bind_int64(st, 8, arg8);
-    rc = step_done(v->heat, st, what);
-done:
     pthread_mutex_unlock(&v->mu);
     return rc;
 }
@@ -228,19 +237,12 @@ int afs__heat_forget(afs__tier_vol *v, const char *endpoint_id, const char *rel)
 {
     sqlite3_stmt *st;
     int rc;
-    int64_t key = 0;
     pthread_mutex_lock(&v->mu);
-    if ((rc = afs__heat_key_locked(v, endpoint_id, &key)) != 0)
-        goto done;
-    st = afs__db_stmt(v->heat, "DELETE FROM heat WHERE ep = ? AND path = ?");
-    if (!st) {
-        rc = afs_error_last_code();
-    } else {
-        sqlite3_bind_int64(st, 1, key);
+    if ((st = heat_stmt_locked(v, endpoint_id, "DELETE FROM heat WHERE ep = ? AND path = ?",
+                               &rc)) != NULL) {
         sqlite3_bind_text(st, 2, rel, -1, SQLITE_STATIC);
         rc = step_done(v->heat, st, "forget heat");
     }
-done:
     pthread_mutex_unlock(&v->mu);
     return rc;
 }
@@ -250,24 +252,18 @@ int afs__heat_rename(afs__tier_vol *v, const char *endpoint_id, const char *from
 {
     sqlite3_stmt *st;
     int rc;
-    int64_t key = 0;
     pthread_mutex_lock(&v->mu);
-    if ((rc = afs__heat_key_locked(v, endpoint_id, &key)) != 0)
-        goto done;
     /* Children are the range (from + "/", from + "0"), as in the sync state. */
-    st = afs__db_stmt(v->heat,
-                      "UPDATE OR REPLACE heat SET path = ?3 || substr(path, length(?2) + 1) "
-                      "WHERE ep = ?1 AND "
-                      "(path = ?2 OR (path > ?2 || '/' AND path < ?2 || '0'))");
-    if (!st) {
-        rc = afs_error_last_code();
-    } else {
-        sqlite3_bind_int64(st, 1, key);
+    st = heat_stmt_locked(v, endpoint_id,
+                          "UPDATE OR REPLACE heat SET path = ?3 || substr(path, length(?2) + 1) "
+                          "WHERE ep = ?1 AND "
+                          "(path = ?2 OR (path > ?2 || '/' AND path < ?2 || '0'))",
+                          &rc);
+    if (st) {
         sqlite3_bind_text(st, 2, from, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 3, to, -1, SQLITE_STATIC);
         rc = step_done(v->heat, st, "rename heat");
     }
-done:
     pthread_mutex_unlock(&v->mu);
     return rc;
 }
@@ -276,19 +272,12 @@ int afs__heat_sweep(afs__tier_vol *v, const char *endpoint_id, int64_t gen)
 {
     sqlite3_stmt *st;
     int rc;
-    int64_t key = 0;
     pthread_mutex_lock(&v->mu);
-    if ((rc = afs__heat_key_locked(v, endpoint_id, &key)) != 0)
-        goto done;
-    st = afs__db_stmt(v->heat, "DELETE FROM heat WHERE ep = ? AND scan_gen != ?");
-    if (!st) {
-        rc = afs_error_last_code();
-    } else {
-        sqlite3_bind_int64(st, 1, key);
+    if ((st = heat_stmt_locked(v, endpoint_id,
+                               "DELETE FROM heat WHERE ep = ? AND scan_gen != ?", &rc)) != NULL) {
         sqlite3_bind_int64(st, 2, gen);
         rc = step_done(v->heat, st, "sweep heat");
     }
-done:
     pthread_mutex_unlock(&v->mu);
     return rc;
 }
@@ -300,26 +289,20 @@ int afs__heat_position(afs__tier_vol *v, const char *endpoint_id, const char *re
     int rc;
     *position_ns = 0;
     *count = 0;
-    int64_t key = 0;
     pthread_mutex_lock(&v->mu);
-    if ((rc = afs__heat_key_locked(v, endpoint_id, &key)) != 0)
-        goto done;
-    st = afs__db_stmt(v->heat, "SELECT position_ns, access_count FROM heat "
-                               "WHERE ep = ? AND path = ?");
-    if (!st) {
-        rc = afs_error_last_code();
-        goto done;
+    st = heat_stmt_locked(v, endpoint_id,
+                          "SELECT position_ns, access_count FROM heat WHERE ep = ? AND path = ?",
+                          &rc);
+    if (st) {
+        sqlite3_bind_text(st, 2, rel, -1, SQLITE_STATIC);
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+            *position_ns = sqlite3_column_int64(st, 0);
+            *count = (uint64_t)sqlite3_column_int64(st, 1);
+        }
+        sqlite3_reset(st);
+        rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : afs__db_error(v->heat, rc, "read heat");
     }
-    sqlite3_bind_int64(st, 1, key);
-    sqlite3_bind_text(st, 2, rel, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        *position_ns = sqlite3_column_int64(st, 0);
-        *count = (uint64_t)sqlite3_column_int64(st, 1);
-    }
-    sqlite3_reset(st);
-    rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : afs__db_error(v->heat, rc, "read heat");
-done:
     pthread_mutex_unlock(&v->mu);
     return rc;
 }
