@@ -97,39 +97,22 @@ static void cput(crash_ctx *c, afs_test_server *s, const char *rel)
     cput_sized(c, s, rel, 0);
 }
 
-/* Mark every version under `abs` (a file or a tree) with `state`. */
-static void mark_tree(crash_ctx *c, const char *abs, int state)
+/* The version the file at `abs` holds is deleted (afs_test_for_each_file). */
+static void mark_deleted(const char *abs, void *payload)
 {
-    struct stat st;
-    if (lstat(abs, &st) != 0)
-        return;
-    if (S_ISDIR(st.st_mode)) {
-        DIR *d = opendir(abs);
-        struct dirent *e;
-        assert_non_null(d);
-        while ((e = readdir(d)) != NULL) {
-            char *p;
-            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-                continue;
-            p = afs_test_path(abs, e->d_name);
-            mark_tree(c, p, state);
-            free(p);
-        }
-        closedir(d);
-    } else {
-        char *content = afs_test_read_file(abs, NULL);
-        struct version *v = content ? find_live(c, content) : NULL;
-        if (v)
-            v->state = state;
-        free(content);
-    }
+    crash_ctx *c = payload;
+    char *content = afs_test_read_file(abs, NULL);
+    struct version *v = content ? find_live(c, content) : NULL;
+    if (v)
+        v->state = V_DELETED;
+    free(content);
 }
 
 /* Delete a file or a directory tree on server `s`. */
 static void cdel(crash_ctx *c, afs_test_server *s, const char *rel)
 {
     char *p = afs_test_path(s->data, rel);
-    mark_tree(c, p, V_DELETED);
+    afs_test_for_each_file(p, mark_deleted, c);
     afs_test_rmtree(p);
     free(p);
 }

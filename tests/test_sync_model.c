@@ -146,28 +146,9 @@ static void supersede_file(model *m, const char *abs)
     free(content);
 }
 
-static void supersede_tree(model *m, const char *abs)
+static void supersede_each(const char *abs, void *payload)
 {
-    struct stat st;
-    DIR *d;
-    struct dirent *e;
-    if (lstat(abs, &st) != 0)
-        return;
-    if (!S_ISDIR(st.st_mode)) {
-        supersede_file(m, abs);
-        return;
-    }
-    d = opendir(abs);
-    assert_non_null(d);
-    while ((e = readdir(d)) != NULL) {
-        char *p;
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-            continue;
-        p = afs_test_path(abs, e->d_name);
-        supersede_tree(m, p);
-        free(p);
-    }
-    closedir(d);
+    supersede_file(payload, abs);
 }
 
 /* Write a new version at `rel` of `actor`. */
@@ -347,7 +328,7 @@ static bool change(model *m)
         if (rel) {
             char *abs = afs_test_path(root, rel);
             note(m, actor, op_names[op], rel, NULL);
-            supersede_tree(m, abs);
+            afs_test_for_each_file(abs, supersede_each, m);
             afs_test_rmtree(abs);
             free(abs);
             did = true;

@@ -220,6 +220,31 @@ void afs_test_assert_same_tree(const char *a, const char *b)
     same_dir(a, b, "");
 }
 
+void afs_test_for_each_file(const char *abs, void (*fn)(const char *abs, void *payload),
+                            void *payload)
+{
+    struct stat st;
+    DIR *d;
+    struct dirent *e;
+    if (lstat(abs, &st) != 0)
+        return;
+    if (!S_ISDIR(st.st_mode)) {
+        fn(abs, payload);
+        return;
+    }
+    d = opendir(abs);
+    assert_non_null(d);
+    while ((e = readdir(d)) != NULL) {
+        char *p;
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+            continue;
+        p = afs_test_path(abs, e->d_name);
+        afs_test_for_each_file(p, fn, payload);
+        free(p);
+    }
+    closedir(d);
+}
+
 static size_t count_in(const char *dir, bool top)
 {
     DIR *d = opendir(dir);

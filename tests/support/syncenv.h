@@ -70,6 +70,10 @@ void afs_test_set_mtime(const char *dir, const char *rel, long sec);
 /* Fail unless two trees hold the same files with the same bytes (skipping
  * the share's reserved prefix). */
 void afs_test_assert_same_tree(const char *a, const char *b);
+/* Call `fn` with the path of `abs` if it is not a directory, or of every
+ * non-directory below it (missing: no call). */
+void afs_test_for_each_file(const char *abs, void (*fn)(const char *abs, void *payload),
+                            void *payload);
 /* Number of regular files in a tree (skipping the reserved prefix). */
 size_t afs_test_count_files(const char *dir);
 
