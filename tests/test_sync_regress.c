@@ -34,18 +34,26 @@ static void assert_no_item_errors(afs_test_server *s)
     afs_item_errors_free(errs, n);
 }
 
+/* ServerA and ServerB in one group, with A's file `rel` synced to both. */
+static void two_synced(afs_test_env *env, afs_test_server **a, afs_test_server **b,
+                       const char *rel, const char *content)
+{
+    *a = afs_test_env_server(env, "ServerA");
+    *b = afs_test_env_server(env, "ServerB");
+    afs_test_put((*a)->data, rel, content);
+    afs_test_env_join(env, *a, NULL);
+    afs_test_sync(*a);
+    afs_test_env_join(env, *b, NULL);
+    afs_test_sync(*b);
+}
+
 /* A file renamed on one server is renamed on the other, without a transfer either way. */
 static void test_sync_regress__file_rename_is_carried_to_the_other_server(void **state)
 {
     afs_test_env *env = *state;
-    afs_test_server *a = afs_test_env_server(env, "ServerA");
-    afs_test_server *b = afs_test_env_server(env, "ServerB");
+    afs_test_server *a, *b;
 
-    afs_test_put(a->data, "draft.txt", "the content");
-    afs_test_env_join(env, a, NULL);
-    afs_test_sync(a);
-    afs_test_env_join(env, b, NULL);
-    afs_test_sync(b);
+    two_synced(env, &a, &b, "draft.txt", "the content");
 
     rename_in(a->data, "draft.txt", "final.txt");
     afs_test_sync(a);
@@ -75,15 +83,10 @@ static void test_sync_regress__file_rename_is_carried_to_the_other_server(void *
 static void test_sync_regress__rename_of_a_newer_version_is_not_taken_as_ours(void **state)
 {
     afs_test_env *env = *state;
-    afs_test_server *a = afs_test_env_server(env, "ServerA");
-    afs_test_server *b = afs_test_env_server(env, "ServerB");
+    afs_test_server *a, *b;
     afs_test_server *c = afs_test_env_server(env, "ServerC");
 
-    afs_test_put(a->data, "f.txt", "version 1");
-    afs_test_env_join(env, a, NULL);
-    afs_test_sync(a);
-    afs_test_env_join(env, b, NULL);
-    afs_test_sync(b);
+    two_synced(env, &a, &b, "f.txt", "version 1");
     afs_test_env_join(env, c, NULL);
     afs_test_sync(c);
 
@@ -129,15 +132,12 @@ static void sync_rounds(afs_test_server **s, int n, int rounds)
 static void test_sync_regress__file_replacing_a_changed_directory_becomes_a_copy(void **state)
 {
     afs_test_env *env = *state;
-    afs_test_server *a = afs_test_env_server(env, "ServerA");
-    afs_test_server *b = afs_test_env_server(env, "ServerB");
-    afs_test_server *both[2] = { a, b };
+    afs_test_server *a, *b;
+    afs_test_server *both[2];
 
-    afs_test_put(a->data, "d/x.txt", "x, version 1");
-    afs_test_env_join(env, a, NULL);
-    afs_test_sync(a);
-    afs_test_env_join(env, b, NULL);
-    afs_test_sync(b);
+    two_synced(env, &a, &b, "d/x.txt", "x, version 1");
+    both[0] = a;
+    both[1] = b;
 
     replace_dir_by_file(a->data, "d", "A's file replacing the directory");
     afs_test_put(b->data, "d/x.txt", "x, version 2 from B");
@@ -157,15 +157,12 @@ static void test_sync_regress__file_replacing_a_changed_directory_becomes_a_copy
 static void test_sync_regress__directory_kept_locally_against_a_file_in_the_share(void **state)
 {
     afs_test_env *env = *state;
-    afs_test_server *a = afs_test_env_server(env, "ServerA");
-    afs_test_server *b = afs_test_env_server(env, "ServerB");
-    afs_test_server *both[2] = { a, b };
+    afs_test_server *a, *b;
+    afs_test_server *both[2];
 
-    afs_test_put(a->data, "d/x.txt", "x, version 1");
-    afs_test_env_join(env, a, NULL);
-    afs_test_sync(a);
-    afs_test_env_join(env, b, NULL);
-    afs_test_sync(b);
+    two_synced(env, &a, &b, "d/x.txt", "x, version 1");
+    both[0] = a;
+    both[1] = b;
 
     replace_dir_by_file(b->data, "d", "B's file replacing the directory");
     afs_test_sync(b);
@@ -200,16 +197,12 @@ static int run_other_session(const afs_sync_progress *p, void *payload)
 static void test_sync_regress__concurrent_journal_batches_are_not_skipped(void **state)
 {
     afs_test_env *env = *state;
-    afs_test_server *a = afs_test_env_server(env, "ServerA");
-    afs_test_server *b = afs_test_env_server(env, "ServerB");
+    afs_test_server *a, *b;
     afs_sync_options o = AFS_SYNC_OPTIONS_INIT;
-    struct interleave il = { b, 0 };
+    struct interleave il = { NULL, 0 };
 
-    afs_test_put(a->data, "base.txt", "shared");
-    afs_test_env_join(env, a, NULL);
-    afs_test_sync(a);
-    afs_test_env_join(env, b, NULL);
-    afs_test_sync(b);
+    two_synced(env, &a, &b, "base.txt", "shared");
+    il.other = b;
     afs_test_sync(a);
 
     afs_test_put(a->data, "from-a.txt", "A's new file");
@@ -234,14 +227,9 @@ static void test_sync_regress__concurrent_journal_batches_are_not_skipped(void *
 static void test_sync_regress__directory_replaced_by_file_reaches_other_server(void **state)
 {
     afs_test_env *env = *state;
-    afs_test_server *a = afs_test_env_server(env, "ServerA");
-    afs_test_server *b = afs_test_env_server(env, "ServerB");
+    afs_test_server *a, *b;
 
-    afs_test_put(a->data, "p/q.txt", "inside a directory");
-    afs_test_env_join(env, a, NULL);
-    afs_test_sync(a);
-    afs_test_env_join(env, b, NULL);
-    afs_test_sync(b);
+    two_synced(env, &a, &b, "p/q.txt", "inside a directory");
 
     replace_dir_by_file(a->data, "p", "now a file");
     afs_test_sync(a);
