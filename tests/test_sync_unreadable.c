@@ -137,12 +137,7 @@ static void test_sync_unreadable__server_side_errors_delete_nothing(void **state
     assert_int_equal(a->last.item_errors, 0);
     assert_int_equal(a->last.files_uploaded + a->last.files_downloaded, 0);
     afs_test_assert_same_tree(a->data, env->share);
-    afs_service_close(a->svc);
-    a->svc = NULL;
-    afs_endpoint_close(a->ep);
-    a->ep = NULL;
-    afs_group_close(a->group);
-    a->group = NULL;
+    afs_test_server_close(a); /* before its filesystem goes */
     afs_fs_free(fs);
     afs_fs_free(g_posix);
 }

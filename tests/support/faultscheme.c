@@ -143,12 +143,7 @@ void afs_test_fenv_join(afs_test_fenv *fe, afs_test_server *s, const afs_endpoin
 
 void afs_test_fenv_close(afs_test_server *s)
 {
-    afs_endpoint_close(s->ep);
-    afs_group_close(s->group);
-    afs_service_close(s->svc);
-    s->ep = NULL;
-    s->group = NULL;
-    s->svc = NULL;
+    afs_test_server_close(s);
 }
 
 int afs_test_fenv_try_open(afs_test_fenv *fe, afs_test_server *s)

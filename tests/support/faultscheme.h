@@ -72,7 +72,8 @@ afs_test_server *afs_test_fenv_server(afs_test_fenv *fe, const char *name);
  * and create the server's endpoint with `opts` (may be NULL). */
 void afs_test_fenv_join(afs_test_fenv *fe, afs_test_server *s, const afs_endpoint_options *opts);
 
-/* Close a server's endpoint, group and service handles (a process exit). */
+/* Close a server's endpoint, group and service handles (a process exit):
+ * afs_test_server_close(). */
 void afs_test_fenv_close(afs_test_server *s);
 /* Open them again (a restart): the service over the server's fault
  * filesystem, the group by name (its fault URI), the endpoint. */

@@ -22,9 +22,7 @@ void afs_test_env_free(afs_test_env *env)
 {
     for (int i = 0; i < env->count; i++) {
         afs_test_server *s = &env->servers[i];
-        afs_endpoint_close(s->ep);
-        afs_group_close(s->group);
-        afs_service_close(s->svc);
+        afs_test_server_close(s);
         free(s->name);
         free(s->state);
         free(s->data);
@@ -33,6 +31,16 @@ void afs_test_env_free(afs_test_env *env)
     free(env->share_uri);
     free(env->root);
     memset(env, 0, sizeof(*env));
+}
+
+void afs_test_server_close(afs_test_server *s)
+{
+    afs_endpoint_close(s->ep);
+    afs_group_close(s->group);
+    afs_service_close(s->svc);
+    s->ep = NULL;
+    s->group = NULL;
+    s->svc = NULL;
 }
 
 int afs_test_env_setup(void **state, const char *name)

@@ -45,6 +45,10 @@ afs_test_server *afs_test_env_server(afs_test_env *env, const char *name);
  * default); the caller keeps `fs` and frees it after the service is closed. */
 afs_test_server *afs_test_env_server_on(afs_test_env *env, const char *name, afs_fs *fs);
 
+/* Close the server's endpoint, group and service handles (set to NULL), as
+ * a process exit would; its directories stay. */
+void afs_test_server_close(afs_test_server *s);
+
 /* Join the group on the share (creating it for the first server) and create
  * the server's endpoint on its data directory with `opts` (may be NULL). */
 void afs_test_env_join(afs_test_env *env, afs_test_server *s, const afs_endpoint_options *opts);
