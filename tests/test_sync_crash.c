@@ -332,6 +332,22 @@ static void two_servers(crash_ctx *c, afs_test_server **a, afs_test_server **b)
     join(c, *b);
 }
 
+/*
+ * Two servers, then `edits` on A. The session under test is A's, which
+ * carries the edits up, or with `down` B's, which brings them down after A
+ * synced.
+ */
+static void build_edits_on_a(crash_ctx *c, void (*edits)(crash_ctx *c, afs_test_server *a),
+                             bool down)
+{
+    afs_test_server *a, *b;
+    two_servers(c, &a, &b);
+    edits(c, a);
+    if (down)
+        afs_test_sync(a);
+    c->target = down ? b : a;
+}
+
 static void edits_upload(crash_ctx *c, afs_test_server *a)
 {
     /* Over two of the engine's 1 MiB transfer chunks: a crash can fall
@@ -345,19 +361,12 @@ static void edits_upload(crash_ctx *c, afs_test_server *a)
 
 static void build_upload(crash_ctx *c)
 {
-    afs_test_server *a, *b;
-    two_servers(c, &a, &b);
-    edits_upload(c, a);
-    c->target = a;
+    build_edits_on_a(c, edits_upload, false);
 }
 
 static void build_download(crash_ctx *c)
 {
-    afs_test_server *a, *b;
-    two_servers(c, &a, &b);
-    edits_upload(c, a);
-    afs_test_sync(a);
-    c->target = b;
+    build_edits_on_a(c, edits_upload, true);
 }
 
 static void edits_delete(crash_ctx *c, afs_test_server *a)
@@ -368,19 +377,12 @@ static void edits_delete(crash_ctx *c, afs_test_server *a)
 
 static void build_delete(crash_ctx *c)
 {
-    afs_test_server *a, *b;
-    two_servers(c, &a, &b);
-    edits_delete(c, a);
-    c->target = a;
+    build_edits_on_a(c, edits_delete, false);
 }
 
 static void build_delete_down(crash_ctx *c)
 {
-    afs_test_server *a, *b;
-    two_servers(c, &a, &b);
-    edits_delete(c, a);
-    afs_test_sync(a);
-    c->target = b;
+    build_edits_on_a(c, edits_delete, true);
 }
 
 static void edits_rename(crash_ctx *c, afs_test_server *a)
@@ -391,19 +393,12 @@ static void edits_rename(crash_ctx *c, afs_test_server *a)
 
 static void build_rename(crash_ctx *c)
 {
-    afs_test_server *a, *b;
-    two_servers(c, &a, &b);
-    edits_rename(c, a);
-    c->target = a;
+    build_edits_on_a(c, edits_rename, false);
 }
 
 static void build_rename_down(crash_ctx *c)
 {
-    afs_test_server *a, *b;
-    two_servers(c, &a, &b);
-    edits_rename(c, a);
-    afs_test_sync(a);
-    c->target = b;
+    build_edits_on_a(c, edits_rename, true);
 }
 
 /*
