@@ -47,6 +47,15 @@ static void two_synced(afs_test_env *env, afs_test_server **a, afs_test_server *
     afs_test_sync(*b);
 }
 
+/* `rounds` sessions of A, then B, in turn. */
+static void sync_rounds(afs_test_server *a, afs_test_server *b, int rounds)
+{
+    for (int r = 0; r < rounds; r++) {
+        afs_test_sync(a);
+        afs_test_sync(b);
+    }
+}
+
 /* A file renamed on one server is renamed on the other, without a transfer either way. */
 static void test_sync_regress__file_rename_is_carried_to_the_other_server(void **state)
 {
@@ -63,10 +72,7 @@ static void test_sync_regress__file_rename_is_carried_to_the_other_server(void *
     assert_int_equal(b->last.renamed_local, 1);
     assert_int_equal(b->last.files_downloaded, 0);
     assert_int_equal(b->last.item_errors, 0);
-    for (int i = 0; i < 2; i++) {
-        afs_test_sync(a);
-        afs_test_sync(b);
-    }
+    sync_rounds(a, b, 2);
     assert_int_equal(a->last.files_uploaded + b->last.files_uploaded, 0);
     assert_no_item_errors(a);
     assert_no_item_errors(b);
@@ -117,13 +123,6 @@ static void assert_settled(afs_test_server *s, const char *share)
     afs_test_assert_same_tree(s->data, share);
 }
 
-static void sync_rounds(afs_test_server **s, int n, int rounds)
-{
-    for (int r = 0; r < rounds; r++)
-        for (int i = 0; i < n; i++)
-            afs_test_sync(s[i]);
-}
-
 /*
  * A replaces a directory by a file while B edits a file inside it: the
  * directory stays (modify beats delete) and A's file becomes a conflict
@@ -133,16 +132,13 @@ static void test_sync_regress__file_replacing_a_changed_directory_becomes_a_copy
 {
     afs_test_env *env = *state;
     afs_test_server *a, *b;
-    afs_test_server *both[2];
 
     two_synced(env, &a, &b, "d/x.txt", "x, version 1");
-    both[0] = a;
-    both[1] = b;
 
     replace_dir_by_file(a->data, "d", "A's file replacing the directory");
     afs_test_put(b->data, "d/x.txt", "x, version 2 from B");
     afs_test_sync(b);
-    sync_rounds(both, 2, 3);
+    sync_rounds(a, b, 3);
     afs_test_assert_file(env->share, "d/x.txt", "x, version 2 from B");
     afs_test_assert_file(env->share, "d-ServerA", "A's file replacing the directory");
     assert_settled(a, env->share);
@@ -158,16 +154,13 @@ static void test_sync_regress__directory_kept_locally_against_a_file_in_the_shar
 {
     afs_test_env *env = *state;
     afs_test_server *a, *b;
-    afs_test_server *both[2];
 
     two_synced(env, &a, &b, "d/x.txt", "x, version 1");
-    both[0] = a;
-    both[1] = b;
 
     replace_dir_by_file(b->data, "d", "B's file replacing the directory");
     afs_test_sync(b);
     afs_test_put(a->data, "d/new.txt", "added on A meanwhile");
-    sync_rounds(both, 2, 3);
+    sync_rounds(a, b, 3);
     afs_test_assert_file(env->share, "d/new.txt", "added on A meanwhile");
     afs_test_assert_file(env->share, "d-ServerB", "B's file replacing the directory");
     assert_settled(a, env->share);
