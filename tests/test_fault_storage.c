@@ -2,7 +2,8 @@
  * The fault-injecting storage wrapper (tests/support/fault.h) around the
  * local backend: failures once and for good, with nothing stored; exact
  * per-slot counts; crashes before and after the inner call in a fork()ed
- * child; latency; NULL slots keep the storage layer's fallbacks.
+ * child; latency; NULL slots keep the storage layer's fallbacks; a wrapper
+ * that owns its inner storage frees it.
  */
 #include <stdbool.h>
 #include <stdlib.h>
@@ -194,15 +195,11 @@ static void min_release(void *ctx)
     (*(int *)ctx) += 1000;
 }
 
-static void test_fault_storage__null_slots_stay_null(void **state)
+/* The minimal backend; `calls` counts its removes, and 1000 for its release. */
+static afs_storage *min_storage(int *calls)
 {
     afs_storage_ops ops;
-    const afs_storage_ops *w = NULL;
-    afs_storage *inner = NULL, *s = NULL;
-    afs_test_fault *f = NULL;
-    int calls = 0;
-    (void)state;
-
+    afs_storage *s = NULL;
     memset(&ops, 0, sizeof(ops));
     ops.version = AFS_STORAGE_OPS_VERSION;
     ops.release = min_release;
@@ -211,7 +208,19 @@ static void test_fault_storage__null_slots_stay_null(void **state)
     ops.read = min_read;
     ops.put = min_put;
     ops.remove = min_remove;
-    AFS_ASSERT_OK(afs_storage_new(&inner, &ops, &calls));
+    AFS_ASSERT_OK(afs_storage_new(&s, &ops, calls));
+    return s;
+}
+
+static void test_fault_storage__null_slots_stay_null(void **state)
+{
+    const afs_storage_ops *w = NULL;
+    afs_storage *inner = NULL, *s = NULL;
+    afs_test_fault *f = NULL;
+    int calls = 0;
+    (void)state;
+
+    inner = min_storage(&calls);
     AFS_ASSERT_OK(afs_test_fault_storage_new(&s, inner, &f));
     AFS_ASSERT_OK(afs_storage_ops_get(s, &w, NULL));
     assert_non_null(w->list);
@@ -234,6 +243,27 @@ static void test_fault_storage__null_slots_stay_null(void **state)
     afs_storage_free(s);
     assert_int_equal(calls, 1);
     afs_storage_free(inner);
+    assert_int_equal(calls, 1001);
+}
+
+static void test_fault_storage__owning_wrapper_frees_its_inner_storage(void **state)
+{
+    afs_storage *inner = NULL, *s = NULL;
+    afs_test_fault *f = NULL;
+    int calls = 0;
+    (void)state;
+
+    inner = min_storage(&calls);
+    AFS_ASSERT_OK(afs_test_fault_storage_new_owning(&s, inner, &f));
+    /* The controller is found from the wrapper, and only from a wrapper. */
+    assert_ptr_equal(afs_test_fault_storage_ctl(s), f);
+    assert_null(afs_test_fault_storage_ctl(inner));
+    assert_null(afs_test_fault_storage_ctl(NULL));
+    AFS_ASSERT_OK(afs_storage_remove(s, "x", NULL));
+    assert_int_equal(calls, 1);
+    assert_int_equal(afs_test_fault_count(f, "remove"), 1);
+    /* Freeing the wrapper releases the inner storage once. */
+    afs_storage_free(s);
     assert_int_equal(calls, 1001);
 }
 
@@ -314,6 +344,7 @@ int main(void)
         T(test_fault_storage__persistent_fault_until_cleared),
         T(test_fault_storage__counts_every_slot_exactly),
         T(test_fault_storage__null_slots_stay_null),
+        T(test_fault_storage__owning_wrapper_frees_its_inner_storage),
         T(test_fault_storage__crash_before_and_after_put),
         T(test_fault_storage__latency_is_at_least_planned),
     };

@@ -12,23 +12,7 @@
 
 static int setup(void **state)
 {
-    afs_test_env *env = calloc(1, sizeof(*env));
-    char *root = afs_test_sandbox("sync");
-    afs_test_env_init(env, root);
-    free(root);
-    *state = env;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    afs_test_env *env = *state;
-    if (!getenv("AFS_TEST_KEEP"))
-        afs_test_rmtree(env->root);
-    afs_test_env_free(env);
-    free(env);
-    afs_error_clear();
-    return 0;
+    return afs_test_env_setup(state, "sync");
 }
 
 static void test_sync__first_endpoint_uploads_and_second_downloads(void **state)
@@ -507,41 +491,28 @@ static void test_sync__progress_callback_reports_and_cancels(void **state);
 
 int main(void)
 {
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, afs_test_env_teardown)
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_sync__first_endpoint_uploads_and_second_downloads,
-                                        setup, teardown),
-        cmocka_unit_test_setup_teardown(test_sync__changes_flow_both_ways, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_sync__conflict_keeps_both_with_azure_names, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_sync__older_local_edit_becomes_server_named_copy,
-                                        setup, teardown),
-        cmocka_unit_test_setup_teardown(test_sync__same_content_on_both_sides_is_no_conflict,
-                                        setup, teardown),
-        cmocka_unit_test_setup_teardown(test_sync__modify_beats_delete, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_sync__edits_made_directly_in_the_share_are_found,
-                                        setup, teardown),
-        cmocka_unit_test_setup_teardown(test_sync__direct_edit_conflict_copy_is_named_cloud,
-                                        setup, teardown),
-        cmocka_unit_test_setup_teardown(test_sync__directory_rename_is_a_rename_not_an_upload,
-                                        setup, teardown),
-        cmocka_unit_test_setup_teardown(test_sync__never_synced_and_invalid_names, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_sync__safety_net_stops_mass_deletion, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_sync__unmounted_root_stops_the_session, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_sync__authoritative_upload_mirrors_the_server,
-                                        setup, teardown),
-        cmocka_unit_test_setup_teardown(test_sync__merge_initial_sync_merges_namespaces, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(
-            test_sync__directory_deleted_while_other_side_added_keeps_new_files, setup,
-            teardown),
-        cmocka_unit_test_setup_teardown(test_sync__file_replaced_by_directory, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_sync__progress_callback_reports_and_cancels, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_sync__conflict_copies_stop_at_100, setup, teardown),
+        T(test_sync__first_endpoint_uploads_and_second_downloads),
+        T(test_sync__changes_flow_both_ways),
+        T(test_sync__conflict_keeps_both_with_azure_names),
+        T(test_sync__older_local_edit_becomes_server_named_copy),
+        T(test_sync__same_content_on_both_sides_is_no_conflict),
+        T(test_sync__modify_beats_delete),
+        T(test_sync__edits_made_directly_in_the_share_are_found),
+        T(test_sync__direct_edit_conflict_copy_is_named_cloud),
+        T(test_sync__directory_rename_is_a_rename_not_an_upload),
+        T(test_sync__never_synced_and_invalid_names),
+        T(test_sync__safety_net_stops_mass_deletion),
+        T(test_sync__unmounted_root_stops_the_session),
+        T(test_sync__authoritative_upload_mirrors_the_server),
+        T(test_sync__merge_initial_sync_merges_namespaces),
+        T(test_sync__directory_deleted_while_other_side_added_keeps_new_files),
+        T(test_sync__file_replaced_by_directory),
+        T(test_sync__progress_callback_reports_and_cancels),
+        T(test_sync__conflict_copies_stop_at_100),
     };
+#undef T
     return cmocka_run_group_tests_name("sync", tests, NULL, NULL);
 }
 

@@ -28,12 +28,7 @@ static const char *endpoint;
 
 static int setup(void **state)
 {
-    afs_test_env *env = calloc(1, sizeof(*env));
-    char *root = afs_test_sandbox("syncaz");
-    afs_test_env_init(env, root);
-    free(root);
-    *state = env;
-    return 0;
+    return afs_test_env_setup(state, "syncaz");
 }
 
 struct own_azurite;
@@ -47,12 +42,7 @@ static int teardown(void **state)
         own_free(own_running);
     if (env->share_uri && !getenv("AFS_TEST_KEEP"))
         afs__azblob_container_delete(env->share_uri, NULL);
-    if (!getenv("AFS_TEST_KEEP"))
-        afs_test_rmtree(env->root);
-    afs_test_env_free(env);
-    free(env);
-    afs_error_clear();
-    return 0;
+    return afs_test_env_teardown(state);
 }
 
 static void use_new_container(afs_test_env *env, const char *at)

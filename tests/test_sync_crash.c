@@ -97,39 +97,22 @@ static void cput(crash_ctx *c, afs_test_server *s, const char *rel)
     cput_sized(c, s, rel, 0);
 }
 
-/* Mark every version under `abs` (a file or a tree) with `state`. */
-static void mark_tree(crash_ctx *c, const char *abs, int state)
+/* The version the file at `abs` holds is deleted (afs_test_for_each_file). */
+static void mark_deleted(const char *abs, void *payload)
 {
-    struct stat st;
-    if (lstat(abs, &st) != 0)
-        return;
-    if (S_ISDIR(st.st_mode)) {
-        DIR *d = opendir(abs);
-        struct dirent *e;
-        assert_non_null(d);
-        while ((e = readdir(d)) != NULL) {
-            char *p;
-            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-                continue;
-            p = afs_test_path(abs, e->d_name);
-            mark_tree(c, p, state);
-            free(p);
-        }
-        closedir(d);
-    } else {
-        char *content = afs_test_read_file(abs, NULL);
-        struct version *v = content ? find_live(c, content) : NULL;
-        if (v)
-            v->state = state;
-        free(content);
-    }
+    crash_ctx *c = payload;
+    char *content = afs_test_read_file(abs, NULL);
+    struct version *v = content ? find_live(c, content) : NULL;
+    if (v)
+        v->state = V_DELETED;
+    free(content);
 }
 
 /* Delete a file or a directory tree on server `s`. */
 static void cdel(crash_ctx *c, afs_test_server *s, const char *rel)
 {
     char *p = afs_test_path(s->data, rel);
-    mark_tree(c, p, V_DELETED);
+    afs_test_for_each_file(p, mark_deleted, c);
     afs_test_rmtree(p);
     free(p);
 }
@@ -295,25 +278,6 @@ static void check(crash_ctx *c, const char *point)
 
 /* ---- sessions ---- */
 
-static uint64_t moved(const afs_sync_result *r)
-{
-    return r->files_uploaded + r->files_downloaded + r->dirs_created_cloud +
-           r->dirs_created_local + r->deleted_cloud + r->deleted_local + r->renamed_cloud +
-           r->renamed_local + r->metadata_updates + r->adopted + r->conflicts + r->item_errors;
-}
-
-static void print_errors(afs_test_server *s)
-{
-    afs_item_error *errs = NULL;
-    size_t n = 0;
-    if (afs_endpoint_errors(s->ep, &errs, &n) != 0)
-        return;
-    for (size_t i = 0; i < n; i++)
-        print_message("  %s: %s: %s (%d)\n", s->name, errs[i].path, errs[i].message,
-                      errs[i].code);
-    afs_item_errors_free(errs, n);
-}
-
 /* Restart every server and sync them all, in turn, until a round moves nothing. */
 static void recover(crash_ctx *c, const char *point)
 {
@@ -331,13 +295,13 @@ static void recover(crash_ctx *c, const char *point)
             if (rc != 0)
                 fail_msg("%s: recovery sync of %s returned %d (%s): %s", point, s->name, rc,
                          afs_strerror(rc), afs_error_last());
-            total += moved(&s->last);
+            total += afs_test_moved(&s->last);
         }
         if (total == 0)
             return;
     }
     for (int i = 0; i < env->count; i++)
-        print_errors(&env->servers[i]);
+        afs_test_print_errors(&env->servers[i], "  ");
     fail_msg("%s: the servers did not converge in 8 rounds", point);
 }
 
@@ -368,6 +332,22 @@ static void two_servers(crash_ctx *c, afs_test_server **a, afs_test_server **b)
     join(c, *b);
 }
 
+/*
+ * Two servers, then `edits` on A. The session under test is A's, which
+ * carries the edits up, or with `down` B's, which brings them down after A
+ * synced.
+ */
+static void build_edits_on_a(crash_ctx *c, void (*edits)(crash_ctx *c, afs_test_server *a),
+                             bool down)
+{
+    afs_test_server *a, *b;
+    two_servers(c, &a, &b);
+    edits(c, a);
+    if (down)
+        afs_test_sync(a);
+    c->target = down ? b : a;
+}
+
 static void edits_upload(crash_ctx *c, afs_test_server *a)
 {
     /* Over two of the engine's 1 MiB transfer chunks: a crash can fall
@@ -381,19 +361,12 @@ static void edits_upload(crash_ctx *c, afs_test_server *a)
 
 static void build_upload(crash_ctx *c)
 {
-    afs_test_server *a, *b;
-    two_servers(c, &a, &b);
-    edits_upload(c, a);
-    c->target = a;
+    build_edits_on_a(c, edits_upload, false);
 }
 
 static void build_download(crash_ctx *c)
 {
-    afs_test_server *a, *b;
-    two_servers(c, &a, &b);
-    edits_upload(c, a);
-    afs_test_sync(a);
-    c->target = b;
+    build_edits_on_a(c, edits_upload, true);
 }
 
 static void edits_delete(crash_ctx *c, afs_test_server *a)
@@ -404,19 +377,12 @@ static void edits_delete(crash_ctx *c, afs_test_server *a)
 
 static void build_delete(crash_ctx *c)
 {
-    afs_test_server *a, *b;
-    two_servers(c, &a, &b);
-    edits_delete(c, a);
-    c->target = a;
+    build_edits_on_a(c, edits_delete, false);
 }
 
 static void build_delete_down(crash_ctx *c)
 {
-    afs_test_server *a, *b;
-    two_servers(c, &a, &b);
-    edits_delete(c, a);
-    afs_test_sync(a);
-    c->target = b;
+    build_edits_on_a(c, edits_delete, true);
 }
 
 static void edits_rename(crash_ctx *c, afs_test_server *a)
@@ -427,19 +393,12 @@ static void edits_rename(crash_ctx *c, afs_test_server *a)
 
 static void build_rename(crash_ctx *c)
 {
-    afs_test_server *a, *b;
-    two_servers(c, &a, &b);
-    edits_rename(c, a);
-    c->target = a;
+    build_edits_on_a(c, edits_rename, false);
 }
 
 static void build_rename_down(crash_ctx *c)
 {
-    afs_test_server *a, *b;
-    two_servers(c, &a, &b);
-    edits_rename(c, a);
-    afs_test_sync(a);
-    c->target = b;
+    build_edits_on_a(c, edits_rename, true);
 }
 
 /*

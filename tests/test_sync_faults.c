@@ -14,25 +14,7 @@
 
 static int setup(void **state)
 {
-    afs_test_fenv *fe = calloc(1, sizeof(*fe));
-    char *root = afs_test_sandbox("faults");
-    afs_test_fenv_init(fe, root);
-    free(root);
-    *state = fe;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    afs_test_fenv *fe = *state;
-    char *root = strdup(fe->env.root);
-    afs_test_fenv_free(fe);
-    if (!getenv("AFS_TEST_KEEP"))
-        afs_test_rmtree(root);
-    free(root);
-    free(fe);
-    afs_error_clear();
-    return 0;
+    return afs_test_fenv_setup(state, "faults");
 }
 
 /* A and B in one group; A starts with `n` files f<i>.txt, synced to both. */
@@ -244,17 +226,14 @@ static void test_sync_faults__slow_storage_still_converges(void **state)
 
 int main(void)
 {
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, afs_test_fenv_teardown)
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_sync_faults__transient_put_read_list_are_retried,
-                                        setup, teardown),
-        cmocka_unit_test_setup_teardown(
-            test_sync_faults__persistent_put_failure_is_per_item_and_recovers, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_sync_faults__failed_download_is_retried_next_session,
-                                        setup, teardown),
-        cmocka_unit_test_setup_teardown(
-            test_sync_faults__local_write_failure_is_per_item_and_recovers, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_sync_faults__slow_storage_still_converges, setup,
-                                        teardown),
+        T(test_sync_faults__transient_put_read_list_are_retried),
+        T(test_sync_faults__persistent_put_failure_is_per_item_and_recovers),
+        T(test_sync_faults__failed_download_is_retried_next_session),
+        T(test_sync_faults__local_write_failure_is_per_item_and_recovers),
+        T(test_sync_faults__slow_storage_still_converges),
     };
+#undef T
     return cmocka_run_group_tests_name("sync_faults", tests, NULL, NULL);
 }

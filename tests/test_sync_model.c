@@ -146,28 +146,9 @@ static void supersede_file(model *m, const char *abs)
     free(content);
 }
 
-static void supersede_tree(model *m, const char *abs)
+static void supersede_each(const char *abs, void *payload)
 {
-    struct stat st;
-    DIR *d;
-    struct dirent *e;
-    if (lstat(abs, &st) != 0)
-        return;
-    if (!S_ISDIR(st.st_mode)) {
-        supersede_file(m, abs);
-        return;
-    }
-    d = opendir(abs);
-    assert_non_null(d);
-    while ((e = readdir(d)) != NULL) {
-        char *p;
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-            continue;
-        p = afs_test_path(abs, e->d_name);
-        supersede_tree(m, p);
-        free(p);
-    }
-    closedir(d);
+    supersede_file(payload, abs);
 }
 
 /* Write a new version at `rel` of `actor`. */
@@ -347,7 +328,7 @@ static bool change(model *m)
         if (rel) {
             char *abs = afs_test_path(root, rel);
             note(m, actor, op_names[op], rel, NULL);
-            supersede_tree(m, abs);
+            afs_test_for_each_file(abs, supersede_each, m);
             afs_test_rmtree(abs);
             free(abs);
             did = true;
@@ -454,25 +435,6 @@ static void trace(model *m, const char *after)
 
 /* ---- sessions ---- */
 
-static uint64_t moved(const afs_sync_result *r)
-{
-    return r->files_uploaded + r->files_downloaded + r->dirs_created_cloud +
-           r->dirs_created_local + r->deleted_cloud + r->deleted_local + r->renamed_cloud +
-           r->renamed_local + r->metadata_updates + r->adopted + r->conflicts + r->item_errors;
-}
-
-static void print_errors(afs_test_server *s)
-{
-    afs_item_error *errs = NULL;
-    size_t n = 0;
-    if (afs_endpoint_errors(s->ep, &errs, &n) != 0)
-        return;
-    for (size_t i = 0; i < n; i++)
-        print_message("model:   %s: %s: %s (%d)\n", s->name, errs[i].path, errs[i].message,
-                      errs[i].code);
-    afs_item_errors_free(errs, n);
-}
-
 static bool change(model *m);
 static void sync_one(model *m, afs_test_server *s, uint32_t flags);
 
@@ -538,7 +500,7 @@ static int try_sync(model *m, afs_test_server *s, uint32_t flags)
     if (g_verbose)
         print_message("model: op %u: sync %s%s: rc %d, moved %" PRIu64 ", errors %" PRIu64 "\n",
                       m->op, s->name, (flags & AFS_SYNC_FULL_CLOUD_SCAN) ? " (full)" : "", rc,
-                      moved(&s->last), s->last.item_errors);
+                      afs_test_moved(&s->last), s->last.item_errors);
     trace(m, s->name);
     return rc;
 }
@@ -640,13 +602,13 @@ static unsigned int quiesce(model *m)
         uint64_t total = 0;
         for (int i = 0; i < NSERVERS; i++) {
             sync_one(m, m->srv[i], AFS_SYNC_FULL_CLOUD_SCAN);
-            total += moved(&m->srv[i]->last);
+            total += afs_test_moved(&m->srv[i]->last);
         }
         if (total == 0)
             return round;
     }
     for (int i = 0; i < NSERVERS; i++)
-        print_errors(m->srv[i]);
+        afs_test_print_errors(m->srv[i], "model:   ");
     fail_msg("model seed %" PRIu64 ": the endpoints did not settle in 10 rounds", g_seed);
     return 0;
 }

@@ -16,23 +16,7 @@
 
 static int setup(void **state)
 {
-    afs_test_env *env = calloc(1, sizeof(*env));
-    char *root = afs_test_sandbox("sync_parallel");
-    afs_test_env_init(env, root);
-    free(root);
-    *state = env;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    afs_test_env *env = *state;
-    if (!getenv("AFS_TEST_KEEP"))
-        afs_test_rmtree(env->root);
-    afs_test_env_free(env);
-    free(env);
-    afs_error_clear();
-    return 0;
+    return afs_test_env_setup(state, "sync_parallel");
 }
 
 /* MANY files in a few directories, each with its own content. */
@@ -174,13 +158,12 @@ static void test_sync_parallel__cancel_keeps_finished_uploads(void **state)
 
 int main(void)
 {
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, afs_test_env_teardown)
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_sync_parallel__many_threads_upload_every_file_once,
-                                        setup, teardown),
-        cmocka_unit_test_setup_teardown(
-            test_sync_parallel__failed_upload_is_reported_with_its_message, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_sync_parallel__cancel_keeps_finished_uploads,
-                                        setup, teardown),
+        T(test_sync_parallel__many_threads_upload_every_file_once),
+        T(test_sync_parallel__failed_upload_is_reported_with_its_message),
+        T(test_sync_parallel__cancel_keeps_finished_uploads),
     };
+#undef T
     return cmocka_run_group_tests_name("sync_parallel", tests, NULL, NULL);
 }

@@ -12,23 +12,7 @@
 
 static int setup(void **state)
 {
-    afs_test_env *env = calloc(1, sizeof(*env));
-    char *root = afs_test_sandbox("regress");
-    afs_test_env_init(env, root);
-    free(root);
-    *state = env;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    afs_test_env *env = *state;
-    if (!getenv("AFS_TEST_KEEP"))
-        afs_test_rmtree(env->root);
-    afs_test_env_free(env);
-    free(env);
-    afs_error_clear();
-    return 0;
+    return afs_test_env_setup(state, "regress");
 }
 
 static void rename_in(const char *dir, const char *from, const char *to)
@@ -50,18 +34,35 @@ static void assert_no_item_errors(afs_test_server *s)
     afs_item_errors_free(errs, n);
 }
 
+/* ServerA and ServerB in one group, with A's file `rel` synced to both. */
+static void two_synced(afs_test_env *env, afs_test_server **a, afs_test_server **b,
+                       const char *rel, const char *content)
+{
+    *a = afs_test_env_server(env, "ServerA");
+    *b = afs_test_env_server(env, "ServerB");
+    afs_test_put((*a)->data, rel, content);
+    afs_test_env_join(env, *a, NULL);
+    afs_test_sync(*a);
+    afs_test_env_join(env, *b, NULL);
+    afs_test_sync(*b);
+}
+
+/* `rounds` sessions of A, then B, in turn. */
+static void sync_rounds(afs_test_server *a, afs_test_server *b, int rounds)
+{
+    for (int r = 0; r < rounds; r++) {
+        afs_test_sync(a);
+        afs_test_sync(b);
+    }
+}
+
 /* A file renamed on one server is renamed on the other, without a transfer either way. */
 static void test_sync_regress__file_rename_is_carried_to_the_other_server(void **state)
 {
     afs_test_env *env = *state;
-    afs_test_server *a = afs_test_env_server(env, "ServerA");
-    afs_test_server *b = afs_test_env_server(env, "ServerB");
+    afs_test_server *a, *b;
 
-    afs_test_put(a->data, "draft.txt", "the content");
-    afs_test_env_join(env, a, NULL);
-    afs_test_sync(a);
-    afs_test_env_join(env, b, NULL);
-    afs_test_sync(b);
+    two_synced(env, &a, &b, "draft.txt", "the content");
 
     rename_in(a->data, "draft.txt", "final.txt");
     afs_test_sync(a);
@@ -71,10 +72,7 @@ static void test_sync_regress__file_rename_is_carried_to_the_other_server(void *
     assert_int_equal(b->last.renamed_local, 1);
     assert_int_equal(b->last.files_downloaded, 0);
     assert_int_equal(b->last.item_errors, 0);
-    for (int i = 0; i < 2; i++) {
-        afs_test_sync(a);
-        afs_test_sync(b);
-    }
+    sync_rounds(a, b, 2);
     assert_int_equal(a->last.files_uploaded + b->last.files_uploaded, 0);
     assert_no_item_errors(a);
     assert_no_item_errors(b);
@@ -91,15 +89,10 @@ static void test_sync_regress__file_rename_is_carried_to_the_other_server(void *
 static void test_sync_regress__rename_of_a_newer_version_is_not_taken_as_ours(void **state)
 {
     afs_test_env *env = *state;
-    afs_test_server *a = afs_test_env_server(env, "ServerA");
-    afs_test_server *b = afs_test_env_server(env, "ServerB");
+    afs_test_server *a, *b;
     afs_test_server *c = afs_test_env_server(env, "ServerC");
 
-    afs_test_put(a->data, "f.txt", "version 1");
-    afs_test_env_join(env, a, NULL);
-    afs_test_sync(a);
-    afs_test_env_join(env, b, NULL);
-    afs_test_sync(b);
+    two_synced(env, &a, &b, "f.txt", "version 1");
     afs_test_env_join(env, c, NULL);
     afs_test_sync(c);
 
@@ -114,11 +107,20 @@ static void test_sync_regress__rename_of_a_newer_version_is_not_taken_as_ours(vo
     afs_test_assert_same_tree(b->data, env->share);
 }
 
-static void sync_rounds(afs_test_server **s, int n, int rounds)
+/* A user replaces directory `rel` of `data`, and all below it, by a file. */
+static void replace_dir_by_file(const char *data, const char *rel, const char *content)
 {
-    for (int r = 0; r < rounds; r++)
-        for (int i = 0; i < n; i++)
-            afs_test_sync(s[i]);
+    char *dir = afs_test_path(data, rel);
+    afs_test_rmtree(dir);
+    free(dir);
+    afs_test_put(data, rel, content);
+}
+
+/* A server that ended without item errors and holds what the share holds. */
+static void assert_settled(afs_test_server *s, const char *share)
+{
+    assert_no_item_errors(s);
+    afs_test_assert_same_tree(s->data, share);
 }
 
 /*
@@ -129,30 +131,18 @@ static void sync_rounds(afs_test_server **s, int n, int rounds)
 static void test_sync_regress__file_replacing_a_changed_directory_becomes_a_copy(void **state)
 {
     afs_test_env *env = *state;
-    afs_test_server *a = afs_test_env_server(env, "ServerA");
-    afs_test_server *b = afs_test_env_server(env, "ServerB");
-    afs_test_server *both[2] = { a, b };
-    char *dir;
+    afs_test_server *a, *b;
 
-    afs_test_put(a->data, "d/x.txt", "x, version 1");
-    afs_test_env_join(env, a, NULL);
-    afs_test_sync(a);
-    afs_test_env_join(env, b, NULL);
-    afs_test_sync(b);
+    two_synced(env, &a, &b, "d/x.txt", "x, version 1");
 
-    dir = afs_test_path(a->data, "d");
-    afs_test_rmtree(dir);
-    free(dir);
-    afs_test_put(a->data, "d", "A's file replacing the directory");
+    replace_dir_by_file(a->data, "d", "A's file replacing the directory");
     afs_test_put(b->data, "d/x.txt", "x, version 2 from B");
     afs_test_sync(b);
-    sync_rounds(both, 2, 3);
+    sync_rounds(a, b, 3);
     afs_test_assert_file(env->share, "d/x.txt", "x, version 2 from B");
     afs_test_assert_file(env->share, "d-ServerA", "A's file replacing the directory");
-    assert_no_item_errors(a);
-    assert_no_item_errors(b);
-    afs_test_assert_same_tree(a->data, env->share);
-    afs_test_assert_same_tree(b->data, env->share);
+    assert_settled(a, env->share);
+    assert_settled(b, env->share);
 }
 
 /*
@@ -163,30 +153,18 @@ static void test_sync_regress__file_replacing_a_changed_directory_becomes_a_copy
 static void test_sync_regress__directory_kept_locally_against_a_file_in_the_share(void **state)
 {
     afs_test_env *env = *state;
-    afs_test_server *a = afs_test_env_server(env, "ServerA");
-    afs_test_server *b = afs_test_env_server(env, "ServerB");
-    afs_test_server *both[2] = { a, b };
-    char *dir;
+    afs_test_server *a, *b;
 
-    afs_test_put(a->data, "d/x.txt", "x, version 1");
-    afs_test_env_join(env, a, NULL);
-    afs_test_sync(a);
-    afs_test_env_join(env, b, NULL);
-    afs_test_sync(b);
+    two_synced(env, &a, &b, "d/x.txt", "x, version 1");
 
-    dir = afs_test_path(b->data, "d");
-    afs_test_rmtree(dir);
-    free(dir);
-    afs_test_put(b->data, "d", "B's file replacing the directory");
+    replace_dir_by_file(b->data, "d", "B's file replacing the directory");
     afs_test_sync(b);
     afs_test_put(a->data, "d/new.txt", "added on A meanwhile");
-    sync_rounds(both, 2, 3);
+    sync_rounds(a, b, 3);
     afs_test_assert_file(env->share, "d/new.txt", "added on A meanwhile");
     afs_test_assert_file(env->share, "d-ServerB", "B's file replacing the directory");
-    assert_no_item_errors(a);
-    assert_no_item_errors(b);
-    afs_test_assert_same_tree(a->data, env->share);
-    afs_test_assert_same_tree(b->data, env->share);
+    assert_settled(a, env->share);
+    assert_settled(b, env->share);
 }
 
 /* Runs another server's session from inside this one's apply phase. */
@@ -212,16 +190,12 @@ static int run_other_session(const afs_sync_progress *p, void *payload)
 static void test_sync_regress__concurrent_journal_batches_are_not_skipped(void **state)
 {
     afs_test_env *env = *state;
-    afs_test_server *a = afs_test_env_server(env, "ServerA");
-    afs_test_server *b = afs_test_env_server(env, "ServerB");
+    afs_test_server *a, *b;
     afs_sync_options o = AFS_SYNC_OPTIONS_INIT;
-    struct interleave il = { b, 0 };
+    struct interleave il = { NULL, 0 };
 
-    afs_test_put(a->data, "base.txt", "shared");
-    afs_test_env_join(env, a, NULL);
-    afs_test_sync(a);
-    afs_test_env_join(env, b, NULL);
-    afs_test_sync(b);
+    two_synced(env, &a, &b, "base.txt", "shared");
+    il.other = b;
     afs_test_sync(a);
 
     afs_test_put(a->data, "from-a.txt", "A's new file");
@@ -246,20 +220,11 @@ static void test_sync_regress__concurrent_journal_batches_are_not_skipped(void *
 static void test_sync_regress__directory_replaced_by_file_reaches_other_server(void **state)
 {
     afs_test_env *env = *state;
-    afs_test_server *a = afs_test_env_server(env, "ServerA");
-    afs_test_server *b = afs_test_env_server(env, "ServerB");
-    char *dir;
+    afs_test_server *a, *b;
 
-    afs_test_put(a->data, "p/q.txt", "inside a directory");
-    afs_test_env_join(env, a, NULL);
-    afs_test_sync(a);
-    afs_test_env_join(env, b, NULL);
-    afs_test_sync(b);
+    two_synced(env, &a, &b, "p/q.txt", "inside a directory");
 
-    dir = afs_test_path(a->data, "p");
-    afs_test_rmtree(dir);
-    free(dir);
-    afs_test_put(a->data, "p", "now a file");
+    replace_dir_by_file(a->data, "p", "now a file");
     afs_test_sync(a);
     afs_test_sync(b);
     afs_test_assert_file(b->data, "p", "now a file");
@@ -332,23 +297,16 @@ static void test_sync_regress__session_stopped_after_upload_recovers_at_once(voi
 
 int main(void)
 {
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, afs_test_env_teardown)
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(
-            test_sync_regress__file_rename_is_carried_to_the_other_server, setup, teardown),
-        cmocka_unit_test_setup_teardown(
-            test_sync_regress__rename_of_a_newer_version_is_not_taken_as_ours, setup, teardown),
-        cmocka_unit_test_setup_teardown(
-            test_sync_regress__concurrent_journal_batches_are_not_skipped, setup, teardown),
-        cmocka_unit_test_setup_teardown(
-            test_sync_regress__file_replacing_a_changed_directory_becomes_a_copy, setup,
-            teardown),
-        cmocka_unit_test_setup_teardown(
-            test_sync_regress__directory_kept_locally_against_a_file_in_the_share, setup,
-            teardown),
-        cmocka_unit_test_setup_teardown(
-            test_sync_regress__session_stopped_after_upload_recovers_at_once, setup, teardown),
-        cmocka_unit_test_setup_teardown(
-            test_sync_regress__directory_replaced_by_file_reaches_other_server, setup, teardown),
+        T(test_sync_regress__file_rename_is_carried_to_the_other_server),
+        T(test_sync_regress__rename_of_a_newer_version_is_not_taken_as_ours),
+        T(test_sync_regress__concurrent_journal_batches_are_not_skipped),
+        T(test_sync_regress__file_replacing_a_changed_directory_becomes_a_copy),
+        T(test_sync_regress__directory_kept_locally_against_a_file_in_the_share),
+        T(test_sync_regress__session_stopped_after_upload_recovers_at_once),
+        T(test_sync_regress__directory_replaced_by_file_reaches_other_server),
     };
+#undef T
     return cmocka_run_group_tests_name("sync_regress", tests, NULL, NULL);
 }

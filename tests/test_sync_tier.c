@@ -12,23 +12,7 @@
 
 static int setup(void **state)
 {
-    afs_test_env *env = calloc(1, sizeof(*env));
-    char *root = afs_test_sandbox("synctier");
-    afs_test_env_init(env, root);
-    free(root);
-    *state = env;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    afs_test_env *env = *state;
-    if (!getenv("AFS_TEST_KEEP"))
-        afs_test_rmtree(env->root);
-    afs_test_env_free(env);
-    free(env);
-    afs_error_clear();
-    return 0;
+    return afs_test_env_setup(state, "synctier");
 }
 
 static char *big_text(const char *head);
@@ -351,7 +335,7 @@ static void test_sync_tier__write_into_placeholder_is_never_uploaded(void **stat
 
 int main(void)
 {
-#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, afs_test_env_teardown)
     const struct CMUnitTest tests[] = {
         T(test_sync_tier__namespace_only_gives_placeholders),
         T(test_sync_tier__cloud_change_updates_placeholder_without_download),

@@ -104,46 +104,16 @@ static int flaky_open(afs_storage **out, const char *uri, void *payload)
 
 static int setup(void **state)
 {
-    afs_test_env *env = calloc(1, sizeof(*env));
-    char *root = afs_test_sandbox("unreadable");
-    afs_test_env_init(env, root);
-    free(root);
-    *state = env;
     g_fail_local = g_fail_cloud = 0;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    afs_test_env *env = *state;
-    if (!getenv("AFS_TEST_KEEP"))
-        afs_test_rmtree(env->root);
-    afs_test_env_free(env);
-    free(env);
-    afs_error_clear();
-    return 0;
+    return afs_test_env_setup(state, "unreadable");
 }
 
 static void test_sync_unreadable__server_side_errors_delete_nothing(void **state)
 {
     afs_test_env *env = *state;
-    afs_test_server *a;
-    afs_service_options o;
     afs_fs *fs = flaky_fs();
-    char *st;
-
     /* Server A runs on the flaky filesystem. */
-    a = &env->servers[env->count++];
-    memset(a, 0, sizeof(*a));
-    a->name = strdup("ServerA");
-    st = afs_test_path(env->root, "ServerA-state");
-    a->state = st;
-    a->data = afs_test_path(env->root, "ServerA-data");
-    afs_test_mkdirs(a->data);
-    AFS_ASSERT_OK(afs_service_options_init(&o, AFS_SERVICE_OPTIONS_VERSION));
-    o.fs = fs;
-    AFS_ASSERT_OK(afs_service_open(&a->svc, a->state, &o));
-    AFS_ASSERT_OK(afs_server_register(a->svc, "ServerA"));
+    afs_test_server *a = afs_test_env_server_on(env, "ServerA", fs);
 
     afs_test_put(a->data, "private/secret.txt", "must survive");
     afs_test_put(a->data, "private/more.txt", "also");
@@ -167,12 +137,7 @@ static void test_sync_unreadable__server_side_errors_delete_nothing(void **state
     assert_int_equal(a->last.item_errors, 0);
     assert_int_equal(a->last.files_uploaded + a->last.files_downloaded, 0);
     afs_test_assert_same_tree(a->data, env->share);
-    afs_service_close(a->svc);
-    a->svc = NULL;
-    afs_endpoint_close(a->ep);
-    a->ep = NULL;
-    afs_group_close(a->group);
-    a->group = NULL;
+    afs_test_server_close(a); /* before its filesystem goes */
     afs_fs_free(fs);
     afs_fs_free(g_posix);
 }
@@ -256,7 +221,7 @@ static void test_sync_unreadable__items_that_stop_syncing_stay_in_the_share(void
 
 int main(void)
 {
-#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, afs_test_env_teardown)
     const struct CMUnitTest tests[] = {
         T(test_sync_unreadable__server_side_errors_delete_nothing),
         T(test_sync_unreadable__unlistable_share_directory_deletes_nothing),

@@ -296,6 +296,7 @@ static void test_tier__options_init_and_bad_arguments(void **state)
     afs_recall_options ro;
     afs_heat_list_options ho;
     afs_tier_info info;
+    char msg[128];
     (void)state;
     AFS_ASSERT_OK(afs_tier_pass_options_init(&po, AFS_TIER_PASS_OPTIONS_VERSION));
     assert_int_equal(po.now_ns, AFS_TIME_OMIT);
@@ -306,6 +307,19 @@ static void test_tier__options_init_and_bad_arguments(void **state)
     assert_int_equal(ho.order, AFS_HEAT_SPACE_POLICY);
     AFS_ASSERT_CODE(afs_tier_pass_options_init(&po, 99), AFS_EVERSION);
     AFS_ASSERT_CODE(afs_recall_options_init(NULL, 1), AFS_EINVAL);
+    AFS_ASSERT_CODE(afs_tier_pass_options_init(NULL, 1), AFS_EINVAL);
+    assert_string_equal(afs_error_last(), "afs_tier_pass_options_init: opts is NULL");
+    AFS_ASSERT_CODE(afs_heat_list_options_init(NULL, 1), AFS_EINVAL);
+    AFS_ASSERT_CODE(afs_recall_options_init(&ro, 0), AFS_EVERSION);
+    assert_string_equal(afs_error_last(), "recall options version 0 not supported");
+    /* A refused call leaves the caller's struct as it was. */
+    ho.order = AFS_HEAT_SPACE_POLICY + 1;
+    AFS_ASSERT_CODE(afs_heat_list_options_init(&ho, AFS_HEAT_LIST_OPTIONS_VERSION + 1),
+                    AFS_EVERSION);
+    snprintf(msg, sizeof(msg), "heat list options version %u not supported",
+             AFS_HEAT_LIST_OPTIONS_VERSION + 1);
+    assert_string_equal(afs_error_last(), msg);
+    assert_int_equal(ho.order, AFS_HEAT_SPACE_POLICY + 1);
     memset(&info, 0, sizeof(info));
     info.version = AFS_TIER_INFO_VERSION;
     AFS_ASSERT_CODE(afs_tier_query(NULL, "x", &info), AFS_EINVAL);

@@ -67,6 +67,25 @@ static void test_util__md5_matches_known_digests(void **state)
     afs__md5_hex(d, hex);
     assert_string_equal(hex, "d41d8cd98f00b204e9800998ecf8427e");
     assert_int_equal(afs__md5_parse("zz", back), AFS_EINVAL);
+    /* Upper-case digits parse to the same digest; a non-digit of the right length does not. */
+    AFS_ASSERT_OK(afs__md5_parse("D41D8CD98F00B204E9800998ECF8427E", back));
+    assert_memory_equal(d, back, sizeof(d));
+    assert_int_equal(afs__md5_parse("d41d8cd98f00b204e9800998ecf8427g", back), AFS_EINVAL);
+}
+
+static void test_util__hexval_takes_both_cases_and_nothing_else(void **state)
+{
+    /* The neighbours of each range, and the NUL a caller may read at the end. */
+    const char bad[] = { '/', ':', '`', 'g', '@', 'G', ' ', '\0' };
+    (void)state;
+    assert_int_equal(afs__hexval('0'), 0);
+    assert_int_equal(afs__hexval('9'), 9);
+    assert_int_equal(afs__hexval('a'), 10);
+    assert_int_equal(afs__hexval('f'), 15);
+    assert_int_equal(afs__hexval('A'), 10);
+    assert_int_equal(afs__hexval('F'), 15);
+    for (size_t i = 0; i < sizeof(bad); i++)
+        assert_int_equal(afs__hexval(bad[i]), -1);
 }
 
 static void test_util__json_round_trip(void **state)
@@ -149,6 +168,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_util__map_holds_many_keys_and_removes),
         cmocka_unit_test(test_util__md5_matches_known_digests),
+        cmocka_unit_test(test_util__hexval_takes_both_cases_and_nothing_else),
         cmocka_unit_test(test_util__json_round_trip),
         cmocka_unit_test(test_util__json_refuses_bad_documents),
     };

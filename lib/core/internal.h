@@ -76,12 +76,24 @@ int afs__label_check(const char *kind, const char *name);
 /* "a" + "b" -> "a/b"; "" + "b" -> "b". Allocated; NULL on ENOMEM. */
 char *afs__path_join(const char *dir, const char *name);
 
-/* ---- identifiers and clocks (core/util.c) ---- */
+/* ---- identifiers, hex digits and clocks (core/util.c) ---- */
 
 /* A random version 4 UUID, lower-case, 36 characters and a NUL. */
 int afs__uuid(char out[37]);
+/* The value of hex digit `c` (either case), or -1 if it is not one. */
+int afs__hexval(char c);
 /* Wall-clock time in nanoseconds since the epoch. */
 int64_t afs__now_ns(void);
+
+/* ---- options structs (core/options.c) ---- */
+
+/*
+ * Fill `opts` with the `size` bytes of `defaults` (its _INIT value) for a
+ * caller of `version` 1..`newest`. AFS_EINVAL naming function `fn` if opts
+ * is NULL; AFS_EVERSION "<what> version N not supported" for another version.
+ */
+int afs__options_init(void *opts, const void *defaults, size_t size, unsigned int version,
+                      unsigned int newest, const char *fn, const char *what);
 
 /* ---- vtables (core/fs.c, storage/storage.c) ---- */
 

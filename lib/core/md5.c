@@ -36,23 +36,12 @@ void afs__md5_hex(const uint8_t md5[AFS__MD5_LEN], char out[2 * AFS__MD5_LEN + 1
     out[2 * AFS__MD5_LEN] = '\0';
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 int afs__md5_parse(const char *hex, uint8_t out[AFS__MD5_LEN])
 {
     if (!hex || strlen(hex) != 2 * AFS__MD5_LEN)
         return AFS_EINVAL;
     for (int i = 0; i < AFS__MD5_LEN; i++) {
-        int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
+        int hi = afs__hexval(hex[2 * i]), lo = afs__hexval(hex[2 * i + 1]);
         if (hi < 0 || lo < 0)
             return AFS_EINVAL;
         out[i] = (uint8_t)(hi << 4 | lo);

@@ -1,4 +1,4 @@
-/* Identifiers and clocks. */
+/* Identifiers, hex digits and clocks. */
 #include <errno.h>
 #include <stdio.h>
 #include <sys/random.h>
@@ -33,4 +33,15 @@ int64_t afs__now_ns(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int afs__hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
 }

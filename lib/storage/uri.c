@@ -17,17 +17,6 @@
 #include "../core/internal.h"
 #include "azure/azure_internal.h"
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Percent-decode `s` into a new string; NUL, a bad escape, '?' or '#' are malformed. */
 static int percent_decode(const char *s, const char *uri, char **out)
 {
@@ -39,8 +28,8 @@ static int percent_decode(const char *s, const char *uri, char **out)
         return AFS_ENOMEM;
     for (size_t i = 0; i < n; i++) {
         if (s[i] == '%') {
-            int hi = hexval(s[i + 1]); /* s[i + 1] is at worst the NUL */
-            int lo = hi >= 0 ? hexval(s[i + 2]) : -1;
+            int hi = afs__hexval(s[i + 1]); /* s[i + 1] is at worst the NUL */
+            int lo = hi >= 0 ? afs__hexval(s[i + 2]) : -1;
             if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
                 free(d);
                 return afs__error_set(AFS_EINVAL, "storage URI \"%s\": bad percent escape",

@@ -157,124 +157,92 @@ static int step_done(afs_db *db, sqlite3_stmt *st, const char *what)
     return rc == SQLITE_DONE ? 0 : afs__db_error(db, rc, what);
 }
 
-int afs__heat_note(afs__tier_vol *v, const char *endpoint_id, const char *rel,
-                   const afs__heat_row *row, int64_t scan_gen)
+/* `sql` prepared with ?1 bound to the endpoint's key (made on first use);
+ * NULL with `*rc` set on failure. Call with v->mu held. */
+static sqlite3_stmt *heat_stmt_locked(afs__tier_vol *v, const char *endpoint_id,
+                                      const char *sql, int *rc)
+{
+    sqlite3_stmt *st;
+    int64_t key = 0;
+    if ((*rc = afs__heat_key_locked(v, endpoint_id, &key)) != 0)
+        return NULL;
+    if (!(st = afs__db_stmt(v->heat, sql))) {
+        *rc = afs_error_last_code();
+        return NULL;
+    }
+    sqlite3_bind_int64(st, 1, key);
+    return st;
+}
+
+/*
+ * Insert or update the row of `rel`: `sql` (a HEAT_UPSERT) binds ?1 the
+ * endpoint's key, ?2 the path, ?3..?7 the columns of `row` and ?8 the one
+ * value that differs between callers (`arg8`).
+ */
+#define HEAT_UPSERT(cols, vals, set)                                                     \
+    "INSERT INTO heat (ep, path, size, local_bytes, state, mtime_ns, btime_ns, " cols ") " \
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, " vals ") "                                     \
+    "ON CONFLICT (ep, path) DO UPDATE SET size = ?3, local_bytes = ?4, state = ?5, "     \
+    "mtime_ns = ?6, btime_ns = ?7, " set
+
+static int heat_upsert(afs__tier_vol *v, const char *endpoint_id, const char *rel,
+                       const afs__heat_row *row, const char *sql, int64_t arg8,
+                       const char *what)
 {
     sqlite3_stmt *st;
     int rc;
-    int64_t key = 0;
     pthread_mutex_lock(&v->mu);
-    if ((rc = afs__heat_key_locked(v, endpoint_id, &key)) != 0)
-        goto done;
-    st = afs__db_stmt(v->heat,
-                      "INSERT INTO heat (ep, path, size, local_bytes, state, mtime_ns, "
-                      "btime_ns, scan_gen) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
-                      "ON CONFLICT (ep, path) DO UPDATE SET size = ?3, "
-                      "local_bytes = ?4, state = ?5, mtime_ns = ?6, btime_ns = ?7, "
-                      "scan_gen = ?8");
-    if (!st) {
-        rc = afs_error_last_code();
-        goto done;
+    if ((st = heat_stmt_locked(v, endpoint_id, sql, &rc)) != NULL) {
+        sqlite3_bind_text(st, 2, rel, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, (sqlite3_int64)row->size);
+        sqlite3_bind_int64(st, 4, (sqlite3_int64)row->local_bytes);
+        sqlite3_bind_int(st, 5, (int)row->state);
+        sqlite3_bind_int64(st, 6, row->mtime_ns);
+        sqlite3_bind_int64(st, 7, row->btime_ns);
+        sqlite3_bind_int64(st, 8, arg8);
+        rc = step_done(v->heat, st, what);
     }
-    sqlite3_bind_int64(st, 1, key);
-    sqlite3_bind_text(st, 2, rel, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, (sqlite3_int64)row->size);
-    sqlite3_bind_int64(st, 4, (sqlite3_int64)row->local_bytes);
-    sqlite3_bind_int(st, 5, (int)row->state);
-    sqlite3_bind_int64(st, 6, row->mtime_ns);
-    sqlite3_bind_int64(st, 7, row->btime_ns);
-    sqlite3_bind_int64(st, 8, scan_gen);
-    rc = step_done(v->heat, st, "record heat");
-done:
     pthread_mutex_unlock(&v->mu);
     return rc;
+}
+
+int afs__heat_note(afs__tier_vol *v, const char *endpoint_id, const char *rel,
+                   const afs__heat_row *row, int64_t scan_gen)
+{
+    return heat_upsert(v, endpoint_id, rel, row,
+                       HEAT_UPSERT("scan_gen", "?8", "scan_gen = ?8"),
+                       scan_gen, "record heat");
 }
 
 int afs__heat_access(afs__tier_vol *v, const char *endpoint_id, const char *rel,
                      const afs__heat_row *row, int64_t when_ns)
 {
-    sqlite3_stmt *st;
-    int rc;
-    int64_t key = 0;
-    pthread_mutex_lock(&v->mu);
-    if ((rc = afs__heat_key_locked(v, endpoint_id, &key)) != 0)
-        goto done;
-    st = afs__db_stmt(v->heat,
-                      "INSERT INTO heat (ep, path, size, local_bytes, state, mtime_ns, "
-                      "btime_ns, last_access_ns, access_count) "
-                      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 1) "
-                      "ON CONFLICT (ep, path) DO UPDATE SET size = ?3, "
-                      "local_bytes = ?4, state = ?5, mtime_ns = ?6, btime_ns = ?7, "
-                      "last_access_ns = max(last_access_ns, ?8), "
-                      "access_count = access_count + 1");
-    if (!st) {
-        rc = afs_error_last_code();
-        goto done;
-    }
-    sqlite3_bind_int64(st, 1, key);
-    sqlite3_bind_text(st, 2, rel, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, (sqlite3_int64)row->size);
-    sqlite3_bind_int64(st, 4, (sqlite3_int64)row->local_bytes);
-    sqlite3_bind_int(st, 5, (int)row->state);
-    sqlite3_bind_int64(st, 6, row->mtime_ns);
-    sqlite3_bind_int64(st, 7, row->btime_ns);
-    sqlite3_bind_int64(st, 8, when_ns);
-    rc = step_done(v->heat, st, "record an access");
-done:
-    pthread_mutex_unlock(&v->mu);
-    return rc;
+    return heat_upsert(v, endpoint_id, rel, row,
+                       HEAT_UPSERT("last_access_ns, access_count", "?8, 1",
+                                   "last_access_ns = max(last_access_ns, ?8), "
+                                   "access_count = access_count + 1"),
+                       when_ns, "record an access");
 }
 
 int afs__heat_update(afs__tier_vol *v, const char *endpoint_id, const char *rel,
                      const afs__heat_row *row, int evict)
 {
-    sqlite3_stmt *st;
-    int rc;
-    int64_t key = 0;
-    pthread_mutex_lock(&v->mu);
-    if ((rc = afs__heat_key_locked(v, endpoint_id, &key)) != 0)
-        goto done;
-    st = afs__db_stmt(v->heat,
-                      "INSERT INTO heat (ep, path, size, local_bytes, state, mtime_ns, "
-                      "btime_ns, evict) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, max(?8, 0)) "
-                      "ON CONFLICT (ep, path) DO UPDATE SET size = ?3, "
-                      "local_bytes = ?4, state = ?5, mtime_ns = ?6, btime_ns = ?7, "
-                      "evict = CASE WHEN ?8 < 0 THEN evict ELSE ?8 END");
-    if (!st) {
-        rc = afs_error_last_code();
-        goto done;
-    }
-    sqlite3_bind_int64(st, 1, key);
-    sqlite3_bind_text(st, 2, rel, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, (sqlite3_int64)row->size);
-    sqlite3_bind_int64(st, 4, (sqlite3_int64)row->local_bytes);
-    sqlite3_bind_int(st, 5, (int)row->state);
-    sqlite3_bind_int64(st, 6, row->mtime_ns);
-    sqlite3_bind_int64(st, 7, row->btime_ns);
-    sqlite3_bind_int(st, 8, evict);
-    rc = step_done(v->heat, st, "update heat");
-done:
-    pthread_mutex_unlock(&v->mu);
-    return rc;
+    return heat_upsert(v, endpoint_id, rel, row,
+                       HEAT_UPSERT("evict", "max(?8, 0)",
+                                   "evict = CASE WHEN ?8 < 0 THEN evict ELSE ?8 END"),
+                       evict, "update heat");
 }
 
 int afs__heat_forget(afs__tier_vol *v, const char *endpoint_id, const char *rel)
 {
     sqlite3_stmt *st;
     int rc;
-    int64_t key = 0;
     pthread_mutex_lock(&v->mu);
-    if ((rc = afs__heat_key_locked(v, endpoint_id, &key)) != 0)
-        goto done;
-    st = afs__db_stmt(v->heat, "DELETE FROM heat WHERE ep = ? AND path = ?");
-    if (!st) {
-        rc = afs_error_last_code();
-    } else {
-        sqlite3_bind_int64(st, 1, key);
+    if ((st = heat_stmt_locked(v, endpoint_id, "DELETE FROM heat WHERE ep = ? AND path = ?",
+                               &rc)) != NULL) {
         sqlite3_bind_text(st, 2, rel, -1, SQLITE_STATIC);
         rc = step_done(v->heat, st, "forget heat");
     }
-done:
     pthread_mutex_unlock(&v->mu);
     return rc;
 }
@@ -284,24 +252,18 @@ int afs__heat_rename(afs__tier_vol *v, const char *endpoint_id, const char *from
 {
     sqlite3_stmt *st;
     int rc;
-    int64_t key = 0;
     pthread_mutex_lock(&v->mu);
-    if ((rc = afs__heat_key_locked(v, endpoint_id, &key)) != 0)
-        goto done;
     /* Children are the range (from + "/", from + "0"), as in the sync state. */
-    st = afs__db_stmt(v->heat,
-                      "UPDATE OR REPLACE heat SET path = ?3 || substr(path, length(?2) + 1) "
-                      "WHERE ep = ?1 AND "
-                      "(path = ?2 OR (path > ?2 || '/' AND path < ?2 || '0'))");
-    if (!st) {
-        rc = afs_error_last_code();
-    } else {
-        sqlite3_bind_int64(st, 1, key);
+    st = heat_stmt_locked(v, endpoint_id,
+                          "UPDATE OR REPLACE heat SET path = ?3 || substr(path, length(?2) + 1) "
+                          "WHERE ep = ?1 AND "
+                          "(path = ?2 OR (path > ?2 || '/' AND path < ?2 || '0'))",
+                          &rc);
+    if (st) {
         sqlite3_bind_text(st, 2, from, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 3, to, -1, SQLITE_STATIC);
         rc = step_done(v->heat, st, "rename heat");
     }
-done:
     pthread_mutex_unlock(&v->mu);
     return rc;
 }
@@ -310,19 +272,12 @@ int afs__heat_sweep(afs__tier_vol *v, const char *endpoint_id, int64_t gen)
 {
     sqlite3_stmt *st;
     int rc;
-    int64_t key = 0;
     pthread_mutex_lock(&v->mu);
-    if ((rc = afs__heat_key_locked(v, endpoint_id, &key)) != 0)
-        goto done;
-    st = afs__db_stmt(v->heat, "DELETE FROM heat WHERE ep = ? AND scan_gen != ?");
-    if (!st) {
-        rc = afs_error_last_code();
-    } else {
-        sqlite3_bind_int64(st, 1, key);
+    if ((st = heat_stmt_locked(v, endpoint_id,
+                               "DELETE FROM heat WHERE ep = ? AND scan_gen != ?", &rc)) != NULL) {
         sqlite3_bind_int64(st, 2, gen);
         rc = step_done(v->heat, st, "sweep heat");
     }
-done:
     pthread_mutex_unlock(&v->mu);
     return rc;
 }
@@ -334,26 +289,20 @@ int afs__heat_position(afs__tier_vol *v, const char *endpoint_id, const char *re
     int rc;
     *position_ns = 0;
     *count = 0;
-    int64_t key = 0;
     pthread_mutex_lock(&v->mu);
-    if ((rc = afs__heat_key_locked(v, endpoint_id, &key)) != 0)
-        goto done;
-    st = afs__db_stmt(v->heat, "SELECT position_ns, access_count FROM heat "
-                               "WHERE ep = ? AND path = ?");
-    if (!st) {
-        rc = afs_error_last_code();
-        goto done;
+    st = heat_stmt_locked(v, endpoint_id,
+                          "SELECT position_ns, access_count FROM heat WHERE ep = ? AND path = ?",
+                          &rc);
+    if (st) {
+        sqlite3_bind_text(st, 2, rel, -1, SQLITE_STATIC);
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+            *position_ns = sqlite3_column_int64(st, 0);
+            *count = (uint64_t)sqlite3_column_int64(st, 1);
+        }
+        sqlite3_reset(st);
+        rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : afs__db_error(v->heat, rc, "read heat");
     }
-    sqlite3_bind_int64(st, 1, key);
-    sqlite3_bind_text(st, 2, rel, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        *position_ns = sqlite3_column_int64(st, 0);
-        *count = (uint64_t)sqlite3_column_int64(st, 1);
-    }
-    sqlite3_reset(st);
-    rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : afs__db_error(v->heat, rc, "read heat");
-done:
     pthread_mutex_unlock(&v->mu);
     return rc;
 }

@@ -340,6 +340,24 @@ static void cands_free(cand *cs, size_t n)
         free(cs[i].path);
 }
 
+/* Fill `k` from a heat row: path, size and local_bytes at columns `col` to
+ * `col` + 2 of `st` (the path copied). False if the copy failed. */
+static bool cand_from_row(cand *k, int64_t ep, sqlite3_stmt *st, int col)
+{
+    k->ep = ep;
+    k->path = afs__strdup((const char *)sqlite3_column_text(st, col));
+    k->size = (uint64_t)sqlite3_column_int64(st, col + 1);
+    k->local_bytes = (uint64_t)sqlite3_column_int64(st, col + 2);
+    return k->path != NULL;
+}
+
+/* The afs code of a heat query that ended with `src` (not SQLITE_DONE):
+ * SQLITE_NOMEM stands for a failed copy of a row. */
+static int heat_query_error(pass *p, int src)
+{
+    return src == SQLITE_NOMEM ? AFS_ENOMEM : afs__db_error(p->c.vol->heat, src, "heat");
+}
+
 /* Tier one candidate, counting the outcome. `stage`: 'e'vict, 'd'ate, 's'pace. */
 static int tier_cand(pass *p, afs__tier_ep *e, const cand *k, char stage)
 {
@@ -422,12 +440,7 @@ static int stage_evict(pass *p)
             cs = ncs;
             cap = nc;
         }
-        cs[n].ep = sqlite3_column_int64(st, 0);
-        cs[n].path = afs__strdup((const char *)sqlite3_column_text(st, 1));
-        cs[n].size = (uint64_t)sqlite3_column_int64(st, 2);
-        cs[n].local_bytes = (uint64_t)sqlite3_column_int64(st, 3);
-        n++;
-        if (!cs[n - 1].path) {
+        if (!cand_from_row(&cs[n++], sqlite3_column_int64(st, 0), st, 1)) {
             rc = SQLITE_NOMEM;
             break;
         }
@@ -437,7 +450,7 @@ static int stage_evict(pass *p)
     if (rc != SQLITE_DONE) {
         cands_free(cs, n);
         free(cs);
-        return rc == SQLITE_NOMEM ? AFS_ENOMEM : afs__db_error(p->c.vol->heat, rc, "heat");
+        return heat_query_error(p, rc);
     }
     rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
@@ -502,12 +515,8 @@ static int stage_date(pass *p, afs__tier_ep *e)
         sqlite3_bind_text(st, 4, last_path, -1, SQLITE_STATIC);
         sqlite3_bind_int(st, 5, PAGE);
         while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-            cs[n].ep = e->key;
-            cs[n].path = afs__strdup((const char *)sqlite3_column_text(st, 0));
-            cs[n].size = (uint64_t)sqlite3_column_int64(st, 1);
-            cs[n].local_bytes = (uint64_t)sqlite3_column_int64(st, 2);
             last_pos = sqlite3_column_int64(st, 3);
-            if (!cs[n++].path) {
+            if (!cand_from_row(&cs[n++], e->key, st, 0)) {
                 src = SQLITE_NOMEM;
                 break;
             }
@@ -516,7 +525,7 @@ static int stage_date(pass *p, afs__tier_ep *e)
         pthread_mutex_unlock(&p->c.vol->mu);
         if (src != SQLITE_DONE) {
             cands_free(cs, n);
-            rc = src == SQLITE_NOMEM ? AFS_ENOMEM : afs__db_error(p->c.vol->heat, src, "heat");
+            rc = heat_query_error(p, src);
             break;
         }
         if (n == 0)
@@ -601,15 +610,10 @@ static int walk_cool(pass *p, cool_fn visit)
             break;
         }
         while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-            cs[n].ep = sqlite3_column_int64(st, 0);
-            cs[n].path = afs__strdup((const char *)sqlite3_column_text(st, 1));
-            cs[n].size = (uint64_t)sqlite3_column_int64(st, 2);
-            cs[n].local_bytes = (uint64_t)sqlite3_column_int64(st, 3);
             k_day = sqlite3_column_int64(st, 4);
             k_count = sqlite3_column_int64(st, 5);
             k_pos = pos[n] = sqlite3_column_int64(st, 6);
-            n++;
-            if (!cs[n - 1].path) {
+            if (!cand_from_row(&cs[n++], sqlite3_column_int64(st, 0), st, 1)) {
                 src = SQLITE_NOMEM;
                 break;
             }
@@ -618,7 +622,7 @@ static int walk_cool(pass *p, cool_fn visit)
         pthread_mutex_unlock(&p->c.vol->mu);
         if (src != SQLITE_DONE) {
             cands_free(cs, n);
-            rc = src == SQLITE_NOMEM ? AFS_ENOMEM : afs__db_error(p->c.vol->heat, src, "heat");
+            rc = heat_query_error(p, src);
             break;
         }
         if (n == 0)

@@ -283,14 +283,44 @@ done:
 
 /* ---- placeholders for the engine ---- */
 
+/* What both placeholder calls start with: the endpoint's tiering context, a
+ * valid etag, and the file's absolute path (`*abs`, the caller frees). */
+static int placeholder_begin(afs_endpoint *ep, const char *rel, const char *etag,
+                             afs__tier_ctx *c, char **abs)
+{
+    int rc;
+    if ((rc = afs__tier_ctx_init(c, ep)) != 0)
+        return rc;
+    if (!etag || !etag[0] || strlen(etag) >= AFS_ETAG_MAX)
+        return afs__error_set(AFS_EINVAL, "placeholder %s: an etag is required", rel);
+    if (!(*abs = afs__sprintf("%s/%s", ep->path, rel)))
+        return AFS_ENOMEM;
+    return 0;
+}
+
+/* What both end with: the placeholder's stat (into `out` when given) and
+ * its heat row in `state`. */
+static int placeholder_record(afs__tier_ctx *c, afs_endpoint *ep, const char *rel,
+                              const char *abs, uint32_t state, afs_fs_stat *out)
+{
+    afs__heat_row row;
+    afs_fs_stat st;
+    int rc;
+    memset(&st, 0, sizeof(st));
+    if ((rc = c->fs->ops.stat(c->fs->ctx, abs, &st)) != 0)
+        return rc;
+    if (out)
+        *out = st;
+    afs__tier_row(&st, state, 0, &row);
+    return afs__heat_update(c->vol, ep->id, rel, &row, 0);
+}
+
 int afs__tier_placeholder_create(afs_endpoint *ep, const char *rel, const char *cloud_path,
                                  uint64_t size, int64_t mtime_ns, const char *etag,
                                  afs_fs_stat *out)
 {
     afs__tier_ctx c;
     afs__marker m;
-    afs__heat_row row;
-    afs_fs_stat st;
     const afs_fs_ops *o;
     char *abs = NULL, *temp = NULL, *dir = NULL;
     const char *slash;
@@ -299,13 +329,9 @@ int afs__tier_placeholder_create(afs_endpoint *ep, const char *rel, const char *
     bool made = false;
     int rc;
 
-    if ((rc = afs__tier_ctx_init(&c, ep)) != 0)
+    if ((rc = placeholder_begin(ep, rel, etag, &c, &abs)) != 0)
         return rc;
     o = &c.fs->ops;
-    if (!etag || !etag[0] || strlen(etag) >= AFS_ETAG_MAX)
-        return afs__error_set(AFS_EINVAL, "placeholder %s: an etag is required", rel);
-    if (!(abs = afs__sprintf("%s/%s", ep->path, rel)))
-        return AFS_ENOMEM;
     slash = strrchr(abs, '/');
     if (!(dir = afs__strndup(abs, (size_t)(slash - abs)))) {
         rc = AFS_ENOMEM;
@@ -348,13 +374,8 @@ int afs__tier_placeholder_create(afs_endpoint *ep, const char *rel, const char *
     made = false;
     if (o->sync_dir)
         o->sync_dir(c.fs->ctx, dir);
-    memset(&st, 0, sizeof(st));
-    if ((rc = o->stat(c.fs->ctx, abs, &st)) != 0)
-        goto done;
-    if (out)
-        *out = st;
-    afs__tier_row(&st, size ? AFS_TIER_STATE_TIERED : AFS_TIER_STATE_FULL, 0, &row);
-    rc = afs__heat_update(c.vol, ep->id, rel, &row, 0);
+    rc = placeholder_record(&c, ep, rel, abs, size ? AFS_TIER_STATE_TIERED : AFS_TIER_STATE_FULL,
+                            out);
 done:
     if (fh)
         o->close(c.fs->ctx, fh);
@@ -371,21 +392,15 @@ int afs__tier_placeholder_update(afs_endpoint *ep, const char *rel, uint64_t siz
 {
     afs__tier_ctx c;
     afs__marker m;
-    afs__heat_row row;
-    afs_fs_stat st;
     const afs_fs_ops *o;
     bool found = false, busy = false;
     void *fh = NULL;
-    char *abs;
+    char *abs = NULL;
     int rc;
 
-    if ((rc = afs__tier_ctx_init(&c, ep)) != 0)
+    if ((rc = placeholder_begin(ep, rel, etag, &c, &abs)) != 0)
         return rc;
     o = &c.fs->ops;
-    if (!etag || !etag[0] || strlen(etag) >= AFS_ETAG_MAX)
-        return afs__error_set(AFS_EINVAL, "placeholder %s: an etag is required", rel);
-    if (!(abs = afs__sprintf("%s/%s", ep->path, rel)))
-        return AFS_ENOMEM;
     memset(&m, 0, sizeof(m));
     if ((rc = afs__tier_busy_acquire(c.vol, abs)) != 0)
         goto done;
@@ -418,13 +433,7 @@ int afs__tier_placeholder_update(afs_endpoint *ep, const char *rel, uint64_t siz
         goto done;
     if (o->set_times && (rc = o->set_times(c.fs->ctx, abs, AFS_TIME_OMIT, mtime_ns)) != 0)
         goto done;
-    memset(&st, 0, sizeof(st));
-    if ((rc = o->stat(c.fs->ctx, abs, &st)) != 0)
-        goto done;
-    if (out)
-        *out = st;
-    afs__tier_row(&st, AFS_TIER_STATE_TIERED, 0, &row);
-    rc = afs__heat_update(c.vol, ep->id, rel, &row, 0);
+    rc = placeholder_record(&c, ep, rel, abs, AFS_TIER_STATE_TIERED, out);
 done:
     if (fh)
         o->close(c.fs->ctx, fh);

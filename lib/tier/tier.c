@@ -190,36 +190,22 @@ void afs__tier_busy_release(afs__tier_vol *v, const char *abs)
 int afs_tier_pass_options_init(afs_tier_pass_options *opts, unsigned int version)
 {
     static const afs_tier_pass_options d = AFS_TIER_PASS_OPTIONS_INIT;
-    if (!opts)
-        return afs__error_set(AFS_EINVAL, "afs_tier_pass_options_init: opts is NULL");
-    if (version == 0 || version > AFS_TIER_PASS_OPTIONS_VERSION)
-        return afs__error_set(AFS_EVERSION, "tier pass options version %u not supported",
-                              version);
-    *opts = d;
-    return 0;
+    return afs__options_init(opts, &d, sizeof(d), version, AFS_TIER_PASS_OPTIONS_VERSION,
+                             "afs_tier_pass_options_init", "tier pass options");
 }
 
 int afs_heat_list_options_init(afs_heat_list_options *opts, unsigned int version)
 {
     static const afs_heat_list_options d = AFS_HEAT_LIST_OPTIONS_INIT;
-    if (!opts)
-        return afs__error_set(AFS_EINVAL, "afs_heat_list_options_init: opts is NULL");
-    if (version == 0 || version > AFS_HEAT_LIST_OPTIONS_VERSION)
-        return afs__error_set(AFS_EVERSION, "heat list options version %u not supported",
-                              version);
-    *opts = d;
-    return 0;
+    return afs__options_init(opts, &d, sizeof(d), version, AFS_HEAT_LIST_OPTIONS_VERSION,
+                             "afs_heat_list_options_init", "heat list options");
 }
 
 int afs_recall_options_init(afs_recall_options *opts, unsigned int version)
 {
     static const afs_recall_options d = AFS_RECALL_OPTIONS_INIT;
-    if (!opts)
-        return afs__error_set(AFS_EINVAL, "afs_recall_options_init: opts is NULL");
-    if (version == 0 || version > AFS_RECALL_OPTIONS_VERSION)
-        return afs__error_set(AFS_EVERSION, "recall options version %u not supported", version);
-    *opts = d;
-    return 0;
+    return afs__options_init(opts, &d, sizeof(d), version, AFS_RECALL_OPTIONS_VERSION,
+                             "afs_recall_options_init", "recall options");
 }
 
 /* ---- file state ---- */
@@ -697,6 +683,24 @@ int afs__tier_endpoint_removed(afs_service *svc, const char *volume_path,
 
 /* ---- statistics ---- */
 
+/* Run one statistics query (binding ?1 to `endpoint_id` when given) and read
+ * the `n` numbers of its single row; call with v->mu held. */
+static int stats_row(afs__tier_vol *v, const char *sql, const char *endpoint_id, double *col,
+                     int n)
+{
+    sqlite3_stmt *st = afs__db_stmt(v->heat, sql);
+    int rc;
+    if (!st)
+        return afs_error_last_code();
+    if (endpoint_id)
+        sqlite3_bind_text(st, 1, endpoint_id, -1, SQLITE_STATIC);
+    if ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        for (int i = 0; i < n; i++)
+            col[i] = sqlite3_column_double(st, i);
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW ? 0 : afs__db_error(v->heat, rc, "tiering statistics");
+}
+
 static int stats_fill(afs__tier_vol *v, const char *endpoint_id, afs_tier_stats *out)
 {
     /* endpoint_id NULL: the whole volume. */
@@ -713,49 +717,26 @@ static int stats_fill(afs__tier_vol *v, const char *endpoint_id, afs_tier_stats 
         : "SELECT total(files_tiered), total(bytes_tiered), total(accesses), "
           "total(access_recalls), total(recalls), total(recall_bytes), total(recall_failures), "
           "total(recall_ns) FROM stats";
-    sqlite3_stmt *st;
-    int rc = 0;
+    double a[4], b[8];
+    int rc;
 
     pthread_mutex_lock(&v->mu);
-    if (!(st = afs__db_stmt(v->heat, q1))) {
-        rc = afs_error_last_code();
+    if ((rc = stats_row(v, q1, endpoint_id, a, 4)) != 0)
         goto done;
-    }
-    if (endpoint_id)
-        sqlite3_bind_text(st, 1, endpoint_id, -1, SQLITE_STATIC);
-    if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        out->files = (uint64_t)sqlite3_column_int64(st, 0);
-        out->tiered_files = (uint64_t)sqlite3_column_double(st, 1);
-        out->tiered_bytes = (uint64_t)sqlite3_column_double(st, 2);
-        out->local_bytes = (uint64_t)sqlite3_column_double(st, 3);
-    }
-    sqlite3_reset(st);
-    if (rc != SQLITE_ROW) {
-        rc = afs__db_error(v->heat, rc, "tiering statistics");
+    out->files = (uint64_t)a[0];
+    out->tiered_files = (uint64_t)a[1];
+    out->tiered_bytes = (uint64_t)a[2];
+    out->local_bytes = (uint64_t)a[3];
+    if ((rc = stats_row(v, q2, endpoint_id, b, 8)) != 0)
         goto done;
-    }
-    if (!(st = afs__db_stmt(v->heat, q2))) {
-        rc = afs_error_last_code();
-        goto done;
-    }
-    if (endpoint_id)
-        sqlite3_bind_text(st, 1, endpoint_id, -1, SQLITE_STATIC);
-    if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        out->files_tiered_total = (uint64_t)sqlite3_column_double(st, 0);
-        out->bytes_tiered_total = (uint64_t)sqlite3_column_double(st, 1);
-        out->accesses = (uint64_t)sqlite3_column_double(st, 2);
-        out->access_recalls = (uint64_t)sqlite3_column_double(st, 3);
-        out->recalls = (uint64_t)sqlite3_column_double(st, 4);
-        out->recall_bytes = (uint64_t)sqlite3_column_double(st, 5);
-        out->recall_failures = (uint64_t)sqlite3_column_double(st, 6);
-        out->recall_ns = (uint64_t)sqlite3_column_double(st, 7);
-    }
-    sqlite3_reset(st);
-    if (rc != SQLITE_ROW) {
-        rc = afs__db_error(v->heat, rc, "tiering statistics");
-        goto done;
-    }
-    rc = 0;
+    out->files_tiered_total = (uint64_t)b[0];
+    out->bytes_tiered_total = (uint64_t)b[1];
+    out->accesses = (uint64_t)b[2];
+    out->access_recalls = (uint64_t)b[3];
+    out->recalls = (uint64_t)b[4];
+    out->recall_bytes = (uint64_t)b[5];
+    out->recall_failures = (uint64_t)b[6];
+    out->recall_ns = (uint64_t)b[7];
     out->cache_hit_percent = 100;
     if (out->accesses)
         out->cache_hit_percent =

@@ -55,5 +55,12 @@ void afs_test_fault_reset_counts(afs_test_fault *f);
  */
 int afs_test_fault_fs_new(afs_fs **out, afs_fs *inner, afs_test_fault **ctl);
 int afs_test_fault_storage_new(afs_storage **out, afs_storage *inner, afs_test_fault **ctl);
+/* The same, but the wrapper owns `inner` and frees it when it is freed (on
+ * failure the caller still owns it). */
+int afs_test_fault_storage_new_owning(afs_storage **out, afs_storage *inner,
+                                      afs_test_fault **ctl);
+/* The controller of a storage made by afs_test_fault_storage_new*(); NULL
+ * for any other storage. */
+afs_test_fault *afs_test_fault_storage_ctl(afs_storage *storage);
 
 #endif /* AFS_TEST_FAULT_H */

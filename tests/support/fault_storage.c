@@ -21,6 +21,7 @@ struct fault_storage {
     const afs_storage_ops *inner; /* the inner storage's full-size table */
     void *ictx;
     afs_test_fault *f;
+    afs_storage *owned; /* the inner storage when the wrapper owns it */
 };
 
 /* Enter the controller; on an injected fault return its code from the slot. */
@@ -119,17 +120,19 @@ static int fs_meta_get(void *ctx, const char *path, const char *key, char *buf, 
     FAULT_LEAVE(fs->inner->meta_get(fs->ictx, path, key, buf, cap, len));
 }
 
-/* The inner storage is borrowed: only the wrapper and its controller go. */
+/* A borrowed inner storage stays: only the wrapper and its controller go. */
 static void fs_release(void *ctx)
 {
     struct fault_storage *fs = ctx;
     if (!fs)
         return;
     afs__fault_free(fs->f);
+    afs_storage_free(fs->owned);
     free(fs);
 }
 
-int afs_test_fault_storage_new(afs_storage **out, afs_storage *inner, afs_test_fault **ctl)
+static int fault_storage_new(afs_storage **out, afs_storage *inner, afs_test_fault **ctl,
+                             bool own)
 {
     struct fault_storage *fs = NULL;
     afs_storage_ops ops;
@@ -169,8 +172,29 @@ int afs_test_fault_storage_new(afs_storage **out, afs_storage *inner, afs_test_f
     if ((rc = afs_storage_new(out, &ops, fs)) != 0)
         goto done;
     *ctl = fs->f;
+    fs->owned = own ? inner : NULL; /* only now: a failed build leaves it to the caller */
     fs = NULL; /* owned by *out, freed in fs_release */
 done:
     fs_release(fs);
     return rc;
+}
+
+int afs_test_fault_storage_new(afs_storage **out, afs_storage *inner, afs_test_fault **ctl)
+{
+    return fault_storage_new(out, inner, ctl, false);
+}
+
+int afs_test_fault_storage_new_owning(afs_storage **out, afs_storage *inner,
+                                      afs_test_fault **ctl)
+{
+    return fault_storage_new(out, inner, ctl, true);
+}
+
+afs_test_fault *afs_test_fault_storage_ctl(afs_storage *storage)
+{
+    const afs_storage_ops *ops;
+    void *ctx;
+    if (!storage || afs_storage_ops_get(storage, &ops, &ctx) != 0 || ops->release != fs_release)
+        return NULL;
+    return ((struct fault_storage *)ctx)->f;
 }

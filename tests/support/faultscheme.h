@@ -60,13 +60,20 @@ void afs_test_fenv_init(afs_test_fenv *fe, const char *root);
 /* Close every handle, then free the filesystems. */
 void afs_test_fenv_free(afs_test_fenv *fe);
 
+/* Cmocka per-test setup and teardown, like afs_test_env_setup() and
+ * afs_test_env_teardown() for a fault environment: the teardown frees it
+ * first, then removes the sandbox (unless AFS_TEST_KEEP is set). */
+int afs_test_fenv_setup(void **state, const char *name);
+int afs_test_fenv_teardown(void **state);
+
 /* Add a server whose service runs over its own fault filesystem. */
 afs_test_server *afs_test_fenv_server(afs_test_fenv *fe, const char *name);
 /* Join the group through the fault URI (creating it for the first server)
  * and create the server's endpoint with `opts` (may be NULL). */
 void afs_test_fenv_join(afs_test_fenv *fe, afs_test_server *s, const afs_endpoint_options *opts);
 
-/* Close a server's endpoint, group and service handles (a process exit). */
+/* Close a server's endpoint, group and service handles (a process exit):
+ * afs_test_server_close(). */
 void afs_test_fenv_close(afs_test_server *s);
 /* Open them again (a restart): the service over the server's fault
  * filesystem, the group by name (its fault URI), the endpoint. */

@@ -22,9 +22,7 @@ void afs_test_env_free(afs_test_env *env)
 {
     for (int i = 0; i < env->count; i++) {
         afs_test_server *s = &env->servers[i];
-        afs_endpoint_close(s->ep);
-        afs_group_close(s->group);
-        afs_service_close(s->svc);
+        afs_test_server_close(s);
         free(s->name);
         free(s->state);
         free(s->data);
@@ -35,9 +33,47 @@ void afs_test_env_free(afs_test_env *env)
     memset(env, 0, sizeof(*env));
 }
 
+void afs_test_server_close(afs_test_server *s)
+{
+    afs_endpoint_close(s->ep);
+    afs_group_close(s->group);
+    afs_service_close(s->svc);
+    s->ep = NULL;
+    s->group = NULL;
+    s->svc = NULL;
+}
+
+int afs_test_env_setup(void **state, const char *name)
+{
+    afs_test_env *env = calloc(1, sizeof(*env));
+    char *root = afs_test_sandbox(name);
+    assert_non_null(env);
+    afs_test_env_init(env, root);
+    free(root);
+    *state = env;
+    return 0;
+}
+
+int afs_test_env_teardown(void **state)
+{
+    afs_test_env *env = *state;
+    if (!getenv("AFS_TEST_KEEP"))
+        afs_test_rmtree(env->root);
+    afs_test_env_free(env);
+    free(env);
+    afs_error_clear();
+    return 0;
+}
+
 afs_test_server *afs_test_env_server(afs_test_env *env, const char *name)
 {
+    return afs_test_env_server_on(env, name, NULL);
+}
+
+afs_test_server *afs_test_env_server_on(afs_test_env *env, const char *name, afs_fs *fs)
+{
     afs_test_server *s = &env->servers[env->count++];
+    afs_service_options so = AFS_SERVICE_OPTIONS_INIT;
     char buf[256];
     memset(s, 0, sizeof(*s));
     s->name = strdup(name);
@@ -46,7 +82,8 @@ afs_test_server *afs_test_env_server(afs_test_env *env, const char *name)
     snprintf(buf, sizeof(buf), "%s-data", name);
     s->data = afs_test_path(env->root, buf);
     afs_test_mkdirs(s->data);
-    AFS_ASSERT_OK(afs_service_open(&s->svc, s->state, NULL));
+    so.fs = fs;
+    AFS_ASSERT_OK(afs_service_open(&s->svc, s->state, fs ? &so : NULL));
     AFS_ASSERT_OK(afs_server_register(s->svc, name));
     s->last.version = AFS_SYNC_RESULT_VERSION;
     return s;
@@ -69,6 +106,25 @@ void afs_test_sync_expect(afs_test_server *s, uint32_t flags, int expect)
     o.flags = flags;
     s->last.version = AFS_SYNC_RESULT_VERSION;
     AFS_ASSERT_CODE(afs_endpoint_sync(s->ep, &o, &s->last), expect);
+}
+
+uint64_t afs_test_moved(const afs_sync_result *r)
+{
+    return r->files_uploaded + r->files_downloaded + r->dirs_created_cloud +
+           r->dirs_created_local + r->deleted_cloud + r->deleted_local + r->renamed_cloud +
+           r->renamed_local + r->metadata_updates + r->adopted + r->conflicts + r->item_errors;
+}
+
+void afs_test_print_errors(afs_test_server *s, const char *prefix)
+{
+    afs_item_error *errs = NULL;
+    size_t n = 0;
+    if (afs_endpoint_errors(s->ep, &errs, &n) != 0)
+        return;
+    for (size_t i = 0; i < n; i++)
+        print_message("%s%s: %s: %s (%d)\n", prefix, s->name, errs[i].path, errs[i].message,
+                      errs[i].code);
+    afs_item_errors_free(errs, n);
 }
 
 void afs_test_put(const char *dir, const char *rel, const char *content)
@@ -170,6 +226,31 @@ static void same_dir(const char *a, const char *b, const char *rel)
 void afs_test_assert_same_tree(const char *a, const char *b)
 {
     same_dir(a, b, "");
+}
+
+void afs_test_for_each_file(const char *abs, void (*fn)(const char *abs, void *payload),
+                            void *payload)
+{
+    struct stat st;
+    DIR *d;
+    struct dirent *e;
+    if (lstat(abs, &st) != 0)
+        return;
+    if (!S_ISDIR(st.st_mode)) {
+        fn(abs, payload);
+        return;
+    }
+    d = opendir(abs);
+    assert_non_null(d);
+    while ((e = readdir(d)) != NULL) {
+        char *p;
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+            continue;
+        p = afs_test_path(abs, e->d_name);
+        afs_test_for_each_file(p, fn, payload);
+        free(p);
+    }
+    closedir(d);
 }
 
 static size_t count_in(const char *dir, bool top)

@@ -30,12 +30,34 @@ typedef struct afs_test_env {
 void afs_test_env_init(afs_test_env *env, const char *root);
 void afs_test_env_free(afs_test_env *env);
 
+/*
+ * Cmocka per-test setup: a fresh environment (afs_test_env_init) in a new
+ * sandbox named after `name`, malloc'd into *state. The teardown removes the
+ * sandbox (unless AFS_TEST_KEEP is set), frees the environment and clears
+ * the thread's error message.
+ */
+int afs_test_env_setup(void **state, const char *name);
+int afs_test_env_teardown(void **state);
+
 /* Add a server (registered as `name`) with an empty data directory. */
 afs_test_server *afs_test_env_server(afs_test_env *env, const char *name);
+/* The same, with the server's service on filesystem `fs` (NULL: the POSIX
+ * default); the caller keeps `fs` and frees it after the service is closed. */
+afs_test_server *afs_test_env_server_on(afs_test_env *env, const char *name, afs_fs *fs);
+
+/* Close the server's endpoint, group and service handles (set to NULL), as
+ * a process exit would; its directories stay. */
+void afs_test_server_close(afs_test_server *s);
 
 /* Join the group on the share (creating it for the first server) and create
  * the server's endpoint on its data directory with `opts` (may be NULL). */
 void afs_test_env_join(afs_test_env *env, afs_test_server *s, const afs_endpoint_options *opts);
+
+/* What a session did: the sum of the counts in its result, 0 when it found
+ * nothing to do. */
+uint64_t afs_test_moved(const afs_sync_result *r);
+/* Print the server's item errors, one a line after `prefix` (before a failure). */
+void afs_test_print_errors(afs_test_server *s, const char *prefix);
 
 /* One session; fails the test unless it returns `expect`. */
 void afs_test_sync_expect(afs_test_server *s, uint32_t flags, int expect);
@@ -52,6 +74,10 @@ void afs_test_set_mtime(const char *dir, const char *rel, long sec);
 /* Fail unless two trees hold the same files with the same bytes (skipping
  * the share's reserved prefix). */
 void afs_test_assert_same_tree(const char *a, const char *b);
+/* Call `fn` with the path of `abs` if it is not a directory, or of every
+ * non-directory below it (missing: no call). */
+void afs_test_for_each_file(const char *abs, void (*fn)(const char *abs, void *payload),
+                            void *payload);
 /* Number of regular files in a tree (skipping the reserved prefix). */
 size_t afs_test_count_files(const char *dir);
 
