@@ -1,0 +1,597 @@
+/*
+ * The cloud change journal's pruning (docs/sync.md#change-detection): the
+ * endpoints' published cursors, the floor they allow, the stale limit, a
+ * reader that loses batches to a concurrent pruner, and damaged floors.
+ * Every case checks what a user would: the files on every server, the
+ * batches left in the share, the floor file.
+ */
+#include <dirent.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/internal.h"
+#include "faultscheme.h"
+#include "sync/group_internal.h"
+#include "sync/journal.h"
+#include "sync/prune.h"
+#include "sync/state.h"
+
+/* ---- the log, captured ---- */
+
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+static char log_buf[1 << 16];
+static size_t log_len;
+
+static void log_fn(int level, const char *message, void *payload)
+{
+    size_t n = strlen(message);
+    (void)level;
+    (void)payload;
+    pthread_mutex_lock(&log_lock);
+    if (log_len + n + 2 < sizeof(log_buf)) {
+        memcpy(log_buf + log_len, message, n);
+        log_len += n;
+        log_buf[log_len++] = '\n';
+        log_buf[log_len] = '\0';
+    }
+    pthread_mutex_unlock(&log_lock);
+}
+
+static void log_start(void)
+{
+    pthread_mutex_lock(&log_lock);
+    log_len = 0;
+    log_buf[0] = '\0';
+    pthread_mutex_unlock(&log_lock);
+    afs_log_set(log_fn, AFS_LOG_INFO, NULL);
+}
+
+static void assert_logged(const char *needle)
+{
+    if (!strstr(log_buf, needle))
+        fail_msg("the log does not say \"%s\"; it holds:\n%s", needle, log_buf);
+}
+
+/* ---- fixtures ---- */
+
+static int setup(void **state)
+{
+    afs_test_fenv *fe = calloc(1, sizeof(*fe));
+    char *root = afs_test_sandbox("sync_journal");
+    afs_test_fenv_init(fe, root);
+    free(root);
+    *state = fe;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    afs_test_fenv *fe = *state;
+    afs_log_set(NULL, AFS_LOG_INFO, NULL);
+    if (!getenv("AFS_TEST_KEEP"))
+        afs_test_rmtree(fe->env.root);
+    afs_test_fenv_free(fe);
+    free(fe);
+    afs_error_clear();
+    return 0;
+}
+
+/* ---- what the share holds ---- */
+
+typedef struct jstate {
+    size_t count;  /* batches */
+    uint64_t lo, hi; /* lowest and highest batch number (0: none) */
+    uint64_t floor;  /* the floor file's value, 0 if missing */
+} jstate;
+
+static void journal_state(const char *share, jstate *j)
+{
+    char *dir = afs_test_path(share, ".libafs/journal");
+    char *fl = afs_test_path(share, ".libafs/journal-floor");
+    char *text = afs_test_read_file(fl, NULL);
+    DIR *d = opendir(dir);
+    struct dirent *e;
+
+    memset(j, 0, sizeof(*j));
+    while (d && (e = readdir(d)) != NULL) {
+        uint64_t seq;
+        if (strlen(e->d_name) != 20)
+            continue;
+        seq = strtoull(e->d_name, NULL, 10);
+        j->count++;
+        if (!j->lo || seq < j->lo)
+            j->lo = seq;
+        if (seq > j->hi)
+            j->hi = seq;
+    }
+    if (d)
+        closedir(d);
+    j->floor = text ? strtoull(text, NULL, 10) : 0;
+    free(text);
+    free(dir);
+    free(fl);
+}
+
+static char *cursor_file(const char *share, const char *endpoint_id)
+{
+    char rel[256];
+    snprintf(rel, sizeof(rel), ".libafs/endpoints/%s.cursor", endpoint_id);
+    return afs_test_path(share, rel);
+}
+
+/* The cursor a server endpoint published in the share, -1 if none. */
+static int64_t published(const char *share, const char *endpoint_id)
+{
+    char *path = cursor_file(share, endpoint_id);
+    char *doc = afs_test_read_file(path, NULL);
+    const char *c = doc ? strstr(doc, "\"cursor\":") : NULL;
+    int64_t v = c ? strtoll(c + 9, NULL, 10) : -1;
+    free(doc);
+    free(path);
+    return v;
+}
+
+/* The cursor the endpoint keeps for itself. */
+static int64_t local_cursor(afs_test_server *s)
+{
+    int64_t v = -1;
+    AFS_ASSERT_OK(afs__state_get_int(s->ep->state, "journal_cursor", 0, &v));
+    return v;
+}
+
+/* Pretend this endpoint last pruned more than an hour ago. */
+static void prune_due(afs_test_server *s)
+{
+    AFS_ASSERT_OK(afs__state_set_int(s->ep->state, AFS__KEY_PRUNED_NS, 0));
+}
+
+static void batch_rel(uint64_t seq, char *buf, size_t cap)
+{
+    snprintf(buf, cap, ".libafs/journal/%020" PRIu64, seq);
+}
+
+static void put_floor(const char *share, const char *text, size_t len)
+{
+    char *p = afs_test_path(share, ".libafs/journal-floor");
+    afs_test_write_file(p, text, len);
+    free(p);
+}
+
+/* Every batch is at or above the floor, and they run without holes up to the head. */
+static void assert_pruned(const jstate *j)
+{
+    assert_true(j->count > 0);
+    assert_true(j->floor >= 1);
+    assert_true(j->lo >= j->floor);
+    assert_int_equal(j->count, j->hi - j->lo + 1);
+    assert_true(j->floor <= j->hi);
+}
+
+/* ---- cases ---- */
+
+static void test_sync_journal__pruned_to_the_lowest_published_cursor(void **state)
+{
+    afs_test_fenv *fe = *state;
+    afs_test_env *env = &fe->env;
+    afs_test_server *a = afs_test_fenv_server(fe, "ServerA");
+    afs_test_server *b = afs_test_fenv_server(fe, "ServerB");
+    char name[64], text[64];
+    jstate j, k;
+
+    afs_test_put(a->data, "base.txt", "base");
+    afs_test_fenv_join(fe, a, NULL);
+    afs_test_sync(a);
+    afs_test_fenv_join(fe, b, NULL);
+    afs_test_sync(b);
+    for (int i = 0; i < 12; i++) {
+        int64_t pa, pb, low;
+        snprintf(name, sizeof(name), "a-%d.txt", i);
+        snprintf(text, sizeof(text), "from A, round %d", i);
+        afs_test_put(a->data, name, text);
+        prune_due(a);
+        afs_test_sync(a);
+        assert_int_equal(a->last.full_cloud_scan, 0);
+        snprintf(name, sizeof(name), "b-%d.txt", i);
+        snprintf(text, sizeof(text), "from B, round %d", i);
+        afs_test_put(b->data, name, text);
+        prune_due(b);
+        afs_test_sync(b);
+        assert_int_equal(b->last.full_cloud_scan, 0);
+        assert_int_equal(b->last.files_downloaded, 1);
+
+        /* Each publishes what it applied; the floor is the lowest + 1,
+         * never past the newest batch. */
+        pa = published(env->share, afs_endpoint_id(a->ep));
+        pb = published(env->share, afs_endpoint_id(b->ep));
+        assert_int_equal(pa, local_cursor(a));
+        assert_int_equal(pb, local_cursor(b));
+        low = pa < pb ? pa : pb;
+        journal_state(env->share, &j);
+        assert_pruned(&j);
+        assert_int_equal(j.floor, (uint64_t)low + 1 < j.hi ? (uint64_t)low + 1 : j.hi);
+    }
+    /* 2 initial sessions and 24 with a change each appended 25 or more
+     * batches; only the ones not yet read by both are left. */
+    assert_true(j.hi >= 25);
+    assert_true(j.count <= 2);
+    afs_test_sync(a);
+    afs_test_assert_same_tree(a->data, b->data);
+    afs_test_assert_same_tree(a->data, env->share);
+    afs_test_assert_file(a->data, "b-11.txt", "from B, round 11");
+
+    /* Not due again within the hour: the floor stays, batches accumulate
+     * (a pruning costs a listing; once an hour per endpoint is enough). */
+    for (int i = 0; i < 3; i++) {
+        snprintf(name, sizeof(name), "late-%d.txt", i);
+        afs_test_put(a->data, name, "late");
+        afs_test_sync(a);
+        afs_test_sync(b);
+    }
+    journal_state(env->share, &k);
+    assert_int_equal(k.floor, j.floor);
+    assert_true(k.count >= j.count + 3);
+    afs_test_assert_file(b->data, "late-2.txt", "late");
+}
+
+static void test_sync_journal__offline_server_past_the_stale_limit_converges(void **state)
+{
+    afs_test_fenv *fe = *state;
+    afs_test_env *env = &fe->env;
+    afs_test_server *a = afs_test_fenv_server(fe, "ServerA");
+    afs_test_server *b = afs_test_fenv_server(fe, "ServerB");
+    uint64_t limit = 0;
+    int64_t bcursor;
+    char name[64];
+    jstate j;
+
+    afs_test_put(a->data, "shared.txt", "v1");
+    afs_test_fenv_join(fe, a, NULL);
+    afs_test_sync(a);
+    afs_test_put(b->data, "b-owned.txt", "b v1");
+    afs_test_fenv_join(fe, b, NULL);
+    afs_test_sync(b);
+    afs_test_sync(a);
+    afs_test_assert_file(a->data, "b-owned.txt", "b v1");
+
+    /* The default, then a group-wide setting every server sees. */
+    AFS_ASSERT_OK(afs_group_journal_stale_limit(b->group, &limit));
+    assert_int_equal(limit, AFS_JOURNAL_STALE_LIMIT_DEFAULT_S);
+    AFS_ASSERT_CODE(afs_group_set_journal_stale_limit(a->group, AFS_JOURNAL_STALE_LIMIT_MAX_S + 1),
+                    AFS_EINVAL);
+    AFS_ASSERT_OK(afs_group_set_journal_stale_limit(a->group, 1));
+    AFS_ASSERT_OK(afs_group_journal_stale_limit(b->group, &limit));
+    assert_int_equal(limit, 1);
+
+    /* B goes offline; its user keeps working. */
+    bcursor = published(env->share, afs_endpoint_id(b->ep));
+    assert_true(bcursor > 0);
+    afs_test_put(b->data, "offline-note.txt", "written while offline");
+    afs_test_put(b->data, "b-owned.txt", "b v2, offline");
+    for (int i = 0; i < 5; i++) {
+        snprintf(name, sizeof(name), "a-%d.txt", i);
+        afs_test_put(a->data, name, "while B was away");
+        afs_test_sync(a);
+    }
+    afs_test_put(a->data, "shared.txt", "v2 from A");
+    afs_test_sync(a);
+
+    /* Past the limit, B no longer holds the journal back. */
+    usleep(1500 * 1000);
+    log_start();
+    afs_test_put(a->data, "a-late.txt", "late");
+    prune_due(a);
+    afs_test_sync(a);
+    assert_logged("no longer holds the journal back");
+    journal_state(env->share, &j);
+    assert_pruned(&j);
+    assert_true(j.floor > (uint64_t)bcursor + 1);
+    assert_true(j.lo > (uint64_t)bcursor + 1);
+
+    /* B returns: the floor is past its cursor, it enumerates in full, and
+     * nothing is lost either way. */
+    log_start();
+    afs_test_sync(b);
+    assert_int_equal(b->last.full_cloud_scan, 1);
+    assert_logged("full enumeration needed");
+    assert_int_equal(b->last.item_errors, 0);
+    afs_test_assert_file(b->data, "shared.txt", "v2 from A");
+    afs_test_assert_file(b->data, "a-4.txt", "while B was away");
+    afs_test_assert_file(b->data, "a-late.txt", "late");
+    afs_test_assert_file(env->share, "offline-note.txt", "written while offline");
+    afs_test_assert_file(env->share, "b-owned.txt", "b v2, offline");
+    assert_true(published(env->share, afs_endpoint_id(b->ep)) >= (int64_t)j.hi);
+    afs_test_sync(a);
+    afs_test_assert_file(a->data, "offline-note.txt", "written while offline");
+    afs_test_assert_file(a->data, "b-owned.txt", "b v2, offline");
+    afs_test_assert_same_tree(a->data, b->data);
+    afs_test_assert_same_tree(a->data, env->share);
+
+    /* Back in the group: its next session uses the journal again. */
+    afs_test_put(a->data, "after.txt", "after");
+    afs_test_sync(a);
+    afs_test_sync(b);
+    assert_int_equal(b->last.full_cloud_scan, 0);
+    afs_test_assert_file(b->data, "after.txt", "after");
+}
+
+struct race {
+    afs_test_server *pruner;
+    char target[64];   /* the batch whose read triggers the pruner */
+    int fired;
+    int prune_rc;
+    afs__prune_result res;
+};
+
+/* Another server prunes while this one is about to read `target`. */
+static void prune_now(const char *op, const char *path, void *payload)
+{
+    struct race *r = payload;
+    if (r->fired || strcmp(op, "read") != 0 || strcmp(path, r->target) != 0)
+        return;
+    r->fired = 1;
+    r->prune_rc = afs__journal_prune(r->pruner->group, afs_group_storage(r->pruner->group),
+                                     afs__now_ns(), 1000000000LL, &r->res);
+}
+
+static void test_sync_journal__reader_racing_a_pruner_converges(void **state)
+{
+    afs_test_fenv *fe = *state;
+    afs_test_env *env = &fe->env;
+    afs_test_server *a = afs_test_fenv_server(fe, "ServerA");
+    afs_test_server *b = afs_test_fenv_server(fe, "ServerB");
+    struct race r;
+    int64_t c;
+    char name[64];
+    jstate j;
+
+    afs_test_put(a->data, "base.txt", "base");
+    afs_test_fenv_join(fe, a, NULL);
+    afs_test_sync(a);
+    afs_test_fenv_join(fe, b, NULL);
+    afs_test_sync(b);
+    AFS_ASSERT_OK(afs_group_set_journal_stale_limit(a->group, 1));
+    afs_test_sync(b);
+    c = local_cursor(b);
+    for (int i = 0; i < 4; i++) {
+        snprintf(name, sizeof(name), "race-%d.txt", i);
+        afs_test_put(a->data, name, "raced");
+        afs_test_sync(a);
+    }
+    /* B is now stale and A fresh; nobody pruned since B's last session. */
+    usleep(1500 * 1000);
+    afs_test_put(a->data, "race-late.txt", "late");
+    afs_test_sync(a);
+    journal_state(env->share, &j);
+    assert_true(j.floor <= (uint64_t)c + 1);
+    assert_true(j.hi >= (uint64_t)c + 5);
+
+    /* B reads batch c+1, and as it is about to read c+2 the pruner raises
+     * the floor and removes both. */
+    memset(&r, 0, sizeof(r));
+    r.pruner = a;
+    batch_rel((uint64_t)c + 2, r.target, sizeof(r.target));
+    afs_test_fault_hook(afs_test_fenv_storage_ctl(b), prune_now, &r);
+    log_start();
+    afs_test_sync(b);
+    afs_test_fault_hook(afs_test_fenv_storage_ctl(b), NULL, NULL);
+    assert_int_equal(r.fired, 1);
+    AFS_ASSERT_OK(r.prune_rc);
+    assert_true(r.res.raised);
+    assert_true(r.res.floor > (uint64_t)c + 2);
+    assert_true(r.res.removed >= 2);
+    afs_test_assert_file(b->data, "race-0.txt", "raced");
+    afs_test_assert_file(b->data, "race-3.txt", "raced");
+    afs_test_assert_file(b->data, "race-late.txt", "late");
+    assert_int_equal(b->last.full_cloud_scan, 1);
+    assert_int_equal(b->last.item_errors, 0);
+    assert_logged("was pruned while it was read");
+    afs_test_assert_same_tree(a->data, b->data);
+    journal_state(env->share, &j);
+    assert_pruned(&j);
+}
+
+static void test_sync_journal__missing_batch_before_later_ones_is_a_gap(void **state)
+{
+    afs_test_fenv *fe = *state;
+    afs_test_env *env = &fe->env;
+    afs_test_server *a = afs_test_fenv_server(fe, "ServerA");
+    afs_test_server *b = afs_test_fenv_server(fe, "ServerB");
+    char name[64], rel[64];
+    char *path;
+    int64_t c;
+
+    afs_test_fenv_join(fe, a, NULL);
+    afs_test_sync(a);
+    afs_test_fenv_join(fe, b, NULL);
+    afs_test_sync(b);
+    afs_test_sync(b);
+    c = local_cursor(b);
+    for (int i = 0; i < 3; i++) {
+        snprintf(name, sizeof(name), "hole-%d.txt", i);
+        afs_test_put(a->data, name, "after the hole");
+        afs_test_sync(a);
+    }
+    /* Someone removes the second of the three batches by hand: the floor
+     * does not say so, the third is still there. */
+    batch_rel((uint64_t)c + 2, rel, sizeof(rel));
+    path = afs_test_path(env->share, rel);
+    assert_int_equal(unlink(path), 0);
+    free(path);
+    log_start();
+    afs_test_sync(b);
+    afs_test_assert_file(b->data, "hole-0.txt", "after the hole");
+    afs_test_assert_file(b->data, "hole-1.txt", "after the hole");
+    afs_test_assert_file(b->data, "hole-2.txt", "after the hole");
+    assert_int_equal(b->last.full_cloud_scan, 1);
+    assert_logged("is missing but later batches exist");
+}
+
+static void test_sync_journal__damaged_or_hostile_floor_means_full_enumeration(void **state)
+{
+    static const struct {
+        const char *text;
+        size_t len;
+    } floors[] = {
+        { "garbage\n", 8 },
+        { "-5\n", 3 },
+        { "99999999999999999999999\n", 24 }, /* above 2^64 */
+        { "9223372036854775808", 19 },        /* above INT64_MAX */
+        { "123456789\n", 10 },                /* well-formed, names no batch */
+        { "", 0 },
+        { "12\0" "34", 5 },
+    };
+    afs_test_fenv *fe = *state;
+    afs_test_env *env = &fe->env;
+    afs_test_server *a = afs_test_fenv_server(fe, "ServerA");
+    afs_test_server *b = afs_test_fenv_server(fe, "ServerB");
+    char name[64];
+    jstate j;
+
+    afs_test_fenv_join(fe, a, NULL);
+    afs_test_sync(a);
+    afs_test_fenv_join(fe, b, NULL);
+    afs_test_sync(b);
+    afs_test_sync(b);
+    for (size_t i = 0; i < sizeof(floors) / sizeof(floors[0]); i++) {
+        snprintf(name, sizeof(name), "case-%zu.txt", i);
+        afs_test_put(a->data, name, "before");
+        afs_test_sync(a);
+        put_floor(env->share, floors[i].text, floors[i].len);
+
+        /* Every session says what is wrong and enumerates in full. */
+        log_start();
+        afs_test_sync(b);
+        assert_logged(".libafs/journal-floor");
+        assert_int_equal(b->last.full_cloud_scan, 1);
+        afs_test_assert_file(b->data, name, "before");
+        afs_test_put(a->data, name, "after");
+        afs_test_sync(a); /* appends with the floor still damaged */
+        afs_test_put(b->data, "from-b.txt", name);
+        log_start();
+        afs_test_sync(b);
+        assert_logged(".libafs/journal-floor");
+        assert_int_equal(b->last.full_cloud_scan, 1);
+        afs_test_assert_file(b->data, name, "after");
+        afs_test_assert_file(env->share, "from-b.txt", name);
+
+        /* The next pruning replaces it; the journal is used again. */
+        prune_due(b);
+        log_start();
+        afs_test_sync(b);
+        assert_logged("replacing it with");
+        journal_state(env->share, &j);
+        assert_pruned(&j);
+        afs_test_put(a->data, name, "repaired");
+        afs_test_sync(a);
+        afs_test_sync(b);
+        assert_int_equal(b->last.full_cloud_scan, 0);
+        afs_test_assert_file(b->data, name, "repaired");
+        afs_test_sync(a);
+        afs_test_assert_same_tree(a->data, b->data);
+    }
+}
+
+static void test_sync_journal__deleted_endpoint_no_longer_holds_the_floor(void **state)
+{
+    afs_test_fenv *fe = *state;
+    afs_test_env *env = &fe->env;
+    afs_test_server *a = afs_test_fenv_server(fe, "ServerA");
+    afs_test_server *b = afs_test_fenv_server(fe, "ServerB");
+    char *bfile, *orphan;
+    char bid[64], doc[160];
+    int64_t pa;
+    jstate j;
+
+    afs_test_fenv_join(fe, a, NULL);
+    afs_test_sync(a);
+    afs_test_fenv_join(fe, b, NULL);
+    afs_test_sync(b);
+    snprintf(bid, sizeof(bid), "%s", afs_endpoint_id(b->ep));
+    assert_true(published(env->share, bid) >= 0);
+    afs_endpoint_close(b->ep);
+    b->ep = NULL;
+    AFS_ASSERT_OK(afs_endpoint_delete(b->group));
+    bfile = cursor_file(env->share, bid);
+    assert_int_equal(access(bfile, F_OK), -1);
+    free(bfile);
+    /* A cursor left by an endpoint whose definition is gone counts for nothing. */
+    orphan = cursor_file(env->share, "00000000-0000-4000-8000-00000000dead");
+    snprintf(doc, sizeof(doc), "{\"v\":1,\"endpoint\":\"00000000-0000-4000-8000-00000000dead\","
+             "\"cursor\":0,\"updated_ns\":%" PRId64 "}", afs__now_ns());
+    afs_test_write_file(orphan, doc, strlen(doc));
+    free(orphan);
+
+    for (int i = 0; i < 4; i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "solo-%d.txt", i);
+        afs_test_put(a->data, name, "solo");
+        if (i == 3)
+            prune_due(a);
+        afs_test_sync(a);
+    }
+    pa = published(env->share, afs_endpoint_id(a->ep));
+    journal_state(env->share, &j);
+    assert_pruned(&j);
+    assert_int_equal(j.floor, (uint64_t)pa + 1 < j.hi ? (uint64_t)pa + 1 : j.hi);
+    assert_int_equal(j.count, 1);
+}
+
+static void test_sync_journal__published_cursor_never_moves_back(void **state)
+{
+    afs_test_fenv *fe = *state;
+    afs_test_env *env = &fe->env;
+    afs_test_server *a = afs_test_fenv_server(fe, "ServerA");
+    afs_storage *s;
+    const char *id;
+    int64_t p;
+
+    afs_test_put(a->data, "x.txt", "x");
+    afs_test_fenv_join(fe, a, NULL);
+    afs_test_sync(a);
+    s = afs_group_storage(a->group);
+    id = afs_endpoint_id(a->ep);
+    p = published(env->share, id);
+    assert_true(p > 0);
+    /* A stale writer (an older process of the endpoint) cannot lower it. */
+    AFS_ASSERT_OK(afs__journal_publish(s, id, 0, afs__now_ns(), 0));
+    assert_int_equal(published(env->share, id), p);
+    AFS_ASSERT_OK(afs__journal_publish(s, id, (uint64_t)p + 7, afs__now_ns(), 0));
+    assert_int_equal(published(env->share, id), p + 7);
+    /* The endpoint's own cached etag is now stale: its next publish still
+     * lands, conditionally, without going backwards. */
+    afs_test_put(a->data, "y.txt", "y");
+    afs_test_sync(a);
+    assert_int_equal(published(env->share, id), p + 7);
+    /* A damaged record is replaced. */
+    {
+        char *path = cursor_file(env->share, id);
+        afs_test_write_file(path, "{not json", 9);
+        free(path);
+    }
+    AFS_ASSERT_OK(afs__journal_publish(s, id, (uint64_t)p + 8, afs__now_ns(), 0));
+    assert_int_equal(published(env->share, id), p + 8);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_sync_journal__pruned_to_the_lowest_published_cursor,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_sync_journal__offline_server_past_the_stale_limit_converges, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sync_journal__reader_racing_a_pruner_converges,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_sync_journal__missing_batch_before_later_ones_is_a_gap, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_sync_journal__damaged_or_hostile_floor_means_full_enumeration, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_sync_journal__deleted_endpoint_no_longer_holds_the_floor, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sync_journal__published_cursor_never_moves_back,
+                                        setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
