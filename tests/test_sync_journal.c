@@ -170,36 +170,46 @@ static void assert_pruned(const jstate *j)
     assert_true(j->floor <= j->hi);
 }
 
+/* Servers A and B in one group, both synced once (A's base.txt on both). */
+static void two_servers(afs_test_fenv *fe, afs_test_server **a, afs_test_server **b)
+{
+    *a = afs_test_fenv_server(fe, "ServerA");
+    *b = afs_test_fenv_server(fe, "ServerB");
+    afs_test_put((*a)->data, "base.txt", "base");
+    afs_test_fenv_join(fe, *a, NULL);
+    afs_test_sync(*a);
+    afs_test_fenv_join(fe, *b, NULL);
+    afs_test_sync(*b);
+    afs_test_assert_file((*b)->data, "base.txt", "base");
+}
+
+/* One edit on `s` and a session that prunes, through the journal. */
+static void round_of(afs_test_server *s, const char *who, int i)
+{
+    char name[64], text[64];
+    snprintf(name, sizeof(name), "%s-%d.txt", who, i);
+    snprintf(text, sizeof(text), "from %s, round %d", who, i);
+    afs_test_put(s->data, name, text);
+    prune_due(s);
+    afs_test_sync(s);
+    assert_int_equal(s->last.full_cloud_scan, 0);
+}
+
 /* ---- cases ---- */
 
 static void test_sync_journal__pruned_to_the_lowest_published_cursor(void **state)
 {
     afs_test_fenv *fe = *state;
     afs_test_env *env = &fe->env;
-    afs_test_server *a = afs_test_fenv_server(fe, "ServerA");
-    afs_test_server *b = afs_test_fenv_server(fe, "ServerB");
-    char name[64], text[64];
+    afs_test_server *a, *b;
+    char name[64];
     jstate j, k;
 
-    afs_test_put(a->data, "base.txt", "base");
-    afs_test_fenv_join(fe, a, NULL);
-    afs_test_sync(a);
-    afs_test_fenv_join(fe, b, NULL);
-    afs_test_sync(b);
+    two_servers(fe, &a, &b);
     for (int i = 0; i < 12; i++) {
         int64_t pa, pb, low;
-        snprintf(name, sizeof(name), "a-%d.txt", i);
-        snprintf(text, sizeof(text), "from A, round %d", i);
-        afs_test_put(a->data, name, text);
-        prune_due(a);
-        afs_test_sync(a);
-        assert_int_equal(a->last.full_cloud_scan, 0);
-        snprintf(name, sizeof(name), "b-%d.txt", i);
-        snprintf(text, sizeof(text), "from B, round %d", i);
-        afs_test_put(b->data, name, text);
-        prune_due(b);
-        afs_test_sync(b);
-        assert_int_equal(b->last.full_cloud_scan, 0);
+        round_of(a, "a", i);
+        round_of(b, "b", i);
         assert_int_equal(b->last.files_downloaded, 1);
 
         /* Each publishes what it applied; the floor is the lowest + 1,
@@ -220,7 +230,7 @@ static void test_sync_journal__pruned_to_the_lowest_published_cursor(void **stat
     afs_test_sync(a);
     afs_test_assert_same_tree(a->data, b->data);
     afs_test_assert_same_tree(a->data, env->share);
-    afs_test_assert_file(a->data, "b-11.txt", "from B, round 11");
+    afs_test_assert_file(a->data, "b-11.txt", "from b, round 11");
 
     /* Not due again within the hour: the floor stays, batches accumulate
      * (a pruning costs a listing; once an hour per endpoint is enough). */
@@ -240,18 +250,16 @@ static void test_sync_journal__offline_server_past_the_stale_limit_converges(voi
 {
     afs_test_fenv *fe = *state;
     afs_test_env *env = &fe->env;
-    afs_test_server *a = afs_test_fenv_server(fe, "ServerA");
-    afs_test_server *b = afs_test_fenv_server(fe, "ServerB");
+    afs_test_server *a, *b;
     uint64_t limit = 0;
     int64_t bcursor;
     char name[64];
     jstate j;
 
+    two_servers(fe, &a, &b);
     afs_test_put(a->data, "shared.txt", "v1");
-    afs_test_fenv_join(fe, a, NULL);
     afs_test_sync(a);
     afs_test_put(b->data, "b-owned.txt", "b v1");
-    afs_test_fenv_join(fe, b, NULL);
     afs_test_sync(b);
     afs_test_sync(a);
     afs_test_assert_file(a->data, "b-owned.txt", "b v1");
@@ -340,18 +348,13 @@ static void test_sync_journal__reader_racing_a_pruner_converges(void **state)
 {
     afs_test_fenv *fe = *state;
     afs_test_env *env = &fe->env;
-    afs_test_server *a = afs_test_fenv_server(fe, "ServerA");
-    afs_test_server *b = afs_test_fenv_server(fe, "ServerB");
+    afs_test_server *a, *b;
     struct race r;
     int64_t c;
     char name[64];
     jstate j;
 
-    afs_test_put(a->data, "base.txt", "base");
-    afs_test_fenv_join(fe, a, NULL);
-    afs_test_sync(a);
-    afs_test_fenv_join(fe, b, NULL);
-    afs_test_sync(b);
+    two_servers(fe, &a, &b);
     AFS_ASSERT_OK(afs_group_set_journal_stale_limit(a->group, 1));
     afs_test_sync(b);
     c = local_cursor(b);
@@ -397,16 +400,12 @@ static void test_sync_journal__missing_batch_before_later_ones_is_a_gap(void **s
 {
     afs_test_fenv *fe = *state;
     afs_test_env *env = &fe->env;
-    afs_test_server *a = afs_test_fenv_server(fe, "ServerA");
-    afs_test_server *b = afs_test_fenv_server(fe, "ServerB");
+    afs_test_server *a, *b;
     char name[64], rel[64];
     char *path;
     int64_t c;
 
-    afs_test_fenv_join(fe, a, NULL);
-    afs_test_sync(a);
-    afs_test_fenv_join(fe, b, NULL);
-    afs_test_sync(b);
+    two_servers(fe, &a, &b);
     afs_test_sync(b);
     c = local_cursor(b);
     for (int i = 0; i < 3; i++) {
@@ -445,15 +444,11 @@ static void test_sync_journal__damaged_or_hostile_floor_means_full_enumeration(v
     };
     afs_test_fenv *fe = *state;
     afs_test_env *env = &fe->env;
-    afs_test_server *a = afs_test_fenv_server(fe, "ServerA");
-    afs_test_server *b = afs_test_fenv_server(fe, "ServerB");
+    afs_test_server *a, *b;
     char name[64];
     jstate j;
 
-    afs_test_fenv_join(fe, a, NULL);
-    afs_test_sync(a);
-    afs_test_fenv_join(fe, b, NULL);
-    afs_test_sync(b);
+    two_servers(fe, &a, &b);
     afs_test_sync(b);
     for (size_t i = 0; i < sizeof(floors) / sizeof(floors[0]); i++) {
         snprintf(name, sizeof(name), "case-%zu.txt", i);
@@ -498,17 +493,13 @@ static void test_sync_journal__deleted_endpoint_no_longer_holds_the_floor(void *
 {
     afs_test_fenv *fe = *state;
     afs_test_env *env = &fe->env;
-    afs_test_server *a = afs_test_fenv_server(fe, "ServerA");
-    afs_test_server *b = afs_test_fenv_server(fe, "ServerB");
+    afs_test_server *a, *b;
     char *bfile, *orphan;
     char bid[64], doc[160];
     int64_t pa;
     jstate j;
 
-    afs_test_fenv_join(fe, a, NULL);
-    afs_test_sync(a);
-    afs_test_fenv_join(fe, b, NULL);
-    afs_test_sync(b);
+    two_servers(fe, &a, &b);
     snprintf(bid, sizeof(bid), "%s", afs_endpoint_id(b->ep));
     assert_true(published(env->share, bid) >= 0);
     afs_endpoint_close(b->ep);
