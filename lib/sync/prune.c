@@ -214,7 +214,7 @@ static int floor_raise(afs_storage *s, afs__jfloor *f, uint64_t target, uint64_t
         afs_storage_put_options o = AFS_STORAGE_PUT_OPTIONS_INIT;
         char doc[32];
         struct afs__membuf m;
-        if (!f->bad && f->value >= target) {
+        if (!f->bad && (f->value >= target || target <= 1)) { /* 1: nothing to prune */
             *floor = f->value;
             return 0;
         }
@@ -363,7 +363,10 @@ void afs__journal_maintain(afs_endpoint *ep, afs_storage *s, uint64_t cursor)
     afs__state_get_int(db, KEY_PUB_NS, 0, &pub_ns);
     afs__state_get_text(db, KEY_PUB_ETAG, &known);
     if (pub_cursor != (int64_t)cursor || now - pub_ns >= refresh_ns) {
-        rc = publish(s, ep->id, cursor, now, refresh_ns, known, etag, &wrote);
+        /* The cached etag vouches for what we wrote last: good for a put
+         * that does not go below it; otherwise read and compare. */
+        rc = publish(s, ep->id, cursor, now, refresh_ns,
+                     (int64_t)cursor >= pub_cursor ? known : NULL, etag, &wrote);
         if (rc != 0) {
             afs__log(AFS_LOG_WARN, "journal: cannot publish the cursor of %s (%s); the journal "
                      "is pruned less until it is", ep->path, afs_error_last());
