@@ -566,6 +566,143 @@ static void test_sync_journal__published_cursor_never_moves_back(void **state)
     assert_int_equal(published(env->share, id), p + 8);
 }
 
+struct second_pruner {
+    afs_test_server *other;
+    int fired;
+    int rc;
+    afs__prune_result res;
+};
+
+/* While the first pruner is about to write the floor, another one writes a
+ * higher one first. */
+static void prune_first(const char *op, const char *path, void *payload)
+{
+    struct second_pruner *p = payload;
+    if (p->fired || strcmp(op, "put") != 0 || strcmp(path, AFS__JOURNAL_FLOOR) != 0)
+        return;
+    p->fired = 1;
+    /* A 1 ns stale limit: nobody counts, so it prunes up to the newest batch. */
+    p->rc = afs__journal_prune(p->other->group, afs_group_storage(p->other->group),
+                               afs__now_ns(), 1, &p->res);
+}
+
+static void test_sync_journal__two_pruners_racing_never_lower_the_floor(void **state)
+{
+    afs_test_fenv *fe = *state;
+    afs_test_env *env = &fe->env;
+    afs_test_server *a, *b;
+    struct second_pruner p;
+    afs__prune_result res;
+    int64_t pb;
+    jstate j;
+
+    two_servers(fe, &a, &b);
+    for (int i = 0; i < 3; i++)
+        round_of(a, "a", i);
+    afs_test_sync(b); /* B moves its cursor; its next pruning is not due */
+    pb = published(env->share, afs_endpoint_id(b->ep));
+    for (int i = 0; i < 4; i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "more-%d.txt", i);
+        afs_test_put(a->data, name, "more");
+        afs_test_sync(a); /* nor is A's */
+    }
+    journal_state(env->share, &j);
+    assert_true(j.floor < (uint64_t)pb + 1);
+    assert_true(j.hi > (uint64_t)pb + 3);
+
+    /* A's pruner, for which B still counts, aims at B's cursor + 1; B's,
+     * for which nobody does, gets in first with the newest batch. */
+    memset(&p, 0, sizeof(p));
+    p.other = b;
+    afs_test_fault_hook(afs_test_fenv_storage_ctl(a), prune_first, &p);
+    AFS_ASSERT_OK(afs__journal_prune(a->group, afs_group_storage(a->group), afs__now_ns(),
+                                     INT64_MAX / 2, &res));
+    afs_test_fault_hook(afs_test_fenv_storage_ctl(a), NULL, NULL);
+    assert_int_equal(p.fired, 1);
+    AFS_ASSERT_OK(p.rc);
+    assert_true(p.res.raised);
+    assert_int_equal(p.res.floor, j.hi);
+    /* The first one lost the conditional write and kept the higher floor. */
+    assert_false(res.raised);
+    assert_int_equal(res.floor, j.hi);
+    journal_state(env->share, &j);
+    assert_int_equal(j.floor, j.hi);
+    assert_int_equal(j.count, 1);
+
+    /* B was pruned past: it enumerates in full and has everything. */
+    afs_test_sync(b);
+    assert_int_equal(b->last.full_cloud_scan, 1);
+    afs_test_assert_same_tree(a->data, b->data);
+}
+
+struct runner {
+    afs_test_server *s;
+    const char *who;
+    int rounds;
+    int rc;
+};
+
+/* A server's sessions, each with an edit and a pruning, on its own thread. */
+static void *run_rounds(void *arg)
+{
+    struct runner *r = arg;
+    for (int i = 0; i < r->rounds && r->rc == 0; i++) {
+        char rel[64], text[64];
+        char *path;
+        afs_sync_result res = AFS_SYNC_RESULT_INIT;
+        snprintf(rel, sizeof(rel), "%s-%d.txt", r->who, i);
+        snprintf(text, sizeof(text), "%s round %d", r->who, i);
+        path = afs_test_path(r->s->data, rel);
+        afs_test_write_file(path, text, strlen(text));
+        free(path);
+        if ((r->rc = afs__state_set_int(r->s->ep->state, AFS__KEY_PRUNED_NS, 0)) == 0)
+            r->rc = afs_endpoint_sync(r->s->ep, NULL, &res);
+    }
+    return NULL;
+}
+
+static void test_sync_journal__servers_syncing_at_once_converge_while_pruning(void **state)
+{
+    afs_test_fenv *fe = *state;
+    afs_test_env *env = &fe->env;
+    afs_test_server *a, *b;
+    struct runner ra = { NULL, "a", 15, 0 }, rb = { NULL, "b", 15, 0 };
+    pthread_t ta, tb;
+    int64_t pa, pb, low;
+    jstate j;
+
+    two_servers(fe, &a, &b);
+    ra.s = a;
+    rb.s = b;
+    assert_int_equal(pthread_create(&ta, NULL, run_rounds, &ra), 0);
+    assert_int_equal(pthread_create(&tb, NULL, run_rounds, &rb), 0);
+    pthread_join(ta, NULL);
+    pthread_join(tb, NULL);
+    AFS_ASSERT_OK(ra.rc);
+    AFS_ASSERT_OK(rb.rc);
+    /* Quiet now: two rounds each settle what crossed. */
+    for (int i = 0; i < 2; i++) {
+        prune_due(a);
+        afs_test_sync(a);
+        prune_due(b);
+        afs_test_sync(b);
+    }
+    assert_int_equal(a->last.item_errors, 0);
+    assert_int_equal(b->last.item_errors, 0);
+    afs_test_assert_same_tree(a->data, b->data);
+    afs_test_assert_same_tree(a->data, env->share);
+    afs_test_assert_file(a->data, "b-14.txt", "b round 14");
+    afs_test_assert_file(b->data, "a-14.txt", "a round 14");
+    pa = published(env->share, afs_endpoint_id(a->ep));
+    pb = published(env->share, afs_endpoint_id(b->ep));
+    low = pa < pb ? pa : pb;
+    journal_state(env->share, &j);
+    assert_pruned(&j);
+    assert_int_equal(j.floor, (uint64_t)low + 1 < j.hi ? (uint64_t)low + 1 : j.hi);
+    assert_true(j.hi >= 30);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -583,6 +720,10 @@ int main(void)
             test_sync_journal__deleted_endpoint_no_longer_holds_the_floor, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sync_journal__published_cursor_never_moves_back,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_sync_journal__two_pruners_racing_never_lower_the_floor, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_sync_journal__servers_syncing_at_once_converge_while_pruning, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
