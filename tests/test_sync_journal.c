@@ -566,6 +566,61 @@ static void test_sync_journal__published_cursor_never_moves_back(void **state)
     assert_int_equal(published(env->share, id), p + 8);
 }
 
+static void test_sync_journal__batches_left_below_the_floor_mislead_nobody(void **state)
+{
+    afs_test_fenv *fe = *state;
+    afs_test_env *env = &fe->env;
+    afs_test_server *a, *b;
+    char rel[64];
+    char *keep, *doc;
+    size_t len;
+    int64_t c;
+    jstate j;
+
+    two_servers(fe, &a, &b);
+    AFS_ASSERT_OK(afs_group_set_journal_stale_limit(a->group, 1));
+    afs_test_sync(b);
+    c = local_cursor(b);
+    for (int i = 0; i < 4; i++)
+        round_of(a, "gone", i);
+    usleep(1500 * 1000);
+    round_of(a, "late", 0);
+    journal_state(env->share, &j);
+    assert_true(j.floor > (uint64_t)c + 2);
+
+    /* A pruner that stopped after raising the floor leaves old batches
+     * behind, among them B's cursor and the one after it. */
+    batch_rel(j.hi, rel, sizeof(rel));
+    keep = afs_test_path(env->share, rel);
+    doc = afs_test_read_file(keep, &len);
+    for (uint64_t seq = (uint64_t)c; seq <= (uint64_t)c + 1; seq++) {
+        char *path;
+        batch_rel(seq, rel, sizeof(rel));
+        path = afs_test_path(env->share, rel);
+        afs_test_write_file(path, doc, len);
+        free(path);
+    }
+    free(doc);
+    free(keep);
+
+    /* B enumerates in full and takes the real head, not the leftovers'. */
+    afs_test_sync(b);
+    assert_int_equal(b->last.full_cloud_scan, 1);
+    afs_test_assert_file(b->data, "gone-3.txt", "from gone, round 3");
+    assert_int_equal(local_cursor(b), (int64_t)j.hi);
+    afs_test_put(a->data, "next.txt", "next");
+    afs_test_sync(a);
+    afs_test_sync(b);
+    assert_int_equal(b->last.full_cloud_scan, 0);
+    afs_test_assert_file(b->data, "next.txt", "next");
+
+    /* The next pruning removes them. */
+    prune_due(a);
+    afs_test_sync(a);
+    journal_state(env->share, &j);
+    assert_pruned(&j);
+}
+
 struct second_pruner {
     afs_test_server *other;
     int fired;
@@ -720,6 +775,8 @@ int main(void)
             test_sync_journal__deleted_endpoint_no_longer_holds_the_floor, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sync_journal__published_cursor_never_moves_back,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_sync_journal__batches_left_below_the_floor_mislead_nobody, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_sync_journal__two_pruners_racing_never_lower_the_floor, setup, teardown),
         cmocka_unit_test_setup_teardown(

@@ -114,7 +114,8 @@ bool afs__journal_floor_check(afs_storage *s, afs__jfloor *f)
      * a newer floor replaced it meanwhile (then the file changed). */
     for (int tries = 0; !f->bad && f->value > 1 && !exists(s, f->value); tries++) {
         afs__jfloor again;
-        if (tries < 4 && afs__journal_floor_get(s, false, &again) == 0 && again.present &&
+        if (tries < 4 && afs__journal_floor_get(s, f->etag[0] != '\0', &again) == 0 &&
+            again.present &&
             !again.bad && again.value != f->value) {
             *f = again;
             continue;
@@ -192,35 +193,40 @@ int afs__journal_list(afs_storage *s, uint64_t **seqs, size_t *count)
 
 /* ---- the head ---- */
 
+/* The highest batch number listed (0 if none). */
+static int list_head(afs_storage *s, uint64_t *head)
+{
+    uint64_t *seqs = NULL;
+    size_t n = 0;
+    int rc = afs__journal_list(s, &seqs, &n);
+    *head = 0;
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        if (seqs[i] > *head)
+            *head = seqs[i];
+    free(seqs);
+    return rc;
+}
+
 int afs__journal_head(afs_storage *s, uint64_t hint, uint64_t *head)
 {
     uint64_t lo = hint, hi, step = 1;
+    afs__jfloor f;
+    int rc;
 
-    if (lo == 0 || !exists(s, lo)) {
-        /* The hint is gone (pruned, or from another share): start at the
-         * floor, the lowest batch kept. A floor that names no batch cannot
-         * be trusted: list the journal instead. */
-        afs__jfloor f;
-        lo = 0;
-        if (afs__journal_floor_get(s, false, &f) != 0)
-            return afs_error_last_code();
-        if (f.present && (f.bad || f.value > 1)) {
-            if (afs__journal_floor_check(s, &f)) {
-                lo = f.value;
-            } else {
-                uint64_t *seqs = NULL;
-                size_t n = 0;
-                int rc = afs__journal_list(s, &seqs, &n);
-                if (rc != 0)
-                    return rc;
-                for (size_t i = 0; i < n; i++)
-                    if (seqs[i] > lo)
-                        lo = seqs[i];
-                free(seqs);
-                *head = lo;
-                return 0;
-            }
-        }
+    /* Start at the floor when the hint is below it (batches a pruner left
+     * below the floor are not the journal) or gone (pruned, or from another
+     * share). A floor that names no batch cannot be trusted: list the
+     * journal instead. */
+    if ((rc = afs__journal_floor_get(s, false, &f)) != 0)
+        return rc;
+    if (f.present && (f.bad || f.value > 1))
+        afs__journal_floor_check(s, &f);
+    if (!f.bad && f.value > 1 && f.value > lo) {
+        lo = f.value;
+    } else if (lo > 0 && !exists(s, lo)) {
+        if (f.bad)
+            return list_head(s, head);
+        lo = f.value > 1 ? f.value : 0;
     }
     /* Gallop forward to a missing number, then bisect: O(log n) stats
      * however stale the start is. */
