@@ -211,14 +211,15 @@ int afs__journal_head(afs_storage *s, uint64_t hint, uint64_t *head)
 {
     uint64_t lo = hint, hi, step = 1;
     afs__jfloor f;
-    int rc;
 
     /* Start at the floor when the hint is below it (batches a pruner left
      * below the floor are not the journal) or gone (pruned, or from another
      * share). A floor that names no batch cannot be trusted: list the
      * journal instead. */
-    if ((rc = afs__journal_floor_get(s, false, &f)) != 0)
-        return rc;
+    if (afs__journal_floor_get(s, false, &f) != 0) {
+        afs_error_clear(); /* unreadable now: probe from the hint, as without a floor */
+        memset(&f, 0, sizeof(f));
+    }
     if (f.present && (f.bad || f.value > 1))
         afs__journal_floor_check(s, &f);
     if (!f.bad && f.value > 1 && f.value > lo) {
