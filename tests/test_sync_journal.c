@@ -325,23 +325,25 @@ static void test_sync_journal__offline_server_past_the_stale_limit_converges(voi
     afs_test_assert_file(b->data, "after.txt", "after");
 }
 
-struct race {
+/* Another server's pruning, run by the storage hook at the first `op` on `path`. */
+struct hooked_prune {
     afs_test_server *pruner;
-    char target[64];   /* the batch whose read triggers the pruner */
+    const char *op;
+    char path[64];
+    int64_t stale_ns;
     int fired;
-    int prune_rc;
+    int rc;
     afs__prune_result res;
 };
 
-/* Another server prunes while this one is about to read `target`. */
-static void prune_now(const char *op, const char *path, void *payload)
+static void prune_at(const char *op, const char *path, void *payload)
 {
-    struct race *r = payload;
-    if (r->fired || strcmp(op, "read") != 0 || strcmp(path, r->target) != 0)
+    struct hooked_prune *h = payload;
+    if (h->fired || strcmp(op, h->op) != 0 || strcmp(path, h->path) != 0)
         return;
-    r->fired = 1;
-    r->prune_rc = afs__journal_prune(r->pruner->group, afs_group_storage(r->pruner->group),
-                                     afs__now_ns(), 1000000000LL, &r->res);
+    h->fired = 1;
+    h->rc = afs__journal_prune(h->pruner->group, afs_group_storage(h->pruner->group),
+                               afs__now_ns(), h->stale_ns, &h->res);
 }
 
 static void test_sync_journal__reader_racing_a_pruner_converges(void **state)
@@ -349,7 +351,7 @@ static void test_sync_journal__reader_racing_a_pruner_converges(void **state)
     afs_test_fenv *fe = *state;
     afs_test_env *env = &fe->env;
     afs_test_server *a, *b;
-    struct race r;
+    struct hooked_prune r;
     int64_t c;
     char name[64];
     jstate j;
@@ -375,13 +377,15 @@ static void test_sync_journal__reader_racing_a_pruner_converges(void **state)
      * the floor and removes both. */
     memset(&r, 0, sizeof(r));
     r.pruner = a;
-    batch_rel((uint64_t)c + 2, r.target, sizeof(r.target));
-    afs_test_fault_hook(afs_test_fenv_storage_ctl(b), prune_now, &r);
+    r.op = "read";
+    batch_rel((uint64_t)c + 2, r.path, sizeof(r.path));
+    r.stale_ns = 1000000000LL;
+    afs_test_fault_hook(afs_test_fenv_storage_ctl(b), prune_at, &r);
     log_start();
     afs_test_sync(b);
     afs_test_fault_hook(afs_test_fenv_storage_ctl(b), NULL, NULL);
     assert_int_equal(r.fired, 1);
-    AFS_ASSERT_OK(r.prune_rc);
+    AFS_ASSERT_OK(r.rc);
     assert_true(r.res.raised);
     assert_true(r.res.floor > (uint64_t)c + 2);
     assert_true(r.res.removed >= 2);
@@ -621,32 +625,12 @@ static void test_sync_journal__batches_left_below_the_floor_mislead_nobody(void 
     assert_pruned(&j);
 }
 
-struct second_pruner {
-    afs_test_server *other;
-    int fired;
-    int rc;
-    afs__prune_result res;
-};
-
-/* While the first pruner is about to write the floor, another one writes a
- * higher one first. */
-static void prune_first(const char *op, const char *path, void *payload)
-{
-    struct second_pruner *p = payload;
-    if (p->fired || strcmp(op, "put") != 0 || strcmp(path, AFS__JOURNAL_FLOOR) != 0)
-        return;
-    p->fired = 1;
-    /* A 1 ns stale limit: nobody counts, so it prunes up to the newest batch. */
-    p->rc = afs__journal_prune(p->other->group, afs_group_storage(p->other->group),
-                               afs__now_ns(), 1, &p->res);
-}
-
 static void test_sync_journal__two_pruners_racing_never_lower_the_floor(void **state)
 {
     afs_test_fenv *fe = *state;
     afs_test_env *env = &fe->env;
     afs_test_server *a, *b;
-    struct second_pruner p;
+    struct hooked_prune p;
     afs__prune_result res;
     int64_t pb;
     jstate j;
@@ -669,8 +653,11 @@ static void test_sync_journal__two_pruners_racing_never_lower_the_floor(void **s
     /* A's pruner, for which B still counts, aims at B's cursor + 1; B's,
      * for which nobody does, gets in first with the newest batch. */
     memset(&p, 0, sizeof(p));
-    p.other = b;
-    afs_test_fault_hook(afs_test_fenv_storage_ctl(a), prune_first, &p);
+    p.pruner = b;
+    p.op = "put";
+    snprintf(p.path, sizeof(p.path), "%s", AFS__JOURNAL_FLOOR);
+    p.stale_ns = 1; /* nobody counts: it prunes up to the newest batch */
+    afs_test_fault_hook(afs_test_fenv_storage_ctl(a), prune_at, &p);
     AFS_ASSERT_OK(afs__journal_prune(a->group, afs_group_storage(a->group), afs__now_ns(),
                                      INT64_MAX / 2, &res));
     afs_test_fault_hook(afs_test_fenv_storage_ctl(a), NULL, NULL);
