@@ -625,6 +625,60 @@ static void test_sync_journal__batches_left_below_the_floor_mislead_nobody(void 
     assert_pruned(&j);
 }
 
+/* While B is about to append its batch, A appends two and prunes past the
+ * first: B's create-only put then succeeds below the floor. */
+static void append_and_prune(const char *op, const char *path, void *payload)
+{
+    struct hooked_prune *h = payload;
+    if (h->fired || strcmp(op, h->op) != 0 || strcmp(path, h->path) != 0)
+        return;
+    h->fired = 1;
+    for (int i = 0; i < 2; i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "meanwhile-%d.txt", i);
+        afs_test_put(h->pruner->data, name, "meanwhile");
+        afs_test_sync(h->pruner);
+    }
+    h->rc = afs__journal_prune(h->pruner->group, afs_group_storage(h->pruner->group),
+                               afs__now_ns(), h->stale_ns, &h->res);
+}
+
+static void test_sync_journal__batch_appended_below_a_new_floor_is_moved_past_it(void **state)
+{
+    afs_test_fenv *fe = *state;
+    afs_test_server *a, *b;
+    struct hooked_prune h;
+    uint64_t head = 0;
+
+    two_servers(fe, &a, &b);
+    afs_test_sync(a);
+    AFS_ASSERT_OK(afs__journal_head(afs_group_storage(a->group), 0, &head));
+    memset(&h, 0, sizeof(h));
+    h.pruner = a;
+    h.op = "put";
+    batch_rel(head + 1, h.path, sizeof(h.path));
+    h.stale_ns = 1; /* nobody counts: up to the newest batch */
+    afs_test_put(b->data, "from-b.txt", "B's change");
+    afs_test_fault_hook(afs_test_fenv_storage_ctl(b), append_and_prune, &h);
+    log_start();
+    afs_test_sync(b);
+    afs_test_fault_hook(afs_test_fenv_storage_ctl(b), NULL, NULL);
+    assert_int_equal(h.fired, 1);
+    AFS_ASSERT_OK(h.rc);
+    assert_int_equal(h.res.floor, head + 2);
+
+    /* A learns B's change from the journal, without a full enumeration. */
+    afs_test_sync(a);
+    assert_int_equal(a->last.full_cloud_scan, 0);
+    afs_test_assert_file(a->data, "from-b.txt", "B's change");
+    assert_logged("landed below the floor");
+    /* B, pruned past while it synced, enumerates in full next time. */
+    afs_test_sync(b);
+    assert_int_equal(b->last.full_cloud_scan, 1);
+    afs_test_assert_file(b->data, "meanwhile-1.txt", "meanwhile");
+    afs_test_assert_same_tree(a->data, b->data);
+}
+
 static void test_sync_journal__two_pruners_racing_never_lower_the_floor(void **state)
 {
     afs_test_fenv *fe = *state;
@@ -764,6 +818,9 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_sync_journal__batches_left_below_the_floor_mislead_nobody, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_sync_journal__batch_appended_below_a_new_floor_is_moved_past_it, setup,
+            teardown),
         cmocka_unit_test_setup_teardown(
             test_sync_journal__two_pruners_racing_never_lower_the_floor, setup, teardown),
         cmocka_unit_test_setup_teardown(
