@@ -331,6 +331,7 @@ struct hooked_prune {
     const char *op;
     char path[64];
     int64_t stale_ns;
+    int appends;      /* sessions of the pruner, each with an edit, before it prunes */
     int fired;
     int rc;
     afs__prune_result res;
@@ -342,6 +343,12 @@ static void prune_at(const char *op, const char *path, void *payload)
     if (h->fired || strcmp(op, h->op) != 0 || strcmp(path, h->path) != 0)
         return;
     h->fired = 1;
+    for (int i = 0; i < h->appends; i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "meanwhile-%d.txt", i);
+        afs_test_put(h->pruner->data, name, "meanwhile");
+        afs_test_sync(h->pruner);
+    }
     h->rc = afs__journal_prune(h->pruner->group, afs_group_storage(h->pruner->group),
                                afs__now_ns(), h->stale_ns, &h->res);
 }
@@ -625,24 +632,6 @@ static void test_sync_journal__batches_left_below_the_floor_mislead_nobody(void 
     assert_pruned(&j);
 }
 
-/* While B is about to append its batch, A appends two and prunes past the
- * first: B's create-only put then succeeds below the floor. */
-static void append_and_prune(const char *op, const char *path, void *payload)
-{
-    struct hooked_prune *h = payload;
-    if (h->fired || strcmp(op, h->op) != 0 || strcmp(path, h->path) != 0)
-        return;
-    h->fired = 1;
-    for (int i = 0; i < 2; i++) {
-        char name[32];
-        snprintf(name, sizeof(name), "meanwhile-%d.txt", i);
-        afs_test_put(h->pruner->data, name, "meanwhile");
-        afs_test_sync(h->pruner);
-    }
-    h->rc = afs__journal_prune(h->pruner->group, afs_group_storage(h->pruner->group),
-                               afs__now_ns(), h->stale_ns, &h->res);
-}
-
 static void test_sync_journal__batch_appended_below_a_new_floor_is_moved_past_it(void **state)
 {
     afs_test_fenv *fe = *state;
@@ -658,8 +647,11 @@ static void test_sync_journal__batch_appended_below_a_new_floor_is_moved_past_it
     h.op = "put";
     batch_rel(head + 1, h.path, sizeof(h.path));
     h.stale_ns = 1; /* nobody counts: up to the newest batch */
+    /* While B is about to append its batch, A appends two and prunes past
+     * the first: B's create-only put then succeeds below the floor. */
+    h.appends = 2;
     afs_test_put(b->data, "from-b.txt", "B's change");
-    afs_test_fault_hook(afs_test_fenv_storage_ctl(b), append_and_prune, &h);
+    afs_test_fault_hook(afs_test_fenv_storage_ctl(b), prune_at, &h);
     log_start();
     afs_test_sync(b);
     afs_test_fault_hook(afs_test_fenv_storage_ctl(b), NULL, NULL);
