@@ -80,6 +80,26 @@ AFS_EXTERN const char *afs_group_storage_uri(const afs_group *group);
  */
 AFS_EXTERN afs_storage *afs_group_storage(afs_group *group);
 
+/*
+ * The journal stale limit (docs/sync.md#change-detection): a server
+ * endpoint whose published journal cursor has not moved for this long no
+ * longer holds back the pruning of the share's change journal; when it
+ * syncs again it enumerates the share in full (nothing is lost). A group
+ * setting, kept in the share's group definition, so that every server
+ * prunes by the same rule. `seconds` 0 restores the default; otherwise 1 to
+ * AFS_JOURNAL_STALE_LIMIT_MAX_S. The rewrite is conditional on the
+ * definition's etag (a concurrent change is retried). Errors: AFS_EINVAL,
+ * AFS_ECORRUPT (a damaged group definition), AFS_EBUSY (lost 8 races),
+ * storage errors.
+ */
+#define AFS_JOURNAL_STALE_LIMIT_DEFAULT_S 2592000u   /* 30 days */
+#define AFS_JOURNAL_STALE_LIMIT_MAX_S 315360000u     /* 10 years */
+AFS_EXTERN int afs_group_set_journal_stale_limit(afs_group *group, uint64_t seconds);
+
+/* The group's journal stale limit in seconds into *seconds (the default when
+ * none is set). Errors: AFS_EINVAL, AFS_ECORRUPT, storage errors. */
+AFS_EXTERN int afs_group_journal_stale_limit(afs_group *group, uint64_t *seconds);
+
 /* Initial sync of a group's first server endpoint. */
 typedef enum afs_initial_sync {
     AFS_INITIAL_SYNC_MERGE = 0,               /* default: namespaces merge */

@@ -13,6 +13,7 @@
 #include "../tier/tier_internal.h"
 #include "group_internal.h"
 #include "names.h"
+#include "prune.h"
 #include "state.h"
 
 #define MAX_ENDPOINTS_PER_GROUP 100 /* afs-facts.md */
@@ -727,6 +728,11 @@ int afs_endpoint_delete(afs_group *group)
     rc = afs__storage_remove(group->storage, docpath, NULL, true);
     if (rc != 0 && rc != AFS_ENOTFOUND)
         goto done;
+    /* Its journal cursor no longer holds pruning back (pruners also skip
+     * cursors of endpoints that are not listed). */
+    if (afs__journal_unpublish(group->storage, ep->id) != 0)
+        afs__log(AFS_LOG_WARN, "endpoint delete: journal cursor of %s: %s", ep->path,
+                 afs_error_last());
     claim_path(sid, claim, sizeof(claim));
     rc = afs__storage_remove(group->storage, claim, NULL, true);
     if (rc != 0 && rc != AFS_ENOTFOUND)

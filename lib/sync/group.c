@@ -4,6 +4,7 @@
  * same group; the service database keeps the groups this host knows and the
  * URI of each one's share.
  */
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,6 +35,12 @@ int afs__share_put_doc(afs_storage *s, const char *path, const char *doc, bool c
 
 int afs__share_get_doc(afs_storage *s, const char *path, char **doc, size_t *len)
 {
+    return afs__share_get_doc_etag(s, path, doc, len, NULL);
+}
+
+int afs__share_get_doc_etag(afs_storage *s, const char *path, char **doc, size_t *len,
+                            char *etag)
+{
     afs_storage_entry e;
     size_t got = 0;
     char *buf;
@@ -56,6 +63,8 @@ int afs__share_get_doc(afs_storage *s, const char *path, char **doc, size_t *len
     *doc = buf;
     if (len)
         *len = got;
+    if (etag)
+        memcpy(etag, e.etag, AFS_ETAG_MAX);
     return 0;
 }
 
@@ -416,4 +425,109 @@ const char *afs_group_storage_uri(const afs_group *group)
 afs_storage *afs_group_storage(afs_group *group)
 {
     return group ? group->storage : NULL;
+}
+
+/* ---- the journal stale limit (a member of the group definition) ---- */
+
+#define KEY_STALE "journal_stale_limit_s"
+
+int afs__group_stale_limit(afs_storage *s, uint64_t *seconds)
+{
+    char *doc = NULL;
+    size_t len = 0;
+    yajl_val v = NULL;
+    int64_t n = 0;
+    int rc;
+
+    *seconds = AFS_JOURNAL_STALE_LIMIT_DEFAULT_S;
+    if ((rc = afs__share_get_doc(s, AFS__GROUP_DOC, &doc, &len)) != 0)
+        return rc;
+    rc = afs__json_parse(doc, len, "sync group definition " AFS__GROUP_DOC, &v);
+    free(doc);
+    if (rc != 0)
+        return rc;
+    if (afs__json_get_int(v, KEY_STALE, &n) == 0) {
+        if (n >= 1 && n <= (int64_t)AFS_JOURNAL_STALE_LIMIT_MAX_S)
+            *seconds = (uint64_t)n;
+        else
+            afs__log(AFS_LOG_WARN, "%s: %s %" PRId64 " is out of range; the default applies",
+                     AFS__GROUP_DOC, KEY_STALE, n);
+    }
+    yajl_tree_free(v);
+    return 0;
+}
+
+int afs_group_journal_stale_limit(afs_group *group, uint64_t *seconds)
+{
+    if (!group || !seconds)
+        return afs__error_set(AFS_EINVAL, "afs_group_journal_stale_limit: group and seconds "
+                              "are required");
+    return afs__group_stale_limit(group->storage, seconds);
+}
+
+int afs_group_set_journal_stale_limit(afs_group *group, uint64_t seconds)
+{
+    int rc = AFS_ECONDITION;
+
+    if (!group)
+        return afs__error_set(AFS_EINVAL, "afs_group_set_journal_stale_limit: group is NULL");
+    if (seconds > AFS_JOURNAL_STALE_LIMIT_MAX_S)
+        return afs__error_set(AFS_EINVAL, "journal stale limit %" PRIu64 " s is above the "
+                              "maximum of %u s", seconds, AFS_JOURNAL_STALE_LIMIT_MAX_S);
+    for (int tries = 0; tries < 8 && rc == AFS_ECONDITION; tries++) {
+        afs_storage_put_options o = AFS_STORAGE_PUT_OPTIONS_INIT;
+        char etag[AFS_ETAG_MAX];
+        char *doc = NULL, *out = NULL;
+        size_t len = 0;
+        yajl_val v = NULL;
+        const char *id, *name;
+        int64_t created = 0;
+        afs__json *j = NULL;
+        struct afs__membuf m;
+
+        if ((rc = afs__share_get_doc_etag(group->storage, AFS__GROUP_DOC, &doc, &len, etag)) != 0)
+            break;
+        rc = afs__json_parse(doc, len, "sync group definition " AFS__GROUP_DOC, &v);
+        free(doc);
+        if (rc != 0)
+            break;
+        id = afs__json_get_str(v, "id");
+        name = afs__json_get_str(v, "name");
+        afs__json_get_int(v, "created_ns", &created);
+        if (!id || !name || strcmp(id, group->id) != 0) {
+            yajl_tree_free(v);
+            rc = afs__error_set(AFS_ECORRUPT, "the sync group definition in %s is damaged or "
+                                "no longer this group's (%s)", group->uri, AFS__GROUP_DOC);
+            break;
+        }
+        if (!(j = afs__json_new())) {
+            yajl_tree_free(v);
+            rc = AFS_ENOMEM;
+            break;
+        }
+        afs__json_open_map(j);
+        afs__json_key_int(j, "format", 1);
+        afs__json_key_str(j, "id", id);
+        afs__json_key_str(j, "name", name);
+        afs__json_key_int(j, "created_ns", created);
+        if (seconds)
+            afs__json_key_int(j, KEY_STALE, (int64_t)seconds);
+        afs__json_close_map(j);
+        rc = afs__json_finish(j, &out, &len);
+        afs__json_free(j);
+        yajl_tree_free(v);
+        if (rc != 0)
+            break;
+        m.data = (const unsigned char *)out;
+        m.len = len;
+        o.condition = AFS_COND_IF_MATCH;
+        o.if_match = etag;
+        rc = afs__storage_put(group->storage, AFS__GROUP_DOC, afs__membuf_read, &m, len, &o,
+                              NULL, true);
+        free(out);
+    }
+    if (rc == AFS_ECONDITION)
+        rc = afs__error_set(AFS_EBUSY, "the sync group definition %s kept changing; the journal "
+                            "stale limit was not set", AFS__GROUP_DOC);
+    return rc;
 }

@@ -40,5 +40,13 @@ int afs__endpoint_count_local(afs_service *svc, size_t *count);
 int afs__share_put_doc(afs_storage *s, const char *path, const char *doc, bool create_only);
 /* Read one (at most AFS__JSON_MAX bytes) into a malloc'd NUL-terminated buffer. */
 int afs__share_get_doc(afs_storage *s, const char *path, char **doc, size_t *len);
+/* The same, and its etag (AFS_ETAG_MAX bytes) for a conditional rewrite;
+ * AFS_ECONDITION if it changed between the stat and the read. */
+int afs__share_get_doc_etag(afs_storage *s, const char *path, char **doc, size_t *len,
+                            char *etag);
+
+/* The group's journal stale limit in seconds (lib/sync/prune.c), read from
+ * the group definition: the default when unset or out of range. */
+int afs__group_stale_limit(afs_storage *s, uint64_t *seconds);
 
 #endif

@@ -48,14 +48,189 @@ static bool exists(afs_storage *s, uint64_t seq)
     return afs__storage_stat(s, path, &e, true) == 0;
 }
 
+/* ---- the floor ---- */
+
+/* Decimal digits with optional whitespace around; at most INT64_MAX (cursors
+ * are kept as signed 64-bit values). Anything else is damaged. */
+static int floor_parse(const char *buf, size_t n, uint64_t *out)
+{
+    size_t i = 0, digits = 0;
+    uint64_t v = 0;
+
+    while (i < n && (buf[i] == ' ' || buf[i] == '\n' || buf[i] == '\r' || buf[i] == '\t'))
+        i++;
+    for (; i < n && buf[i] >= '0' && buf[i] <= '9'; i++, digits++) {
+        unsigned int d = (unsigned int)(buf[i] - '0');
+        if (v > ((uint64_t)INT64_MAX - d) / 10)
+            return AFS_ECORRUPT;
+        v = v * 10 + d;
+    }
+    while (i < n && (buf[i] == ' ' || buf[i] == '\n' || buf[i] == '\r' || buf[i] == '\t'))
+        i++;
+    if (digits == 0 || i != n)
+        return AFS_ECORRUPT;
+    *out = v;
+    return 0;
+}
+
+int afs__journal_floor_get(afs_storage *s, bool want_etag, afs__jfloor *f)
+{
+    char buf[AFS__JOURNAL_FLOOR_MAX + 1];
+    afs_storage_entry e;
+    size_t n = 0;
+    int rc;
+
+    memset(f, 0, sizeof(*f));
+    for (int tries = 0;; tries++) {
+        e.etag[0] = '\0';
+        if (want_etag && (rc = afs__storage_stat(s, AFS__JOURNAL_FLOOR, &e, true)) != 0)
+            break;
+        rc = afs__storage_read(s, AFS__JOURNAL_FLOOR, 0, buf, sizeof(buf), &n,
+                               want_etag ? e.etag : NULL, true);
+        if (rc != AFS_ECONDITION || tries == 4)
+            break; /* else rewritten between the stat and the read */
+    }
+    if (rc == AFS_ENOTFOUND) {
+        afs_error_clear();
+        return 0;
+    }
+    if (rc != 0)
+        return rc;
+    f->present = true;
+    snprintf(f->etag, sizeof(f->etag), "%s", e.etag);
+    if (n > AFS__JOURNAL_FLOOR_MAX || floor_parse(buf, n, &f->value) != 0) {
+        f->bad = true;
+        f->value = 0;
+        snprintf(f->why, sizeof(f->why), "%s is damaged (not a batch number)",
+                 AFS__JOURNAL_FLOOR);
+    }
+    return 0;
+}
+
+bool afs__journal_floor_check(afs_storage *s, afs__jfloor *f)
+{
+    /* A pruner never raises the floor past the newest batch and nothing
+     * removes batches at or above it: a floor naming no batch is hostile, or
+     * a newer floor replaced it meanwhile (then the file changed). */
+    for (int tries = 0; !f->bad && f->value > 1 && !exists(s, f->value); tries++) {
+        afs__jfloor again;
+        if (tries < 4 && afs__journal_floor_get(s, f->etag[0] != '\0', &again) == 0 &&
+            again.present &&
+            !again.bad && again.value != f->value) {
+            *f = again;
+            continue;
+        }
+        afs_error_clear();
+        f->bad = true;
+        snprintf(f->why, sizeof(f->why), "%s says %" PRIu64 ", a batch that does not exist",
+                 AFS__JOURNAL_FLOOR, f->value);
+    }
+    return !f->bad;
+}
+
+/* ---- listing ---- */
+
+/* A batch name: exactly 20 digits, at most INT64_MAX. */
+static bool seq_parse(const char *name, size_t len, uint64_t *seq)
+{
+    return len == 20 && floor_parse(name, len, seq) == 0 && *seq > 0;
+}
+
+struct seq_list {
+    uint64_t *seqs;
+    size_t count, cap;
+    int rc;
+};
+
+static int collect_seq(const afs_storage_entry *e, void *payload)
+{
+    struct seq_list *l = payload;
+    uint64_t seq;
+    if (e->status != 0 || e->type != AFS_TYPE_FILE || !seq_parse(e->name, e->name_len, &seq))
+        return 0;
+    if (l->count == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 64;
+        uint64_t *n = afs__realloc(l->seqs, cap * sizeof(*n));
+        if (!n)
+            return l->rc = AFS_ENOMEM;
+        l->seqs = n;
+        l->cap = cap;
+    }
+    l->seqs[l->count++] = seq;
+    return 0;
+}
+
+int afs__journal_list(afs_storage *s, uint64_t **seqs, size_t *count)
+{
+    struct seq_list l = { NULL, 0, 0, 0 };
+    char marker[AFS_STORAGE_MARKER_MAX], next[AFS_STORAGE_MARKER_MAX];
+    int rc;
+
+    *seqs = NULL;
+    *count = 0;
+    marker[0] = '\0';
+    do {
+        next[0] = '\0';
+        rc = afs__storage_list(s, AFS__JOURNAL_DIR, marker, collect_seq, &l, next, sizeof(next),
+                               true);
+        if (rc == AFS_ENOTFOUND) { /* nothing was ever journaled */
+            afs_error_clear();
+            rc = 0;
+            break;
+        }
+        if (rc == 0)
+            rc = l.rc;
+        memcpy(marker, next, sizeof(marker));
+    } while (rc == 0 && next[0]);
+    if (rc != 0) {
+        free(l.seqs);
+        return rc;
+    }
+    *seqs = l.seqs;
+    *count = l.count;
+    return 0;
+}
+
+/* ---- the head ---- */
+
+/* The highest batch number listed (0 if none). */
+static int list_head(afs_storage *s, uint64_t *head)
+{
+    uint64_t *seqs = NULL;
+    size_t n = 0;
+    int rc = afs__journal_list(s, &seqs, &n);
+    *head = 0;
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        if (seqs[i] > *head)
+            *head = seqs[i];
+    free(seqs);
+    return rc;
+}
+
 int afs__journal_head(afs_storage *s, uint64_t hint, uint64_t *head)
 {
     uint64_t lo = hint, hi, step = 1;
+    afs__jfloor f;
 
-    /* Gallop forward from the hint to a missing number, then bisect:
-     * O(log n) stats however stale the hint is. */
-    if (lo > 0 && !exists(s, lo))
-        lo = 0;
+    /* Start at the floor when the hint is below it (batches a pruner left
+     * below the floor are not the journal) or gone (pruned, or from another
+     * share). A floor that names no batch cannot be trusted: list the
+     * journal instead. */
+    if (afs__journal_floor_get(s, false, &f) != 0) {
+        afs_error_clear(); /* unreadable now: probe from the hint, as without a floor */
+        memset(&f, 0, sizeof(f));
+    }
+    if (f.present && (f.bad || f.value > 1))
+        afs__journal_floor_check(s, &f);
+    if (!f.bad && f.value > 1 && f.value > lo) {
+        lo = f.value;
+    } else if (lo > 0 && !exists(s, lo)) {
+        if (f.bad)
+            return list_head(s, head);
+        lo = f.value > 1 ? f.value : 0;
+    }
+    /* Gallop forward to a missing number, then bisect: O(log n) stats
+     * however stale the start is. */
     hi = lo + 1;
     while (exists(s, hi)) {
         lo = hi;
@@ -134,10 +309,27 @@ int afs__journal_append(afs_storage *s, const char *endpoint_id, const char *ser
     m.len = len;
     o.condition = AFS_COND_CREATE_ONLY;
     for (int tries = 0; tries < 64; tries++) {
+        afs_storage_entry put;
+        afs__jfloor f;
         seq_path(next, path, sizeof(path));
-        rc = afs__storage_put(s, path, afs__membuf_read, &m, len, &o, NULL, true);
-        if (rc != AFS_ECONDITION)
+        rc = afs__storage_put(s, path, afs__membuf_read, &m, len, &o, &put, true);
+        if (rc == 0) {
+            /* A pruner may have raised the floor past `next` and removed the
+             * batch that held it before our create-only put: nobody would
+             * read ours. Take it back and append past the head. */
+            if (afs__journal_floor_get(s, false, &f) != 0 || f.bad || f.value <= next ||
+                !afs__journal_floor_check(s, &f) || f.value <= next) {
+                afs_error_clear();
+                break;
+            }
+            afs__log(AFS_LOG_INFO, "journal: batch %" PRIu64 " landed below the floor %" PRIu64
+                     "; appending it again past the head", next, f.value);
+            if ((rc = afs__storage_remove(s, path, put.etag, true)) != 0 && rc != AFS_ENOTFOUND)
+                break;
+            next = f.value;
+        } else if (rc != AFS_ECONDITION) {
             break;
+        }
         /* Someone else took that number: find the head and try past it. */
         if ((rc = afs__journal_head(s, next, &next)) != 0)
             break;
@@ -245,36 +437,55 @@ static int parse_rec(yajl_val v, afs__jrec *r)
     return 0;
 }
 
-static int read_floor(afs_storage *s, uint64_t *floor)
+/*
+ * Batch `seq` is missing. That ends the journal only if the floor is still
+ * at or below it and no later batch exists: a pruner removes batches only
+ * after raising the floor past them, so a batch that vanished under the
+ * reader shows as "floor moved", and a hole with later batches after it (a
+ * batch removed by hand) as a gap. Either way: a full enumeration.
+ */
+static int missing_batch(afs_storage *s, uint64_t seq, const char *path, bool *gap)
 {
-    char buf[32];
-    size_t n;
-    int rc = afs__storage_read(s, AFS__JOURNAL_FLOOR, 0, buf, sizeof(buf) - 1, &n, NULL, true);
-    *floor = 0;
-    if (rc == AFS_ENOTFOUND) {
-        afs_error_clear();
-        return 0;
-    }
+    afs__jfloor f;
+    int rc = afs__journal_floor_get(s, false, &f);
     if (rc != 0)
         return rc;
-    buf[n] = '\0';
-    *floor = strtoull(buf, NULL, 10);
+    if (f.bad) {
+        afs__log(AFS_LOG_WARN, "journal: %s; a full enumeration follows", f.why);
+        *gap = true;
+    } else if (f.value > seq) {
+        afs__log(AFS_LOG_INFO, "journal: batch %s was pruned while it was read (floor now %"
+                 PRIu64 "); a full enumeration follows", path, f.value);
+        *gap = true;
+    } else if (exists(s, seq + 1)) {
+        afs__log(AFS_LOG_WARN, "journal: batch %s is missing but later batches exist; a full "
+                 "enumeration follows", path);
+        *gap = true;
+    }
     return 0;
 }
 
 int afs__journal_read(afs_storage *s, uint64_t cursor, afs__journal_fn fn, void *payload,
                       uint64_t *new_cursor, bool *gap)
 {
-    uint64_t floor, seq;
+    afs__jfloor f;
+    uint64_t seq;
     int rc;
 
     *gap = false;
     *new_cursor = cursor;
-    if ((rc = read_floor(s, &floor)) != 0)
+    if ((rc = afs__journal_floor_get(s, false, &f)) != 0)
         return rc;
-    if (floor > cursor + 1) {
+    if (f.value > cursor + 1)
+        afs__journal_floor_check(s, &f); /* only to say which it is */
+    if (f.bad) {
+        afs__log(AFS_LOG_WARN, "journal: %s; a full enumeration follows", f.why);
+        *gap = true;
+        return 0;
+    }
+    if (f.value > cursor + 1) {
         afs__log(AFS_LOG_INFO, "journal: pruned up to %" PRIu64 ", cursor %" PRIu64
-                 ": full enumeration needed", floor, cursor);
+                 ": full enumeration needed", f.value, cursor);
         *gap = true;
         return 0;
     }
@@ -289,7 +500,7 @@ int afs__journal_read(afs_storage *s, uint64_t cursor, afs__journal_fn fn, void 
         rc = read_all(s, path, &doc, &len);
         if (rc == AFS_ENOTFOUND) {
             afs_error_clear();
-            return 0;
+            return missing_batch(s, seq, path, gap);
         }
         if (rc == AFS_ECORRUPT) {
             *gap = true;

@@ -10,8 +10,10 @@
  * hints: the engine re-checks the share before acting on one, and every
  * transfer is conditional on an etag, so a stale record can cost time but
  * never data. Anything the journal cannot vouch for (a batch that fails to
- * parse, a cursor older than what was pruned) turns into a full
- * enumeration of the share.
+ * parse, a cursor older than what was pruned, a batch that vanished while
+ * it was read, a damaged floor) turns into a full enumeration of the share.
+ * Pruning (lib/sync/prune.c) raises the floor, then removes the batches
+ * below it.
  */
 #ifndef AFS_SYNC_JOURNAL_H
 #define AFS_SYNC_JOURNAL_H
@@ -23,8 +25,10 @@
 #include "../core/md5.h"
 
 #define AFS__JOURNAL_DIR AFS_RESERVED_NAME "/journal"
-/* The lowest sequence still kept, written when old batches are pruned. */
+/* The lowest sequence still kept, written when old batches are pruned:
+ * decimal text. Never above the newest batch, so it always names one. */
 #define AFS__JOURNAL_FLOOR AFS_RESERVED_NAME "/journal-floor"
+#define AFS__JOURNAL_FLOOR_MAX 64 /* bytes; a larger floor file is damaged */
 
 typedef enum afs__jop {
     AFS__JOP_PUT = 1,    /* a file was written: path, size, mtime, etag, md5 */
@@ -69,13 +73,45 @@ typedef int (*afs__journal_fn)(uint64_t seq, const char *endpoint_id, const char
  * read. *gap is set when the journal cannot account for everything since
  * `cursor` (pruned past it, a batch that is damaged or hostile, or an
  * AFS__JOP_RESCAN record): the caller must then enumerate the share in
- * full. Errors: storage errors other than a missing batch (which ends the
- * read), the callback's value.
+ * full. A missing batch ends the read only when it is the end of the
+ * journal: one pruned meanwhile or followed by later batches sets *gap.
+ * Errors: storage errors other than a missing batch, the callback's value.
  */
 int afs__journal_read(afs_storage *s, uint64_t cursor, afs__journal_fn fn, void *payload,
                       uint64_t *new_cursor, bool *gap);
 
-/* The highest sequence present (0 if none), found by probing. */
+/*
+ * The highest sequence present (0 if none), found by probing from `hint`
+ * (or from the floor when the hint is gone; by listing the journal when the
+ * floor names no batch). Errors: storage errors.
+ */
 int afs__journal_head(afs_storage *s, uint64_t hint, uint64_t *head);
+
+/* The floor file as the share holds it. */
+typedef struct afs__jfloor {
+    bool present;     /* the file exists */
+    bool bad;         /* damaged or hostile: readers ignore it and enumerate in full */
+    uint64_t value;   /* the floor (0: none or bad) */
+    char etag[AFS_ETAG_MAX]; /* with want_etag, for a conditional rewrite */
+    char why[160];    /* with bad: what is wrong, for the log */
+} afs__jfloor;
+
+/*
+ * Read the floor (one read; with want_etag a stat too, so that f->etag
+ * matches the value read). A missing file is not an error. Errors: storage
+ * errors.
+ */
+int afs__journal_floor_get(afs_storage *s, bool want_etag, afs__jfloor *f);
+
+/*
+ * Check that a floor above 1 names an existing batch (what pruners write),
+ * following a floor that moved meanwhile. Marks it bad and returns false
+ * otherwise.
+ */
+bool afs__journal_floor_check(afs_storage *s, afs__jfloor *f);
+
+/* Every batch number in the journal, unsorted (malloc'd; NULL if none).
+ * Errors: storage errors, AFS_ENOMEM. */
+int afs__journal_list(afs_storage *s, uint64_t **seqs, size_t *count);
 
 #endif

@@ -16,6 +16,7 @@
 #include "../tier/tier_internal.h"
 #include "apply.h"
 #include "group_internal.h"
+#include "prune.h"
 #include "rename.h"
 #include "retry.h"
 #include "scan_cloud.h"
@@ -526,6 +527,7 @@ int afs_endpoint_sync(afs_endpoint *endpoint, const afs_sync_options *opts,
         goto done;
     if (!initial_done && (rc = afs__state_set_int(db, KEY_INITIAL_DONE, 1)) != 0)
         goto done;
+    afs__journal_maintain(endpoint, s.storage, a.journal_read); /* publish, maybe prune */
 done:
     if (!initial_done && rc != 0 && rc != AFS_EBUSY)
         provisioning_step(db, "ns", AFS_PROVISIONING_ERROR, 0, rc);

@@ -26,6 +26,9 @@ struct afs_test_fault {
     /* latency */
     char lat_op[32];
     unsigned int lat_usec;
+    /* hook */
+    afs_test_fault_hook_fn hook;
+    void *hook_payload;
 };
 
 afs_test_fault *afs__fault_new(const char *const *names, size_t count)
@@ -159,4 +162,24 @@ void afs_test_fault_reset_counts(afs_test_fault *f)
     memset(f->counts, 0, sizeof(f->counts));
     f->injected = 0;
     pthread_mutex_unlock(&f->lock);
+}
+
+void afs_test_fault_hook(afs_test_fault *f, afs_test_fault_hook_fn fn, void *payload)
+{
+    pthread_mutex_lock(&f->lock);
+    f->hook = fn;
+    f->hook_payload = payload;
+    pthread_mutex_unlock(&f->lock);
+}
+
+void afs__fault_hook_call(afs_test_fault *f, const char *op, const char *path)
+{
+    afs_test_fault_hook_fn fn;
+    void *payload;
+    pthread_mutex_lock(&f->lock);
+    fn = f->hook;
+    payload = f->hook_payload;
+    pthread_mutex_unlock(&f->lock);
+    if (fn) /* outside the lock: the hook may call the wrapper */
+        fn(op, path, payload);
 }

@@ -49,6 +49,16 @@ uint64_t afs_test_fault_injected(const afs_test_fault *f);
 void afs_test_fault_reset_counts(afs_test_fault *f);
 
 /*
+ * A hook called before every storage stat, read, put, remove and list the
+ * wrapper forwards (after the plan, if the plan lets the call through),
+ * with the slot name and the path: a test can do something at an exact
+ * point of the engine's work, for example another server's move while
+ * this one is paused inside a read. NULL removes it. Storage wrapper only.
+ */
+typedef void (*afs_test_fault_hook_fn)(const char *op, const char *path, void *payload);
+void afs_test_fault_hook(afs_test_fault *f, afs_test_fault_hook_fn fn, void *payload);
+
+/*
  * Wrap `inner` (borrowed; must outlive the wrapper). *out is a new afs_fs /
  * afs_storage to hand to the library; *ctl controls it and is freed with the
  * wrapper (afs_fs_free / afs_storage_free on *out). Return 0 or an afs code.

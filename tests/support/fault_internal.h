@@ -20,5 +20,7 @@ void afs__fault_free(afs_test_fault *f);
  */
 int afs__fault_enter(afs_test_fault *f, size_t slot, bool *crash_after);
 void afs__fault_after(bool crash_after);
+/* Call the hook, if any (tests/support/fault.h afs_test_fault_hook). */
+void afs__fault_hook_call(afs_test_fault *f, const char *op, const char *path);
 
 #endif

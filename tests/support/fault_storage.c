@@ -48,6 +48,7 @@ static int fs_list(void *ctx, const char *dir, const char *marker, afs_storage_l
 {
     struct fault_storage *fs = ctx;
     FAULT_ENTER(fs, S_LIST);
+    afs__fault_hook_call(fs->f, "list", dir);
     FAULT_LEAVE(fs->inner->list(fs->ictx, dir, marker, emit, payload, next_marker,
                                 next_marker_size));
 }
@@ -56,6 +57,7 @@ static int fs_stat(void *ctx, const char *path, afs_storage_entry *out)
 {
     struct fault_storage *fs = ctx;
     FAULT_ENTER(fs, S_STAT);
+    afs__fault_hook_call(fs->f, "stat", path);
     FAULT_LEAVE(fs->inner->stat(fs->ictx, path, out));
 }
 
@@ -64,6 +66,7 @@ static int fs_read(void *ctx, const char *path, uint64_t offset, void *buf, size
 {
     struct fault_storage *fs = ctx;
     FAULT_ENTER(fs, S_READ);
+    afs__fault_hook_call(fs->f, "read", path);
     FAULT_LEAVE(fs->inner->read(fs->ictx, path, offset, buf, len, nread, if_match));
 }
 
@@ -72,6 +75,7 @@ static int fs_put(void *ctx, const char *path, afs_read_fn src, void *src_payloa
 {
     struct fault_storage *fs = ctx;
     FAULT_ENTER(fs, S_PUT);
+    afs__fault_hook_call(fs->f, "put", path);
     FAULT_LEAVE(fs->inner->put(fs->ictx, path, src, src_payload, size, opts, out));
 }
 
@@ -79,6 +83,7 @@ static int fs_remove(void *ctx, const char *path, const char *if_match)
 {
     struct fault_storage *fs = ctx;
     FAULT_ENTER(fs, S_REMOVE);
+    afs__fault_hook_call(fs->f, "remove", path);
     FAULT_LEAVE(fs->inner->remove(fs->ictx, path, if_match));
 }
 

@@ -267,6 +267,8 @@ _fn("afs_group_name", c_char_p, c_void_p)
 _fn("afs_group_id", c_char_p, c_void_p)
 _fn("afs_group_storage_uri", c_char_p, c_void_p)
 _fn("afs_group_storage", c_void_p, c_void_p)
+_fn("afs_group_set_journal_stale_limit", c_int, c_void_p, c_uint64)
+_fn("afs_group_journal_stale_limit", c_int, c_void_p, POINTER(c_uint64))
 _fn("afs_endpoint_options_init", c_int, POINTER(EndpointOptionsC), c_uint)
 _fn("afs_endpoint_create", c_int, POINTER(c_void_p), c_void_p, c_char_p,
     POINTER(EndpointOptionsC))

@@ -419,6 +419,24 @@ class SyncGroup(Owner):
                 self._storage = Storage(Handle(ptr, "storage", None, self._h), self)
         return self._storage
 
+    @property
+    def journal_stale_limit_s(self) -> int:
+        """The journal stale limit in seconds (default 30 days): a server
+        endpoint whose journal cursor has not moved for this long no longer
+        holds back the pruning of the share's change journal, and enumerates
+        the share in full when it syncs again. A group setting, kept in the
+        share; assign 0 to restore the default."""
+        out = ctypes.c_uint64(0)
+        with self._h.use() as p:
+            checked(_lib.lib.afs_group_journal_stale_limit(p, ctypes.byref(out)))
+        return out.value
+
+    @journal_stale_limit_s.setter
+    def journal_stale_limit_s(self, seconds: int) -> None:
+        value = _uint("journal_stale_limit_s", seconds, 64)
+        with self._h.use() as p:
+            checked(_lib.lib.afs_group_set_journal_stale_limit(p, value))
+
     # ---- server endpoints (shortcuts for the ServerEndpoint class methods) ----
 
     def create_endpoint(self, path: PathArg,

@@ -298,3 +298,20 @@ def test_sync__changing_options_keeps_the_endpoint_creation_time(env):
     a.endpoint.update_options(exclude=["*.bak"])
     after = [(i.server_name, i.created_ns) for i in a.group.endpoints()]
     assert after == before
+
+
+def test_sync__journal_stale_limit_is_a_group_setting(env):
+    a = env.server("ServerA")
+    b = env.server("ServerB")
+    ga = a.service.create_group("docs", env.share)
+    gb = afs.SyncGroup.join(b.service, env.share)
+    assert ga.journal_stale_limit_s == 30 * 24 * 3600
+    ga.journal_stale_limit_s = 7 * 24 * 3600
+    assert gb.journal_stale_limit_s == 7 * 24 * 3600  # kept in the share
+    with pytest.raises(afs.InvalidArgumentError):
+        ga.journal_stale_limit_s = 11 * 365 * 24 * 3600
+    with pytest.raises(afs.InvalidArgumentError):
+        ga.journal_stale_limit_s = -1
+    assert gb.journal_stale_limit_s == 7 * 24 * 3600
+    ga.journal_stale_limit_s = 0  # the default again
+    assert gb.journal_stale_limit_s == 30 * 24 * 3600
