@@ -352,6 +352,37 @@ test_cli__help_and_the_verb_table() {
     [[ ! -e $T/state-a ]] || fail "help created a state directory"
 }
 
+test_cli__status_warns_when_no_recall_host_is_active() {
+    # Tiering is refused on the system volume: the endpoint goes on tmpfs.
+    [[ -d /dev/shm && -w /dev/shm ]] || { echo "    (skipped: no /dev/shm)"; return 0; }
+    shm_data=$(mktemp -d /dev/shm/afs-cli.XXXXXX)
+    trap 'rm -rf "$shm_data"' EXIT
+    local data=$shm_data
+    mkdir -p "$T/share"
+    expect 0 a server register ServerA
+    expect 0 a group create Docs "$T/share"
+    expect 0 a endpoint create --cloud-tiering on "$data"
+    expect 0 a status
+    grep -q "warning: no recall host is active" "$T/err" ||
+        fail "status did not warn: $(cat "$T/err")"
+    [[ $(grep -c "recall host" "$T/err") == 1 ]] || fail "warned more than once"
+    # A recall host holds an OFD lock on recall-host.lock (docs/recall-daemon.md).
+    python3 -c 'import fcntl,os,struct,sys,time
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o600)
+fcntl.fcntl(fd, fcntl.F_OFD_SETLK, struct.pack("hhqqi4x", fcntl.F_WRLCK, 0, 0, 0, 0))
+os.write(fd, b"%d 1\n" % os.getpid())
+print("locked", flush=True)
+time.sleep(30)' "$T/state-a/recall-host.lock" >"$T/lock.out" &
+    local holder=$!
+    for _ in $(seq 50); do grep -q locked "$T/lock.out" 2>/dev/null && break; sleep 0.1; done
+    expect 0 a status
+    kill "$holder"
+    wait "$holder" 2>/dev/null
+    ! grep -q "recall host" "$T/err" || fail "warned with a recall host active: $(cat "$T/err")"
+    expect 0 a status
+    grep -q "warning: no recall host is active" "$T/err" || fail "no warning once the host died"
+}
+
 # ---- driver ----
 
 cases=("$@")
