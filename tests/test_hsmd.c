@@ -394,6 +394,37 @@ static void test_hsmd__dd_at_an_offset_recalls_only_the_touched_chunk(void **sta
     free(out);
 }
 
+static void test_hsmd__python_read_and_mmap_get_the_right_bytes(void **state)
+{
+    world *w = *state;
+    char *src = data_path(w, "movie.bin"), *out = afs_test_path(w->root, "out");
+    afs_tier_info info;
+    daemon_start(w);
+    /* A seek and a read, then a read through mmap, in another chunk. */
+    assert_int_equal(sh("python3 -c 'import mmap,sys\n"
+                        "f = open(sys.argv[1], \"rb\"); f.seek(%u); a = f.read(3000)\n"
+                        "m = mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ)\n"
+                        "sys.stdout.buffer.write(a + m[%u:%u])' '%s' > '%s'",
+                        3 * MIB + 17, 7 * MIB + 5, 7 * MIB + 5 + 1000, src, out),
+                     0);
+    {
+        size_t n = 0;
+        unsigned char *got = (unsigned char *)afs_test_read_file(out, &n);
+        assert_int_equal(n, 4000);
+        for (size_t i = 0; i < 3000; i++)
+            assert_int_equal(got[i], byte_at(1, 3 * MIB + 17 + i));
+        for (size_t i = 0; i < 1000; i++)
+            assert_int_equal(got[3000 + i], byte_at(1, 7 * MIB + 5 + i));
+        free(got);
+    }
+    /* mmap() of the whole file reports the whole file: it is all recalled. */
+    info = query(w, "movie.bin");
+    assert_int_equal(info.state, AFS_TIER_STATE_FULL);
+    afs_tier_info_clear(&info);
+    free(src);
+    free(out);
+}
+
 static void test_hsmd__cp_gives_an_identical_copy(void **state)
 {
     world *w = *state;
@@ -682,6 +713,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_hsmd__dd_at_an_offset_recalls_only_the_touched_chunk,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_hsmd__cp_gives_an_identical_copy, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hsmd__python_read_and_mmap_get_the_right_bytes,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_hsmd__concurrent_readers_trigger_one_recall, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_hsmd__a_storage_error_gives_the_reader_eio_not_zeros,
