@@ -425,6 +425,28 @@ static void test_hsmd__python_read_and_mmap_get_the_right_bytes(void **state)
     free(out);
 }
 
+static void test_hsmd__a_write_into_a_placeholder_recalls_it_whole_first(void **state)
+{
+    world *w = *state;
+    char *src = data_path(w, "movie.bin");
+    unsigned char *want = content(1, 8 * MIB + 100);
+    size_t n = 0;
+    unsigned char *got;
+    daemon_start(w);
+    /* Overwrite 5 bytes in the middle without truncating. */
+    assert_int_equal(sh("printf HELLO | dd of='%s' bs=1 seek=%u conv=notrunc status=none", src,
+                        4 * MIB + 3), 0);
+    assert_int_equal(state_of(w, "movie.bin"), AFS_TIER_STATE_FULL);
+    daemon_stop(w);
+    memcpy(want + 4 * MIB + 3, "HELLO", 5);
+    got = (unsigned char *)afs_test_read_file(src, &n);
+    assert_int_equal(n, 8 * MIB + 100);
+    assert_memory_equal(got, want, n); /* every other byte is the cloud's */
+    free(got);
+    free(want);
+    free(src);
+}
+
 static void test_hsmd__cp_gives_an_identical_copy(void **state)
 {
     world *w = *state;
@@ -713,6 +735,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_hsmd__dd_at_an_offset_recalls_only_the_touched_chunk,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_hsmd__cp_gives_an_identical_copy, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_hsmd__a_write_into_a_placeholder_recalls_it_whole_first, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hsmd__python_read_and_mmap_get_the_right_bytes,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_hsmd__concurrent_readers_trigger_one_recall, setup,

@@ -761,6 +761,45 @@ static void report_access(worker *w, job *j, const struct stat *st)
     }
 }
 
+/*
+ * Does `pid` have the file open for writing? The kernel reports reads and
+ * writes alike as FAN_PRE_ACCESS; a write into a placeholder must find the
+ * whole file there (a partly recalled file that was written to could never
+ * be uploaded), so a writer gets a whole-file recall.
+ */
+static bool opened_for_writing(pid_t pid, const struct stat *file)
+{
+    char dir[64], p[384], line[128];
+    DIR *dh;
+    struct dirent *e;
+    bool writes = false;
+    snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)pid);
+    if (!(dh = opendir(dir)))
+        return false;
+    while (!writes && (e = readdir(dh))) {
+        struct stat st;
+        FILE *f;
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
+        if (stat(p, &st) != 0 || st.st_ino != file->st_ino || st.st_dev != file->st_dev)
+            continue;
+        snprintf(p, sizeof(p), "/proc/%d/fdinfo/%s", (int)pid, e->d_name);
+        if (!(f = fopen(p, "re")))
+            continue;
+        while (fgets(line, sizeof(line), f)) {
+            unsigned int flags;
+            if (sscanf(line, "flags: %o", &flags) == 1) {
+                writes = (flags & O_ACCMODE) != O_RDONLY;
+                break;
+            }
+        }
+        fclose(f);
+    }
+    closedir(dh);
+    return writes;
+}
+
 static void serve(worker *w, job *j)
 {
     hsmd *d = w->d;
@@ -774,8 +813,8 @@ static void serve(worker *w, job *j)
         answer(d, j, FAN_DENY_ERRNO(EIO));
         return;
     }
-    /* The chunks the access touches; the whole file for a range-less event. */
-    if (j->len == UINT64_MAX || j->len == 0) {
+    /* The chunks the access touches; the whole file for a range-less event or a writer. */
+    if (j->len == UINT64_MAX || j->len == 0 || opened_for_writing(j->pid, &st)) {
         begin = 0;
         end = UINT64_MAX;
     } else {
