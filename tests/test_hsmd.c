@@ -291,6 +291,16 @@ static void assert_bytes(const char *path, unsigned seed, uint64_t off, size_t l
     free(got);
 }
 
+/*
+ * In a forked reader: drop every inherited descriptor. The daemon runs in
+ * this process, and a reader holding a copy of an event's descriptor
+ * (opened read-write) would look like a writer of the file to it.
+ */
+static void reader_child(void)
+{
+    syscall(SYS_close_range, 3u, ~0u, 0u);
+}
+
 /* In a child process: pread `len` bytes at `off`; returns 0 or the errno. */
 static int child_pread(const char *path, uint64_t off, size_t len, unsigned seed)
 {
@@ -299,6 +309,7 @@ static int child_pread(const char *path, uint64_t off, size_t len, unsigned seed
     assert_true(pid >= 0);
     if (pid == 0) {
         unsigned char *buf = malloc(len);
+        reader_child();
         int fd = open(path, O_RDONLY);
         ssize_t n = fd >= 0 ? pread(fd, buf, len, (off_t)off) : -1;
         if (n < 0)
@@ -474,6 +485,7 @@ static void test_hsmd__concurrent_readers_trigger_one_recall(void **state)
         assert_true(kids[i] >= 0);
         if (kids[i] == 0) {
             unsigned char buf[4096];
+            reader_child();
             int fd = open(src, O_RDONLY);
             ssize_t r = pread(fd, buf, sizeof(buf), (off_t)(2 * MIB + 4096 * (unsigned)i));
             if (r != (ssize_t)sizeof(buf))
@@ -608,7 +620,9 @@ static void test_hsmd__restart_keeps_placeholders_and_reads_without_a_daemon_are
     {
         pid_t reader = fork();
         if (reader == 0) {
-            int rfd = open(src, O_RDONLY);
+            int rfd;
+            reader_child();
+            rfd = open(src, O_RDONLY);
             unsigned char b2[4096];
             _exit(pread(rfd, b2, sizeof(b2), 0) < 0 ? 1 : 0);
         }
