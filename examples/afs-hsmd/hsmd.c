@@ -1155,14 +1155,36 @@ void hsmd_stop(hsmd *d)
         pthread_join(d->scanner_tid, NULL);
     if (d->watchdog_on)
         pthread_join(d->watchdog_tid, NULL);
-    for (uint32_t i = 0; i < d->nworkers; i++)
-        pthread_join(d->workers[i].tid, NULL);
     /* Queued, never served: answer EIO rather than let the kernel allow zeros. */
     while (d->qhead) {
         job *j = d->qhead;
         d->qhead = j->next;
         answer(d, j, FAN_DENY_ERRNO(EIO));
         job_free(d, j);
+    }
+    /* Recalls under way may finish within the answer timeout; then they are answered
+     * EIO, and a worker stuck in the storage is left behind (the process is ending). */
+    {
+        struct timespec until;
+        bool stuck = false;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += (time_t)(d->cfg.answer_timeout_ms / 1000u) + 1;
+        for (uint32_t i = 0; i < d->nworkers; i++)
+            if (pthread_timedjoin_np(d->workers[i].tid, NULL, &until) != 0)
+                stuck = true;
+        if (stuck) {
+            pthread_mutex_lock(&d->mu);
+            for (job *j = d->pending; j; j = j->pnext)
+                if (!j->answered) {
+                    struct fanotify_response r = { j->fd, FAN_DENY_ERRNO(EIO) };
+                    j->answered = true;
+                    if (write(d->fan, &r, sizeof(r)) != (ssize_t)sizeof(r))
+                        fprintf(stderr, "afs-hsmd: answer %s: %s\n", j->path, strerror(errno));
+                }
+            pthread_mutex_unlock(&d->mu);
+            fprintf(stderr, "afs-hsmd: a recall did not finish; stopping without it\n");
+            return; /* its handles stay: the worker still uses them */
+        }
     }
     for (uint32_t i = 0; i < d->cfg.workers && d->workers; i++)
         epset_close(&d->workers[i].set);

@@ -59,7 +59,9 @@ typedef struct hsmd_counters {
  */
 int hsmd_start(hsmd **out, const hsmd_config *cfg);
 
-/* Answer what is pending, stop every thread, release the role. NULL ignored. */
+/* Answer what is pending, stop every thread, release the role. A recall
+ * still running after the answer timeout is answered EIO and left behind
+ * with its handles (for a process about to exit). NULL is ignored. */
 void hsmd_stop(hsmd *d);
 
 /* Walk the endpoints again and mark new placeholders now (also done on a
