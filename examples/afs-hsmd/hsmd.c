@@ -800,6 +800,33 @@ static bool opened_for_writing(pid_t pid, const struct stat *file)
     return writes;
 }
 
+/* Does the file's marker already record [begin, end) (clipped to the size) as on disk? */
+static bool already_present(afs_endpoint *ep, const char *path, uint64_t begin, uint64_t end)
+{
+    afs_tier_info info;
+    bool yes = false;
+    memset(&info, 0, sizeof(info));
+    info.version = AFS_TIER_INFO_VERSION;
+    if (afs_tier_query(ep, path, &info) == 0) {
+        if (info.state == AFS_TIER_STATE_FULL) {
+            yes = true;
+        } else {
+            if (end > info.size)
+                end = info.size;
+            /* Ranges are sorted and disjoint: walk them over [begin, end). */
+            for (size_t i = 0; i < info.range_count && begin < end; i++) {
+                uint64_t off = info.ranges[2 * i], len = info.ranges[2 * i + 1];
+                if (off <= begin && begin < off + len)
+                    begin = off + len;
+            }
+            yes = begin >= end;
+        }
+    }
+    afs_tier_info_clear(&info);
+    afs_error_clear();
+    return yes;
+}
+
 static void serve(worker *w, job *j)
 {
     hsmd *d = w->d;
@@ -822,12 +849,17 @@ static void serve(worker *w, job *j)
         end = j->off + j->len;
         end = end > UINT64_MAX - chunk ? UINT64_MAX : (end + chunk - 1) / chunk * chunk;
     }
-    cur_fd = j->fd;
-    cur_dev = st.st_dev;
-    cur_ino = st.st_ino;
-    rc = afs_tier_recall_range(ep, j->path, begin, end == UINT64_MAX ? UINT64_MAX : end - begin,
-                               AFS_RECALL_ON_ACCESS);
-    cur_fd = -1;
+    if (already_present(ep, j->path, begin, end)) {
+        rc = 0; /* a later read of a recalled chunk: no recall call (it would fsync) */
+    } else {
+        cur_fd = j->fd;
+        cur_dev = st.st_dev;
+        cur_ino = st.st_ino;
+        rc = afs_tier_recall_range(ep, j->path, begin,
+                                   end == UINT64_MAX ? UINT64_MAX : end - begin,
+                                   AFS_RECALL_ON_ACCESS);
+        cur_fd = -1;
+    }
     if (rc == 0)
         response = FAN_ALLOW;
     else if (rc == AFS_ENOSPC)
@@ -1120,6 +1152,11 @@ size_t hsmd_rescan(hsmd *d)
     n = scan_all(d);
     pthread_mutex_unlock(&d->scan_mu);
     return n;
+}
+
+size_t hsmd_endpoint_count(hsmd *d)
+{
+    return d->nroots;
 }
 
 void hsmd_counters_get(hsmd *d, hsmd_counters *out)

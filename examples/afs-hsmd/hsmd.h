@@ -70,6 +70,9 @@ size_t hsmd_rescan(hsmd *d);
 
 void hsmd_counters_get(hsmd *d, hsmd_counters *out);
 
+/* Number of tiering endpoints served (fixed at start). */
+size_t hsmd_endpoint_count(hsmd *d);
+
 /* Every sync group handle the daemon opened (each thread has its own), for
  * tests that reach the storage underneath. */
 void hsmd_each_group(hsmd *d, void (*fn)(afs_group *group, void *payload), void *payload);

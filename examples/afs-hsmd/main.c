@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "hsmd.h"
@@ -130,6 +131,14 @@ int main(int argc, char **argv)
     }
     if (!cfg.state_dir)
         cfg.state_dir = "/var/lib/afs";
+    {
+        struct stat st;
+        if (stat(cfg.state_dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+            fprintf(stderr, "afs-hsmd: no service state directory %s (--state DIR)\n",
+                    cfg.state_dir);
+            return 1;
+        }
+    }
 
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_signal;
@@ -142,9 +151,17 @@ int main(int argc, char **argv)
     }
     {
         hsmd_counters n;
+        size_t eps = hsmd_endpoint_count(d);
+        if (eps == 0) {
+            fprintf(stderr, "afs-hsmd: %s has no server endpoint with cloud tiering on: "
+                            "nothing to serve\n", cfg.state_dir);
+            hsmd_stop(d);
+            return 1;
+        }
         hsmd_counters_get(d, &n);
-        fprintf(stderr, "afs-hsmd: serving %s: %llu placeholders marked (pid %d)\n",
-                cfg.state_dir, (unsigned long long)n.marks, (int)getpid());
+        fprintf(stderr, "afs-hsmd: serving %zu endpoint(s) of %s: %llu placeholders marked "
+                        "(pid %d)\n", eps, cfg.state_dir, (unsigned long long)n.marks,
+                (int)getpid());
     }
     while (!g_stop)
         pause();
