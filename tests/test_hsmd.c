@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -531,6 +532,28 @@ static void test_hsmd__a_storage_error_gives_the_reader_eio_not_zeros(void **sta
     free(out);
 }
 
+static void test_hsmd__no_space_gives_the_reader_enospc(void **state)
+{
+    world *w = *state;
+    char *src = data_path(w, "doc.bin"), *filler = afs_test_path(w->root, "filler");
+    struct statvfs v;
+    int fd;
+    daemon_start(w);
+    /* Leave less than a chunk free on the image. */
+    assert_int_equal(statvfs(w->root, &v), 0);
+    fd = open(filler, O_WRONLY | O_CREAT, 0600);
+    assert_true(fd >= 0);
+    assert_int_equal(fallocate(fd, 0, 0, (off_t)((uint64_t)v.f_bavail * v.f_frsize - MIB / 2)),
+                     0);
+    close(fd);
+    assert_int_equal(child_pread(src, 0, 4096, 2), ENOSPC);
+    assert_int_equal(state_of(w, "doc.bin"), AFS_TIER_STATE_TIERED);
+    unlink(filler);
+    assert_int_equal(child_pread(src, 0, 4096, 2), 0); /* space again: served */
+    free(filler);
+    free(src);
+}
+
 static void test_hsmd__a_changed_cloud_copy_gives_eio(void **state)
 {
     world *w = *state;
@@ -763,6 +786,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_hsmd__a_storage_error_gives_the_reader_eio_not_zeros,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_hsmd__a_changed_cloud_copy_gives_eio, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_hsmd__no_space_gives_the_reader_enospc, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(
             test_hsmd__a_hanging_storage_is_answered_within_the_timeout, setup, teardown),
