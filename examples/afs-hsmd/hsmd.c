@@ -339,7 +339,6 @@ typedef struct job {
     char *path;
     int64_t deadline;
     bool answered;      /* under d->mu */
-    bool busy;          /* a worker has it */
     struct job *next;   /* the queue */
     struct job *pnext;  /* the pending list */
 } job;
@@ -910,7 +909,6 @@ static void *worker_main(void *arg)
         d->qhead = j->next;
         if (!d->qhead)
             d->qtail = NULL;
-        j->busy = true;
         pthread_mutex_unlock(&d->mu);
         serve(w, j);
         job_free(d, j);
