@@ -677,6 +677,34 @@ static void test_hsmd__restart_keeps_placeholders_and_reads_without_a_daemon_are
     free(out);
 }
 
+static void test_hsmd__an_endpoint_on_tmpfs_is_not_served_the_others_are(void **state)
+{
+    world *w = *state;
+    char tmpl[] = "/dev/shm/afs-hsmd-XXXXXX";
+    char *share2 = afs_test_path(w->root, "share2"), *uri2, *src = data_path(w, "doc.bin");
+    afs_endpoint_options o = AFS_ENDPOINT_OPTIONS_INIT;
+    afs_group *g2 = NULL;
+    afs_endpoint *ep2 = NULL;
+    char *shm = mkdtemp(tmpl);
+    if (!shm)
+        skip(); /* no tmpfs to try */
+    afs_test_mkdirs(share2);
+    uri2 = afs_test_fault_uri(share2);
+    o.tiering_enabled = 1;
+    AFS_ASSERT_OK(afs_group_create(&g2, w->s->svc, "OnTmpfs", uri2));
+    AFS_ASSERT_OK(afs_endpoint_create(&ep2, g2, shm, &o));
+    daemon_start(w);
+    assert_int_equal(hsmd_endpoint_count(w->d), 1); /* tmpfs has no pre-content events */
+    assert_int_equal(child_pread(src, 0, 4096, 2), 0);
+    daemon_stop(w);
+    afs_endpoint_close(ep2);
+    afs_group_close(g2);
+    rmdir(shm);
+    free(uri2);
+    free(share2);
+    free(src);
+}
+
 static void test_hsmd__a_second_daemon_is_refused(void **state)
 {
     world *w = *state;
@@ -795,6 +823,8 @@ int main(void)
             test_hsmd__restart_keeps_placeholders_and_reads_without_a_daemon_are_zeros, setup,
             teardown),
         cmocka_unit_test_setup_teardown(test_hsmd__a_second_daemon_is_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_hsmd__an_endpoint_on_tmpfs_is_not_served_the_others_are, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hsmd__excluded_processes_do_not_count_as_heat,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_hsmd__complete_files_raise_no_events, setup,

@@ -361,6 +361,8 @@ struct hsmd {
     epset ctl;              /* the scanner's */
     char **roots;           /* endpoint roots, index as in every epset */
     size_t nroots;
+    bool *served;           /* roots on a file system with pre-content events */
+    size_t nserved;
     int fan;                /* pre-content group */
     int nfan;               /* notification group (FAN_ATTRIB), -1 if unavailable */
     int wake[2];
@@ -422,6 +424,8 @@ static long endpoint_of(hsmd *d, const char *path)
 {
     for (size_t i = 0; i < d->nroots; i++) {
         size_t n = strlen(d->roots[i]);
+        if (!d->served[i])
+            continue;
         if (strncmp(path, d->roots[i], n) == 0 && (path[n] == '/' || path[n] == '\0'))
             return (long)i;
     }
@@ -661,7 +665,8 @@ static size_t scan_all(hsmd *d)
 {
     size_t n = 0;
     for (size_t i = 0; i < d->nroots; i++)
-        n += scan_tree(d, i, d->roots[i]);
+        if (d->served[i])
+            n += scan_tree(d, i, d->roots[i]);
     return n;
 }
 
@@ -969,19 +974,30 @@ static int setup_groups(hsmd *d)
                                                 "as root)");
         return fail_errno(errno, "fanotify_init(FAN_CLASS_PRE_CONTENT)");
     }
-    /* Does this kernel and file system have pre-content events? Probe each root. */
+    /* Does this kernel and file system have pre-content events? Probe each root: a
+     * file system without them (tmpfs: EOPNOTSUPP) loses its endpoints, a kernel
+     * without them (EINVAL) everything. */
     for (size_t i = 0; i < d->nroots; i++) {
         if (fan_mark(d->fan, FAN_MARK_ADD, FAN_PRE_ACCESS, AT_FDCWD, d->roots[i]) != 0) {
             int e = errno;
             char msg[PATH_MAX + 200];
-            snprintf(msg, sizeof(msg), "afs-hsmd: %s: %s: the kernel (Linux 6.14 or later is "
-                     "needed) or this file system has no fanotify pre-content events",
-                     d->roots[i], strerror(e));
-            return afs_error_set_str(e == EINVAL || e == EOPNOTSUPP ? AFS_ENOTSUP
-                                                                    : errno_code(e), msg);
+            if (e == EOPNOTSUPP || e == EXDEV) {
+                fprintf(stderr, "afs-hsmd: %s: its file system has no fanotify pre-content "
+                                "events (%s): not served\n", d->roots[i], strerror(e));
+                continue;
+            }
+            snprintf(msg, sizeof(msg), "afs-hsmd: %s: %s: the kernel has no fanotify "
+                     "pre-content events (Linux 6.14 or later is needed)", d->roots[i],
+                     strerror(e));
+            return afs_error_set_str(e == EINVAL ? AFS_ENOTSUP : errno_code(e), msg);
         }
         fan_mark(d->fan, FAN_MARK_REMOVE, FAN_PRE_ACCESS, AT_FDCWD, d->roots[i]);
+        d->served[i] = true;
+        d->nserved++;
     }
+    if (d->nroots && !d->nserved)
+        return afs_error_set_str(AFS_ENOTSUP, "afs-hsmd: no endpoint is on a file system with "
+                                              "fanotify pre-content events (ext4, xfs, btrfs)");
     d->nfan = fan_init(FAN_CLASS_NOTIF | FAN_REPORT_DFID_NAME | FAN_CLOEXEC | FAN_NONBLOCK |
                            FAN_UNLIMITED_MARKS,
                        O_RDONLY | O_CLOEXEC);
@@ -1070,7 +1086,8 @@ int hsmd_start(hsmd **out, const hsmd_config *cfg)
         goto fail;
     d->roots = calloc(d->ctl.n + 1, sizeof(char *));
     d->root_fds = calloc(d->ctl.n + 1, sizeof(int));
-    if (!d->roots || !d->root_fds) {
+    d->served = calloc(d->ctl.n + 1, sizeof(bool));
+    if (!d->roots || !d->root_fds || !d->served) {
         rc = AFS_ENOMEM;
         goto fail;
     }
@@ -1154,7 +1171,7 @@ size_t hsmd_rescan(hsmd *d)
 
 size_t hsmd_endpoint_count(hsmd *d)
 {
-    return d->nroots;
+    return d->nserved;
 }
 
 void hsmd_counters_get(hsmd *d, hsmd_counters *out)
@@ -1238,6 +1255,7 @@ void hsmd_stop(hsmd *d)
     }
     free(d->roots);
     free(d->root_fds);
+    free(d->served);
     afs_recall_host_release(d->host);
     epset_close(&d->ctl);
     afs_fs_free(d->fs);

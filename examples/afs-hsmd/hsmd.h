@@ -70,7 +70,8 @@ size_t hsmd_rescan(hsmd *d);
 
 void hsmd_counters_get(hsmd *d, hsmd_counters *out);
 
-/* Number of tiering endpoints served (fixed at start). */
+/* Number of tiering endpoints served (fixed at start; an endpoint on a file
+ * system without pre-content events, such as tmpfs, is not served). */
 size_t hsmd_endpoint_count(hsmd *d);
 
 /* Every sync group handle the daemon opened (each thread has its own), for
