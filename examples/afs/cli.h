@@ -360,6 +360,19 @@ int cli_tier_pass_one(cli_ctx *ctx, cli_target *t, uint32_t flags, bool json_lin
 void cli_tier_status_json(cli_ctx *ctx, cli_target *t);
 void cli_tier_status_text(cli_target *t);
 
+/* ---- recallhost.c ---- */
+
+/*
+ * Warn on stderr ("afs: warning: no recall host is active ...") when `ep`
+ * has cloud tiering on and no recall host (afs-hsmd) serves ctx->svc, so
+ * that reads of its placeholders return zeros. Prints at most once per
+ * process, whatever the endpoint; nothing for an endpoint without tiering,
+ * a NULL `ep` or no open service. Never fails the command (an unreadable
+ * state is a warning too) and leaves no error set. Returns true if it
+ * printed. For `afs status` and `afs file` (before showing a file's state).
+ */
+bool cli_recall_host_warn(cli_ctx *ctx, afs_endpoint *ep);
+
 /* The --watch loop. */
 int cli_watch(cli_ctx *ctx, const cli_args *args, cli_target *t, size_t count);
 

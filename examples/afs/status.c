@@ -91,6 +91,8 @@ int cli_status(cli_ctx *ctx, const cli_args *args)
     if ((rc = afs_server_info(ctx->svc, &name, &id)) != 0)
         return cli_fail_hint(ctx, rc, "status", "register this server: afs server register NAME");
     code = cli_targets_open(ctx, args, true, &t, &n);
+    for (size_t i = 0; i < n; i++)
+        cli_recall_host_warn(ctx, t[i].ep);
     if (ctx->json) {
         cli_j_open(ctx);
         cli_j_key(ctx, "server");

@@ -739,6 +739,9 @@ int cli_file(cli_ctx *ctx, const cli_args *args)
                                       "is left alone: restore the file from the share"
                                     : NULL);
             code = cli_exit_worst(code, one);
+        } else if (f.state != AFS_TIER_STATE_FULL) {
+            /* A placeholder read without a recall host gives zeros: say so once. */
+            cli_recall_host_warn(ctx, t[which[i]].ep);
         }
         if (ctx->json) {
             cli_j_open(ctx);

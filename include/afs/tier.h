@@ -390,6 +390,51 @@ AFS_EXTERN int afs_tier_recall_range(afs_endpoint *endpoint, const char *path, u
 AFS_EXTERN int afs_tier_read(afs_endpoint *endpoint, const char *path, uint64_t offset,
                              void *buf, size_t len, size_t *nread);
 
+/* ---- the recall host --------------------------------------------------- */
+
+/*
+ * A recall host is the process that makes recall transparent: it answers
+ * applications' reads of placeholders by recalling the range they touch
+ * (afs-hsmd with fanotify pre-content events on Linux, a Samba VFS module,
+ * a NAS firmware; docs/recall-daemon.md). Without one, a placeholder reads
+ * as zeros where its data is not on disk. One host serves a service (every
+ * endpoint of its state directory); tools ask whether one is active to
+ * warn their users.
+ */
+typedef struct afs_recall_host afs_recall_host;
+
+/*
+ * Claim the recall host role of `svc` for this process. The claim is an
+ * open file description lock on <state_dir>/recall-host.lock: it lasts
+ * until afs_recall_host_release() or until the process exits or crashes
+ * (the kernel drops it), so no stale claim survives a crash.
+ * Errors: AFS_EINVAL, AFS_EBUSY (another live process holds the role; the
+ * message gives its pid), AFS_EPERM and AFS_EIO (the state directory),
+ * AFS_ENOMEM. Free with afs_recall_host_release().
+ */
+AFS_EXTERN int afs_recall_host_claim(afs_recall_host **out, afs_service *svc);
+
+/* Give up the role and free the handle. NULL is ignored. */
+AFS_EXTERN void afs_recall_host_release(afs_recall_host *host);
+
+/* Whether a recall host serves a service. The caller sets `version`. */
+typedef struct afs_recall_host_info {
+    unsigned int version; /* AFS_RECALL_HOST_INFO_VERSION */
+    uint32_t active;      /* 1: a live process holds the role */
+    int64_t pid;          /* its process id (0 if none or unknown) */
+    int64_t since_ns;     /* when it claimed the role (0 if unknown) */
+} afs_recall_host_info;
+
+#define AFS_RECALL_HOST_INFO_VERSION 1
+
+/*
+ * Tell whether a recall host is active for `svc`, from any process (the
+ * holder's lock is tested, not trusted from a file). Touches nothing.
+ * Errors: AFS_EINVAL, AFS_EVERSION, AFS_EPERM and AFS_EIO (the state
+ * directory), AFS_ENOMEM.
+ */
+AFS_EXTERN int afs_recall_host_query(afs_recall_host_info *out, afs_service *svc);
+
 /* ---- statistics -------------------------------------------------------- */
 
 /* Tiering and recall statistics of an endpoint or a volume. Caller sets `version`. */

@@ -408,6 +408,11 @@ test_cli__tier_file_and_recall_give_back_identical_bytes() {
     grep -q "state: *tiered" "$T/out" || fail "file: $(cat "$T/out")"
     grep -q "size on disk: *0 B" "$T/out" || fail "file: size on disk"
     grep -q "cloud path: *video.bin" "$T/out" || fail "file: the marker's cloud path"
+    # No recall host runs here: a placeholder's reads give zeros, and afs file says so.
+    [[ $(grep -c "warning: no recall host is active" "$T/err") == 1 ]] ||
+        fail "file of a placeholder did not warn once: $(cat "$T/err")"
+    expect 0 a file "$T/vol/data/small.txt"
+    ! grep -q "recall host" "$T/err" || fail "file of a full file warned: $(cat "$T/err")"
     expect 0 a file --json "$T/vol/data/video.bin" "$T/vol/data/small.txt"
     [[ $(json 'j["files"][0]["state"]') == tiered && $(json 'j["files"][0]["size"]') == 3145728 &&
        $(json 'j["files"][0]["size_on_disk"]') == 0 ]] || fail "file --json: $(cat "$T/out")"
@@ -552,6 +557,37 @@ test_cli__recall_progress_bar_only_on_a_terminal() {
     expect 0 a recall "$T/vol/data/d"
     [[ ! -s $T/err ]] || fail "off a terminal, stderr got: $(cat "$T/err")"
     [[ $(wc -l <"$T/out") == 1 ]] || fail "off a terminal, more than the result line"
+}
+
+test_cli__status_warns_when_no_recall_host_is_active() {
+    # Tiering is refused on the system volume: the endpoint goes on tmpfs.
+    [[ -d /dev/shm && -w /dev/shm ]] || { echo "    (skipped: no /dev/shm)"; return 0; }
+    shm_data=$(mktemp -d /dev/shm/afs-cli.XXXXXX)
+    trap 'rm -rf "$shm_data"' EXIT
+    local data=$shm_data
+    mkdir -p "$T/share"
+    expect 0 a server register ServerA
+    expect 0 a group create Docs "$T/share"
+    expect 0 a endpoint create --cloud-tiering on "$data"
+    expect 0 a status
+    grep -q "warning: no recall host is active" "$T/err" ||
+        fail "status did not warn: $(cat "$T/err")"
+    [[ $(grep -c "recall host" "$T/err") == 1 ]] || fail "warned more than once"
+    # A recall host holds an OFD lock on recall-host.lock (docs/recall-daemon.md).
+    python3 -c 'import fcntl,os,struct,sys,time
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o600)
+fcntl.fcntl(fd, fcntl.F_OFD_SETLK, struct.pack("hhqqi4x", fcntl.F_WRLCK, 0, 0, 0, 0))
+os.write(fd, b"%d 1\n" % os.getpid())
+print("locked", flush=True)
+time.sleep(30)' "$T/state-a/recall-host.lock" >"$T/lock.out" &
+    local holder=$!
+    for _ in $(seq 50); do grep -q locked "$T/lock.out" 2>/dev/null && break; sleep 0.1; done
+    expect 0 a status
+    kill "$holder"
+    wait "$holder" 2>/dev/null
+    ! grep -q "recall host" "$T/err" || fail "warned with a recall host active: $(cat "$T/err")"
+    expect 0 a status
+    grep -q "warning: no recall host is active" "$T/err" || fail "no warning once the host died"
 }
 
 # ---- driver ----
