@@ -17,7 +17,6 @@ afs__item *afs__session_item(afs__session *s, const char *path, size_t len)
 {
     afs__item *it;
     char *key;
-    const char *slash;
 
     /* Lookups need a NUL-terminated key; paths here are short. */
     char stackbuf[1024];
@@ -35,16 +34,21 @@ afs__item *afs__session_item(afs__session *s, const char *path, size_t len)
         }
     }
     it = afs__map_get(&s->items, probe);
-    if (it)
-        return it;
-    it = afs__arena_alloc(&s->arena, sizeof(*it));
-    key = it ? afs__arena_strndup(&s->arena, path, len) : NULL;
+    return it ? it : afs__session_item_new(s, path, len);
+}
+
+afs__item *afs__session_item_new(afs__session *s, const char *path, size_t len)
+{
+    afs__item *it = afs__arena_alloc(&s->arena, sizeof(*it));
+    char *key = it ? afs__arena_strndup(&s->arena, path, len) : NULL;
+    const char *slash;
+
     if (!key)
         return NULL;
     it->path = key;
     slash = strrchr(key, '/');
     it->name = slash ? slash + 1 : key;
-    if (afs__map_put(&s->items, key, it) != 0)
+    if (afs__map_put_new(&s->items, key, it) != 0)
         return NULL;
     return it;
 }

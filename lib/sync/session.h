@@ -90,6 +90,8 @@ typedef struct afs__session {
 
 /* The item for `path`, created (all sides absent) if missing; NULL on ENOMEM. */
 afs__item *afs__session_item(afs__session *s, const char *path, size_t len);
+/* A new item for a `path` the caller knows has none yet (a bulk load). */
+afs__item *afs__session_item_new(afs__session *s, const char *path, size_t len);
 
 /* Record a per-item failure with the thread's current message; returns 0. */
 int afs__session_item_error(afs__session *s, const char *path, int code);
