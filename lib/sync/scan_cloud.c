@@ -146,16 +146,13 @@ static int walk_share(afs__session *s, const char *top, bool full)
 
 int afs__scan_cloud_full(afs__session *s)
 {
-    size_t pos = 0;
-    const char *key;
-    void *val;
     int rc = walk_share(s, "", true);
 
     if (rc != 0)
         return rc;
     /* Everything the enumeration did not see is absent in the cloud. */
-    while (afs__map_next(&s->items, &pos, &key, &val)) {
-        afs__item *it = val;
+    for (size_t i = 0; i < s->nall; i++) {
+        afs__item *it = s->all[i];
         if (!it->cloud_known && !afs__session_is_unknown(s, false, it->path))
             set_cloud_absent(it);
     }
@@ -230,12 +227,10 @@ static int on_record(uint64_t seq, const char *endpoint_id, const char *server_n
  * if the directory itself is gone. */
 static void absent_below(afs__session *s, const char *dir)
 {
-    size_t dl = strlen(dir), pos = 0;
-    const char *key;
-    void *val;
-    while (afs__map_next(&s->items, &pos, &key, &val)) {
-        afs__item *it = val;
-        if (!it->cloud_known && strncmp(key, dir, dl) == 0 && key[dl] == '/')
+    size_t dl = strlen(dir);
+    for (size_t i = 0; i < s->nall; i++) {
+        afs__item *it = s->all[i];
+        if (!it->cloud_known && strncmp(it->path, dir, dl) == 0 && it->path[dl] == '/')
             set_cloud_absent(it);
     }
 }

@@ -48,8 +48,17 @@ afs__item *afs__session_item_new(afs__session *s, const char *path, size_t len)
     it->path = key;
     slash = strrchr(key, '/');
     it->name = slash ? slash + 1 : key;
+    if (s->nall == s->capall) {
+        size_t cap = s->capall ? s->capall * 2 : 1024;
+        afs__item **n = afs__realloc(s->all, cap * sizeof(*n));
+        if (!n)
+            return NULL;
+        s->all = n;
+        s->capall = cap;
+    }
     if (afs__map_put_new(&s->items, key, it) != 0)
         return NULL;
+    s->all[s->nall++] = it;
     return it;
 }
 

@@ -62,6 +62,8 @@ typedef struct afs__unknown {
 typedef struct afs__session {
     afs__arena arena;
     afs__map items;       /* path -> afs__item */
+    afs__item **all;      /* the same items in the order they were made (malloc'd): */
+    size_t nall, capall;  /* passes over every item read memory in order this way */
     afs__map journal_paths; /* paths the journal named this session */
     afs__rename_hint *cloud_renames;
     afs__unknown *unknown_local; /* unreadable on the server */

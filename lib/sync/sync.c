@@ -253,20 +253,18 @@ static int content_phase(afs__session *s, afs_endpoint *ep, const afs_sync_optio
                          afs_sync_result *r)
 {
     afs__item **list;
-    size_t n = 0, pos = 0;
-    const char *key;
-    void *val;
+    size_t n = 0;
     afs_sync_progress p;
     afs_db *db = ep->state;
     int floor = 10, rc = 0;
 
     if (s->tiering && (int)ep->opts.tiering_free_space_percent > floor)
         floor = (int)ep->opts.tiering_free_space_percent;
-    if (!(list = afs__arena_alloc(&s->arena, (s->items.count + 1) * sizeof(*list))))
+    if (!(list = afs__arena_alloc(&s->arena, (s->nall + 1) * sizeof(*list))))
         return AFS_ENOMEM;
-    while (afs__map_next(&s->items, &pos, &key, &val))
-        if (((afs__item *)val)->made_placeholder)
-            list[n++] = val;
+    for (size_t i = 0; i < s->nall; i++)
+        if (s->all[i]->made_placeholder)
+            list[n++] = s->all[i];
     qsort(list, n, sizeof(*list), cmp_newest);
     provisioning_step(db, "content", AFS_PROVISIONING_IN_PROGRESS, 0, 0);
     memset(&p, 0, sizeof(p));
@@ -608,6 +606,7 @@ done:
         result->version = version;
     }
     afs__map_free(&s.items);
+    free(s.all);
     afs__map_free(&s.journal_paths);
     afs__arena_free(&s.arena);
     afs_storage_free(retrying);
