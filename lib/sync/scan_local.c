@@ -235,5 +235,5 @@ int afs__scan_local(afs__session *s)
 {
     afs__walk *w;
     int rc = afs__scan_local_begin(s, &w);
-    return rc == 0 ? afs__walk_finish(w) : rc;
+    return rc == 0 ? afs__walk_finish(w, true) : rc;
 }

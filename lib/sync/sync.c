@@ -437,7 +437,7 @@ int afs_endpoint_sync(afs_endpoint *endpoint, const afs_sync_options *opts,
     if ((rc = afs__scan_local_begin(&s, &walk)) == 0) {
         int lrc = afs__state_load(db, &s, NULL);
         at[AT_LOAD] = afs__now_ns();
-        rc = afs__walk_finish(walk);
+        rc = afs__walk_finish(walk, lrc == 0);
         if (lrc != 0)
             rc = lrc;
         /* A damaged state file (its whole content is read only here when
