@@ -1,4 +1,5 @@
 /* Hash map and arena (lib/core/map.h). */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -114,7 +115,13 @@ static int rehash(afs__map *m, size_t ncap)
     afs__map_slot *old = m->slots;
     size_t ocap = m->cap;
 
-    m->slots = calloc(ncap, sizeof(*m->slots));
+    /* Written, not calloc'd: a fresh calloc'd block is the shared zero page
+     * until written, and the probes below read before they write, so each
+     * page would fault twice, the second time flushing the TLBs of every
+     * CPU running this process's threads. */
+    m->slots = ncap <= SIZE_MAX / sizeof(*m->slots) ? malloc(ncap * sizeof(*m->slots)) : NULL;
+    if (m->slots)
+        memset(m->slots, 0, ncap * sizeof(*m->slots));
     if (!m->slots) {
         m->slots = old;
         return afs__error_oom();
