@@ -337,7 +337,9 @@ static void test_storage_local__temps_beside_objects_hidden_and_cleaned(void **s
                     AFS_EINVALIDNAME);
     AFS_ASSERT_CODE(afs_storage_rename(s, "d/f.txt", "d/.libafs~h~1~2.tmp", NULL, 0),
                     AFS_EINVALIDNAME);
-    got = afs_test_read_file(afs_test_path(share, "d/f.txt"), &len);
+    dir = afs_test_path(share, "d/f.txt");
+    got = afs_test_read_file(dir, &len);
+    free(dir);
     assert_int_equal(len, 4);
     assert_memory_equal(got, "two!", 4);
     free(got);
