@@ -245,12 +245,7 @@ static char *parent_dup(afs__apply *a, const char *rel)
 
 static void set_local_base(afs__item *it, const afs_fs_stat *st)
 {
-    it->base.exists = true;
-    it->base.type = st->type;
-    it->base.size = st->type == AFS_TYPE_FILE ? st->size : 0;
-    it->base.mtime_ns = st->mtime_ns;
-    it->base.file_id = st->file_id;
-    it->base.ctime_ns = st->ctime_ns;
+    afs__side_from_stat(&it->base, st);
     it->local = it->base;
     it->local.etag = NULL;
 }

@@ -62,6 +62,16 @@ afs__item *afs__session_item_new(afs__session *s, const char *path, size_t len)
     return it;
 }
 
+void afs__side_from_stat(afs__side *side, const afs_fs_stat *st)
+{
+    side->exists = true;
+    side->type = st->type;
+    side->size = st->type == AFS_TYPE_FILE ? st->size : 0;
+    side->mtime_ns = st->mtime_ns;
+    side->ctime_ns = st->ctime_ns;
+    side->file_id = st->file_id;
+}
+
 int afs__session_item_error(afs__session *s, const char *path, int code)
 {
     afs__item_err *e = afs__arena_alloc(&s->arena, sizeof(*e));

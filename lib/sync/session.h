@@ -92,6 +92,10 @@ typedef struct afs__session {
 
 /* The item for `path`, created (all sides absent) if missing; NULL on ENOMEM. */
 afs__item *afs__session_item(afs__session *s, const char *path, size_t len);
+/* Set an existing side's type, size, times and file id from a stat (its
+ * etag is left as it is). */
+void afs__side_from_stat(afs__side *side, const afs_fs_stat *st);
+
 /* A new item for a `path` the caller knows has none yet (a bulk load). */
 afs__item *afs__session_item_new(afs__session *s, const char *path, size_t len);
 

@@ -284,16 +284,6 @@ static int read_dir(afs__walk *w, struct wdir *d)
     return rc;
 }
 
-static void set_local(afs__item *it, const afs_fs_stat *st)
-{
-    it->local.exists = true;
-    it->local.type = st->type;
-    it->local.size = st->type == AFS_TYPE_FILE ? st->size : 0;
-    it->local.mtime_ns = st->mtime_ns;
-    it->local.ctime_ns = st->ctime_ns;
-    it->local.file_id = st->file_id;
-}
-
 /*
  * Match a read directory's entries with the items the base loaded and set
  * their local side. Only lookups in a map nobody changes meanwhile, and
@@ -306,7 +296,7 @@ static void resolve_dir(afs__walk *w, struct wdir *d)
         struct found *f = &d->found[i];
         afs__item *it = afs__map_get(&w->s->items, d->names + f->rel);
         if (it) {
-            set_local(it, &f->st);
+            afs__side_from_stat(&it->local, &f->st);
             f->item = it;
         }
     }
@@ -435,7 +425,7 @@ int afs__walk_finish(afs__walk *w, bool base_loaded)
                     rc = AFS_ENOMEM;
                     break;
                 }
-                set_local(it, st);
+                afs__side_from_stat(&it->local, st);
             }
             if (st->type == AFS_TYPE_FILE && (rc = afs__scan_local_file(s, it, st)) != 0)
                 break;
