@@ -1323,9 +1323,11 @@ static int publish_near(struct local *l, int fd, int dirfd, const char *leaf, co
     if (fstatat(dirfd, tmpname, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode))
         return 0;
     /* Another program put something else there since the check: put it back. */
-    if (renameat2(dirfd, tmpname, dirfd, leaf, RENAME_EXCHANGE) != 0)
+    if (renameat2(dirfd, tmpname, dirfd, leaf, RENAME_EXCHANGE) != 0) {
+        *linked = false; /* the temp name holds what is not ours: leave it */
         return afs__error_errno(errno, "local storage: %s: could not put back what stood at "
                                 "the object's name", path);
+    }
     return afs__error_set(AFS_ECONDITION, "local storage: %s: if-match: not a file object", path);
 }
 
