@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "support.h"
@@ -60,13 +61,14 @@ static unsigned char *read_all(const char *path, size_t *len)
 }
 
 /* Open must fail with `code` and leave the file's bytes as they were. */
-static void assert_refused_untouched(const char *path, size_t nmig, int code)
+static void assert_refused_untouched_flags(const char *path, size_t nmig, int code,
+                                           unsigned int flags)
 {
     size_t before_len, after_len;
     unsigned char *before = read_all(path, &before_len);
     unsigned char *after;
     afs_db *db = NULL;
-    AFS_ASSERT_CODE(afs__db_open(&db, path, TEST_APP, base, nmig), code);
+    AFS_ASSERT_CODE(afs__db_open_flags(&db, path, TEST_APP, base, nmig, flags), code);
     assert_null(db);
     assert_non_null(strstr(afs_error_last(), path));
     if (getenv("AFS_TEST_VERBOSE"))
@@ -76,6 +78,11 @@ static void assert_refused_untouched(const char *path, size_t nmig, int code)
     assert_memory_equal(before, after, before_len);
     free(before);
     free(after);
+}
+
+static void assert_refused_untouched(const char *path, size_t nmig, int code)
+{
+    assert_refused_untouched_flags(path, nmig, code, 0);
 }
 
 /* Deterministic noise (xorshift), so a failure can be reproduced. */
@@ -312,6 +319,64 @@ static void test_db__damaged_pages_are_ecorrupt_not_a_crash(void **state)
     free(path);
 }
 
+/* AFS__DB_CHECK_IF_UNCLEAN: a file closed cleanly is not read in full at
+ * open, and damage shows as AFS_ECORRUPT where it is read; after a crash
+ * (the -wal file is left) the whole file is checked and a damaged one is
+ * refused untouched. */
+static void test_db__quick_check_if_unclean_runs_after_a_crash(void **state)
+{
+    char *path = afs_test_path(*state, "s.db");
+    char *wal = afs_test_path(*state, "s.db-wal");
+    struct stat st;
+    unsigned char *bytes;
+    sqlite3_stmt *q;
+    afs_db *db = NULL;
+    size_t len;
+    pid_t pid;
+    int status = 0, rc;
+
+    /* Closed cleanly, then damaged: the open does not see it, the read does. */
+    make_big(path);
+    bytes = read_all(path, &len);
+    noise(bytes + 20 * 4096, 4 * 4096, 11);
+    afs_test_write_file(path, bytes, len);
+    free(bytes);
+    AFS_ASSERT_OK(afs__db_open_flags(&db, path, TEST_APP, base, 1, AFS__DB_CHECK_IF_UNCLEAN));
+    q = afs__db_stmt(db, "SELECT sum(length(v)) FROM t");
+    assert_non_null(q);
+    rc = sqlite3_step(q);
+    assert_int_not_equal(rc, SQLITE_ROW);
+    assert_int_equal(afs__db_error(db, rc, "read"), AFS_ECORRUPT);
+    sqlite3_reset(q);
+    afs__db_close(db);
+
+    /* A process dies with the database open: its -wal file stays. */
+    afs_test_rmtree(*state);
+    afs_test_mkdirs(*state);
+    make_big(path);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        afs_db *c = NULL;
+        if (afs__db_open_flags(&c, path, TEST_APP, base, 1, AFS__DB_CHECK_IF_UNCLEAN) != 0 ||
+            afs__db_exec(c, "INSERT INTO t (k, v) VALUES (99999, 'last')") != 0)
+            _exit(1);
+        _exit(0); /* no close: no checkpoint, the WAL stays */
+    }
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    assert_int_equal(stat(wal, &st), 0);
+    assert_true(st.st_size > 0);
+    bytes = read_all(path, &len);
+    noise(bytes + 20 * 4096, 4 * 4096, 13);
+    afs_test_write_file(path, bytes, len);
+    free(bytes);
+    assert_refused_untouched_flags(path, 1, AFS_ECORRUPT, AFS__DB_CHECK_IF_UNCLEAN);
+    assert_non_null(strstr(afs_error_last(), "quick_check"));
+    free(wal);
+    free(path);
+}
+
 static void test_db__statement_cache_returns_same_reset_statement(void **state)
 {
     char *path = afs_test_path(*state, "s.db");
@@ -487,6 +552,7 @@ int main(void)
         T(test_db__random_bytes_are_ecorrupt_untouched),
         T(test_db__foreign_database_is_ecorrupt_untouched),
         T(test_db__damaged_pages_are_ecorrupt_not_a_crash),
+        T(test_db__quick_check_if_unclean_runs_after_a_crash),
         T(test_db__statement_cache_returns_same_reset_statement),
         T(test_db__batch_of_100000_inserts_commits),
         T(test_db__rollback_leaves_nothing),

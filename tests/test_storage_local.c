@@ -302,6 +302,91 @@ static void test_storage_local__stale_temps_removed_on_open(void **state)
     free(share);
 }
 
+/*
+ * A replacing (if-match) put links its temp beside the object as
+ * .libafs~<host>~<pid>~<hex>.tmp for an instant. Such names are never
+ * listed; a crashed writer's leftover goes at the next listing of its
+ * directory, or when the directory is removed; a running writer's stays.
+ */
+static void test_storage_local__temps_beside_objects_hidden_and_cleaned(void **state)
+{
+    char *share = share_dir(state);
+    afs_storage *s = open_share(share);
+    afs_storage_put_options o = AFS_STORAGE_PUT_OPTIONS_INIT;
+    afs_storage_entry e;
+    char host[65], name[256], etag[AFS_ETAG_MAX], *dead, *live, *gone, *got, *dir;
+    struct count_names cn;
+    size_t len = 0, ondisk = 0;
+    struct dirent *de;
+    DIR *dp;
+    pid_t pid;
+    int ws;
+
+    /* A replacement leaves nothing beside the object. */
+    AFS_ASSERT_OK(afs_storage_mkdir(s, "d"));
+    o.condition = AFS_COND_CREATE_ONLY;
+    AFS_ASSERT_OK(afs_storage_put_buffer(s, "d/f.txt", "one", 3, &o, &e));
+    o.condition = AFS_COND_IF_MATCH;
+    o.if_match = etag;
+    snprintf(etag, sizeof(etag), "%s", e.etag);
+    AFS_ASSERT_OK(afs_storage_put_buffer(s, "d/f.txt", "two", 3, &o, &e));
+    snprintf(etag, sizeof(etag), "%s", e.etag); /* a replacement returns the object's etag */
+    AFS_ASSERT_OK(afs_storage_put_buffer(s, "d/f.txt", "two!", 4, &o, &e));
+    AFS_ASSERT_CODE(afs_storage_put_buffer(s, "d/f.txt", "late", 4, &o, NULL), AFS_ECONDITION);
+    AFS_ASSERT_CODE(afs_storage_put_buffer(s, "d/.libafs~h~1~2.tmp", "x", 1, NULL, NULL),
+                    AFS_EINVALIDNAME);
+    AFS_ASSERT_CODE(afs_storage_rename(s, "d/f.txt", "d/.libafs~h~1~2.tmp", NULL, 0),
+                    AFS_EINVALIDNAME);
+    dir = afs_test_path(share, "d/f.txt");
+    got = afs_test_read_file(dir, &len);
+    free(dir);
+    assert_int_equal(len, 4);
+    assert_memory_equal(got, "two!", 4);
+    free(got);
+    dir = afs_test_path(share, "d");
+    assert_non_null(dp = opendir(dir));
+    while ((de = readdir(dp)) != NULL)
+        ondisk += de->d_name[0] != '.' || strncmp(de->d_name, ".libafs~", 8) == 0;
+    closedir(dp);
+    assert_int_equal(ondisk, 1);
+
+    pid = fork(); /* a pid that certainly exited: a child we reaped */
+    assert_true(pid >= 0);
+    if (pid == 0)
+        _exit(0);
+    assert_int_equal(waitpid(pid, &ws, 0), pid);
+    host_name(host, sizeof(host));
+    snprintf(name, sizeof(name), "d/.libafs~%s~%ld~00000000deadbeef.tmp", host, (long)pid);
+    dead = afs_test_path(share, name);
+    snprintf(name, sizeof(name), "d/.libafs~%s~%ld~00000000cafebabe.tmp", host, (long)getpid());
+    live = afs_test_path(share, name);
+    afs_test_write_file(dead, "a crashed put", 13);
+    afs_test_write_file(live, "in flight", 9);
+    memset(&cn, 0, sizeof(cn));
+    AFS_ASSERT_OK(afs_storage_list_all(s, "d", count_entries, &cn));
+    assert_int_equal(cn.count, 1); /* f.txt only */
+    assert_false(exists(dead));
+    assert_true(exists(live));
+
+    /* A directory holding only a dead writer's temp can be removed. */
+    AFS_ASSERT_OK(afs_storage_mkdir(s, "e"));
+    snprintf(name, sizeof(name), "e/.libafs~%s~%ld~0000000000000001.tmp", host, (long)pid);
+    gone = afs_test_path(share, name);
+    afs_test_write_file(gone, "left", 4);
+    AFS_ASSERT_OK(afs_storage_rmdir(s, "e"));
+    assert_false(exists(gone));
+    /* One with a running writer's temp is not empty. */
+    AFS_ASSERT_CODE(afs_storage_remove(s, "d/f.txt", NULL), 0);
+    AFS_ASSERT_CODE(afs_storage_rmdir(s, "d"), AFS_ENOTEMPTY);
+    assert_true(exists(live));
+    afs_storage_free(s);
+    free(dead);
+    free(live);
+    free(gone);
+    free(dir);
+    free(share);
+}
+
 static void test_storage_local__nosync_option_and_versions(void **state)
 {
     char *share = share_dir(state);
@@ -509,6 +594,7 @@ int main(void)
         T(test_storage_local__external_edit_changes_etag),
         T(test_storage_local__symlinks_never_followed),
         T(test_storage_local__stale_temps_removed_on_open),
+        T(test_storage_local__temps_beside_objects_hidden_and_cleaned),
         T(test_storage_local__nosync_option_and_versions),
         T(test_storage_local__root_must_be_a_directory),
         T(test_storage_local__open_by_uri),

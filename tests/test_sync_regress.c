@@ -3,6 +3,7 @@
  * pinned by a small deterministic case (the crash and model tests find
  * them again only by luck of a seed or a crash point).
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -295,6 +296,64 @@ static void test_sync_regress__session_stopped_after_upload_recovers_at_once(voi
     free(root);
 }
 
+/*
+ * A damaged state database that was closed cleanly is not read in full when
+ * it is opened (docs/state-store.md); the session's base load meets the
+ * damage and stops the session with AFS_ECORRUPT before anything changes on
+ * either side, and nothing is written to the file.
+ */
+static void test_sync_regress__damaged_state_stops_the_session_unchanged(void **state)
+{
+    afs_test_env *env = *state;
+    afs_test_server *a = afs_test_env_server(env, "ServerA");
+    char rel[32], name[96], *dir, *db;
+    unsigned char *bytes, *after;
+    size_t len, alen;
+    uint64_t x = 12345;
+    int rc;
+
+    for (int i = 0; i < 1500; i++) {
+        snprintf(rel, sizeof(rel), "d%02d/f%04d.txt", i / 100, i);
+        afs_test_put(a->data, rel, rel);
+    }
+    afs_test_env_join(env, a, NULL);
+    afs_test_sync(a);
+    snprintf(name, sizeof(name), "%s.db", afs_endpoint_id(a->ep));
+    dir = afs_test_path(a->state, "endpoints");
+    db = afs_test_path(dir, name);
+    afs_endpoint_close(a->ep); /* the last connection: the WAL is checkpointed and goes */
+    a->ep = NULL;
+    bytes = (unsigned char *)afs_test_read_file(db, &len);
+    assert_non_null(bytes);
+    assert_true(len > 24 * 4096);
+    for (size_t i = 10 * 4096; i < 14 * 4096; i++) { /* four pages of the item table */
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        bytes[i] = (unsigned char)x;
+    }
+    afs_test_write_file(db, bytes, len);
+    afs_test_put(a->data, "new.txt", "must not be uploaded");
+    afs_test_put(a->data, "d00/f0000.txt", "edited, must not be uploaded");
+
+    rc = afs_endpoint_open(&a->ep, a->group);
+    if (rc == 0)
+        rc = afs_endpoint_sync(a->ep, NULL, NULL);
+    assert_int_equal(rc, AFS_ECORRUPT);
+    afs_test_assert_file(env->share, "new.txt", NULL);
+    afs_test_assert_file(env->share, "d00/f0000.txt", "d00/f0000.txt");
+    afs_endpoint_close(a->ep);
+    a->ep = NULL;
+    after = (unsigned char *)afs_test_read_file(db, &alen);
+    assert_non_null(after);
+    assert_int_equal(alen, len);
+    assert_memory_equal(after, bytes, len);
+    free(after);
+    free(bytes);
+    free(db);
+    free(dir);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, afs_test_env_teardown)
@@ -306,6 +365,7 @@ int main(void)
         T(test_sync_regress__directory_kept_locally_against_a_file_in_the_share),
         T(test_sync_regress__session_stopped_after_upload_recovers_at_once),
         T(test_sync_regress__directory_replaced_by_file_reaches_other_server),
+        T(test_sync_regress__damaged_state_stops_the_session_unchanged),
     };
 #undef T
     return cmocka_run_group_tests_name("sync_regress", tests, NULL, NULL);

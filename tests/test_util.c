@@ -48,6 +48,45 @@ static void test_util__map_holds_many_keys_and_removes(void **state)
     afs__arena_free(&arena);
 }
 
+/* A bulk load: room made once, unique keys put without a lookup each. */
+static void test_util__map_reserve_and_put_new(void **state)
+{
+    afs__arena arena = { 0 };
+    afs__map map = { 0 };
+    char key[32];
+    size_t cap;
+    (void)state;
+
+    AFS_ASSERT_OK(afs__map_put(&map, "kept", (void *)(intptr_t)1));
+    AFS_ASSERT_OK(afs__map_reserve(&map, 50000));
+    cap = map.cap;
+    assert_true(cap * 7 > 50000 * 10);
+    assert_int_equal((intptr_t)afs__map_get(&map, "kept"), 1);
+    for (int i = 0; i < 49999; i++) {
+        snprintf(key, sizeof(key), "d%d/f%d", i % 50, i);
+        AFS_ASSERT_OK(afs__map_put_new(&map, afs__arena_strdup(&arena, key),
+                                       (void *)(intptr_t)(i + 2)));
+    }
+    assert_int_equal(map.cap, cap); /* never grew */
+    assert_int_equal(map.count, 50000);
+    assert_int_equal((intptr_t)afs__map_get(&map, "d7/f49957"), 49959);
+    assert_null(afs__map_get(&map, "d7/f49958"));
+    /* Past the reserve it grows as ever; smaller reserves change nothing. */
+    AFS_ASSERT_OK(afs__map_reserve(&map, 10));
+    assert_int_equal(map.cap, cap);
+    for (int i = 49999; i < 100000; i++) {
+        snprintf(key, sizeof(key), "d%d/f%d", i % 50, i);
+        AFS_ASSERT_OK(afs__map_put_new(&map, afs__arena_strdup(&arena, key),
+                                       (void *)(intptr_t)(i + 2)));
+    }
+    assert_true(map.cap > cap);
+    assert_int_equal(map.count, 100001);
+    assert_int_equal((intptr_t)afs__map_get(&map, "d49/f99999"), 100001);
+    assert_int_equal((intptr_t)afs__map_get(&map, "kept"), 1);
+    afs__map_free(&map);
+    afs__arena_free(&arena);
+}
+
 static void test_util__md5_matches_known_digests(void **state)
 {
     afs__md5 ctx;
@@ -167,6 +206,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_util__map_holds_many_keys_and_removes),
+        cmocka_unit_test(test_util__map_reserve_and_put_new),
         cmocka_unit_test(test_util__md5_matches_known_digests),
         cmocka_unit_test(test_util__hexval_takes_both_cases_and_nothing_else),
         cmocka_unit_test(test_util__json_round_trip),

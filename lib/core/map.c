@@ -1,4 +1,5 @@
 /* Hash map and arena (lib/core/map.h). */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -108,16 +109,19 @@ void *afs__map_get(const afs__map *m, const char *key)
     return s ? s->value : NULL;
 }
 
-static int grow(afs__map *m)
+/* Rehash into `ncap` slots (a power of two above the live entries). */
+static int rehash(afs__map *m, size_t ncap)
 {
-    size_t ncap = m->cap ? m->cap * 2 : 64;
     afs__map_slot *old = m->slots;
     size_t ocap = m->cap;
 
-    /* Rehash in place of tombstones when they, not live entries, fill it. */
-    if (m->cap && m->count < m->cap / 4)
-        ncap = m->cap;
-    m->slots = calloc(ncap, sizeof(*m->slots));
+    /* Written, not calloc'd: a fresh calloc'd block is the shared zero page
+     * until written, and the probes below read before they write, so each
+     * page would fault twice, the second time flushing the TLBs of every
+     * CPU running this process's threads. */
+    m->slots = ncap <= SIZE_MAX / sizeof(*m->slots) ? malloc(ncap * sizeof(*m->slots)) : NULL;
+    if (m->slots)
+        memset(m->slots, 0, ncap * sizeof(*m->slots));
     if (!m->slots) {
         m->slots = old;
         return afs__error_oom();
@@ -138,17 +142,28 @@ static int grow(afs__map *m)
     return 0;
 }
 
-int afs__map_put(afs__map *m, const char *key, void *value)
+static int grow(afs__map *m)
 {
-    uint64_t h = afs__hash_str(key);
-    afs__map_slot *s;
+    /* Rehash in place of tombstones when they, not live entries, fill it. */
+    if (m->cap && m->count < m->cap / 4)
+        return rehash(m, m->cap);
+    return rehash(m, m->cap ? m->cap * 2 : 64);
+}
+
+int afs__map_reserve(afs__map *m, size_t n)
+{
+    size_t cap = m->cap ? m->cap : 64;
+    while ((n + 1) * 10 >= cap * 7)
+        cap *= 2;
+    return cap > m->cap ? rehash(m, cap) : 0;
+}
+
+/* Insert `key` (hash `h`), known to be absent. */
+static int insert(afs__map *m, const char *key, uint64_t h, void *value)
+{
     size_t mask, i;
     int rc;
 
-    if (m->cap && (s = find(m, key, h)) != NULL) {
-        s->value = value;
-        return 0;
-    }
     if ((m->count + m->tombs + 1) * 10 >= m->cap * 7 && (rc = grow(m)) != 0)
         return rc;
     mask = m->cap - 1;
@@ -161,6 +176,23 @@ int afs__map_put(afs__map *m, const char *key, void *value)
     m->slots[i].value = value;
     m->count++;
     return 0;
+}
+
+int afs__map_put(afs__map *m, const char *key, void *value)
+{
+    uint64_t h = afs__hash_str(key);
+    afs__map_slot *s;
+
+    if (m->cap && (s = find(m, key, h)) != NULL) {
+        s->value = value;
+        return 0;
+    }
+    return insert(m, key, h, value);
+}
+
+int afs__map_put_new(afs__map *m, const char *key, void *value)
+{
+    return insert(m, key, afs__hash_str(key), value);
 }
 
 void *afs__map_remove(afs__map *m, const char *key)

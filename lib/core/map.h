@@ -42,6 +42,12 @@ void afs__map_free(afs__map *m);
 void *afs__map_get(const afs__map *m, const char *key);
 /* Insert or replace. Returns 0 or AFS_ENOMEM. */
 int afs__map_put(afs__map *m, const char *key, void *value);
+/* Insert a key the caller knows is absent, without looking for it first
+ * (a bulk load of unique keys). Returns 0 or AFS_ENOMEM. */
+int afs__map_put_new(afs__map *m, const char *key, void *value);
+/* Make room for `n` live entries in all, so that filling the map up to
+ * that many does not grow it step by step. Returns 0 or AFS_ENOMEM. */
+int afs__map_reserve(afs__map *m, size_t n);
 /* Remove; returns the old value or NULL. */
 void *afs__map_remove(afs__map *m, const char *key);
 /* Iterate: start with *pos = 0; returns false at the end. */

@@ -348,7 +348,8 @@ done:
  * made the connection query_only and disabled the checkpoint on close, so
  * nothing reaches the file when we refuse it.
  */
-static int check_identity(afs_db *db, uint32_t app_id, int last_version, int64_t *user_version)
+static int check_identity(afs_db *db, uint32_t app_id, int last_version, bool quick_check,
+                          int64_t *user_version)
 {
     static const char probe[] =
         "SELECT (SELECT application_id FROM pragma_application_id),"
@@ -393,6 +394,10 @@ static int check_identity(afs_db *db, uint32_t app_id, int last_version, int64_t
     }
     sqlite3_finalize(st);
     st = NULL;
+    if (!quick_check) {
+        *user_version = version;
+        return 0;
+    }
 
     /* quick_check(1): stop at the first problem, we only report one. */
     rc = sqlite3_prepare_v2(db->h, "PRAGMA quick_check(1)", -1, &st, NULL);
@@ -515,12 +520,30 @@ done:
     return rc;
 }
 
+/* Was the file left without a clean close? Its -wal file is there: the last
+ * connection to close a WAL database checkpoints and removes it. */
+static bool left_unclean(const char *path)
+{
+    struct stat st;
+    char *wal = afs__sprintf("%s-wal", path);
+    bool unclean = !wal || stat(wal, &st) == 0 || errno != ENOENT;
+    free(wal);
+    return unclean;
+}
+
 int afs__db_open(afs_db **out, const char *path, uint32_t application_id,
                  const afs__db_migration *migrations, size_t count)
+{
+    return afs__db_open_flags(out, path, application_id, migrations, count, 0);
+}
+
+int afs__db_open_flags(afs_db **out, const char *path, uint32_t application_id,
+                       const afs__db_migration *migrations, size_t count, unsigned int flags)
 {
     afs_db *db = NULL;
     int64_t version = 0;
     int last = 0;
+    bool quick_check = true;
     int rc;
 
     if (!out)
@@ -544,6 +567,8 @@ int afs__db_open(afs_db **out, const char *path, uint32_t application_id,
     }
     if ((rc = prepare_file(path)) != 0)
         goto done;
+    if (flags & AFS__DB_CHECK_IF_UNCLEAN)
+        quick_check = left_unclean(path);
     /* No SQLITE_OPEN_CREATE: the file exists (we made it) and if it has
      * vanished since, SQLite must not create one with its own mode. */
     rc = sqlite3_open_v2(path, &db->h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
@@ -561,7 +586,7 @@ int afs__db_open(afs_db **out, const char *path, uint32_t application_id,
     sqlite3_db_config(db->h, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, (int *)NULL);
     if ((rc = afs__db_exec(db, "PRAGMA query_only=ON")) != 0)
         goto done;
-    if ((rc = check_identity(db, application_id, last, &version)) != 0)
+    if ((rc = check_identity(db, application_id, last, quick_check, &version)) != 0)
         goto done;
     if ((rc = afs__db_exec(db, "PRAGMA query_only=OFF")) != 0)
         goto done;

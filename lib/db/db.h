@@ -64,6 +64,19 @@ typedef struct afs__db_migration {
 int afs__db_open(afs_db **out, const char *path, uint32_t application_id,
                  const afs__db_migration *migrations, size_t count);
 
+/* afs__db_open_flags() flags. */
+/* PRAGMA quick_check only when the file was not closed cleanly: its -wal
+ * file is there (the process died with the database open, or another
+ * connection has it open now). quick_check reads the whole file; a file
+ * closed cleanly is checked only as far as it is read, and damage found
+ * then is AFS_ECORRUPT from the call that meets it. For databases that are
+ * large and opened often (an endpoint's item state). */
+#define AFS__DB_CHECK_IF_UNCLEAN 0x1u
+
+/* afs__db_open with `flags` (AFS__DB_*); afs__db_open is flags 0. */
+int afs__db_open_flags(afs_db **out, const char *path, uint32_t application_id,
+                       const afs__db_migration *migrations, size_t count, unsigned int flags);
+
 /* Finalize the cached statements and close. NULL is ignored. An open
  * transaction is rolled back (SQLite does so on close). */
 void afs__db_close(afs_db *db);

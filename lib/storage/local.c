@@ -37,6 +37,10 @@
 /* Bytes a put buffers at a time: with dozens of puts in flight, memory stays small. */
 #define LOCAL_CHUNK (256u * 1024u)
 #define LOCAL_TEMP_MAX_AGE_S (24 * 3600)
+/* A replacing put's temp beside its object: .libafs~<host>~<pid>~<hex>.tmp
+ * (never listed; removed by the listing or rmdir that meets it once its
+ * writer is gone). */
+#define LOCAL_NEAR_PREFIX ".libafs~"
 /* Lock slots: byte offsets in the lock file chosen by a hash of the path. */
 #define LOCAL_LOCK_SLOTS 65536u
 /* Puts in flight that the group commit serves well (AFS_STORAGE_CTL_CONCURRENCY). */
@@ -789,6 +793,9 @@ static int local_ctl(void *ctx, int op, void *arg)
     return afs__error_set(AFS_ENOTSUP, "local storage: ctl %d not supported", op);
 }
 
+static bool is_near_temp(const char *name);
+static size_t purge_near_temps(const struct local *l, int dfd);
+
 static int cmp_names(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b); /* bytewise, as unsigned char */
@@ -802,6 +809,7 @@ static int local_list(void *ctx, const char *dir, const char *marker, afs_storag
     char **names = NULL;
     size_t count = 0, cap = 0, i, end;
     struct dirent *de;
+    bool temps = false;
     int fd = -1, rc;
 
     next_marker[0] = '\0';
@@ -827,6 +835,10 @@ static int local_list(void *ctx, const char *dir, const char *marker, afs_storag
         }
         if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
             continue;
+        if (is_near_temp(de->d_name)) {
+            temps = true; /* a put's temp beside its object: never an object */
+            continue;
+        }
         if (marker && strcmp(de->d_name, marker) <= 0)
             continue;
         if (count == cap) {
@@ -845,6 +857,8 @@ static int local_list(void *ctx, const char *dir, const char *marker, afs_storag
         }
         count++;
     }
+    if (temps)
+        purge_near_temps(l, dirfd(d)); /* a crashed writer's leftovers */
     if (count > 1)
         qsort(names, count, sizeof(*names), cmp_names);
     end = count < LOCAL_PAGE_SIZE ? count : LOCAL_PAGE_SIZE;
@@ -1168,11 +1182,14 @@ static int publish(struct local *l, const char *tmpname, int dirfd, const char *
 
 /*
  * Open an anonymous temp (O_TMPFILE) in the object's own directory, for a
- * create-only put whose parent exists: published by one linkat, which fails
- * if the name exists -- create-only, atomically. No temp name, no lookups in
- * the shared temp directory, no rename across directories (which the kernel
- * serialises per file system), and a crash leaves nothing behind to clean.
- * -1 when this path does not apply; the caller then uses a named temp.
+ * create-only or if-match put whose parent exists. A create-only put is
+ * published by one linkat, which fails if the name exists -- create-only,
+ * atomically -- and a crash leaves nothing behind to clean. An if-match put
+ * is published by publish_near(). Either way no lookups in the shared temp
+ * directory and no rename across directories, which the kernel serialises
+ * for the whole file system (at 128 puts in flight, replacing 1,000 files
+ * spent most of its time queued there). -1 when this path does not apply;
+ * the caller then uses a named temp in .libafs/local/tmp.
  */
 static int open_anon(struct local *l, const char *path, const afs_storage_put_options *o,
                      int *dirfd, const char **leaf, int *on_root)
@@ -1180,7 +1197,7 @@ static int open_anon(struct local *l, const char *path, const afs_storage_put_op
     const char *slash = strrchr(path, '/');
     int fd;
     *dirfd = -1;
-    if (!l->tmpfile || o->condition != AFS_COND_CREATE_ONLY)
+    if (!l->tmpfile || (o->condition != AFS_COND_CREATE_ONLY && o->condition != AFS_COND_IF_MATCH))
         return -1;
     /* Reached without crossing a mount point: on the root's file system,
      * where the group commit reaches, with no fstat to find out. */
@@ -1213,6 +1230,118 @@ static int publish_anon(int fd, int dirfd, const char *leaf, const char *path)
     return afs__error_errno(errno, "local storage: %s: publish (link)", path);
 }
 
+static bool temp_is_stale_pid(const struct local *l, const char *name);
+
+static bool is_near_temp(const char *name)
+{
+    size_t n = strlen(name);
+    return strncmp(name, LOCAL_NEAR_PREFIX, sizeof(LOCAL_NEAR_PREFIX) - 1) == 0 && n > 4 &&
+           strcmp(name + n - 4, ".tmp") == 0;
+}
+
+/* A temp beside an object whose writer is gone: this host's writer is no
+ * longer running, or (another host's) the temp is a day old. Its ctime, not
+ * its mtime: a put gives its temp the object's last-write time. */
+static bool near_temp_is_stale(const struct local *l, const char *name, const struct statx *sx,
+                               time_t now)
+{
+    if (now - (time_t)sx->stx_ctime.tv_sec > LOCAL_TEMP_MAX_AGE_S)
+        return true;
+    return temp_is_stale_pid(l, name + sizeof(LOCAL_NEAR_PREFIX) - 1);
+}
+
+/* Remove the stale temps beside objects in directory `dfd`; the count. */
+static size_t purge_near_temps(const struct local *l, int dfd)
+{
+    int fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    time_t now = time(NULL);
+    struct dirent *de;
+    size_t removed = 0;
+
+    if (!d) {
+        if (fd >= 0)
+            close(fd);
+        return 0;
+    }
+    while ((de = readdir(d)) != NULL) {
+        struct statx sx;
+        if (!is_near_temp(de->d_name) || statx_at(dirfd(d), de->d_name, &sx) != 0 ||
+            !S_ISREG(sx.stx_mode) || !near_temp_is_stale(l, de->d_name, &sx, now))
+            continue;
+        if (unlinkat(dirfd(d), de->d_name, 0) == 0) {
+            afs__log(AFS_LOG_INFO, "local storage: %s: removed a stale temp %s", l->root,
+                     de->d_name);
+            removed++;
+        }
+    }
+    closedir(d);
+    return removed;
+}
+
+/*
+ * Publish an anonymous temp over the file dirfd/leaf, if-match (lock held):
+ * linked beside it as .libafs~<host>~<pid>~<hex>.tmp, then exchanged with it
+ * within the directory (RENAME_EXCHANGE), so the old version takes the temp
+ * name for the caller to remove once it has let go of the lock (the removal
+ * frees blocks: a synchronous discard on some file systems). *linked: a temp
+ * name exists in dirfd (`tmpname`), holding the old version on success and
+ * the new content on failure; the caller removes it either way.
+ */
+static int publish_near(struct local *l, int fd, int dirfd, const char *leaf, const char *path,
+                        const char *if_match, char *tmpname, size_t cap, bool *linked)
+{
+    char proc[40];
+    struct stat st;
+    int rc = check_etag_at(dirfd, leaf, path, if_match, true);
+
+    *linked = false;
+    if (rc != 0)
+        return rc;
+    snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+    for (int attempt = 0; attempt < 8 && !*linked; attempt++) {
+        uint64_t r = l->temp_base + 0x9e3779b97f4a7c15ull *
+                                        __atomic_add_fetch(&l->temp_count, 1, __ATOMIC_RELAXED);
+        snprintf(tmpname, cap, LOCAL_NEAR_PREFIX "%s~%ld~%016" PRIx64 ".tmp", l->host,
+                 (long)my_pid(), r);
+        if (linkat(AT_FDCWD, proc, dirfd, tmpname, AT_SYMLINK_FOLLOW) == 0)
+            *linked = true;
+        else if (errno != EEXIST)
+            return afs__error_errno(errno, "local storage: %s: link temp", path);
+    }
+    if (!*linked)
+        return afs__error_set(AFS_EIO, "local storage: %s: cannot make a unique temp name", path);
+    if (renameat2(dirfd, tmpname, dirfd, leaf, RENAME_EXCHANGE) != 0) {
+        if (errno != EINVAL && errno != ENOSYS)
+            return afs__error_errno(errno, "local storage: %s: publish", path);
+        /* No RENAME_EXCHANGE here: a plain rename replaces the file. */
+        if (renameat(dirfd, tmpname, dirfd, leaf) != 0)
+            return afs__error_errno(errno, "local storage: %s: publish", path);
+        *linked = false;
+        return 0;
+    }
+    if (fstatat(dirfd, tmpname, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode))
+        return 0;
+    /* Another program put something else there since the check: put it back. */
+    if (renameat2(dirfd, tmpname, dirfd, leaf, RENAME_EXCHANGE) != 0) {
+        *linked = false; /* the temp name holds what is not ours: leave it */
+        return afs__error_errno(errno, "local storage: %s: could not put back what stood at "
+                                "the object's name", path);
+    }
+    return afs__error_set(AFS_ECONDITION, "local storage: %s: if-match: not a file object", path);
+}
+
+/* AFS_EINVALIDNAME for a path whose last name is the form of our temps
+ * beside objects (never listed, removed once stale). */
+static int refuse_temp_name(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    if (is_near_temp(slash ? slash + 1 : path))
+        return afs__error_set(AFS_EINVALIDNAME, "local storage: %s: names of the form "
+                              LOCAL_NEAR_PREFIX "*.tmp are the local backend's own", path);
+    return 0;
+}
+
 static int local_put(void *ctx, const char *path, afs_read_fn src, void *src_payload,
                      uint64_t size, const afs_storage_put_options *opts, afs_storage_entry *out)
 {
@@ -1222,8 +1351,10 @@ static int local_put(void *ctx, const char *path, afs_read_fn src, void *src_pay
     struct statx sx;
     uint32_t attributes = 0;
     int fd = -1, dirfd = -1, lockfd = -1, on_root = -1, rc;
-    bool anon, published = false, exchanged = false;
+    bool anon, published = false, exchanged = false, near = false;
 
+    if ((rc = refuse_temp_name(path)) != 0)
+        return rc;
     fd = open_anon(l, path, opts, &dirfd, &leaf, &on_root);
     anon = fd >= 0;
     tmpname[0] = '\0';
@@ -1242,8 +1373,12 @@ static int local_put(void *ctx, const char *path, afs_read_fn src, void *src_pay
         goto done;
     if ((rc = lock_paths(l, path, NULL, &lockfd)) != 0)
         goto done;
-    rc = anon ? publish_anon(fd, dirfd, leaf, path)
-              : publish(l, tmpname, dirfd, leaf, path, opts, &exchanged);
+    if (anon && opts->condition == AFS_COND_IF_MATCH)
+        rc = publish_near(l, fd, dirfd, leaf, path, opts->if_match, tmpname, sizeof(tmpname),
+                          &near);
+    else
+        rc = anon ? publish_anon(fd, dirfd, leaf, path)
+                  : publish(l, tmpname, dirfd, leaf, path, opts, &exchanged);
     if (rc != 0)
         goto done;
     published = true;
@@ -1265,6 +1400,8 @@ done:
      * name holds the old version, removed here, out of the lock. */
     if ((!published || exchanged) && !anon)
         unlinkat(l->tmpfd, tmpname, 0);
+    if (near)
+        unlinkat(dirfd, tmpname, 0);
     if (fd >= 0)
         close(fd); /* an unpublished anonymous temp vanishes here */
     if (dirfd >= 0)
@@ -1331,6 +1468,20 @@ static int local_mkdir(void *ctx, const char *path)
     return rc;
 }
 
+/* purge_near_temps() in the subdirectory `name` of `dfd`; true if any went
+ * (errno is kept for the caller otherwise). */
+static bool purge_near_temps_in(const struct local *l, int dfd, const char *name)
+{
+    int e = errno, sub = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    size_t removed = 0;
+    if (sub >= 0) {
+        removed = purge_near_temps(l, sub);
+        close(sub);
+    }
+    errno = e;
+    return removed > 0;
+}
+
 static int local_rmdir(void *ctx, const char *path)
 {
     struct local *l = ctx;
@@ -1344,7 +1495,9 @@ static int local_rmdir(void *ctx, const char *path)
         rc = afs__error_set(AFS_ENOTFOUND, "local storage: %s: no such directory", path);
     } else if (!S_ISDIR(sx.stx_mode)) {
         rc = afs__error_set(AFS_ENOTDIR, "local storage: %s: not a directory", path);
-    } else if (unlinkat(dirfd, leaf, AT_REMOVEDIR) != 0) {
+    } else if (unlinkat(dirfd, leaf, AT_REMOVEDIR) != 0 &&
+               ((errno != ENOTEMPTY && errno != EEXIST) || !purge_near_temps_in(l, dirfd, leaf) ||
+                unlinkat(dirfd, leaf, AT_REMOVEDIR) != 0)) {
         rc = errno == ENOTEMPTY || errno == EEXIST
                  ? afs__error_set(AFS_ENOTEMPTY, "local storage: %s: directory not empty", path)
                  : afs__error_errno(errno, "local storage: %s: rmdir", path);
@@ -1364,6 +1517,8 @@ static int local_rename(void *ctx, const char *from, const char *to, const char 
     int fdir = -1, tdir = -1, lockfd = -1, rc;
     bool noreplace = (flags & AFS_STORAGE_RENAME_NOREPLACE) != 0;
 
+    if ((rc = refuse_temp_name(to)) != 0)
+        return rc;
     if ((rc = resolve_parent(l, from, false, &fdir, &fleaf)) != 0)
         goto done;
     if ((rc = lock_paths(l, from, to, &lockfd)) != 0)
@@ -1547,13 +1702,19 @@ static void local_release(void *ctx)
 static bool temp_is_stale(const struct local *l, const char *name, const struct statx *sx,
                           time_t now)
 {
+    if (now - (time_t)sx->stx_mtime.tv_sec > LOCAL_TEMP_MAX_AGE_S)
+        return true;
+    return temp_is_stale_pid(l, name);
+}
+
+/* "<host>~<pid>~<hex>.tmp" of this host whose process is gone. */
+static bool temp_is_stale_pid(const struct local *l, const char *name)
+{
     const char *r, *p;
     size_t hl;
     long pid;
     char *end;
 
-    if (now - (time_t)sx->stx_mtime.tv_sec > LOCAL_TEMP_MAX_AGE_S)
-        return true;
     r = strrchr(name, '~');
     if (!r || r == name)
         return false;

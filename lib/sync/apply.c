@@ -123,6 +123,7 @@ int afs__apply_begin(afs__apply *a)
     if (a->threads == 0) {
         /* The default: what the storage serves best, else a few. */
         uint32_t n = 0;
+        a->threads_default = true;
         if (afs_storage_ctl(a->s->storage, AFS_STORAGE_CTL_CONCURRENCY, &n) != 0 || n == 0)
             afs_error_clear();
         a->threads = n >= 1 && n <= AFS__SYNC_THREADS_MAX ? n : AFS__SYNC_THREADS;
@@ -244,12 +245,7 @@ static char *parent_dup(afs__apply *a, const char *rel)
 
 static void set_local_base(afs__item *it, const afs_fs_stat *st)
 {
-    it->base.exists = true;
-    it->base.type = st->type;
-    it->base.size = st->type == AFS_TYPE_FILE ? st->size : 0;
-    it->base.mtime_ns = st->mtime_ns;
-    it->base.file_id = st->file_id;
-    it->base.ctime_ns = st->ctime_ns;
+    afs__side_from_stat(&it->base, st);
     it->local = it->base;
     it->local.etag = NULL;
 }
@@ -789,10 +785,12 @@ static int conflict_path(afs__apply *a, const char *rel, const char *who, char *
 }
 
 /*
- * The server's version loses: it moves to "<name>-<server>.<ext>" on the
- * server and is uploaded under that name; the cloud version takes the name.
+ * The server's file loses its name: it moves to "<name>-<server>.<ext>" on
+ * the server (never replacing anything) and is uploaded create-only under
+ * that name. A failed upload is the copy's own per-item error: it is an
+ * ordinary new file next session.
  */
-static int local_loses(afs__apply *a, afs__item *it, fetched *f)
+static int local_copy_aside(afs__apply *a, afs__item *it)
 {
     char *crel = NULL;
     char *abs, *cabs;
@@ -812,14 +810,54 @@ static int local_loses(afs__apply *a, afs__item *it, fetched *f)
     copy->local = it->local;
     copy->handled = true;
     memset(&it->local, 0, sizeof(it->local));
-    /* The copy exists only on the server now; if its upload fails, it is
-     * an ordinary new file next session. */
     if ((rc = upload_as(a, copy, crel, AFS_COND_CREATE_ONLY, NULL)) == 0)
         rc = afs__apply_save(a, copy);
     else if (!a->fatal)
-        afs__session_item_error(a->s, crel, rc);
-    if (a->fatal)
-        return a->fatal;
+        rc = afs__session_item_error(a->s, crel, rc);
+    return a->fatal ? a->fatal : rc;
+}
+
+/*
+ * The share's file loses its name: it moves (conditional on its etag) to
+ * "<name>-<writer>.<ext>" in the share, writer being the server that wrote
+ * it or "Cloud" for an edit made in the share. The rename is journaled;
+ * *copy_out is the copy's item, its cloud side set.
+ */
+static int cloud_copy_aside(afs__apply *a, afs__item *it, afs__item **copy_out, char **crel_out)
+{
+    const char *who = it->cloud_writer ? it->cloud_writer : "Cloud";
+    char *crel = NULL;
+    afs_storage_entry e;
+    afs__item *copy;
+    int rc;
+
+    if ((rc = conflict_path(a, it->path, who, &crel)) != 0)
+        return rc;
+    if ((rc = afs_storage_rename(a->s->storage, it->path, crel, it->cloud.etag,
+                                 AFS_STORAGE_RENAME_NOREPLACE)) != 0)
+        return rc;
+    if (!(copy = afs__session_item(a->s, crel, strlen(crel))))
+        return a->fatal = AFS_ENOMEM;
+    copy->handled = true;
+    copy->cloud = it->cloud;
+    if (afs_storage_stat(a->s->storage, crel, &e) == 0)
+        copy->cloud.etag = afs__arena_strdup(&a->s->arena, e.etag);
+    afs__apply_journal(a, AFS__JOP_RENAME, it->path, crel, AFS_TYPE_FILE, it->cloud.size,
+                       it->cloud.mtime_ns, copy->cloud.etag, NULL);
+    memset(&it->cloud, 0, sizeof(it->cloud));
+    *copy_out = copy;
+    *crel_out = crel;
+    return 0;
+}
+
+/* The server's version loses: it becomes the server-named copy; the cloud
+ * version takes the name. */
+static int local_loses(afs__apply *a, afs__item *it, fetched *f)
+{
+    int rc;
+
+    if ((rc = local_copy_aside(a, it)) != 0)
+        return rc;
     if (!f->temp) {
         char *dir = parent_dup(a, it->path);
         if (!dir)
@@ -845,27 +883,12 @@ static int local_loses(afs__apply *a, afs__item *it, fetched *f)
  */
 static int cloud_loses(afs__apply *a, afs__item *it, fetched *f)
 {
-    const char *who = it->cloud_writer ? it->cloud_writer : "Cloud";
     char *crel = NULL;
-    afs_storage_entry e;
-    afs__item *copy;
+    afs__item *copy = NULL;
     int rc;
 
-    if ((rc = conflict_path(a, it->path, who, &crel)) != 0)
+    if ((rc = cloud_copy_aside(a, it, &copy, &crel)) != 0)
         return rc;
-    rc = afs_storage_rename(a->s->storage, it->path, crel, it->cloud.etag,
-                            AFS_STORAGE_RENAME_NOREPLACE);
-    if (rc != 0)
-        return rc;
-    if (!(copy = afs__session_item(a->s, crel, strlen(crel))))
-        return a->fatal = AFS_ENOMEM;
-    copy->handled = true;
-    copy->cloud = it->cloud;
-    if (afs_storage_stat(a->s->storage, crel, &e) == 0)
-        copy->cloud.etag = afs__arena_strdup(&a->s->arena, e.etag);
-    afs__apply_journal(a, AFS__JOP_RENAME, it->path, crel, AFS_TYPE_FILE, it->cloud.size,
-                       it->cloud.mtime_ns, copy->cloud.etag, NULL);
-    memset(&it->cloud, 0, sizeof(it->cloud));
     if ((rc = upload_as(a, it, it->path, AFS_COND_CREATE_ONLY, NULL)) != 0)
         return rc;
     if ((rc = afs__apply_save(a, it)) != 0)
@@ -1042,67 +1065,33 @@ static int do_replace_local(afs__apply *a, afs__item *it)
 static int do_type_conflict(afs__apply *a, afs__item *it)
 {
     char *crel = NULL;
-    afs__item *copy;
+    afs__item *copy = NULL;
+    fetched f;
+    char *dir;
     int rc;
 
     if (it->local.type == AFS_TYPE_FILE) {
-        char *abs, *cabs;
-        if ((rc = conflict_path(a, it->path, a->server_name, &crel)) != 0)
+        if ((rc = local_copy_aside(a, it)) != 0)
             return rc;
-        if (!(abs = abs_path(a, it->path)) || !(cabs = abs_path(a, crel)))
-            return AFS_ENOMEM;
-        if ((rc = recheck_local(a, it, abs)) != 0)
-            return rc;
-        if ((rc = FS(a)->rename(FSCTX(a), abs, cabs, AFS_FS_RENAME_NOREPLACE)) != 0)
-            return rc;
-        if (!(copy = afs__session_item(a->s, crel, strlen(crel))))
-            return a->fatal = AFS_ENOMEM;
-        copy->local = it->local;
-        copy->handled = true;
-        if ((rc = upload_as(a, copy, crel, AFS_COND_CREATE_ONLY, NULL)) == 0)
-            rc = afs__apply_save(a, copy);
-        else if (!a->fatal)
-            afs__session_item_error(a->s, crel, rc), rc = 0;
-        if (rc != 0)
-            return rc;
-        memset(&it->local, 0, sizeof(it->local));
         if (a->res)
             a->res->conflicts++;
         return do_mkdir_local(a, it);
     }
     /* The cloud holds the file. */
-    {
-        const char *who = it->cloud_writer ? it->cloud_writer : "Cloud";
-        fetched f;
-        afs_storage_entry e;
-        char *dir;
-        if ((rc = conflict_path(a, it->path, who, &crel)) != 0)
-            return rc;
-        if ((rc = afs_storage_rename(a->s->storage, it->path, crel, it->cloud.etag,
-                                     AFS_STORAGE_RENAME_NOREPLACE)) != 0)
-            return rc;
-        if (!(copy = afs__session_item(a->s, crel, strlen(crel))))
-            return a->fatal = AFS_ENOMEM;
-        copy->handled = true;
-        copy->cloud = it->cloud;
-        if (afs_storage_stat(a->s->storage, crel, &e) == 0)
-            copy->cloud.etag = afs__arena_strdup(&a->s->arena, e.etag);
-        afs__apply_journal(a, AFS__JOP_RENAME, it->path, crel, AFS_TYPE_FILE, it->cloud.size,
-                           it->cloud.mtime_ns, copy->cloud.etag, NULL);
-        memset(&it->cloud, 0, sizeof(it->cloud));
-        dir = parent_dup(a, crel);
-        if (!dir)
-            return AFS_ENOMEM;
-        if ((rc = fetch(a, crel, &copy->cloud, dir, &f)) == 0 && (rc = place(a, copy, &f)) == 0)
-            rc = afs__apply_save(a, copy);
-        else if (!a->fatal)
-            afs__session_item_error(a->s, crel, rc), rc = 0;
-        if (rc != 0)
-            return rc;
-        if (a->res)
-            a->res->conflicts++;
-        return do_mkdir_cloud(a, it);
-    }
+    if ((rc = cloud_copy_aside(a, it, &copy, &crel)) != 0)
+        return rc;
+    dir = parent_dup(a, crel);
+    if (!dir)
+        return AFS_ENOMEM;
+    if ((rc = fetch(a, crel, &copy->cloud, dir, &f)) == 0 && (rc = place(a, copy, &f)) == 0)
+        rc = afs__apply_save(a, copy);
+    else if (!a->fatal)
+        afs__session_item_error(a->s, crel, rc), rc = 0;
+    if (rc != 0)
+        return rc;
+    if (a->res)
+        a->res->conflicts++;
+    return do_mkdir_cloud(a, it);
 }
 
 static int do_record(afs__apply *a, afs__item *it)
@@ -1246,9 +1235,14 @@ int afs__apply_run(afs__apply *a, const afs__plan *plan)
         return rc;
     for (size_t i = 0; i < plan->count; i++)
         uploads += plan->actions[i]->action == AFS__ACT_UPLOAD;
-    /* No more threads than uploads (starting one costs more than a small
-     * upload); without threads (none wanted, or none to be had) uploads
-     * run inline. */
+    /* No more threads than uploads, and by default no more than a quarter
+     * of them (at least a few): starting a thread costs more than a small
+     * upload, and a group commit is served as well by fewer (100 uploads:
+     * 25 threads took 54 ms where 100 took 61, docs/benchmarks.md). Without
+     * threads (none wanted, or none to be had) uploads run inline. */
+    if (a->threads_default && uploads / 4 < a->threads)
+        a->threads = uploads / 4 > AFS__SYNC_THREADS ? (unsigned int)(uploads / 4)
+                                                      : AFS__SYNC_THREADS;
     if (a->threads > uploads)
         a->threads = (unsigned int)uploads;
     if (a->threads > 1 && uploads > 1 && afs__xfer_start(&x, a->threads) != 0) {

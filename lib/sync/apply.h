@@ -30,6 +30,7 @@ typedef struct afs__apply {
     void *progress_payload;
     afs_sync_progress prog;
     unsigned int threads;     /* transfer threads; 1: uploads run inline; 0: the default */
+    bool threads_default;     /* threads was 0: fitted to the session's uploads */
     /* internal */
     afs__jrec *jrecs;
     size_t jcount, jcap;

@@ -22,11 +22,8 @@ static bool still_there(afs__session *s, const char *rel)
 
 void afs__plan_fill_unknown(afs__session *s)
 {
-    size_t pos = 0;
-    const char *key;
-    void *val;
-    while (afs__map_next(&s->items, &pos, &key, &val)) {
-        afs__item *it = val;
+    for (size_t i = 0; i < s->nall; i++) {
+        afs__item *it = s->all[i];
         if (!it->cloud_known) {
             it->cloud = it->base;
             it->cloud_has_md5 = it->base_has_md5;
@@ -64,16 +61,14 @@ static int cmp_path_asc(const void *a, const void *b)
 
 int afs__plan_build(afs__session *s, bool authoritative, afs__plan *plan)
 {
-    size_t pos = 0, n = 0;
-    const char *key;
-    void *val;
+    size_t n = 0;
 
     memset(plan, 0, sizeof(*plan));
-    plan->actions = afs__arena_alloc(&s->arena, (s->items.count + 1) * sizeof(afs__item *));
+    plan->actions = afs__arena_alloc(&s->arena, (s->nall + 1) * sizeof(afs__item *));
     if (!plan->actions)
         return AFS_ENOMEM;
-    while (afs__map_next(&s->items, &pos, &key, &val)) {
-        afs__item *it = val;
+    for (size_t i = 0; i < s->nall; i++) {
+        afs__item *it = s->all[i];
         uint32_t type, existing;
         if (it->base.exists)
             plan->base_count++;

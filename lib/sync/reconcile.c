@@ -11,7 +11,7 @@ static bool etag_equal(const char *a, const char *b)
 {
     if (!a || !b)
         return false;
-    return strcmp(a, b) == 0;
+    return a == b || strcmp(a, b) == 0; /* the cloud side is often the base's */
 }
 
 afs__change afs__local_change(const afs__side *base, const afs__side *local)

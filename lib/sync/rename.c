@@ -45,17 +45,15 @@ static bool under(const char *path, const char *dir, size_t dl)
 static int move_subtree(afs__apply *a, const char *from, const char *to, bool move_local)
 {
     afs__session *s = a->s;
-    size_t fl = strlen(from), tl = strlen(to), pos = 0, n = 0, cap = 64;
+    size_t fl = strlen(from), tl = strlen(to), n = 0, cap = 64;
     afs__item **list = afs__malloc(cap * sizeof(*list));
-    const char *key;
-    void *val;
     int rc = 0;
 
     if (!list)
         return a->fatal = AFS_ENOMEM;
-    /* Collect first: creating items while iterating would move the map. */
-    while (afs__map_next(&s->items, &pos, &key, &val)) {
-        if (!under(key, from, fl))
+    /* Collect first: the items made below must not be visited. */
+    for (size_t i = 0; i < s->nall; i++) {
+        if (!under(s->all[i]->path, from, fl))
             continue;
         if (n == cap) {
             afs__item **nl = afs__realloc(list, cap * 2 * sizeof(*list));
@@ -66,7 +64,7 @@ static int move_subtree(afs__apply *a, const char *from, const char *to, bool mo
             list = nl;
             cap *= 2;
         }
-        list[n++] = val;
+        list[n++] = s->all[i];
     }
     for (size_t i = 0; i < n && rc == 0; i++) {
         afs__item *x = list[i], *t;
@@ -119,14 +117,12 @@ static int local_renames(afs__apply *a)
     afs__session *s = a->s;
     afs__map by_id = { 0 };
     afs__item **cands = NULL;
-    size_t pos = 0, n = 0, cap = 0;
-    const char *key;
-    void *val;
+    size_t n = 0, cap = 0;
     int rc = 0;
 
     /* Vanished here, unchanged in the cloud: a rename source. */
-    while (afs__map_next(&s->items, &pos, &key, &val)) {
-        afs__item *it = val;
+    for (size_t i = 0; i < s->nall; i++) {
+        afs__item *it = s->all[i];
         if (it->base.exists && !it->local.exists && it->cloud.exists &&
             it->cloud.type == it->base.type &&
             (it->base.type == AFS_TYPE_DIR ||

@@ -100,37 +100,39 @@ static int on_entry(const afs_storage_entry *e, void *payload)
     return 0;
 }
 
-int afs__scan_cloud_full(afs__session *s)
+/*
+ * List the share from `top` down, every entry through on_entry. For the full
+ * enumeration (`top` ""), the root must list; a subdirectory removed
+ * meanwhile is skipped, and one that cannot be listed is unknown: its items
+ * keep their base, never taken as deleted. For a renamed subtree, a
+ * directory gone or turned into a file is skipped, and any other failure
+ * ends the walk.
+ */
+static int walk_share(afs__session *s, const char *top, bool full)
 {
-    struct dirq *queue = NULL, *root;
-    size_t pos = 0;
-    const char *key;
-    void *val;
+    struct dirq *queue = afs__malloc(sizeof(*queue));
     int rc = 0;
 
-    root = afs__malloc(sizeof(*root));
-    if (!root)
+    if (!queue || !(queue->rel = afs__arena_strdup(&s->arena, top))) {
+        free(queue);
         return AFS_ENOMEM;
-    root->rel = (char *)"";
-    root->next = NULL;
-    queue = root;
+    }
+    queue->next = NULL;
     while (queue && rc == 0) {
         struct dirq *q = queue;
         struct list_ctx c = { s, q->rel, &queue, 0 };
         queue = q->next;
         rc = afs_storage_list_all(s->storage, q->rel, on_entry, &c);
-        if (rc == AFS_ENOTFOUND && q->rel[0]) {
-            /* Removed while we walked: its items stay unknown-absent. */
+        if (rc == 0) {
+            rc = c.rc;
+        } else if (c.rc == 0 && (full ? q->rel[0] && rc == AFS_ENOTFOUND
+                                      : rc == AFS_ENOTFOUND || rc == AFS_ENOTDIR)) {
             afs_error_clear();
             rc = 0;
-        } else if (rc != 0 && c.rc == 0 && q->rel[0]) {
-            /* An unlistable directory: what it holds is unknown, and stays
-             * as the base says, never taken as deleted. */
+        } else if (c.rc == 0 && full && q->rel[0]) {
             rc = afs__session_item_error(s, q->rel, rc);
             if (rc == 0)
                 rc = afs__session_unknown(s, false, q->rel);
-        } else if (rc == 0) {
-            rc = c.rc;
         }
         free(q);
     }
@@ -139,11 +141,18 @@ int afs__scan_cloud_full(afs__session *s)
         queue = q->next;
         free(q);
     }
+    return rc;
+}
+
+int afs__scan_cloud_full(afs__session *s)
+{
+    int rc = walk_share(s, "", true);
+
     if (rc != 0)
         return rc;
     /* Everything the enumeration did not see is absent in the cloud. */
-    while (afs__map_next(&s->items, &pos, &key, &val)) {
-        afs__item *it = val;
+    for (size_t i = 0; i < s->nall; i++) {
+        afs__item *it = s->all[i];
         if (!it->cloud_known && !afs__session_is_unknown(s, false, it->path))
             set_cloud_absent(it);
     }
@@ -214,47 +223,14 @@ static int on_record(uint64_t seq, const char *endpoint_id, const char *server_n
     return 0;
 }
 
-/* List a renamed directory's subtree so its children are known. */
-static int list_subtree(afs__session *s, const char *dir)
-{
-    struct dirq *queue = NULL, *first = afs__malloc(sizeof(*first));
-    int rc = 0;
-    if (!first)
-        return AFS_ENOMEM;
-    first->rel = afs__arena_strdup(&s->arena, dir);
-    first->next = NULL;
-    queue = first;
-    while (queue && rc == 0) {
-        struct dirq *q = queue;
-        struct list_ctx c = { s, q->rel, &queue, 0 };
-        queue = q->next;
-        rc = afs_storage_list_all(s->storage, q->rel, on_entry, &c);
-        if (rc == AFS_ENOTFOUND || rc == AFS_ENOTDIR) {
-            afs_error_clear();
-            rc = 0;
-        } else if (rc == 0) {
-            rc = c.rc;
-        }
-        free(q);
-    }
-    while (queue) {
-        struct dirq *q = queue;
-        queue = q->next;
-        free(q);
-    }
-    return rc;
-}
-
 /* Mark every item under `dir/` whose cloud side is unknown as checked-absent
  * if the directory itself is gone. */
 static void absent_below(afs__session *s, const char *dir)
 {
-    size_t dl = strlen(dir), pos = 0;
-    const char *key;
-    void *val;
-    while (afs__map_next(&s->items, &pos, &key, &val)) {
-        afs__item *it = val;
-        if (!it->cloud_known && strncmp(key, dir, dl) == 0 && key[dl] == '/')
+    size_t dl = strlen(dir);
+    for (size_t i = 0; i < s->nall; i++) {
+        afs__item *it = s->all[i];
+        if (!it->cloud_known && strncmp(it->path, dir, dl) == 0 && it->path[dl] == '/')
             set_cloud_absent(it);
     }
 }
@@ -296,7 +272,7 @@ int afs__scan_cloud_journal(afs__session *s, uint64_t cursor, uint64_t *new_curs
         }
     }
     for (afs__rename_hint *h = s->cloud_renames; h; h = h->next)
-        if (h->type == AFS_TYPE_DIR && (rc = list_subtree(s, h->to)) != 0)
+        if (h->type == AFS_TYPE_DIR && (rc = walk_share(s, h->to, false)) != 0)
             return rc;
     return 0;
 }

@@ -17,7 +17,6 @@ afs__item *afs__session_item(afs__session *s, const char *path, size_t len)
 {
     afs__item *it;
     char *key;
-    const char *slash;
 
     /* Lookups need a NUL-terminated key; paths here are short. */
     char stackbuf[1024];
@@ -35,18 +34,42 @@ afs__item *afs__session_item(afs__session *s, const char *path, size_t len)
         }
     }
     it = afs__map_get(&s->items, probe);
-    if (it)
-        return it;
-    it = afs__arena_alloc(&s->arena, sizeof(*it));
-    key = it ? afs__arena_strndup(&s->arena, path, len) : NULL;
+    return it ? it : afs__session_item_new(s, path, len);
+}
+
+afs__item *afs__session_item_new(afs__session *s, const char *path, size_t len)
+{
+    afs__item *it = afs__arena_alloc(&s->arena, sizeof(*it));
+    char *key = it ? afs__arena_strndup(&s->arena, path, len) : NULL;
+    const char *slash;
+
     if (!key)
         return NULL;
     it->path = key;
     slash = strrchr(key, '/');
     it->name = slash ? slash + 1 : key;
-    if (afs__map_put(&s->items, key, it) != 0)
+    if (s->nall == s->capall) {
+        size_t cap = s->capall ? s->capall * 2 : 1024;
+        afs__item **n = afs__realloc(s->all, cap * sizeof(*n));
+        if (!n)
+            return NULL;
+        s->all = n;
+        s->capall = cap;
+    }
+    if (afs__map_put_new(&s->items, key, it) != 0)
         return NULL;
+    s->all[s->nall++] = it;
     return it;
+}
+
+void afs__side_from_stat(afs__side *side, const afs_fs_stat *st)
+{
+    side->exists = true;
+    side->type = st->type;
+    side->size = st->type == AFS_TYPE_FILE ? st->size : 0;
+    side->mtime_ns = st->mtime_ns;
+    side->ctime_ns = st->ctime_ns;
+    side->file_id = st->file_id;
 }
 
 int afs__session_item_error(afs__session *s, const char *path, int code)
@@ -222,5 +245,5 @@ int afs__scan_local(afs__session *s)
 {
     afs__walk *w;
     int rc = afs__scan_local_begin(s, &w);
-    return rc == 0 ? afs__walk_finish(w) : rc;
+    return rc == 0 ? afs__walk_finish(w, true) : rc;
 }

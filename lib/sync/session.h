@@ -62,6 +62,8 @@ typedef struct afs__unknown {
 typedef struct afs__session {
     afs__arena arena;
     afs__map items;       /* path -> afs__item */
+    afs__item **all;      /* the same items in the order they were made (malloc'd): */
+    size_t nall, capall;  /* passes over every item read memory in order this way */
     afs__map journal_paths; /* paths the journal named this session */
     afs__rename_hint *cloud_renames;
     afs__unknown *unknown_local; /* unreadable on the server */
@@ -90,6 +92,12 @@ typedef struct afs__session {
 
 /* The item for `path`, created (all sides absent) if missing; NULL on ENOMEM. */
 afs__item *afs__session_item(afs__session *s, const char *path, size_t len);
+/* Set an existing side's type, size, times and file id from a stat (its
+ * etag is left as it is). */
+void afs__side_from_stat(afs__side *side, const afs_fs_stat *st);
+
+/* A new item for a `path` the caller knows has none yet (a bulk load). */
+afs__item *afs__session_item_new(afs__session *s, const char *path, size_t len);
 
 /* Record a per-item failure with the thread's current message; returns 0. */
 int afs__session_item_error(afs__session *s, const char *path, int code);

@@ -254,20 +254,18 @@ static int content_phase(afs__session *s, afs_endpoint *ep, const afs_sync_optio
                          afs_sync_result *r)
 {
     afs__item **list;
-    size_t n = 0, pos = 0;
-    const char *key;
-    void *val;
+    size_t n = 0;
     afs_sync_progress p;
     afs_db *db = ep->state;
     int floor = 10, rc = 0;
 
     if (s->tiering && (int)ep->opts.tiering_free_space_percent > floor)
         floor = (int)ep->opts.tiering_free_space_percent;
-    if (!(list = afs__arena_alloc(&s->arena, (s->items.count + 1) * sizeof(*list))))
+    if (!(list = afs__arena_alloc(&s->arena, (s->nall + 1) * sizeof(*list))))
         return AFS_ENOMEM;
-    while (afs__map_next(&s->items, &pos, &key, &val))
-        if (((afs__item *)val)->made_placeholder)
-            list[n++] = val;
+    for (size_t i = 0; i < s->nall; i++)
+        if (s->all[i]->made_placeholder)
+            list[n++] = s->all[i];
     qsort(list, n, sizeof(*list), cmp_newest);
     provisioning_step(db, "content", AFS_PROVISIONING_IN_PROGRESS, 0, 0);
     memset(&p, 0, sizeof(p));
@@ -313,6 +311,25 @@ static int content_phase(afs__session *s, afs_endpoint *ep, const afs_sync_optio
     return rc;
 }
 
+/* When each step of a session ended, for the debug log (docs/benchmarks.md). */
+enum { AT_START, AT_LOAD, AT_SCAN, AT_CLOUD, AT_PLAN, AT_APPLY, AT_COMMIT, AT_COUNT };
+
+static void log_times(const int64_t at[AT_COUNT])
+{
+    int64_t last = at[AT_START];
+    double d[AT_COUNT];
+    for (int i = 1; i < AT_COUNT; i++) {
+        /* A step the session did not reach takes no time. */
+        int64_t t = at[i] ? at[i] : last;
+        d[i] = (double)(t - (i == AT_SCAN ? at[AT_START] : last)) / 1e9;
+        if (i != AT_LOAD)
+            last = t;
+    }
+    afs__log(AFS_LOG_DEBUG, "sync: session steps: local scan %.3f s (base loaded at %.3f s), "
+             "cloud changes %.3f s, reconcile %.3f s, apply %.3f s, final commit %.3f s",
+             d[AT_SCAN], d[AT_LOAD], d[AT_CLOUD], d[AT_PLAN], d[AT_APPLY], d[AT_COMMIT]);
+}
+
 static int progress_phase(const afs_sync_options *o, afs_sync_progress *p, uint32_t phase)
 {
     int rc;
@@ -338,7 +355,8 @@ int afs_endpoint_sync(afs_endpoint *endpoint, const afs_sync_options *opts,
     int64_t cursor = 0, last_full = 0, initial_done = 0, joined = 0, interrupted = 0;
     uint32_t initial_mode = AFS_INITIAL_DOWNLOAD_DEFAULT;
     uint64_t new_cursor = 0, head = 0;
-    bool full, gap = false, applying = false;
+    bool full, gap = false, applying = false, state_damaged = false;
+    int64_t at[AT_COUNT] = { 0 };
     afs_storage *retrying = NULL;
     int lockfd = -1, rc, src;
 
@@ -381,8 +399,10 @@ int afs_endpoint_sync(afs_endpoint *endpoint, const afs_sync_options *opts,
         (rc = afs__state_get_int(db, KEY_LAST_FULL, 0, &last_full)) != 0 ||
         (rc = afs__state_get_int(db, KEY_INITIAL_DONE, 0, &initial_done)) != 0 ||
         (rc = afs__state_get_int(db, "joined_existing", 0, &joined)) != 0 ||
-        (rc = afs__state_get_int(db, KEY_IN_PROGRESS, 0, &interrupted)) != 0)
+        (rc = afs__state_get_int(db, KEY_IN_PROGRESS, 0, &interrupted)) != 0) {
+        state_damaged = rc == AFS_ECORRUPT;
         goto done;
+    }
     s.authoritative = !initial_done &&
                       endpoint->opts.initial_sync == AFS_INITIAL_SYNC_AUTHORITATIVE_UPLOAD;
     s.ep = endpoint;
@@ -414,12 +434,19 @@ int afs_endpoint_sync(afs_endpoint *endpoint, const afs_sync_options *opts,
     if ((rc = progress_phase(&o, &prog, AFS_SYNC_PHASE_SCAN_LOCAL)) != 0)
         goto done;
     /* The walk runs on its own threads while the base loads. */
+    at[AT_START] = afs__now_ns();
     if ((rc = afs__scan_local_begin(&s, &walk)) == 0) {
         int lrc = afs__state_load(db, &s, NULL);
-        rc = afs__walk_finish(walk);
+        at[AT_LOAD] = afs__now_ns();
+        rc = afs__walk_finish(walk, lrc == 0);
         if (lrc != 0)
             rc = lrc;
+        /* A damaged state file (its whole content is read only here when
+         * it was closed cleanly, docs/state-store.md): nothing has changed
+         * yet, and nothing is written to it. */
+        state_damaged = lrc == AFS_ECORRUPT;
     }
+    at[AT_SCAN] = afs__now_ns();
     if (s.heat) {
         int hrc = afs__tier_heat_end(s.heat, rc == 0 && s.error_count == 0);
         s.heat = NULL;
@@ -472,6 +499,7 @@ int afs_endpoint_sync(afs_endpoint *endpoint, const afs_sync_options *opts,
         r.full_cloud_scan = 1;
     }
     afs__plan_fill_unknown(&s);
+    at[AT_CLOUD] = afs__now_ns();
 
     /* Apply state: from here on effects happen and are recorded. */
     a.s = &s;
@@ -505,8 +533,10 @@ int afs_endpoint_sync(afs_endpoint *endpoint, const afs_sync_options *opts,
                                (o.flags & AFS_SYNC_FORCE) != 0)) != 0)
         goto done;
     a.prog = prog;
+    at[AT_PLAN] = afs__now_ns();
     if ((rc = afs__apply_run(&a, &plan)) != 0)
         goto done;
+    at[AT_APPLY] = afs__now_ns();
     if (!initial_done)
         provisioning_step(db, "ns", AFS_PROVISIONING_READY_SYNC_FUNCTIONAL, 100, 0);
     if (initial_mode == AFS_INITIAL_DOWNLOAD_NAMESPACE_THEN_CONTENT) {
@@ -527,9 +557,10 @@ int afs_endpoint_sync(afs_endpoint *endpoint, const afs_sync_options *opts,
         goto done;
     if (!initial_done && (rc = afs__state_set_int(db, KEY_INITIAL_DONE, 1)) != 0)
         goto done;
+    at[AT_COMMIT] = afs__now_ns();
     afs__journal_maintain(endpoint, s.storage, a.journal_read); /* publish, maybe prune */
 done:
-    if (!initial_done && rc != 0 && rc != AFS_EBUSY)
+    if (!initial_done && rc != 0 && rc != AFS_EBUSY && !state_damaged)
         provisioning_step(db, "ns", AFS_PROVISIONING_ERROR, 0, rc);
     if (applying) {
         src = afs__apply_end(&a);
@@ -544,7 +575,7 @@ done:
     r.item_errors = s.error_count;
     r.skipped = s.skipped;
     r.finished_ns = afs__now_ns();
-    if (rc != AFS_EBUSY) {
+    if (rc != AFS_EBUSY && !state_damaged) {
         /* Keep the per-item errors and the result even when the session
          * stopped early: they say why. */
         char saved[512];
@@ -563,6 +594,8 @@ done:
         else if (src != 0)
             rc = src;
     }
+    if (at[AT_START])
+        log_times(at);
     if (o.progress && rc == 0) {
         prog.phase = AFS_SYNC_PHASE_DONE;
         prog.items_done = prog.items_total = a.prog.items_total;
@@ -575,6 +608,7 @@ done:
         result->version = version;
     }
     afs__map_free(&s.items);
+    free(s.all);
     afs__map_free(&s.journal_paths);
     afs__arena_free(&s.arena);
     afs_storage_free(retrying);

@@ -15,6 +15,7 @@
 struct found {
     size_t rel;      /* offset of its relative path in the directory's names */
     afs_fs_stat st;
+    afs__item *item; /* its item with the local side set, once resolved; NULL: not yet */
 };
 
 /* A per-item failure met by a walking thread, recorded on the session thread. */
@@ -44,8 +45,11 @@ struct afs__walk {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     struct wdir *todo; /* a stack: depth first, like the single-threaded walk */
-    struct wdir *done;
-    unsigned int busy; /* threads reading a directory (they may add more) */
+    struct wdir *done; /* read */
+    struct wdir *resolved; /* read, and its entries matched with their items */
+    unsigned int busy; /* threads reading or resolving a directory */
+    bool finishing;    /* the session thread has come to collect */
+    bool resolve;      /* the base is loaded: entries may be matched with items */
     bool nomem;
     unsigned int nthreads;
     pthread_t threads[WALK_THREADS_MAX];
@@ -97,6 +101,13 @@ static int add_fail(struct wdir *d, char *rel, int code)
     return 0;
 }
 
+/* add_fail with a copy of `rel`. */
+static int add_fail_dup(struct wdir *d, const char *rel, int code)
+{
+    char *copy = afs__strdup(rel);
+    return copy ? add_fail(d, copy, code) : AFS_ENOMEM;
+}
+
 static int add_found(struct wdir *d, const char *rel, const afs_fs_stat *st)
 {
     size_t rl = strlen(rel) + 1;
@@ -121,6 +132,7 @@ static int add_found(struct wdir *d, const char *rel, const afs_fs_stat *st)
     memcpy(d->names + d->names_len, rel, rl);
     d->found[d->nfound].rel = d->names_len;
     d->found[d->nfound].st = *st;
+    d->found[d->nfound].item = NULL;
     d->names_len += rl;
     d->nfound++;
     return 0;
@@ -142,68 +154,82 @@ static int add_dir(afs__walk *w, const char *rel)
     return 0;
 }
 
+/* An entry's absolute path, its relative path at `rel_at` within it. */
+struct pathbuf {
+    char *p;
+    size_t dir_len; /* the directory's absolute path, without a final '/' */
+    size_t rel_at;  /* where the relative path starts */
+    size_t cap;
+};
+
+/* Set the entry's name after the directory; false on ENOMEM. */
+static bool pathbuf_name(struct pathbuf *b, const char *name)
+{
+    size_t nl = strlen(name), need = b->dir_len + nl + 2;
+    if (need > b->cap) {
+        char *n = afs__realloc(b->p, need * 2);
+        if (!n)
+            return false;
+        b->p = n;
+        b->cap = need * 2;
+    }
+    b->p[b->dir_len] = '/';
+    memcpy(b->p + b->dir_len + 1, name, nl + 1);
+    return true;
+}
+
 /* One entry of directory `d`: name checks, stat, then found or skipped. */
-static int visit(afs__walk *w, struct wdir *d, const char *name)
+static int visit(afs__walk *w, struct wdir *d, struct pathbuf *b, const char *name)
 {
     afs__session *s = w->s;
-    const char *why = NULL;
+    const char *why = NULL, *abs, *rel;
     afs_fs_stat st;
-    char *rel, *abs;
     int rc;
 
-    if (!(rel = join(d->rel, name)))
+    if (!pathbuf_name(b, name))
         return AFS_ENOMEM;
+    abs = b->p;
+    rel = b->p + b->rel_at;
     switch (afs__sync_name_class(name, strlen(name), &why)) {
     case AFS__NAME_SKIP:
-        if (afs__sync_is_temp_name(name) && (abs = join(s->root, rel)) != NULL) {
+        if (afs__sync_is_temp_name(name)) {
             /* A temp of ours outlived a crashed session (sessions hold the
              * endpoint lock, so no running one owns it): remove it. */
             if (s->fsops->unlink(s->fsctx, abs) == 0)
                 afs__log(AFS_LOG_INFO, "sync: removed stale temporary file %s", abs);
             afs_error_clear();
-            free(abs);
         }
         d->skipped++;
-        free(rel);
         return 0;
     case AFS__NAME_INVALID:
         afs__error_set(AFS_EINVALIDNAME,
                        "\"%s\" is not synced: its name contains %s (Azure Files does not "
                        "allow it); rename it", rel, why);
-        return add_fail(d, rel, AFS_EINVALIDNAME);
+        return add_fail_dup(d, rel, AFS_EINVALIDNAME);
     default:
         break;
     }
     if (afs__session_excluded(s, rel, name)) {
         d->skipped++;
-        free(rel);
         return 0;
-    }
-    if (!(abs = join(s->root, rel))) {
-        free(rel);
-        return AFS_ENOMEM;
     }
     memset(&st, 0, sizeof(st));
     rc = s->fsops->stat(s->fsctx, abs, &st);
-    free(abs);
     if (rc == AFS_ENOTFOUND) { /* vanished during the walk: next session sees it */
         afs_error_clear();
-        free(rel);
         return 0;
     }
     if (rc != 0)
-        return add_fail(d, rel, rc);
+        return add_fail_dup(d, rel, rc);
     if ((st.type != AFS_TYPE_FILE && st.type != AFS_TYPE_DIR) ||
         (st.type == AFS_TYPE_FILE && st.nlink > 1)) {
         /* symbolic links, devices, sockets, fifos; hard links (afs-facts.md) */
         d->skipped++;
-        free(rel);
         return 0;
     }
     rc = add_found(d, rel, &st);
     if (rc == 0 && st.type == AFS_TYPE_DIR)
         rc = add_dir(w, rel);
-    free(rel);
     return rc;
 }
 
@@ -211,16 +237,20 @@ static int visit(afs__walk *w, struct wdir *d, const char *name)
 static int read_dir(afs__walk *w, struct wdir *d)
 {
     afs__session *s = w->s;
-    char *abs = join(s->root, d->rel);
+    struct pathbuf b;
     void *dir = NULL;
     afs_fs_dirent de;
     int rc;
 
-    if (!abs)
+    memset(&b, 0, sizeof(b));
+    if (!(b.p = join(s->root, d->rel)))
         return AFS_ENOMEM;
-    rc = s->fsops->dir_open(s->fsctx, abs, &dir);
-    free(abs);
+    b.dir_len = strlen(b.p);
+    b.cap = b.dir_len + 1;
+    b.rel_at = strlen(s->root) + 1;
+    rc = s->fsops->dir_open(s->fsctx, b.p, &dir);
     if (rc != 0) {
+        free(b.p);
         /* The root must be readable; a subdirectory is a per-item error. */
         if (d->rel[0] == '\0') {
             d->rc = rc;
@@ -232,8 +262,7 @@ static int read_dir(afs__walk *w, struct wdir *d)
             afs_error_clear();
             return 0;
         }
-        char *rel = afs__strdup(d->rel);
-        return rel ? add_fail(d, rel, rc) : AFS_ENOMEM;
+        return add_fail_dup(d, d->rel, rc);
     }
     for (;;) {
         memset(&de, 0, sizeof(de));
@@ -243,40 +272,82 @@ static int read_dir(afs__walk *w, struct wdir *d)
             break;
         }
         if (rc != 0) {
-            char *rel = afs__strdup(d->rel);
-            rc = rel ? add_fail(d, rel, rc) : AFS_ENOMEM;
+            rc = add_fail_dup(d, d->rel, rc);
             break;
         }
-        if ((rc = visit(w, d, de.name)) != 0)
+        if ((rc = visit(w, d, &b, de.name)) != 0)
             break;
     }
     s->fsops->dir_close(s->fsctx, dir);
+    free(b.p);
     afs_error_clear();
     return rc;
 }
 
-/* Take directories until none is left and no thread can add more. */
+/*
+ * Match a read directory's entries with the items the base loaded and set
+ * their local side. Only lookups in a map nobody changes meanwhile, and
+ * writes to items no other thread touches (one entry per path): done on
+ * every walking thread at once. New paths are left for the session thread.
+ */
+static void resolve_dir(afs__walk *w, struct wdir *d)
+{
+    for (size_t i = 0; i < d->nfound; i++) {
+        struct found *f = &d->found[i];
+        afs__item *it = afs__map_get(&w->s->items, d->names + f->rel);
+        if (it) {
+            afs__side_from_stat(&it->local, &f->st);
+            f->item = it;
+        }
+    }
+}
+
+/*
+ * Read directories until none is left and no thread can add more; once the
+ * session thread has come with the base loaded, resolve the directories
+ * read. Threads wait for the session thread rather than leave early.
+ */
 static void *walker(void *arg)
 {
     afs__walk *w = arg;
     pthread_mutex_lock(&w->lock);
     for (;;) {
         struct wdir *d;
-        while (!w->todo && w->busy > 0 && !w->nomem)
+        bool reading;
+        while (!w->todo && !(w->resolve && w->done) && !w->nomem &&
+               (w->busy > 0 || !w->finishing))
             pthread_cond_wait(&w->cond, &w->lock);
-        if (!w->todo || w->nomem)
+        if (w->nomem || (!w->todo && !(w->resolve && w->done)))
             break;
-        d = w->todo;
-        w->todo = d->next;
+        reading = w->todo != NULL;
+        if (reading) {
+            d = w->todo;
+            w->todo = d->next;
+        } else {
+            d = w->done;
+            w->done = d->next;
+        }
         w->busy++;
         pthread_mutex_unlock(&w->lock);
-        int rc = read_dir(w, d);
+        int rc = 0;
+        if (reading)
+            rc = read_dir(w, d);
+        else
+            resolve_dir(w, d);
         pthread_mutex_lock(&w->lock);
         if (rc != 0)
             w->nomem = true;
         w->busy--;
-        d->next = w->done;
-        w->done = d;
+        if (reading) {
+            d->next = w->done;
+            w->done = d;
+        } else {
+            d->next = w->resolved;
+            w->resolved = d;
+        }
+        /* Work for the others (a directory to resolve), or the end. */
+        if (w->resolve || (w->busy == 0 && w->finishing))
+            pthread_cond_broadcast(&w->cond);
     }
     /* Whoever leaves wakes the others: they leave too, or take new work. */
     pthread_cond_broadcast(&w->cond);
@@ -313,18 +384,25 @@ int afs__walk_start(afs__walk **out, afs__session *s)
     return 0;
 }
 
-int afs__walk_finish(afs__walk *w)
+int afs__walk_finish(afs__walk *w, bool base_loaded)
 {
     afs__session *s = w->s;
     struct wdir *d;
     int rc;
 
+    pthread_mutex_lock(&w->lock);
+    w->finishing = true;
+    w->resolve = base_loaded;
+    pthread_cond_broadcast(&w->cond);
+    pthread_mutex_unlock(&w->lock);
     walker(w);
     for (unsigned int i = 0; i < w->nthreads; i++)
         pthread_join(w->threads[i], NULL);
     rc = w->nomem ? AFS_ENOMEM : 0;
-    while ((d = w->done) != NULL || (d = w->todo) != NULL) {
-        if (d == w->done)
+    while ((d = w->resolved) != NULL || (d = w->done) != NULL || (d = w->todo) != NULL) {
+        if (d == w->resolved)
+            w->resolved = d->next;
+        else if (d == w->done)
             w->done = d->next;
         else
             w->todo = d->next;
@@ -341,17 +419,14 @@ int afs__walk_finish(afs__walk *w)
         for (size_t i = 0; i < d->nfound && rc == 0; i++) {
             const char *rel = d->names + d->found[i].rel;
             const afs_fs_stat *st = &d->found[i].st;
-            afs__item *it = afs__session_item(s, rel, strlen(rel));
+            afs__item *it = d->found[i].item;
             if (!it) {
-                rc = AFS_ENOMEM;
-                break;
+                if (!(it = afs__session_item(s, rel, strlen(rel)))) {
+                    rc = AFS_ENOMEM;
+                    break;
+                }
+                afs__side_from_stat(&it->local, st);
             }
-            it->local.exists = true;
-            it->local.type = st->type;
-            it->local.size = st->type == AFS_TYPE_FILE ? st->size : 0;
-            it->local.mtime_ns = st->mtime_ns;
-            it->local.ctime_ns = st->ctime_ns;
-            it->local.file_id = st->file_id;
             if (st->type == AFS_TYPE_FILE && (rc = afs__scan_local_file(s, it, st)) != 0)
                 break;
         }
