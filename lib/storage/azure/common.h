@@ -1,0 +1,90 @@
+/*
+ * What the Azure backends (blob.c, files.c) share: URIs of the form
+ * <scheme>://<account>/<container-or-share>[/<prefix>][?endpoint=<url>],
+ * credentials and the HTTP client built from afs_azure_options, one signed
+ * request with redacted messages, the mapping of error answers, etags,
+ * MD5s and sources.
+ */
+#ifndef AFS_AZURE_COMMON_H
+#define AFS_AZURE_COMMON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "afs.h"
+#include "auth.h"
+#include "http.h"
+
+/* One service: its URI scheme, public host suffix and what a top-level name is. */
+struct azc_service {
+    const char *scheme;      /* "azblob" */
+    const char *host_suffix; /* ".blob.core.windows.net" */
+    const char *kind;        /* "container" / "share" (messages) */
+};
+
+struct azc_uri {
+    char account[64];
+    char root[64];  /* container or share */
+    char *prefix;   /* "" or "a/b/" (raw) */
+    char *endpoint; /* NULL: the public endpoint of the account */
+};
+
+/* Is `uri` one of `svc` (its scheme, or an https URL of its public host)? */
+bool azc_uri_match(const char *uri, const struct azc_service *svc);
+/* Parse and check `uri` (docs/azure.md#uris). AFS_EINVAL / AFS_EINVALIDNAME. */
+int azc_uri_parse(const char *uri, const struct azc_service *svc, struct azc_uri *out);
+void azc_uri_free(struct azc_uri *u);
+
+/* A signed connection to one account. */
+struct azc_conn {
+    azh_client *http;
+    struct aza_cred cred;
+    struct aza_signer signer;
+};
+
+/*
+ * Check `opts` (NULL: defaults) into `*resolved` (zero fields given their
+ * defaults), take the credentials (options, else the environment unless
+ * AFS_AZURE_NO_ENV) and make the HTTP client for `u`'s endpoint.
+ */
+int azc_conn_open(struct azc_conn *c, const struct azc_uri *u, const struct azc_service *svc,
+                  const afs_azure_options *opts, afs_azure_options *resolved);
+void azc_conn_close(struct azc_conn *c);
+
+/* Does the connection authenticate with a SAS (no key)? */
+bool azc_uses_sas(const struct azc_conn *c);
+
+/* Perform `q` signed (x-ms-version added); messages pass the redactor. */
+int azc_do_req(struct azc_conn *c, struct azh_request *q, struct azh_response *r,
+               const char *what);
+
+/* `path` (raw) with `if_match` (quoted here) when not NULL and one more
+ * optional header: the common shape of HEAD and DELETE requests. */
+int azc_simple_req(struct azc_conn *c, const char *method, const char *path,
+                   const char *if_match, const char *hname, const char *hvalue,
+                   struct azh_response *r, const char *what);
+
+/* The error code of an answer (header or XML body), "no error code" if none. */
+const char *azc_err_code(struct azh_response *r);
+/* Map a final non-success answer to an afs code with a message. */
+int azc_map_status(struct azh_response *r, const char *what);
+
+/* An etag without its quotes / with them (for If-Match). */
+void azc_etag_norm(const char *in, char *out, size_t cap);
+void azc_etag_quote(const char *etag, char *out, size_t cap);
+bool azc_etag_same(const char *a, const char *b);
+
+bool azc_parse_i64(const char *s, int64_t *out);
+/* base64(MD5(data)) into `out`. */
+int azc_md5_b64(const void *data, size_t len, char out[32]);
+/* Pull exactly `len` bytes at `off` from a put's source. */
+int azc_src_fill(afs_read_fn src, void *payload, uint64_t off, unsigned char *buf, size_t len,
+                 const char *what);
+/* The parent of a relative path ("" for a top-level name), malloc'd. */
+char *azc_parent_of(const char *path);
+/* Percent-encode `prefix` + `path` (+ "/" with `trailing_slash`) after "/<root>/". */
+char *azc_url_path(const char *root_path, const char *prefix, const char *path,
+                   bool trailing_slash);
+
+#endif /* AFS_AZURE_COMMON_H */
