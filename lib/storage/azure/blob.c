@@ -36,11 +36,10 @@
 #define META_MTIME "afsmtime"
 #define META_BTIME "afsbtime"
 #define META_ATTR "afsattr"
-#define META_USER "afsu_"
 #define META_FOLDER "hdi_isfolder"
 #define LIST_PAGE "5000"
 #define LIST_BODY_MAX (32u << 20)
-#define RANGE_MD5_MAX (4u << 20) /* the service hashes ranges up to 4 MiB */
+#define RANGE_MD5_MAX AZC_RANGE_MD5_MAX
 #define DEFAULT_HOST_SUFFIX ".blob.core.windows.net"
 
 struct azblob {
@@ -412,54 +411,7 @@ static int azblob_read(void *ctx, const char *path, uint64_t offset, void *buf, 
     if (rc != 0)
         goto done;
     if (r.status == 206 || r.status == 200) {
-        unsigned long long a = 0, b = 0, total = 0;
-        char want[32];
-        if (r.status == 206) {
-            if (sscanf(r.content_range, "bytes %llu-%llu/%llu", &a, &b, &total) != 3) {
-                rc = afs__error_set(AFS_EIO, "azure: %s: bad Content-Range \"%.60s\"", what,
-                                    r.content_range);
-                goto done;
-            }
-            /* Azurite answers a range past the end with 206 "bytes N-(N-1)/N"
-             * and no body where the service says 416: both mean 0 bytes. */
-            if (r.out_len == 0 && offset >= total) {
-                *nread = 0;
-                goto done;
-            }
-            if (a != offset || b < a || b - a + 1 != r.out_len) {
-                rc = afs__error_set(AFS_EIO, "azure: %s: Content-Range \"%.60s\" does not match "
-                                    "the %zu bytes received", what, r.content_range, r.out_len);
-                goto done;
-            }
-        } else if (offset != 0) {
-            rc = afs__error_set(AFS_EIO, "azure: %s: the service ignored the range", what);
-            goto done;
-        } else {
-            total = r.out_len;
-        }
-        if (r.content_length >= 0 && (uint64_t)r.content_length != r.out_len) {
-            rc = afs__error_set(AFS_EIO, "azure: %s: %zu bytes received, Content-Length said "
-                                "%" PRId64, what, r.out_len, r.content_length);
-            goto done;
-        }
-        /* Content-MD5 of this range (asked for) or of the whole blob. */
-        if (r.content_md5[0] && (len <= RANGE_MD5_MAX || (offset == 0 && r.out_len == total))) {
-            if ((rc = azc_md5_b64(buf, r.out_len, want)) != 0)
-                goto done;
-            if (strcmp(want, r.content_md5) != 0) {
-                rc = afs__error_set(AFS_EIO, "azure: %s: Content-MD5 mismatch: the bytes "
-                                    "received are not the bytes stored", what);
-                goto done;
-            }
-        } else if (r.blob_content_md5[0] && offset == 0 && r.out_len == total) {
-            if ((rc = azc_md5_b64(buf, r.out_len, want)) != 0)
-                goto done;
-            if (strcmp(want, r.blob_content_md5) != 0) {
-                rc = afs__error_set(AFS_EIO, "azure: %s: blob MD5 mismatch", what);
-                goto done;
-            }
-        }
-        *nread = r.out_len;
+        rc = azc_range_result(&r, offset, len, buf, nread, what);
     } else if (r.status == 416) {
         /* At or past the end: 0 bytes, if the object is there and matches. */
         azh_response_free(&r);
@@ -513,17 +465,7 @@ static int meta_add(struct azh_request *q, struct meta_hdrs *m, const afs_storag
         if ((rc = azh_header_add(q, "x-ms-meta-" META_ATTR, m->attr)) != 0)
             return rc;
     }
-    if (o->meta_count > AFS__ARRAY_LEN(m->user_names) ||
-        o->meta_count + q->nheaders + 8 > AZH_MAX_HEADERS)
-        return afs__error_set(AFS_EINVAL, "azure: at most %d metadata pairs per object",
-                              (int)(AZH_MAX_HEADERS - q->nheaders - 8));
-    for (size_t i = 0; i < o->meta_count; i++) {
-        if (!(m->user_names[i] = afs__sprintf("x-ms-meta-" META_USER "%s", o->meta_keys[i])))
-            return AFS_ENOMEM;
-        if ((rc = azh_header_add(q, m->user_names[i], o->meta_values[i])) != 0)
-            return rc;
-    }
-    return 0;
+    return azc_user_meta_add(q, m->user_names, AFS__ARRAY_LEN(m->user_names), o);
 }
 
 static int add_condition(struct azh_request *q, const afs_storage_put_options *o, char *quoted,
@@ -602,24 +544,13 @@ done:
     return rc;
 }
 
-/* A parallel block upload: workers claim blocks, hash them into the whole
- * object's MD5 in order, and Put Block; the first failure stops all. */
+/* The blocks of one upload: a random id per upload, so concurrent uploads
+ * to one name never share blocks. */
 struct upload {
     struct azblob *z;
     const char *up;
     const char *what;
-    afs_read_fn src;
-    void *src_payload;
-    uint64_t size, block_size;
-    uint32_t nblocks;
     char id[17];
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    uint32_t next, hashed;
-    afs__md5 md5;
-    int rc;
-    char msg[768];
-    bool stop;
 };
 
 static void block_id(const struct upload *u, uint32_t i, char out[64])
@@ -632,84 +563,31 @@ static void block_id(const struct upload *u, uint32_t i, char out[64])
                           strlen(raw));
 }
 
-static void upload_fail(struct upload *u, int rc)
+/* azc_chunk_fn: Put Block. */
+static int put_block(void *payload, uint32_t i, uint64_t off, const unsigned char *buf, size_t n,
+                     const char *md5)
 {
-    pthread_mutex_lock(&u->lock);
-    if (u->rc == 0) {
-        u->rc = rc;
-        snprintf(u->msg, sizeof(u->msg), "%s", afs_error_last_code() == rc ? afs_error_last()
-                                                                           : afs_strerror(rc));
-    }
-    u->stop = true;
-    pthread_cond_broadcast(&u->cond);
-    pthread_mutex_unlock(&u->lock);
-}
+    struct upload *u = payload;
+    struct azh_request q;
+    struct azh_response r;
+    char id[64];
+    int rc;
 
-static void *upload_worker(void *arg)
-{
-    struct upload *u = arg;
-    unsigned char *buf = afs__malloc((size_t)u->block_size);
-
-    if (!buf) {
-        upload_fail(u, AFS_ENOMEM);
-        return NULL;
-    }
-    for (;;) {
-        struct azh_request q;
-        struct azh_response r;
-        char id[64], md5[32];
-        uint32_t i;
-        uint64_t off;
-        size_t n;
-        int rc;
-
-        pthread_mutex_lock(&u->lock);
-        if (u->stop || u->next >= u->nblocks) {
-            pthread_mutex_unlock(&u->lock);
-            break;
-        }
-        i = u->next++;
-        pthread_mutex_unlock(&u->lock);
-        off = (uint64_t)i * u->block_size;
-        n = (size_t)(u->size - off < u->block_size ? u->size - off : u->block_size);
-        if ((rc = azc_src_fill(u->src, u->src_payload, off, buf, n, u->what)) != 0 ||
-            (rc = azc_md5_b64(buf, n, md5)) != 0) {
-            upload_fail(u, rc);
-            break;
-        }
-        /* The whole object's MD5 needs the blocks in order. */
-        pthread_mutex_lock(&u->lock);
-        while (!u->stop && u->hashed != i)
-            pthread_cond_wait(&u->cond, &u->lock);
-        if (u->stop) {
-            pthread_mutex_unlock(&u->lock);
-            break;
-        }
-        afs__md5_update(&u->md5, buf, n);
-        u->hashed++;
-        pthread_cond_broadcast(&u->cond);
-        pthread_mutex_unlock(&u->lock);
-
-        block_id(u, i, id);
-        memset(&q, 0, sizeof(q));
-        q.method = "PUT";
-        q.path = u->up;
-        q.body = buf;
-        q.body_len = n;
-        azh_query_add(&q, "comp", "block");
-        azh_query_add(&q, "blockid", id);
-        azh_header_add(&q, "Content-MD5", md5);
-        rc = do_req(u->z, &q, &r, u->what);
-        if (rc == 0 && r.status != 201)
-            rc = azc_map_status(&r, u->what);
-        azh_response_free(&r);
-        if (rc != 0) {
-            upload_fail(u, rc);
-            break;
-        }
-    }
-    free(buf);
-    return NULL;
+    (void)off;
+    block_id(u, i, id);
+    memset(&q, 0, sizeof(q));
+    q.method = "PUT";
+    q.path = u->up;
+    q.body = buf;
+    q.body_len = n;
+    azh_query_add(&q, "comp", "block");
+    azh_query_add(&q, "blockid", id);
+    azh_header_add(&q, "Content-MD5", md5);
+    rc = do_req(u->z, &q, &r, u->what);
+    if (rc == 0 && r.status != 201)
+        rc = azc_map_status(&r, u->what);
+    azh_response_free(&r);
+    return rc;
 }
 
 static int put_blocks(struct azblob *z, const char *path, afs_read_fn src, void *src_payload,
@@ -720,10 +598,8 @@ static int put_blocks(struct azblob *z, const char *path, afs_read_fn src, void 
     struct azh_request q;
     struct azh_response r;
     struct meta_hdrs m;
-    pthread_t th[64];
-    unsigned int nth, started = 0;
     char quoted[AFS_ETAG_MAX + 2], whole_md5[32];
-    uint8_t digest[AFS__MD5_LEN];
+    uint32_t nblocks = (uint32_t)((size + z->block_size - 1) / z->block_size);
     uint64_t rnd = 0;
     char *body = NULL;
     int rc = 0;
@@ -734,11 +610,6 @@ static int put_blocks(struct azblob *z, const char *path, afs_read_fn src, void 
     memset(&m, 0, sizeof(m));
     u.z = z;
     u.what = what;
-    u.src = src;
-    u.src_payload = src_payload;
-    u.size = size;
-    u.block_size = z->block_size;
-    u.nblocks = (uint32_t)((size + z->block_size - 1) / z->block_size);
     if ((size + z->block_size - 1) / z->block_size > 50000)
         return afs__error_set(AFS_ELIMIT, "azure: %s: over 50,000 blocks; raise block_size",
                               what);
@@ -752,56 +623,24 @@ static int put_blocks(struct azblob *z, const char *path, afs_read_fn src, void 
     if (o->condition != AFS_COND_NONE) {
         if ((rc = head_blob(z, path, false, NULL, &r, what)) != 0)
             goto done;
-        if (o->condition == AFS_COND_CREATE_ONLY && r.status == 200)
-            rc = afs__error_set(AFS_ECONDITION, "azure: %s: the object exists", what);
-        else if (o->condition == AFS_COND_IF_MATCH && r.status == 404)
-            rc = afs__error_set(AFS_ECONDITION, "azure: %s: if-match: no such object", what);
-        else if (o->condition == AFS_COND_IF_MATCH && r.status == 200) {
-            char bare[AFS_ETAG_MAX], now[AFS_ETAG_MAX];
-            azc_etag_norm(o->if_match, bare, sizeof(bare));
-            azc_etag_norm(r.etag, now, sizeof(now));
-            if (strcmp(bare, now) != 0)
-                rc = afs__error_set(AFS_ECONDITION, "azure: %s: etag mismatch", what);
-        } else if (r.status != 200 && r.status != 404)
-            rc = azc_map_status(&r, what);
+        rc = azc_condition_check(&r, o->condition, o->if_match, what);
         azh_response_free(&r);
         if (rc != 0)
             goto done;
     }
-    pthread_mutex_init(&u.lock, NULL);
-    pthread_cond_init(&u.cond, NULL);
-    afs__md5_init(&u.md5);
-    nth = z->parallelism < u.nblocks ? z->parallelism : u.nblocks;
-    if (nth > AFS__ARRAY_LEN(th))
-        nth = AFS__ARRAY_LEN(th);
-    for (; started < nth; started++)
-        if (pthread_create(&th[started], NULL, upload_worker, &u) != 0)
-            break;
-    if (started == 0)
-        upload_worker(&u);
-    for (unsigned int i = 0; i < started; i++)
-        pthread_join(th[i], NULL);
-    pthread_cond_destroy(&u.cond);
-    pthread_mutex_destroy(&u.lock);
-    if (u.rc != 0) {
-        /* Uncommitted blocks are invisible and expire; nothing to undo. */
-        rc = u.rc;
-        if (rc < 0 && rc != AFS_ENOMEM)
-            afs__error_set(rc, "%s", u.msg);
+    /* Uncommitted blocks are invisible and expire: a failure leaves nothing. */
+    if ((rc = azc_upload_chunks(src, src_payload, size, z->block_size, z->parallelism, put_block,
+                                &u, whole_md5, what)) != 0)
         goto done;
-    }
-    afs__md5_final(&u.md5, digest);
     {
-        size_t olen = 0, cap = 128 + (size_t)u.nblocks * 64, len;
-        mbedtls_base64_encode((unsigned char *)whole_md5, sizeof(whole_md5), &olen, digest,
-                              sizeof(digest));
+        size_t cap = 128 + (size_t)nblocks * 64, len;
         body = afs__malloc(cap);
         if (!body) {
             rc = AFS_ENOMEM;
             goto done;
         }
         len = (size_t)snprintf(body, cap, "<?xml version=\"1.0\" encoding=\"utf-8\"?><BlockList>");
-        for (uint32_t i = 0; i < u.nblocks; i++) {
+        for (uint32_t i = 0; i < nblocks; i++) {
             char id[64];
             block_id(&u, i, id);
             len += (size_t)snprintf(body + len, cap - len, "<Latest>%s</Latest>", id);
@@ -1420,25 +1259,13 @@ static int azblob_meta_get(void *ctx, const char *path, const char *key, char *b
 {
     struct azblob *z = ctx;
     struct azh_response r;
-    char what[300], name[80];
-    const char *v;
-    size_t kl = strlen(key);
+    char what[300];
     int rc;
 
-    if (kl == 0 || kl > 64 || strspn(key, "abcdefghijklmnopqrstuvwxyz0123456789_") != kl)
-        return afs__error_set(AFS_EINVAL, "azure: meta_get: bad metadata key");
     snprintf(what, sizeof(what), "meta_get \"%.256s\"", path);
-    snprintf(name, sizeof(name), META_USER "%s", key);
     if ((rc = head_blob(z, path, false, NULL, &r, what)) != 0)
         return rc;
-    if (r.status != 200) {
-        rc = azc_map_status(&r, what);
-    } else if (!(v = azh_response_meta(&r, name))) {
-        rc = afs__error_set(AFS_ENOTFOUND, "azure: %s: no metadata \"%s\"", what, key);
-    } else {
-        snprintf(buf, cap, "%s", v);
-        *len = strlen(v);
-    }
+    rc = r.status != 200 ? azc_map_status(&r, what) : azc_meta_lookup(&r, key, buf, cap, len, what);
     azh_response_free(&r);
     return rc;
 }

@@ -4,6 +4,7 @@
  */
 #include <ctype.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -468,4 +469,224 @@ char *azc_url_path(const char *root_path, const char *prefix, const char *path,
     out = afs__sprintf("%s/%s", root_path, enc);
     free(enc);
     return out;
+}
+
+int azc_condition_check(struct azh_response *r, unsigned int condition, const char *if_match,
+                        const char *what)
+{
+    if (condition == AFS_COND_CREATE_ONLY && r->status == 200)
+        return afs__error_set(AFS_ECONDITION, "azure: %s: the object exists", what);
+    if (condition == AFS_COND_IF_MATCH && r->status == 404)
+        return afs__error_set(AFS_ECONDITION, "azure: %s: if-match: no such object", what);
+    if (condition == AFS_COND_IF_MATCH && r->status == 200 && !azc_etag_same(if_match, r->etag))
+        return afs__error_set(AFS_ECONDITION, "azure: %s: etag mismatch", what);
+    if (r->status != 200 && r->status != 404)
+        return azc_map_status(r, what);
+    return 0;
+}
+
+int azc_range_result(struct azh_response *r, uint64_t offset, size_t len, const void *buf,
+                     size_t *nread, const char *what)
+{
+    unsigned long long a = 0, b = 0, total = 0;
+    char want[32];
+    int rc;
+
+    *nread = 0;
+    if (r->status == 206) {
+        if (sscanf(r->content_range, "bytes %llu-%llu/%llu", &a, &b, &total) != 3)
+            return afs__error_set(AFS_EIO, "azure: %s: bad Content-Range \"%.60s\"", what,
+                                  r->content_range);
+        /* Azurite answers a range past the end with 206 "bytes N-(N-1)/N"
+         * and no body where the service says 416: both mean 0 bytes. */
+        if (r->out_len == 0 && offset >= total)
+            return 0;
+        if (a != offset || b < a || b - a + 1 != r->out_len)
+            return afs__error_set(AFS_EIO, "azure: %s: Content-Range \"%.60s\" does not match "
+                                  "the %zu bytes received", what, r->content_range, r->out_len);
+    } else if (offset != 0) {
+        return afs__error_set(AFS_EIO, "azure: %s: the service ignored the range", what);
+    } else {
+        total = r->out_len;
+    }
+    if (r->content_length >= 0 && (uint64_t)r->content_length != r->out_len)
+        return afs__error_set(AFS_EIO, "azure: %s: %zu bytes received, Content-Length said "
+                              "%" PRId64, what, r->out_len, r->content_length);
+    /* Content-MD5 of this range (asked for) or of the whole object. */
+    if (r->content_md5[0] && (len <= AZC_RANGE_MD5_MAX || (offset == 0 && r->out_len == total))) {
+        if ((rc = azc_md5_b64(buf, r->out_len, want)) != 0)
+            return rc;
+        if (strcmp(want, r->content_md5) != 0)
+            return afs__error_set(AFS_EIO, "azure: %s: Content-MD5 mismatch: the bytes "
+                                  "received are not the bytes stored", what);
+    } else if (r->blob_content_md5[0] && offset == 0 && r->out_len == total) {
+        if ((rc = azc_md5_b64(buf, r->out_len, want)) != 0)
+            return rc;
+        if (strcmp(want, r->blob_content_md5) != 0)
+            return afs__error_set(AFS_EIO, "azure: %s: stored MD5 mismatch", what);
+    }
+    *nread = r->out_len;
+    return 0;
+}
+
+/* ---- parallel chunked uploads ---- */
+
+/* Workers claim chunks, hash them into the whole object's MD5 in order,
+ * and send them; the first failure stops all. */
+struct upload {
+    afs_read_fn src;
+    void *src_payload;
+    uint64_t size, chunk;
+    uint32_t nchunks;
+    azc_chunk_fn fn;
+    void *fn_payload;
+    const char *what;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    uint32_t next, hashed;
+    afs__md5 md5;
+    int rc;
+    char msg[768];
+    bool stop;
+};
+
+static void upload_fail(struct upload *u, int rc)
+{
+    pthread_mutex_lock(&u->lock);
+    if (u->rc == 0) {
+        u->rc = rc;
+        snprintf(u->msg, sizeof(u->msg), "%s", afs_error_last_code() == rc ? afs_error_last()
+                                                                           : afs_strerror(rc));
+    }
+    u->stop = true;
+    pthread_cond_broadcast(&u->cond);
+    pthread_mutex_unlock(&u->lock);
+}
+
+static void *upload_worker(void *arg)
+{
+    struct upload *u = arg;
+    unsigned char *buf = afs__malloc((size_t)u->chunk);
+
+    if (!buf) {
+        upload_fail(u, AFS_ENOMEM);
+        return NULL;
+    }
+    for (;;) {
+        char md5[32];
+        uint32_t i;
+        uint64_t off;
+        size_t n;
+        int rc;
+
+        pthread_mutex_lock(&u->lock);
+        if (u->stop || u->next >= u->nchunks) {
+            pthread_mutex_unlock(&u->lock);
+            break;
+        }
+        i = u->next++;
+        pthread_mutex_unlock(&u->lock);
+        off = (uint64_t)i * u->chunk;
+        n = (size_t)(u->size - off < u->chunk ? u->size - off : u->chunk);
+        if ((rc = azc_src_fill(u->src, u->src_payload, off, buf, n, u->what)) != 0 ||
+            (rc = azc_md5_b64(buf, n, md5)) != 0) {
+            upload_fail(u, rc);
+            break;
+        }
+        /* The whole object's MD5 needs the chunks in order. */
+        pthread_mutex_lock(&u->lock);
+        while (!u->stop && u->hashed != i)
+            pthread_cond_wait(&u->cond, &u->lock);
+        if (u->stop) {
+            pthread_mutex_unlock(&u->lock);
+            break;
+        }
+        afs__md5_update(&u->md5, buf, n);
+        u->hashed++;
+        pthread_cond_broadcast(&u->cond);
+        pthread_mutex_unlock(&u->lock);
+        if ((rc = u->fn(u->fn_payload, i, off, buf, n, md5)) != 0) {
+            upload_fail(u, rc);
+            break;
+        }
+    }
+    free(buf);
+    return NULL;
+}
+
+int azc_upload_chunks(afs_read_fn src, void *src_payload, uint64_t size, uint64_t chunk,
+                      unsigned int parallelism, azc_chunk_fn fn, void *fn_payload,
+                      char whole_md5[32], const char *what)
+{
+    struct upload u;
+    pthread_t th[64];
+    unsigned int nth, started = 0;
+    uint8_t digest[AFS__MD5_LEN];
+    size_t olen = 0;
+
+    memset(&u, 0, sizeof(u));
+    u.src = src;
+    u.src_payload = src_payload;
+    u.size = size;
+    u.chunk = chunk;
+    u.nchunks = (uint32_t)((size + chunk - 1) / chunk);
+    u.fn = fn;
+    u.fn_payload = fn_payload;
+    u.what = what;
+    pthread_mutex_init(&u.lock, NULL);
+    pthread_cond_init(&u.cond, NULL);
+    afs__md5_init(&u.md5);
+    nth = parallelism < u.nchunks ? parallelism : u.nchunks;
+    if (nth > AFS__ARRAY_LEN(th))
+        nth = AFS__ARRAY_LEN(th);
+    for (; started < nth; started++)
+        if (pthread_create(&th[started], NULL, upload_worker, &u) != 0)
+            break;
+    if (started == 0)
+        upload_worker(&u);
+    for (unsigned int i = 0; i < started; i++)
+        pthread_join(th[i], NULL);
+    pthread_cond_destroy(&u.cond);
+    pthread_mutex_destroy(&u.lock);
+    if (u.rc != 0) {
+        if (u.rc < 0 && u.rc != AFS_ENOMEM)
+            afs__error_set(u.rc, "%s", u.msg);
+        return u.rc;
+    }
+    afs__md5_final(&u.md5, digest);
+    mbedtls_base64_encode((unsigned char *)whole_md5, 32, &olen, digest, sizeof(digest));
+    return 0;
+}
+
+int azc_user_meta_add(struct azh_request *q, char **names, size_t cap,
+                      const afs_storage_put_options *o)
+{
+    int rc;
+    if (o->meta_count > cap || o->meta_count + q->nheaders + 8 > AZH_MAX_HEADERS)
+        return afs__error_set(AFS_EINVAL, "azure: at most %d metadata pairs per object",
+                              (int)(AZH_MAX_HEADERS - q->nheaders - 8));
+    for (size_t i = 0; i < o->meta_count; i++) {
+        if (!(names[i] = afs__sprintf("x-ms-meta-" AZC_META_USER "%s", o->meta_keys[i])))
+            return AFS_ENOMEM;
+        if ((rc = azh_header_add(q, names[i], o->meta_values[i])) != 0)
+            return rc;
+    }
+    return 0;
+}
+
+int azc_meta_lookup(const struct azh_response *r, const char *key, char *buf, size_t cap,
+                    size_t *len, const char *what)
+{
+    char name[80];
+    const char *v;
+    size_t kl = strlen(key);
+
+    if (kl == 0 || kl > 64 || strspn(key, "abcdefghijklmnopqrstuvwxyz0123456789_") != kl)
+        return afs__error_set(AFS_EINVAL, "azure: meta_get: bad metadata key");
+    snprintf(name, sizeof(name), AZC_META_USER "%s", key);
+    if (!(v = azh_response_meta(r, name)))
+        return afs__error_set(AFS_ENOTFOUND, "azure: %s: no metadata \"%s\"", what, key);
+    snprintf(buf, cap, "%s", v);
+    *len = strlen(v);
+    return 0;
 }

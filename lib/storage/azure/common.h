@@ -87,4 +87,37 @@ char *azc_parent_of(const char *path);
 char *azc_url_path(const char *root_path, const char *prefix, const char *path,
                    bool trailing_slash);
 
+/* The services hash a ranged read up to this size (x-ms-range-get-content-md5). */
+#define AZC_RANGE_MD5_MAX (4u << 20)
+
+/* A put's condition against the HEAD answer `r` (200 or 404) of its target:
+ * AFS_ECONDITION if it cannot hold, so a doomed upload moves no bytes. */
+int azc_condition_check(struct azh_response *r, unsigned int condition, const char *if_match,
+                        const char *what);
+
+/* Check a 200/206 answer to a ranged GET of `len` bytes at `offset` into
+ * `buf`: Content-Range, Content-Length and the MD5s; *nread the bytes. */
+int azc_range_result(struct azh_response *r, uint64_t offset, size_t len, const void *buf,
+                     size_t *nread, const char *what);
+
+/* Send chunk `index` (`n` bytes at `off`, base64 MD5 `md5`) of an upload. */
+typedef int (*azc_chunk_fn)(void *payload, uint32_t index, uint64_t off,
+                            const unsigned char *buf, size_t n, const char *md5);
+/* Read `size` bytes from `src` in chunks of `chunk`, `parallelism` at a
+ * time through `fn`; the whole object's base64 MD5 into `whole_md5`. The
+ * first failure stops all and is returned (a source's code unchanged). */
+int azc_upload_chunks(afs_read_fn src, void *src_payload, uint64_t size, uint64_t chunk,
+                      unsigned int parallelism, azc_chunk_fn fn, void *fn_payload,
+                      char whole_md5[32], const char *what);
+
+/* User metadata key `k` is stored as x-ms-meta-afsu_<k> (metadata names
+ * must be identifiers; user keys may start with a digit). */
+#define AZC_META_USER "afsu_"
+/* Add a put's user metadata headers; names malloc'd into `names` (`cap`). */
+int azc_user_meta_add(struct azh_request *q, char **names, size_t cap,
+                      const afs_storage_put_options *o);
+/* meta_get from a HEAD answer: check `key`, copy its value like snprintf. */
+int azc_meta_lookup(const struct azh_response *r, const char *key, char *buf, size_t cap,
+                    size_t *len, const char *what);
+
 #endif /* AFS_AZURE_COMMON_H */
