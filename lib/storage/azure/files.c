@@ -1475,7 +1475,7 @@ done:
 /* ---- shares and snapshots ---- */
 
 static int share_req(const char *uri, const afs_azure_options *opts, const char *method,
-                     bool delete_snapshots, long *status, char *err, size_t errcap)
+                     const char *comp, long *status, char *err, size_t errcap)
 {
     struct azfiles *z = NULL;
     struct azh_request q;
@@ -1488,7 +1488,9 @@ static int share_req(const char *uri, const afs_azure_options *opts, const char 
     q.method = method;
     q.path = z->spath;
     azh_query_add(&q, "restype", "share");
-    if (delete_snapshots)
+    if (comp)
+        azh_query_add(&q, "comp", comp);
+    if (strcmp(method, "DELETE") == 0)
         azh_header_add(&q, "x-ms-delete-snapshots", "include");
     if ((rc = do_req(z, &q, &r, "share")) == 0) {
         *status = r.status;
@@ -1505,7 +1507,7 @@ int afs__azfiles_share_create(const char *uri, const afs_azure_options *opts)
 {
     long st = 0;
     char code[96];
-    int rc = share_req(uri, opts, "PUT", false, &st, code, sizeof(code));
+    int rc = share_req(uri, opts, "PUT", NULL, &st, code, sizeof(code));
     if (rc == 0 && st == 409)
         rc = afs__error_set(AFS_EEXISTS, "azure: the share exists (%s)", code);
     return rc;
@@ -1515,9 +1517,20 @@ int afs__azfiles_share_delete(const char *uri, const afs_azure_options *opts)
 {
     long st = 0;
     char code[96];
-    int rc = share_req(uri, opts, "DELETE", true, &st, code, sizeof(code));
+    int rc = share_req(uri, opts, "DELETE", NULL, &st, code, sizeof(code));
     if (rc == 0 && st == 404)
         rc = afs__error_set(AFS_ENOTFOUND, "azure: no such share (%s)", code);
+    return rc;
+}
+
+int afs__azfiles_share_snapshot(const char *uri, const afs_azure_options *opts)
+{
+    long st = 0;
+    char code[96];
+    int rc = share_req(uri, opts, "PUT", "snapshot", &st, code, sizeof(code));
+    if (rc == 0 && st != 201)
+        rc = afs__error_set(st == 404 ? AFS_ENOTFOUND : AFS_EIO, "azure: share snapshot: HTTP "
+                            "%ld (%s)", st, code);
     return rc;
 }
 
