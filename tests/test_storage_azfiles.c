@@ -9,6 +9,8 @@
  * Never skipped: without python3 the test fails and says so.
  */
 #include <pthread.h>
+#include <time.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -475,6 +477,84 @@ static void test_azfiles__if_match_read_and_leases(void **state)
     assert_text(c->s, "l.txt", "four");
 }
 
+/* Someone else's lease: a write waits for its release; a lease held past
+ * the wait is taken as a crashed writer's and broken. */
+struct lease_holder {
+    const char *uri;
+    char path[128];
+};
+
+static void lease_raw(const char *uri, const char *path, const char *action, long want)
+{
+    struct azh_request q;
+    struct azh_response r;
+    struct raw raw;
+    raw_open(&raw, uri);
+    memset(&q, 0, sizeof(q));
+    q.method = "PUT";
+    q.path = path;
+    azh_query_add(&q, "comp", "lease");
+    azh_header_add(&q, "x-ms-lease-action", action);
+    azh_header_add(&q, "x-ms-lease-duration", "-1");
+    azh_header_add(&q, "x-ms-proposed-lease-id", "99999999-2222-4333-8444-555555555555");
+    azh_header_add(&q, "x-ms-lease-id", "99999999-2222-4333-8444-555555555555");
+    AFS_ASSERT_OK(azc_do_req(&raw.conn, &q, &r, "lease"));
+    assert_int_equal(r.status, want);
+    azh_response_free(&r);
+    raw_close(&raw);
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void *release_later(void *arg)
+{
+    struct lease_holder *h = arg;
+    usleep(300000);
+    lease_raw(h->uri, h->path, "release", 200);
+    return NULL;
+}
+
+static void test_azfiles__writes_wait_for_a_lease_and_break_a_stale_one(void **state)
+{
+    struct fs_case *c = *state;
+    struct lease_holder h;
+    afs_storage_entry st;
+    pthread_t th;
+    int64_t t0;
+    struct raw raw;
+
+    put_text(c->s, "leased.txt", "v1");
+    raw_open(&raw, c->uri);
+    snprintf(h.path, sizeof(h.path), "/%s/leased.txt", raw.u.root);
+    raw_close(&raw);
+    h.uri = c->uri;
+
+    /* Released by its holder after 0.3 s: the put waits, then goes through. */
+    lease_raw(c->uri, h.path, "acquire", 201);
+    assert_int_equal(pthread_create(&th, NULL, release_later, &h), 0);
+    t0 = now_ms();
+    put_text(c->s, "leased.txt", "v2");
+    assert_true(now_ms() - t0 >= 250);
+    pthread_join(th, NULL);
+    assert_text(c->s, "leased.txt", "v2");
+
+    /* Never released: broken after the wait (here 0.5 s), and an if-match
+     * remove goes through too. */
+    AFS_ASSERT_OK(afs__azfiles_set_lease_wait(c->s, 500));
+    lease_raw(c->uri, h.path, "acquire", 201);
+    put_text(c->s, "leased.txt", "v3");
+    assert_text(c->s, "leased.txt", "v3");
+    AFS_ASSERT_OK(afs_storage_stat(c->s, "leased.txt", &st));
+    lease_raw(c->uri, h.path, "acquire", 201);
+    AFS_ASSERT_OK(afs_storage_remove(c->s, "leased.txt", st.etag));
+    AFS_ASSERT_CODE(afs_storage_stat(c->s, "leased.txt", &st), AFS_ENOTFOUND);
+}
+
 static int snap_cb(const char *snapshot, void *payload)
 {
     size_t *n = payload;
@@ -548,6 +628,9 @@ int main(void)
                                         case_setup, case_teardown),
         cmocka_unit_test_setup_teardown(test_azfiles__if_match_read_and_leases, case_setup,
                                         case_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_azfiles__writes_wait_for_a_lease_and_break_a_stale_one, case_setup,
+            case_teardown),
         cmocka_unit_test_setup_teardown(test_azfiles__share_snapshots_are_listed, case_setup,
                                         case_teardown),
         cmocka_unit_test_setup_teardown(test_azfiles__uris, case_setup, case_teardown),

@@ -236,6 +236,17 @@ static int map_status(struct azh_response *r, const char *what)
     return azc_map_status(r, what);
 }
 
+/* The answer to a write made under our own lease: a lease error means the
+ * lease was broken in between (docs/azure.md#conditional-writes-what-is-
+ * guaranteed), so the condition no longer holds and nothing was written. */
+static int map_leased(struct azh_response *r, const char *what)
+{
+    if (lease_conflict(r))
+        return afs__error_set(AFS_ECONDITION, "azure: %s: the lease was broken before the "
+                              "write (%s)", what, azc_err_code(r));
+    return map_status(r, what);
+}
+
 /* ---- properties ---- */
 
 /* HEAD a file (`dir` false) or a directory. */
@@ -805,7 +816,7 @@ static int rename_file(struct azfiles *z, const char *from, const char *to, cons
         else if (r.status == 409 && code_is(&r, "ResourceTypeMismatch"))
             rc = afs__error_set(AFS_EISDIR, "azure: %s: the target is a directory", what);
         else
-            rc = map_status(&r, what);
+            rc = if_match ? map_leased(&r, what) : map_status(&r, what);
     }
     azh_response_free(&r);
     /* The lease travels with the file: let go of it under its new name,
@@ -1132,11 +1143,8 @@ static int azfiles_put(void *ctx, const char *path, afs_read_fn src, void *src_p
         rc = o->condition == AFS_COND_NONE
                  ? afs__error_set(AFS_EISDIR, "azure: %s: is a directory", what)
                  : afs__error_set(AFS_ECONDITION, "azure: %s: a directory has this name", what);
-    else if (r.status == 412 && leased)
-        rc = afs__error_set(AFS_ECONDITION, "azure: %s: the lease was broken before the write",
-                            what);
     else if (r.status != 200 && r.status != 201)
-        rc = map_status(&r, what);
+        rc = leased ? map_leased(&r, what) : map_status(&r, what);
     if (rc == 0) {
         tmp_made = false; /* it is the object now */
         leased = false;   /* the leased file was replaced */
@@ -1230,7 +1238,9 @@ static int azfiles_remove(void *ctx, const char *path, const char *if_match)
                 break;
             continue;
         }
-        if (r.status == 404 || r.status == 409) {
+        if (leased && lease_conflict(&r)) {
+            rc = map_leased(&r, what);
+        } else if (r.status == 404 || r.status == 409) {
             rc = read_missing(z, path, what);
             if (rc == AFS_EISDIR)
                 rc = afs__error_set(AFS_EISDIR, "azure: %s: is a directory (use rmdir)", what);
@@ -1289,7 +1299,7 @@ static int azfiles_set_props(void *ctx, const char *path, int64_t mtime_ns, uint
         break;
     }
     if (rc == 0 && r.status != 200)
-        rc = map_status(&r, what);
+        rc = leased ? map_leased(&r, what) : map_status(&r, what);
     if (rc == 0) {
         entry_fill(out, k == K_DIR, h.content_length, r.etag,
                    r.file_last_write_time[0] ? r.file_last_write_time : h.file_last_write_time,
@@ -1345,6 +1355,19 @@ static void azfiles_release(void *ctx)
 }
 
 /* ---- open ---- */
+
+int afs__azfiles_set_lease_wait(afs_storage *s, unsigned int ms)
+{
+    const afs_storage_ops *ops;
+    void *ctx;
+    int rc = afs_storage_ops_get(s, &ops, &ctx);
+    if (rc != 0)
+        return rc;
+    if (ops->release != azfiles_release)
+        return afs__error_set(AFS_EINVAL, "not an Azure Files storage");
+    ((struct azfiles *)ctx)->lease_wait_ms = ms;
+    return 0;
+}
 
 static int azfiles_setup(const char *uri, const afs_azure_options *opts, struct azfiles **out)
 {
