@@ -112,20 +112,6 @@ static int case_teardown(void **state)
     return 0;
 }
 
-static void put_text(afs_storage *s, const char *path, const char *text)
-{
-    AFS_ASSERT_OK(afs_storage_put_buffer(s, path, text, strlen(text), NULL, NULL));
-}
-
-static void assert_text(afs_storage *s, const char *path, const char *want)
-{
-    char buf[256];
-    size_t n = 0;
-    AFS_ASSERT_OK(afs_storage_read(s, path, 0, buf, sizeof(buf) - 1, &n, NULL));
-    buf[n] = '\0';
-    assert_string_equal(buf, want);
-}
-
 static void fault(const char *mode, const char *path)
 {
     char cmd[300];
@@ -203,7 +189,7 @@ static void test_azfiles__attributes_and_times_are_smb_properties(void **state)
     /* Replace and remove a read-only file (the service alone would refuse). */
     o.attributes = AFS_ATTR_READONLY;
     AFS_ASSERT_OK(afs_storage_put_buffer(c->s, "dir/ro.txt", "replaced", 8, &o, NULL));
-    assert_text(c->s, "dir/ro.txt", "replaced");
+    afs_test_storage_assert_text(c->s, "dir/ro.txt", "replaced");
     AFS_ASSERT_OK(afs_storage_remove(c->s, "dir/ro.txt", NULL));
     AFS_ASSERT_CODE(afs_storage_stat(c->s, "dir/ro.txt", &st), AFS_ENOTFOUND);
     /* Temps live in the reserved directory and are gone after each put. */
@@ -330,10 +316,10 @@ static void test_azfiles__account_sas_credentials(void **state)
     o.sas = sas;
     o.flags = AFS_AZURE_NO_ENV;
     AFS_ASSERT_OK(afs_storage_azfiles_new(&s, c->uri, &o));
-    put_text(s, "via-sas.txt", "signed access");
+    afs_test_storage_put_text(s, "via-sas.txt", "signed access");
     AFS_ASSERT_OK(afs_storage_rename(s, "via-sas.txt", "d/moved.txt", NULL, 0));
-    assert_text(s, "d/moved.txt", "signed access");
-    assert_text(c->s, "d/moved.txt", "signed access");
+    afs_test_storage_assert_text(s, "d/moved.txt", "signed access");
+    afs_test_storage_assert_text(c->s, "d/moved.txt", "signed access");
     afs_storage_free(s);
 
     bad = strdup(sas);
@@ -375,7 +361,7 @@ static void test_azfiles__hostile_listings_are_clear_errors(void **state)
     o.max_attempts = 2;
     o.retry_base_ms = 10;
     AFS_ASSERT_OK(afs_storage_azfiles_new(&s, c->uri, &o));
-    put_text(s, "h/one.txt", "1");
+    afs_test_storage_put_text(s, "h/one.txt", "1");
     for (size_t i = 0; i < AFS__ARRAY_LEN(cases); i++) {
         struct count n = { 0 };
         fault(cases[i].mode, "h");
@@ -409,19 +395,19 @@ static void test_azfiles__spoiled_reads_hand_back_nothing(void **state)
     o.max_attempts = 2;
     o.retry_base_ms = 10;
     AFS_ASSERT_OK(afs_storage_azfiles_new(&s, c->uri, &o));
-    put_text(s, "flip.txt", "these bytes will be spoiled");
+    afs_test_storage_put_text(s, "flip.txt", "these bytes will be spoiled");
     fault("flip", "flip.txt");
     AFS_ASSERT_CODE(afs_storage_read(s, "flip.txt", 0, buf, sizeof(buf), &n, NULL), AFS_EIO);
     assert_int_equal(n, 0);
     assert_non_null(strstr(afs_error_last(), "MD5 mismatch"));
     fault("truncate", "cut.txt");
-    put_text(s, "cut.txt", "this body arrives cut in half");
+    afs_test_storage_put_text(s, "cut.txt", "this body arrives cut in half");
     n = 99;
     AFS_ASSERT_CODE(afs_storage_read(s, "cut.txt", 0, buf, sizeof(buf), &n, NULL),
                     AFS_ETRANSIENT);
     assert_int_equal(n, 0);
     assert_int_equal(afs_test_files_server_cmd(&server, "clear"), 0);
-    assert_text(s, "flip.txt", "these bytes will be spoiled");
+    afs_test_storage_assert_text(s, "flip.txt", "these bytes will be spoiled");
     afs_storage_free(s);
 }
 
@@ -474,7 +460,7 @@ static void test_azfiles__if_match_read_and_leases(void **state)
     azh_response_free(&r);
     raw_close(&raw);
     AFS_ASSERT_OK(afs_storage_put_buffer(c->s, "l.txt", "four", 4, NULL, NULL));
-    assert_text(c->s, "l.txt", "four");
+    afs_test_storage_assert_text(c->s, "l.txt", "four");
 }
 
 /* Someone else's lease: a write waits for its release; a lease held past
@@ -528,7 +514,7 @@ static void test_azfiles__writes_wait_for_a_lease_and_break_a_stale_one(void **s
     int64_t t0;
     struct raw raw;
 
-    put_text(c->s, "leased.txt", "v1");
+    afs_test_storage_put_text(c->s, "leased.txt", "v1");
     raw_open(&raw, c->uri);
     snprintf(h.path, sizeof(h.path), "/%s/leased.txt", raw.u.root);
     raw_close(&raw);
@@ -538,17 +524,17 @@ static void test_azfiles__writes_wait_for_a_lease_and_break_a_stale_one(void **s
     lease_raw(c->uri, h.path, "acquire", 201);
     assert_int_equal(pthread_create(&th, NULL, release_later, &h), 0);
     t0 = now_ms();
-    put_text(c->s, "leased.txt", "v2");
+    afs_test_storage_put_text(c->s, "leased.txt", "v2");
     assert_true(now_ms() - t0 >= 250);
     pthread_join(th, NULL);
-    assert_text(c->s, "leased.txt", "v2");
+    afs_test_storage_assert_text(c->s, "leased.txt", "v2");
 
     /* Never released: broken after the wait (here 0.5 s), and an if-match
      * remove goes through too. */
     AFS_ASSERT_OK(afs__azfiles_set_lease_wait(c->s, 500));
     lease_raw(c->uri, h.path, "acquire", 201);
-    put_text(c->s, "leased.txt", "v3");
-    assert_text(c->s, "leased.txt", "v3");
+    afs_test_storage_put_text(c->s, "leased.txt", "v3");
+    afs_test_storage_assert_text(c->s, "leased.txt", "v3");
     AFS_ASSERT_OK(afs_storage_stat(c->s, "leased.txt", &st));
     lease_raw(c->uri, h.path, "acquire", 201);
     AFS_ASSERT_OK(afs_storage_remove(c->s, "leased.txt", st.etag));
@@ -571,7 +557,7 @@ static void test_azfiles__share_snapshots_are_listed(void **state)
 
     AFS_ASSERT_OK(afs_storage_azfiles_snapshots(c->uri, NULL, snap_cb, &n));
     assert_int_equal(n, 0);
-    put_text(c->s, "a.txt", "before");
+    afs_test_storage_put_text(c->s, "a.txt", "before");
     AFS_ASSERT_OK(afs__azfiles_share_snapshot(c->uri, NULL));
     AFS_ASSERT_OK(afs__azfiles_share_snapshot(c->uri, NULL));
     AFS_ASSERT_OK(afs_storage_azfiles_snapshots(c->uri, NULL, snap_cb, &n));
@@ -592,10 +578,10 @@ static void test_azfiles__uris(void **state)
     AFS_ASSERT_CODE(afs_storage_open(&sub, uri), AFS_ENOTFOUND);
     AFS_ASSERT_OK(afs_storage_mkdir(c->s, "inner"));
     AFS_ASSERT_OK(afs_storage_mkdir(c->s, "inner/deeper"));
-    put_text(c->s, "outside.txt", "not in the prefix");
+    afs_test_storage_put_text(c->s, "outside.txt", "not in the prefix");
     AFS_ASSERT_OK(afs_storage_open(&sub, uri));
-    put_text(sub, "in.txt", "in the prefix");
-    assert_text(c->s, "inner/deeper/in.txt", "in the prefix");
+    afs_test_storage_put_text(sub, "in.txt", "in the prefix");
+    afs_test_storage_assert_text(c->s, "inner/deeper/in.txt", "in the prefix");
     AFS_ASSERT_OK(afs_storage_list_all(sub, "", count_cb, &n));
     assert_int_equal(n.n, 1);
     afs_storage_free(sub);

@@ -43,10 +43,7 @@
 #define DEFAULT_HOST_SUFFIX ".blob.core.windows.net"
 
 struct azblob {
-    struct azc_conn conn;
-    char container[64];
-    char *prefix;   /* "" or "p/q/" (raw) */
-    char *cpath;    /* "/<container>" */
+    struct azc_root base; /* the connection, the container and the prefix */
     unsigned int parallelism;
     uint64_t block_size;
     uint64_t single_put_max;
@@ -59,7 +56,7 @@ static const struct azc_service svc = { "azblob", DEFAULT_HOST_SUFFIX, "containe
 static int do_req(struct azblob *z, struct azh_request *q, struct azh_response *r,
                   const char *what)
 {
-    return azc_do_req(&z->conn, q, r, what);
+    return azc_do_req(&z->base.conn, q, r, what);
 }
 
 bool afs__azblob_uri_match(const char *uri)
@@ -70,7 +67,7 @@ bool afs__azblob_uri_match(const char *uri)
 /* "/container/<encoded prefix+path>[/]" */
 static char *blob_url_path(const struct azblob *z, const char *path, bool marker)
 {
-    return azc_url_path(z->cpath, z->prefix, path, marker);
+    return azc_url_path(z->base.path, z->base.prefix, path, marker);
 }
 
 /* Fill a file entry from its properties and metadata. */
@@ -117,7 +114,7 @@ static int head_blob(struct azblob *z, const char *path, bool marker, const char
 
     if (!up)
         return AFS_ENOMEM;
-    rc = azc_simple_req(&z->conn, "HEAD", up, if_match, NULL, NULL, r, what);
+    rc = azc_simple_req(&z->base.conn, "HEAD", up, if_match, NULL, NULL, r, what);
     free(up);
     return rc;
 }
@@ -152,7 +149,7 @@ static int probe_dir(struct azblob *z, const char *path, bool *exists, bool *has
     struct azh_response r;
     struct probe p;
     char next[AFS_STORAGE_MARKER_MAX];
-    char *pfx = afs__sprintf("%s%s/", z->prefix, path);
+    char *pfx = afs__sprintf("%s%s/", z->base.prefix, path);
     int rc;
 
     if (!pfx)
@@ -161,7 +158,7 @@ static int probe_dir(struct azblob *z, const char *path, bool *exists, bool *has
     memset(&p, 0, sizeof(p));
     p.marker_name = pfx;
     q.method = "GET";
-    q.path = z->cpath;
+    q.path = z->base.path;
     azh_query_add(&q, "restype", "container");
     azh_query_add(&q, "comp", "list");
     azh_query_add(&q, "prefix", pfx);
@@ -296,7 +293,7 @@ static int azblob_list(void *ctx, const char *dir, const char *marker, afs_stora
     struct azh_response r;
     struct list_ctx l;
     char what[300];
-    char *pfx = afs__sprintf("%s%s%s", z->prefix, dir, dir[0] ? "/" : "");
+    char *pfx = afs__sprintf("%s%s%s", z->base.prefix, dir, dir[0] ? "/" : "");
     int rc;
 
     if (!pfx)
@@ -305,7 +302,7 @@ static int azblob_list(void *ctx, const char *dir, const char *marker, afs_stora
     memset(&q, 0, sizeof(q));
     memset(&l, 0, sizeof(l));
     q.method = "GET";
-    q.path = z->cpath;
+    q.path = z->base.path;
     azh_query_add(&q, "restype", "container");
     azh_query_add(&q, "comp", "list");
     azh_query_add(&q, "prefix", pfx);
@@ -726,7 +723,7 @@ static int delete_blob(struct azblob *z, const char *path, bool marker, const ch
 
     if (!up)
         return AFS_ENOMEM;
-    rc = azc_simple_req(&z->conn, "DELETE", up, if_match,
+    rc = azc_simple_req(&z->base.conn, "DELETE", up, if_match,
                         marker ? NULL : "x-ms-delete-snapshots", "include", r, what);
     free(up);
     return rc;
@@ -852,7 +849,6 @@ static int copy_blob(struct azblob *z, const char *from_name, const char *to_nam
     char *fenc = azh_url_encode(from_name, strlen(from_name), true);
     char *tenc = azh_url_encode(to_name, strlen(to_name), true);
     char *src_url = NULL, *to_path = NULL;
-    const struct azh_target *t = azh_client_target(z->conn.http);
     int rc = 0;
 
     memset(&r, 0, sizeof(r));
@@ -861,10 +857,10 @@ static int copy_blob(struct azblob *z, const char *from_name, const char *to_nam
         goto done;
     }
     /* With a SAS the source must carry it too; it never appears in messages. */
-    src_url = afs__sprintf("%s%s%s/%s%s%s", t->base, t->path_prefix, z->cpath, fenc,
-                           azc_uses_sas(&z->conn) ? "?" : "",
-                           azc_uses_sas(&z->conn) ? z->conn.cred.sas : "");
-    to_path = afs__sprintf("%s/%s", z->cpath, tenc);
+    to_path = afs__sprintf("%s/%s", z->base.path, fenc);
+    src_url = to_path ? azc_full_url(&z->base.conn, to_path) : NULL;
+    free(to_path);
+    to_path = afs__sprintf("%s/%s", z->base.path, tenc);
     if (!src_url || !to_path) {
         rc = AFS_ENOMEM;
         goto done;
@@ -924,12 +920,12 @@ static int delete_raw(struct azblob *z, const char *name, const char *if_match,
                       const char *what)
 {
     struct azh_response r;
-    char *p = azc_url_path(z->cpath, "", name, false);
+    char *p = azc_url_path(z->base.path, "", name, false);
     int rc;
 
     if (!p)
         return AFS_ENOMEM;
-    rc = azc_simple_req(&z->conn, "DELETE", p, if_match, NULL, NULL, &r, what);
+    rc = azc_simple_req(&z->base.conn, "DELETE", p, if_match, NULL, NULL, &r, what);
     if (rc == 0 && r.status != 202 && r.status != 200 && r.status != 404)
         rc = azc_map_status(&r, what);
     azh_response_free(&r);
@@ -941,8 +937,8 @@ static int rename_file(struct azblob *z, const char *from, const char *to, const
                        unsigned int flags, const char *src_etag, const char *what)
 {
     bool noreplace = (flags & AFS_STORAGE_RENAME_NOREPLACE) != 0, to_dir = false;
-    char *fname = afs__sprintf("%s%s", z->prefix, from);
-    char *tname = afs__sprintf("%s%s", z->prefix, to);
+    char *fname = afs__sprintf("%s%s", z->base.prefix, from);
+    char *tname = afs__sprintf("%s%s", z->base.prefix, to);
     char copy_etag[AFS_ETAG_MAX] = "";
     int rc;
 
@@ -1025,7 +1021,7 @@ static int list_flat(struct azblob *z, const char *pfx, struct name_list *l, con
         struct azh_response r;
         memset(&q, 0, sizeof(q));
         q.method = "GET";
-        q.path = z->cpath;
+        q.path = z->base.path;
         azh_query_add(&q, "restype", "container");
         azh_query_add(&q, "comp", "list");
         azh_query_add(&q, "prefix", pfx);
@@ -1061,8 +1057,8 @@ static int rename_dir(struct azblob *z, const char *from, const char *to, const 
                       unsigned int flags, const char *what)
 {
     struct name_list l = { 0 };
-    char *fpfx = afs__sprintf("%s%s/", z->prefix, from);
-    char *tpfx = afs__sprintf("%s%s/", z->prefix, to);
+    char *fpfx = afs__sprintf("%s%s/", z->base.prefix, from);
+    char *tpfx = afs__sprintf("%s%s/", z->base.prefix, to);
     bool file = false, dir = false, children = false, marker = false;
     size_t fl;
     int rc;
@@ -1273,21 +1269,14 @@ static int azblob_meta_get(void *ctx, const char *path, const char *key, char *b
 static int azblob_ctl(void *ctx, int op, void *arg)
 {
     (void)ctx;
-    if (op == AFS_STORAGE_CTL_NAME && arg) {
-        *(const char **)arg = "azblob";
-        return 0;
-    }
-    return afs__error_set(AFS_ENOTSUP, "azure blob storage: ctl %d not supported", op);
+    return azc_ctl(op, arg, "azblob");
 }
 
 static void azblob_release(void *ctx)
 {
     struct azblob *z = ctx;
-    if (!z)
-        return;
-    azc_conn_close(&z->conn);
-    free(z->prefix);
-    free(z->cpath);
+    if (z)
+        azc_root_close(&z->base);
     free(z);
 }
 
@@ -1297,41 +1286,26 @@ static void azblob_release(void *ctx)
 static int azblob_setup(const char *uri, const afs_azure_options *opts, struct azblob **out)
 {
     afs_azure_options o;
-    struct azc_uri pu;
-    struct azblob *z = NULL;
+    struct azblob *z = afs__calloc(1, sizeof(*z));
     int rc;
 
     *out = NULL;
-    if ((rc = azc_uri_parse(uri, &svc, &pu)) != 0)
+    if (!z)
+        return AFS_ENOMEM;
+    if ((rc = azc_root_open(&z->base, uri, &svc, opts, &o)) != 0) {
+        free(z);
         return rc;
-    z = afs__calloc(1, sizeof(*z));
-    if (!z) {
-        rc = AFS_ENOMEM;
-        goto done;
-    }
-    if ((rc = azc_conn_open(&z->conn, &pu, &svc, opts, &o)) != 0)
-        goto done;
-    snprintf(z->container, sizeof(z->container), "%s", pu.root);
-    z->prefix = pu.prefix;
-    pu.prefix = NULL;
-    if (!(z->cpath = afs__sprintf("/%s", pu.root))) {
-        rc = AFS_ENOMEM;
-        goto done;
     }
     z->parallelism = o.parallelism;
     z->block_size = o.block_size;
     z->single_put_max = o.single_put_max;
     if (z->block_size > (64u << 20) || z->single_put_max > (256u << 20)) {
-        rc = afs__error_set(AFS_EINVAL, "azure: block_size is at most 64 MiB and "
-                            "single_put_max at most 256 MiB");
-        goto done;
+        azblob_release(z);
+        return afs__error_set(AFS_EINVAL, "azure: block_size is at most 64 MiB and "
+                              "single_put_max at most 256 MiB");
     }
     *out = z;
-    z = NULL;
-done:
-    azblob_release(z);
-    azc_uri_free(&pu);
-    return rc;
+    return 0;
 }
 
 static int container_req(struct azblob *z, const char *method, long *status, const char *what)
@@ -1342,7 +1316,7 @@ static int container_req(struct azblob *z, const char *method, long *status, con
 
     memset(&q, 0, sizeof(q));
     q.method = method;
-    q.path = z->cpath;
+    q.path = z->base.path;
     azh_query_add(&q, "restype", "container");
     rc = do_req(z, &q, &r, what);
     if (rc == 0) {
@@ -1370,7 +1344,7 @@ int afs_storage_azblob_new(afs_storage **out, const char *uri, const afs_azure_o
         goto done;
     if (status == 404) {
         rc = afs__error_set(AFS_ENOTFOUND, "azure: container \"%s\" does not exist",
-                            z->container);
+                            z->base.name);
         goto done;
     }
     memset(&ops, 0, sizeof(ops));
@@ -1402,7 +1376,7 @@ int afs__azblob_container_create(const char *uri, const afs_azure_options *opts)
     int rc = azblob_setup(uri, opts, &z);
     if (rc == 0 && (rc = container_req(z, "PUT", &status, "create container")) == 0 &&
         status == 409)
-        rc = afs__error_set(AFS_EEXISTS, "azure: container \"%s\" exists", z->container);
+        rc = afs__error_set(AFS_EEXISTS, "azure: container \"%s\" exists", z->base.name);
     azblob_release(z);
     return rc;
 }
@@ -1415,7 +1389,7 @@ int afs__azblob_container_delete(const char *uri, const afs_azure_options *opts)
     if (rc == 0 && (rc = container_req(z, "DELETE", &status, "delete container")) == 0 &&
         status == 404)
         rc = afs__error_set(AFS_ENOTFOUND, "azure: container \"%s\" does not exist",
-                            z->container);
+                            z->base.name);
     azblob_release(z);
     return rc;
 }
@@ -1427,7 +1401,7 @@ int afs__azblob_account_sas(const char *uri, const afs_azure_options *opts, cons
     int rc = azblob_setup(uri, opts, &z);
     *out = NULL;
     if (rc == 0)
-        rc = aza_sas_account(&z->conn.cred, "b", "sco", perms, expiry, "https,http", out);
+        rc = aza_sas_account(&z->base.conn.cred, "b", "sco", perms, expiry, "https,http", out);
     azblob_release(z);
     return rc;
 }

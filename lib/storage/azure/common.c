@@ -295,12 +295,59 @@ void azc_conn_close(struct azc_conn *c)
     aza_cred_free(&c->cred);
 }
 
+int azc_root_open(struct azc_root *r, const char *uri, const struct azc_service *svc,
+                  const afs_azure_options *opts, afs_azure_options *resolved)
+{
+    struct azc_uri u;
+    int rc;
+
+    memset(r, 0, sizeof(*r));
+    if ((rc = azc_uri_parse(uri, svc, &u)) != 0)
+        return rc;
+    if ((rc = azc_conn_open(&r->conn, &u, svc, opts, resolved)) == 0) {
+        snprintf(r->name, sizeof(r->name), "%s", u.root);
+        r->prefix = u.prefix;
+        u.prefix = NULL;
+        if (!(r->path = afs__sprintf("/%s", u.root)))
+            rc = AFS_ENOMEM;
+    }
+    azc_uri_free(&u);
+    if (rc != 0)
+        azc_root_close(r);
+    return rc;
+}
+
+void azc_root_close(struct azc_root *r)
+{
+    azc_conn_close(&r->conn);
+    free(r->prefix);
+    free(r->path);
+    r->prefix = r->path = NULL;
+}
+
+int azc_ctl(int op, void *arg, const char *name)
+{
+    if (op == AFS_STORAGE_CTL_NAME && arg) {
+        *(const char **)arg = name;
+        return 0;
+    }
+    return afs__error_set(AFS_ENOTSUP, "%s storage: ctl %d not supported", name, op);
+}
+
 bool azc_uses_sas(const struct azc_conn *c)
 {
     return c->cred.key_len == 0 && c->cred.sas != NULL;
 }
 
 /* ---- requests ---- */
+
+char *azc_full_url(const struct azc_conn *c, const char *path)
+{
+    const struct azh_target *t = azh_client_target(c->http);
+    bool sas = azc_uses_sas(c);
+    return afs__sprintf("%s%s%s%s%s", t->base, t->path_prefix, path, sas ? "?" : "",
+                        sas ? c->cred.sas : "");
+}
 
 int azc_do_req(struct azc_conn *c, struct azh_request *q, struct azh_response *r,
                const char *what)

@@ -52,8 +52,29 @@ int azc_conn_open(struct azc_conn *c, const struct azc_uri *u, const struct azc_
                   const afs_azure_options *opts, afs_azure_options *resolved);
 void azc_conn_close(struct azc_conn *c);
 
+/* What both backends keep: the connection, the container or share, the prefix. */
+struct azc_root {
+    struct azc_conn conn;
+    char name[64]; /* container or share */
+    char *prefix;  /* "" or "p/q/" (raw) */
+    char *path;    /* "/<name>" */
+};
+
+/* Parse `uri`, open the connection (azc_conn_open) and fill `r`. */
+int azc_root_open(struct azc_root *r, const char *uri, const struct azc_service *svc,
+                  const afs_azure_options *opts, afs_azure_options *resolved);
+void azc_root_close(struct azc_root *r);
+
+/* The ctl slot of a backend called `name`: AFS_STORAGE_CTL_NAME only. */
+int azc_ctl(int op, void *arg, const char *name);
+
 /* Does the connection authenticate with a SAS (no key)? */
 bool azc_uses_sas(const struct azc_conn *c);
+
+/* The full URL of request path `path`, with the SAS when that is the
+ * credential (the source of a server-side copy or rename must carry it);
+ * malloc'd: wipe it before freeing. */
+char *azc_full_url(const struct azc_conn *c, const char *path);
 
 /* Perform `q` signed (x-ms-version added); messages pass the redactor. */
 int azc_do_req(struct azc_conn *c, struct azh_request *q, struct azh_response *r,

@@ -44,10 +44,7 @@
 static const struct azc_service svc = { "azfiles", ".file.core.windows.net", "share" };
 
 struct azfiles {
-    struct azc_conn conn;
-    char share[64];
-    char *prefix; /* "" or "p/q/" (raw) */
-    char *spath;  /* "/<share>" */
+    struct azc_root base; /* the connection, the share and the directory prefix */
     unsigned int parallelism;
     uint64_t range_size;
     unsigned int lease_wait_ms;
@@ -61,34 +58,32 @@ bool afs__azfiles_uri_match(const char *uri)
 static int do_req(struct azfiles *z, struct azh_request *q, struct azh_response *r,
                   const char *what)
 {
-    return azc_do_req(&z->conn, q, r, what);
+    return azc_do_req(&z->base.conn, q, r, what);
 }
 
 /* "/share/<encoded prefix+path>"; the share root itself is "/share". */
 static char *url_of(const struct azfiles *z, const char *path)
 {
-    size_t pl = strlen(z->prefix);
+    size_t pl = strlen(z->base.prefix);
     if (!path[0] && pl == 0)
-        return afs__strdup(z->spath);
+        return afs__strdup(z->base.path);
     if (!path[0]) {
-        char *p = afs__strndup(z->prefix, pl - 1); /* without its '/' */
-        char *u = p ? azc_url_path(z->spath, "", p, false) : NULL;
+        char *p = afs__strndup(z->base.prefix, pl - 1); /* without its '/' */
+        char *u = p ? azc_url_path(z->base.path, "", p, false) : NULL;
         free(p);
         return u;
     }
-    return azc_url_path(z->spath, z->prefix, path, false);
+    return azc_url_path(z->base.path, z->base.prefix, path, false);
 }
 
 /* The full URL of `path`, with the SAS when that is the credential (a
  * rename source must carry it); wiped and freed by the caller. */
 static char *full_url_of(const struct azfiles *z, const char *path)
 {
-    const struct azh_target *t = azh_client_target(z->conn.http);
     char *p = url_of(z, path), *u;
     if (!p)
         return NULL;
-    u = afs__sprintf("%s%s%s%s%s", t->base, t->path_prefix, p, azc_uses_sas(&z->conn) ? "?" : "",
-                     azc_uses_sas(&z->conn) ? z->conn.cred.sas : "");
+    u = azc_full_url(&z->base.conn, p);
     free(p);
     return u;
 }
@@ -249,24 +244,37 @@ static int map_leased(struct azh_response *r, const char *what)
 
 /* ---- properties ---- */
 
+/* Start request `method` on `path` (a directory's with `dir`): its URL is
+ * malloc'd into q->path, freed with req_done(). */
+static int req_on(struct azfiles *z, struct azh_request *q, const char *method, const char *path,
+                  bool dir)
+{
+    memset(q, 0, sizeof(*q));
+    if (!(q->path = url_of(z, path)))
+        return AFS_ENOMEM;
+    q->method = method;
+    if (dir)
+        azh_query_add(q, "restype", "directory");
+    return 0;
+}
+
+/* Perform a request started with req_on() and free its URL. */
+static int req_done(struct azfiles *z, struct azh_request *q, struct azh_response *r,
+                    const char *what)
+{
+    int rc = do_req(z, q, r, what);
+    free((char *)q->path);
+    q->path = NULL;
+    return rc;
+}
+
 /* HEAD a file (`dir` false) or a directory. */
 static int head(struct azfiles *z, const char *path, bool dir, struct azh_response *r,
                 const char *what)
 {
     struct azh_request q;
-    char *up = url_of(z, path);
-    int rc;
-
-    if (!up)
-        return AFS_ENOMEM;
-    memset(&q, 0, sizeof(q));
-    q.method = "HEAD";
-    q.path = up;
-    if (dir)
-        azh_query_add(&q, "restype", "directory");
-    rc = do_req(z, &q, r, what);
-    free(up);
-    return rc;
+    int rc = req_on(z, &q, "HEAD", path, dir);
+    return rc ? rc : req_done(z, &q, r, what);
 }
 
 enum kind { K_NONE, K_FILE, K_DIR };
@@ -330,14 +338,10 @@ static int lease_req(struct azfiles *z, const char *path, const char *action, co
                      struct azh_response *r, const char *what)
 {
     struct azh_request q;
-    char *up = url_of(z, path);
-    int rc;
+    int rc = req_on(z, &q, "PUT", path, false);
 
-    if (!up)
-        return AFS_ENOMEM;
-    memset(&q, 0, sizeof(q));
-    q.method = "PUT";
-    q.path = up;
+    if (rc != 0)
+        return rc;
     azh_query_add(&q, "comp", "lease");
     azh_header_add(&q, "x-ms-lease-action", action);
     if (strcmp(action, "acquire") == 0) {
@@ -346,9 +350,7 @@ static int lease_req(struct azfiles *z, const char *path, const char *action, co
     } else if (strcmp(action, "release") == 0) {
         azh_header_add(&q, "x-ms-lease-id", id);
     }
-    rc = do_req(z, &q, r, what);
-    free(up);
-    return rc;
+    return req_done(z, &q, r, what);
 }
 
 /* Back off while someone else's lease is in the way: 5 ms doubling to
@@ -480,15 +482,10 @@ static int list_page(struct azfiles *z, const char *dir, const char *marker, azx
 {
     struct azh_request q;
     struct azh_response r;
-    char *up = url_of(z, dir);
-    int rc;
+    int rc = req_on(z, &q, "GET", dir, true);
 
-    if (!up)
-        return AFS_ENOMEM;
-    memset(&q, 0, sizeof(q));
-    q.method = "GET";
-    q.path = up;
-    azh_query_add(&q, "restype", "directory");
+    if (rc != 0)
+        return rc;
     azh_query_add(&q, "comp", "list");
     azh_query_add(&q, "include", "Timestamps,ETag,Attributes");
     azh_query_add(&q, "maxresults", LIST_PAGE);
@@ -496,7 +493,7 @@ static int list_page(struct azfiles *z, const char *dir, const char *marker, azx
         azh_query_add(&q, "marker", marker);
     azh_header_add(&q, "x-ms-file-extended-info", "true");
     q.body_limit = LIST_BODY_MAX;
-    rc = do_req(z, &q, &r, what);
+    rc = req_done(z, &q, &r, what);
     if (rc == 0 && r.status == 404)
         rc = afs__error_set(AFS_ENOTFOUND, "azure: %s: no such directory (%s)", what,
                             azc_err_code(&r));
@@ -507,7 +504,6 @@ static int list_page(struct azfiles *z, const char *dir, const char *marker, azx
     if (rc != 0)
         next_marker[0] = '\0';
     azh_response_free(&r);
-    free(up);
     return rc;
 }
 
@@ -629,17 +625,12 @@ static int make_dir(struct azfiles *z, const char *path, bool *created, const ch
 {
     struct azh_request q;
     struct azh_response r;
-    char *up = url_of(z, path);
-    int rc;
+    int rc = req_on(z, &q, "PUT", path, true);
 
-    if (!up)
-        return AFS_ENOMEM;
-    memset(&q, 0, sizeof(q));
-    q.method = "PUT";
-    q.path = up;
-    azh_query_add(&q, "restype", "directory");
     *created = false;
-    rc = do_req(z, &q, &r, what);
+    if (rc != 0)
+        return rc;
+    rc = req_done(z, &q, &r, what);
     if (rc == 0) {
         if (r.status == 201)
             *created = true;
@@ -652,7 +643,6 @@ static int make_dir(struct azfiles *z, const char *path, bool *created, const ch
             rc = map_status(&r, what);
     }
     azh_response_free(&r);
-    free(up);
     return rc;
 }
 
@@ -698,18 +688,11 @@ static int azfiles_rmdir(void *ctx, const char *path)
     struct azh_request q;
     struct azh_response r;
     char what[300];
-    char *up = url_of(z, path);
-    int rc;
+    int rc = req_on(z, &q, "DELETE", path, true);
 
-    if (!up)
-        return AFS_ENOMEM;
     snprintf(what, sizeof(what), "rmdir \"%.256s\"", path);
-    memset(&q, 0, sizeof(q));
-    q.method = "DELETE";
-    q.path = up;
-    azh_query_add(&q, "restype", "directory");
-    rc = do_req(z, &q, &r, what);
-    free(up);
+    if (rc == 0)
+        rc = req_done(z, &q, &r, what);
     if (rc != 0)
         return rc;
     if (r.status == 409 && code_is(&r, "DirectoryNotEmpty")) {
@@ -917,7 +900,7 @@ static int delete_file(struct azfiles *z, const char *path, const char *lease,
     int rc;
     if (!up)
         return AFS_ENOMEM;
-    rc = azc_simple_req(&z->conn, "DELETE", up, NULL, lease ? "x-ms-lease-id" : NULL, lease, r,
+    rc = azc_simple_req(&z->base.conn, "DELETE", up, NULL, lease ? "x-ms-lease-id" : NULL, lease, r,
                         what);
     free(up);
     return rc;
@@ -930,16 +913,10 @@ static int set_props_req(struct azfiles *z, const char *path, bool dir, const ch
                          const char *lease, struct azh_response *r, const char *what)
 {
     struct azh_request q;
-    char *up = url_of(z, path);
-    int rc;
+    int rc = req_on(z, &q, "PUT", path, dir);
 
-    if (!up)
-        return AFS_ENOMEM;
-    memset(&q, 0, sizeof(q));
-    q.method = "PUT";
-    q.path = up;
-    if (dir)
-        azh_query_add(&q, "restype", "directory");
+    if (rc != 0)
+        return rc;
     azh_query_add(&q, "comp", "properties");
     azh_header_add(&q, "x-ms-file-attributes", attrs);
     azh_header_add(&q, "x-ms-file-last-write-time", mtime ? mtime : "preserve");
@@ -950,9 +927,7 @@ static int set_props_req(struct azfiles *z, const char *path, bool dir, const ch
         azh_header_add(&q, "x-ms-content-md5", md5);
     if (lease)
         azh_header_add(&q, "x-ms-lease-id", lease);
-    rc = do_req(z, &q, r, what);
-    free(up);
-    return rc;
+    return req_done(z, &q, r, what);
 }
 
 struct range_job {
@@ -1336,21 +1311,14 @@ static int azfiles_meta_get(void *ctx, const char *path, const char *key, char *
 static int azfiles_ctl(void *ctx, int op, void *arg)
 {
     (void)ctx;
-    if (op == AFS_STORAGE_CTL_NAME && arg) {
-        *(const char **)arg = "azfiles";
-        return 0;
-    }
-    return afs__error_set(AFS_ENOTSUP, "azure files storage: ctl %d not supported", op);
+    return azc_ctl(op, arg, "azfiles");
 }
 
 static void azfiles_release(void *ctx)
 {
     struct azfiles *z = ctx;
-    if (!z)
-        return;
-    azc_conn_close(&z->conn);
-    free(z->prefix);
-    free(z->spath);
+    if (z)
+        azc_root_close(&z->base);
     free(z);
 }
 
@@ -1372,40 +1340,26 @@ int afs__azfiles_set_lease_wait(afs_storage *s, unsigned int ms)
 static int azfiles_setup(const char *uri, const afs_azure_options *opts, struct azfiles **out)
 {
     afs_azure_options o;
-    struct azc_uri pu;
-    struct azfiles *z = NULL;
+    struct azfiles *z = afs__calloc(1, sizeof(*z));
     int rc;
 
     *out = NULL;
-    if ((rc = azc_uri_parse(uri, &svc, &pu)) != 0)
+    if (!z)
+        return AFS_ENOMEM;
+    if ((rc = azc_root_open(&z->base, uri, &svc, opts, &o)) != 0) {
+        free(z);
         return rc;
-    if (!(z = afs__calloc(1, sizeof(*z)))) {
-        rc = AFS_ENOMEM;
-        goto done;
-    }
-    if ((rc = azc_conn_open(&z->conn, &pu, &svc, opts, &o)) != 0)
-        goto done;
-    snprintf(z->share, sizeof(z->share), "%s", pu.root);
-    z->prefix = pu.prefix;
-    pu.prefix = NULL;
-    if (!(z->spath = afs__sprintf("/%s", pu.root))) {
-        rc = AFS_ENOMEM;
-        goto done;
     }
     z->parallelism = o.parallelism;
     z->range_size = o.block_size;
     z->lease_wait_ms = LEASE_WAIT_MS;
     if (z->range_size > RANGE_MAX) {
-        rc = afs__error_set(AFS_EINVAL, "azure files: block_size (the Put Range size) is at "
-                            "most 4 MiB");
-        goto done;
+        azfiles_release(z);
+        return afs__error_set(AFS_EINVAL, "azure files: block_size (the Put Range size) is at "
+                              "most 4 MiB");
     }
     *out = z;
-    z = NULL;
-done:
-    azfiles_release(z);
-    azc_uri_free(&pu);
-    return rc;
+    return 0;
 }
 
 /* Temps of crashed puts: names carry their creation time; older than a day goes. */
@@ -1464,9 +1418,9 @@ int afs_storage_azfiles_new(afs_storage **out, const char *uri, const afs_azure_
         goto done;
     if (r.status == 404)
         rc = afs__error_set(AFS_ENOTFOUND, "azure: share \"%s\"%s%.*s does not exist (%s)",
-                            z->share, z->prefix[0] ? " directory " : "",
-                            (int)(z->prefix[0] ? strlen(z->prefix) - 1 : 0), z->prefix,
-                            azc_err_code(&r));
+                            z->base.name, z->base.prefix[0] ? " directory " : "",
+                            (int)(z->base.prefix[0] ? strlen(z->base.prefix) - 1 : 0),
+                            z->base.prefix, azc_err_code(&r));
     else if (r.status != 200)
         rc = map_status(&r, "open share");
     azh_response_free(&r);
@@ -1497,8 +1451,10 @@ done:
 
 /* ---- shares and snapshots ---- */
 
+/* One request on the share itself: `method` with restype=share (and
+ * `comp`); success is `ok`; 404 is AFS_ENOTFOUND, 409 AFS_EEXISTS. */
 static int share_req(const char *uri, const afs_azure_options *opts, const char *method,
-                     const char *comp, long *status, char *err, size_t errcap)
+                     const char *comp, long ok, const char *what)
 {
     struct azfiles *z = NULL;
     struct azh_request q;
@@ -1509,18 +1465,16 @@ static int share_req(const char *uri, const afs_azure_options *opts, const char 
         return rc;
     memset(&q, 0, sizeof(q));
     q.method = method;
-    q.path = z->spath;
+    q.path = z->base.path;
     azh_query_add(&q, "restype", "share");
     if (comp)
         azh_query_add(&q, "comp", comp);
     if (strcmp(method, "DELETE") == 0)
         azh_header_add(&q, "x-ms-delete-snapshots", "include");
-    if ((rc = do_req(z, &q, &r, "share")) == 0) {
-        *status = r.status;
-        snprintf(err, errcap, "%s", azc_err_code(&r));
-        if (r.status >= 300 && r.status != 404 && r.status != 409)
-            rc = map_status(&r, "share");
-    }
+    if ((rc = do_req(z, &q, &r, what)) == 0 && r.status != ok)
+        rc = r.status == 409 ? afs__error_set(AFS_EEXISTS, "azure: %s: the share exists (%s)",
+                                              what, azc_err_code(&r))
+                             : map_status(&r, what);
     azh_response_free(&r);
     azfiles_release(z);
     return rc;
@@ -1528,33 +1482,17 @@ static int share_req(const char *uri, const afs_azure_options *opts, const char 
 
 int afs__azfiles_share_create(const char *uri, const afs_azure_options *opts)
 {
-    long st = 0;
-    char code[96];
-    int rc = share_req(uri, opts, "PUT", NULL, &st, code, sizeof(code));
-    if (rc == 0 && st == 409)
-        rc = afs__error_set(AFS_EEXISTS, "azure: the share exists (%s)", code);
-    return rc;
+    return share_req(uri, opts, "PUT", NULL, 201, "create share");
 }
 
 int afs__azfiles_share_delete(const char *uri, const afs_azure_options *opts)
 {
-    long st = 0;
-    char code[96];
-    int rc = share_req(uri, opts, "DELETE", NULL, &st, code, sizeof(code));
-    if (rc == 0 && st == 404)
-        rc = afs__error_set(AFS_ENOTFOUND, "azure: no such share (%s)", code);
-    return rc;
+    return share_req(uri, opts, "DELETE", NULL, 202, "delete share");
 }
 
 int afs__azfiles_share_snapshot(const char *uri, const afs_azure_options *opts)
 {
-    long st = 0;
-    char code[96];
-    int rc = share_req(uri, opts, "PUT", "snapshot", &st, code, sizeof(code));
-    if (rc == 0 && st != 201)
-        rc = afs__error_set(st == 404 ? AFS_ENOTFOUND : AFS_EIO, "azure: share snapshot: HTTP "
-                            "%ld (%s)", st, code);
-    return rc;
+    return share_req(uri, opts, "PUT", "snapshot", 201, "snapshot share");
 }
 
 int afs__azfiles_account_sas(const char *uri, const afs_azure_options *opts, const char *perms,
@@ -1564,7 +1502,7 @@ int afs__azfiles_account_sas(const char *uri, const afs_azure_options *opts, con
     int rc = azfiles_setup(uri, opts, &z);
     *out = NULL;
     if (rc == 0)
-        rc = aza_sas_account(&z->conn.cred, "f", "sco", perms, expiry, "https,http", out);
+        rc = aza_sas_account(&z->base.conn.cred, "f", "sco", perms, expiry, "https,http", out);
     azfiles_release(z);
     return rc;
 }
@@ -1597,7 +1535,7 @@ int afs_storage_azfiles_snapshots(const char *uri, const afs_azure_options *opts
                               "required");
     if ((rc = azfiles_setup(uri, opts, &z)) != 0)
         return rc;
-    s.share = z->share;
+    s.share = z->base.name;
     s.fn = fn;
     s.payload = payload;
     do {
@@ -1607,7 +1545,7 @@ int afs_storage_azfiles_snapshots(const char *uri, const afs_azure_options *opts
         q.method = "GET";
         q.path = "/";
         azh_query_add(&q, "comp", "list");
-        azh_query_add(&q, "prefix", z->share);
+        azh_query_add(&q, "prefix", z->base.name);
         azh_query_add(&q, "include", "snapshots");
         if (marker[0])
             azh_query_add(&q, "marker", marker);

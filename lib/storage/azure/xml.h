@@ -37,8 +37,9 @@ struct azx_item {
 typedef int (*azx_item_fn)(const struct azx_item *item, void *payload);
 
 /*
- * Parse a listing answer (List Blobs, List Directories and Files, List Shares): `fn` for each item, NextMarker into
- * `next_marker` ("" when absent). A non-zero return of `fn` stops and is
+ * Parse a listing answer (List Blobs, List Directories and Files, List
+ * Shares): `fn` for each item, NextMarker into `next_marker` ("" when
+ * absent). A non-zero return of `fn` stops and is
  * returned. Malformed, hostile or over-limit XML: AFS_EIO with a message
  * naming `what`.
  */
