@@ -34,6 +34,7 @@ Each command is answered with "ok" on stdout.
 import base64
 import binascii
 import copy
+import email.utils
 import hashlib
 import hmac
 import os
@@ -381,8 +382,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if self.headers.get("x-ms-version") is None:
             raise Fail(400, "MissingRequiredHeader", "x-ms-version")
         if auth:
-            if not self.headers.get("x-ms-date") and not self.headers.get("Date"):
-                raise Fail(403, "AuthenticationFailed", "no date")
+            date = self.headers.get("x-ms-date") or self.headers.get("Date")
+            try:
+                skew = abs(time.time() - email.utils.parsedate_to_datetime(date).timestamp())
+            except (TypeError, ValueError):
+                raise Fail(403, "AuthenticationFailed", "no or bad x-ms-date")
+            if skew > 15 * 60:
+                raise Fail(403, "AuthenticationFailed", "Request date header too old")
             want = shared_key_string(self.command, self.headers, raw_path, query_list,
                                      int(self.headers.get("Content-Length") or 0))
             expect = "SharedKey %s:%s" % (ACCOUNT, sign(want))
