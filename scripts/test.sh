@@ -37,6 +37,9 @@ echo "== test: azurite"
 afs_azurite_install "$src/build/azurite"
 afs_azurite_start "$src/build/azurite"
 export AFS_TEST_AZURITE_REQUIRED=1
+# The Azure Files and hostile-endpoint tests run stdlib Python test servers
+# (tests/azure/*.py); they fail, never skip, without python3.
+command -v python3 >/dev/null || { echo "test: python3 is required (tests/azure/*.py)" >&2; exit 1; }
 # ---------------------------------------------------------------------------
 
 total_passed=0

@@ -87,20 +87,6 @@ static int case_teardown(void **state)
     return 0;
 }
 
-static void put_text(afs_storage *s, const char *path, const char *text)
-{
-    AFS_ASSERT_OK(afs_storage_put_buffer(s, path, text, strlen(text), NULL, NULL));
-}
-
-static void assert_text(afs_storage *s, const char *path, const char *want)
-{
-    char buf[256];
-    size_t n = 0;
-    AFS_ASSERT_OK(afs_storage_read(s, path, 0, buf, sizeof(buf) - 1, &n, NULL));
-    buf[n] = '\0';
-    assert_string_equal(buf, want);
-}
-
 struct count {
     size_t files, dirs;
 };
@@ -137,7 +123,7 @@ static void test_azblob__empty_directory_is_a_marker_blob(void **state)
     assert_int_equal(n.dirs + n.files, 1); /* the marker itself is never listed */
 
     /* The last file of a directory leaves the directory behind (a marker). */
-    put_text(c->s, "implicit/only.txt", "x");
+    afs_test_storage_put_text(c->s, "implicit/only.txt", "x");
     AFS_ASSERT_OK(afs_storage_remove(c->s, "implicit/only.txt", NULL));
     AFS_ASSERT_OK(afs_storage_stat(c->s, "implicit", &st));
     assert_int_equal(st.type, AFS_TYPE_DIR);
@@ -148,8 +134,8 @@ static void test_azblob__empty_directory_is_a_marker_blob(void **state)
     with_prefix = malloc(len);
     snprintf(with_prefix, len, "%s/implicit?%s", uri, q + 1);
     AFS_ASSERT_OK(afs_storage_open(&sub, with_prefix));
-    put_text(sub, "inner.txt", "in the prefix");
-    assert_text(c->s, "implicit/inner.txt", "in the prefix");
+    afs_test_storage_put_text(sub, "inner.txt", "in the prefix");
+    afs_test_storage_assert_text(c->s, "implicit/inner.txt", "in the prefix");
     memset(&n, 0, sizeof(n));
     AFS_ASSERT_OK(afs_storage_list_all(sub, "", count_entries, &n));
     assert_int_equal(n.files, 1);
@@ -172,10 +158,10 @@ static void test_azblob__account_sas_credentials(void **state)
     o.sas = sas;
     o.flags = AFS_AZURE_NO_ENV;
     AFS_ASSERT_OK(afs_storage_azblob_new(&s, c->uri, &o));
-    put_text(s, "via-sas.txt", "signed access");
+    afs_test_storage_put_text(s, "via-sas.txt", "signed access");
     AFS_ASSERT_OK(afs_storage_rename(s, "via-sas.txt", "d/moved.txt", NULL, 0));
-    assert_text(s, "d/moved.txt", "signed access");
-    assert_text(c->s, "d/moved.txt", "signed access");
+    afs_test_storage_assert_text(s, "d/moved.txt", "signed access");
+    afs_test_storage_assert_text(c->s, "d/moved.txt", "signed access");
     afs_storage_free(s);
 
     /* A tampered signature is refused, and the message shows no secret. */

@@ -483,13 +483,14 @@ static void test_storage_local__open_by_uri(void **state)
     assert_int_equal(chdir(cwd), 0);
 
     /* Other schemes are not built in; a remote file host is malformed. azblob://
-     * is built in (docs/azure.md): checked here without any network traffic. */
+     * and azfiles:// are built in (docs/azure.md): checked here without any
+     * network traffic (plain http to a host that is not loopback is refused). */
     AFS_ASSERT_CODE(afs_storage_open(&s, "azfile://account/share"), AFS_ENOTSUP);
     assert_non_null(strstr(afs_error_last(), "azfile"));
     AFS_ASSERT_CODE(afs_storage_open(&s, "azblob://account/container?endpoint=http://storage."
                                          "example/account"), AFS_EPERM);
-    AFS_ASSERT_CODE(afs_storage_open(&s, "https://account.file.core.windows.net/share"),
-                    AFS_ENOTSUP);
+    AFS_ASSERT_CODE(afs_storage_open(&s, "azfiles://account/share?endpoint=http://storage."
+                                         "example/account"), AFS_EPERM);
     AFS_ASSERT_CODE(afs_storage_open(&s, "file://otherhost/x"), AFS_EINVAL);
     AFS_ASSERT_CODE(afs_storage_open(&s, "file:///tmp/%zz"), AFS_EINVAL);
     AFS_ASSERT_CODE(afs_storage_open(&s, "file:///tmp/%00x"), AFS_EINVAL);

@@ -53,82 +53,12 @@ static void use_new_container(afs_test_env *env, const char *at)
     AFS_ASSERT_OK(afs__azblob_container_create(env->share_uri, NULL));
 }
 
-static void write_pattern(const char *dir, const char *rel, size_t size, unsigned seed)
-{
-    char *p = afs_test_path(dir, rel);
-    char *buf = malloc(size);
-    for (size_t i = 0; i < size; i++)
-        buf[i] = (char)((i * 131u + seed * 7u) ^ (i >> 9));
-    afs_test_write_file(p, buf, size);
-    free(buf);
-    free(p);
-}
-
+/* Two servers sync a tree through a container, both ways (syncenv.h). */
 static void test_sync_azblob__two_servers_sync_through_a_container(void **state)
 {
     afs_test_env *env = *state;
-    afs_test_server *a = afs_test_env_server(env, "ServerA");
-    afs_test_server *b = afs_test_env_server(env, "ServerB");
-    afs_storage *share = NULL;
-    afs_storage_entry st;
-
     use_new_container(env, endpoint);
-    afs_test_put(a->data, "report.docx", "quarterly numbers");
-    afs_test_put(a->data, "projects/alpha/plan.txt", "step one");
-    afs_test_put(a->data, "names with spaces/caf\xc3\xa9 #1.txt", "unicode and spaces");
-    write_pattern(a->data, "media/big.bin", (9u << 20) + 7, 1); /* block upload */
-    {
-        char *empty = afs_test_path(a->data, "projects/empty");
-        afs_test_mkdirs(empty);
-        free(empty);
-    }
-    afs_test_env_join(env, a, NULL);
-    afs_test_sync(a);
-    assert_int_equal(a->last.files_uploaded, 4);
-    assert_int_equal(a->last.item_errors, 0);
-
-    /* The container holds the tree (the empty directory as a marker). */
-    AFS_ASSERT_OK(afs_storage_open(&share, env->share_uri));
-    AFS_ASSERT_OK(afs_storage_stat(share, "media/big.bin", &st));
-    assert_int_equal(st.size, (9u << 20) + 7);
-    AFS_ASSERT_OK(afs_storage_stat(share, "projects/empty", &st));
-    assert_int_equal(st.type, AFS_TYPE_DIR);
-
-    afs_test_env_join(env, b, NULL);
-    afs_test_sync(b);
-    assert_int_equal(b->last.files_downloaded, 4);
-    assert_int_equal(b->last.item_errors, 0);
-    afs_test_assert_same_tree(a->data, b->data);
-
-    /* Changes both ways: an edit, a new file, a delete, a directory rename. */
-    afs_test_put(b->data, "report.docx", "quarterly numbers, revised on B");
-    afs_test_put(a->data, "projects/alpha/notes.txt", "new on A");
-    {
-        char *p = afs_test_path(a->data, "projects/alpha/plan.txt");
-        char *from = afs_test_path(a->data, "names with spaces");
-        char *to = afs_test_path(a->data, "renamed dir");
-        assert_int_equal(unlink(p), 0);
-        assert_int_equal(rename(from, to), 0);
-        free(p);
-        free(from);
-        free(to);
-    }
-    afs_test_sync(b);
-    afs_test_sync(a);
-    afs_test_sync(b);
-    afs_test_assert_file(a->data, "report.docx", "quarterly numbers, revised on B");
-    afs_test_assert_file(b->data, "projects/alpha/notes.txt", "new on A");
-    afs_test_assert_file(b->data, "projects/alpha/plan.txt", NULL);
-    afs_test_assert_file(b->data, "renamed dir/caf\xc3\xa9 #1.txt", "unicode and spaces");
-    afs_test_assert_same_tree(a->data, b->data);
-    AFS_ASSERT_CODE(afs_storage_stat(share, "names with spaces", &st), AFS_ENOTFOUND);
-
-    /* Nothing changed: nothing moves. */
-    afs_test_sync(a);
-    afs_test_sync(b);
-    assert_int_equal(a->last.files_uploaded + a->last.files_downloaded, 0);
-    assert_int_equal(b->last.files_uploaded + b->last.files_downloaded, 0);
-    afs_storage_free(share);
+    afs_test_two_servers_through_share(env);
 }
 
 /* ---- an Azurite of the test's own, stopped and restarted ---- */
@@ -382,7 +312,7 @@ static void test_sync_azblob__emulator_stopped_mid_sync_nothing_lost(void **stat
     let_azurite_persist();
     for (int i = 0; i < 8; i++) {
         snprintf(name, sizeof(name), "batch/f%02d.bin", i);
-        write_pattern(a->data, name, (6u << 20) + (size_t)i, (unsigned)i);
+        afs_test_write_pattern(a->data, name, (6u << 20) + (size_t)i, (unsigned)i);
     }
     memset(&k, 0, sizeof(k));
     k.az = &az;
@@ -501,7 +431,7 @@ static void test_sync_azblob__corrupted_downloads_write_nothing_locally(void **s
     use_new_container(env, endpoint);
     afs_test_put(a->data, "good.txt", "arrives intact");
     afs_test_put(a->data, "flipped.txt", "one byte will differ on the way");
-    write_pattern(a->data, "docs/truncated.bin", 200000, 3);
+    afs_test_write_pattern(a->data, "docs/truncated.bin", 200000, 3);
     afs_test_env_join(env, a, NULL);
     afs_test_sync(a);
     assert_int_equal(a->last.files_uploaded, 3);

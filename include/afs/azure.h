@@ -1,11 +1,14 @@
 /*
- * libafs: the Azure Blob storage backend (docs/azure.md).
+ * libafs: the Azure Blob and Azure Files storage backends (docs/azure.md).
  *
- * A container (or a prefix inside one) is a cloud share. Open it from a URI
- * with afs_storage_open() (the "azblob" scheme and https://<account>.blob.
- * core.windows.net/<container> URLs are built in; credentials then come
- * from the environment: AFS_AZURE_ACCOUNT_KEY or AFS_AZURE_SAS), or with
- * afs_storage_azblob_new() and explicit options.
+ * A container (or a prefix inside one), or an Azure Files share (or a
+ * directory inside one), is a cloud share. Open it from a URI with
+ * afs_storage_open() (the "azblob" and "azfiles" schemes and
+ * https://<account>.blob.core.windows.net/<container> and
+ * https://<account>.file.core.windows.net/<share> URLs are built in;
+ * credentials then come from the environment: AFS_AZURE_ACCOUNT_KEY or
+ * AFS_AZURE_SAS), or with afs_storage_azblob_new() /
+ * afs_storage_azfiles_new() and explicit options.
  */
 #ifndef AFS_AZURE_H
 #define AFS_AZURE_H
@@ -30,9 +33,10 @@ typedef struct afs_azure_options {
     uint32_t connect_timeout_ms; /* 0: 10000 */
     uint32_t timeout_ms;         /* a request moving no byte for this long fails; 0: 60000 */
     uint32_t retry_base_ms;      /* first retry delay (doubles, jittered); 0: 250 */
-    uint32_t parallelism;        /* blocks uploaded at once by one put; 0: 8 */
-    uint64_t block_size;         /* bytes per block of a large upload; 0: 4 MiB */
-    uint64_t single_put_max;     /* larger objects go up in blocks; 0: 4 MiB */
+    uint32_t parallelism;        /* blocks (ranges) uploaded at once by one put; 0: 8 */
+    uint64_t block_size;         /* bytes per block (Files: per range, at most 4 MiB) of a
+                                    large upload; 0: 4 MiB */
+    uint64_t single_put_max;     /* Blob: larger objects go up in blocks; 0: 4 MiB */
 } afs_azure_options;
 
 #define AFS_AZURE_OPTIONS_VERSION 1
@@ -55,6 +59,38 @@ AFS_EXTERN int afs_azure_options_init(afs_azure_options *opts, unsigned int vers
  */
 AFS_EXTERN int afs_storage_azblob_new(afs_storage **out, const char *uri,
                                       const afs_azure_options *opts);
+
+/*
+ * Open the Azure Files share named by `uri` as a cloud share:
+ *   azfiles://<account>/<share>[/<directory>][?endpoint=<url>]
+ *   https://<account>.file.core.windows.net/<share>[/<directory>]
+ * (docs/azure.md#the-azure-files-backend). `opts` may be NULL
+ * (credentials from the environment). The share, and the directory if
+ * one is named, must exist. Free with afs_storage_free().
+ * Errors: AFS_EINVAL (malformed URI or options, block_size over 4 MiB),
+ * AFS_EPERM (plain http to a host that is not loopback without
+ * AFS_AZURE_ALLOW_HTTP; credentials refused), AFS_ENOTFOUND (no such share
+ * or directory), AFS_ETRANSIENT, AFS_EIO, AFS_EVERSION, AFS_ENOMEM.
+ */
+AFS_EXTERN int afs_storage_azfiles_new(afs_storage **out, const char *uri,
+                                       const afs_azure_options *opts);
+
+/*
+ * Called once per snapshot of a share with its snapshot time as the
+ * service spells it ("2024-01-02T03:04:05.0000000Z", valid during the
+ * call). Return 0 to go on, non-zero to stop (returned unchanged).
+ */
+typedef int (*afs_azfiles_snapshot_fn)(const char *snapshot, void *payload);
+
+/*
+ * List the share snapshots of the share of `uri` (an azfiles URI as for
+ * afs_storage_azfiles_new; a directory in it is ignored) through List
+ * Shares with include=snapshots, every page. `opts` may be NULL.
+ * Errors: as afs_storage_azfiles_new (the share itself is not checked:
+ * a missing share has no snapshots), or `fn`'s non-zero value.
+ */
+AFS_EXTERN int afs_storage_azfiles_snapshots(const char *uri, const afs_azure_options *opts,
+                                             afs_azfiles_snapshot_fn fn, void *payload);
 
 AFS_END_DECL
 

@@ -170,14 +170,16 @@ int afs_storage_open(afs_storage **out, const char *uri)
     }
     if (afs__azblob_uri_match(uri)) /* built in: docs/azure.md#uris */
         return afs_storage_azblob_new(out, uri, NULL);
+    if (afs__azfiles_uri_match(uri)) /* built in: docs/azure.md#the-azure-files-backend */
+        return afs_storage_azfiles_new(out, uri, NULL);
     if (strncasecmp(uri, "file:", 5) == 0) { /* RFC 8089: always a file URI */
         if ((rc = file_uri_path(uri, &path)) != 0)
             goto done;
     } else if (sl > 0) {
         rc = afs__error_set(AFS_ENOTSUP,
                             "storage URI \"%.*s://...\": the \"%.*s\" backend is not built into "
-                            "this libafs (built in: file://, local paths, azblob:// and "
-                            "https://<account>.blob.core.windows.net)",
+                            "this libafs (built in: file://, local paths, azblob://, azfiles:// "
+                            "and https://<account>.{blob,file}.core.windows.net)",
                             (int)sl, uri, (int)sl, uri);
         goto done;
     } else if (strstr(uri, "://") == uri) {

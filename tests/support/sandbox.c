@@ -134,3 +134,17 @@ int afs_test_teardown_sandbox(void **state)
     afs_error_clear();
     return 0;
 }
+
+void afs_test_storage_put_text(afs_storage *s, const char *path, const char *text)
+{
+    AFS_ASSERT_OK(afs_storage_put_buffer(s, path, text, strlen(text), NULL, NULL));
+}
+
+void afs_test_storage_assert_text(afs_storage *s, const char *path, const char *want)
+{
+    char buf[256];
+    size_t n = 0;
+    AFS_ASSERT_OK(afs_storage_read(s, path, 0, buf, sizeof(buf) - 1, &n, NULL));
+    buf[n] = '\0';
+    assert_string_equal(buf, want);
+}

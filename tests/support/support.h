@@ -56,6 +56,11 @@ char *afs_test_read_file(const char *path, size_t *len);
 void afs_test_mkdirs(const char *path);
 
 /* Cmocka group setup/teardown that give each test a sandbox in *state. */
+/* Put `text` as the whole object `path` of a storage; fail the test on error. */
+void afs_test_storage_put_text(afs_storage *s, const char *path, const char *text);
+/* Fail unless object `path` holds exactly `want` (at most 255 bytes). */
+void afs_test_storage_assert_text(afs_storage *s, const char *path, const char *want);
+
 int afs_test_setup_sandbox(void **state);
 int afs_test_teardown_sandbox(void **state);
 

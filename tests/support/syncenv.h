@@ -81,4 +81,13 @@ void afs_test_for_each_file(const char *abs, void (*fn)(const char *abs, void *p
 /* Number of regular files in a tree (skipping the reserved prefix). */
 size_t afs_test_count_files(const char *dir);
 
+/* A file of `size` bytes of a pattern that depends on `seed`. */
+void afs_test_write_pattern(const char *dir, const char *rel, size_t size, unsigned seed);
+
+/* Two servers (ServerA, ServerB) sync a tree through the share of
+ * env->share_uri: nested and empty directories, spaces and UTF-8, a 9 MiB
+ * file; then an edit, a new file, a delete and a directory rename both
+ * ways; then nothing moves. Fails the test on any difference. */
+void afs_test_two_servers_through_share(afs_test_env *env);
+
 #endif

@@ -24,4 +24,18 @@ int afs__azblob_container_delete(const char *uri, const afs_azure_options *opts)
 int afs__azblob_account_sas(const char *uri, const afs_azure_options *opts, const char *perms,
                             const char *expiry, char **out);
 
+/* The same for the Azure Files backend (azfiles://, *.file.core.windows.net):
+ * is `uri` one of its URIs; create or delete (with its snapshots) the share;
+ * an account SAS for the file service. */
+bool afs__azfiles_uri_match(const char *uri);
+int afs__azfiles_share_create(const char *uri, const afs_azure_options *opts);
+int afs__azfiles_share_delete(const char *uri, const afs_azure_options *opts);
+/* How long a write waits for someone else's lease before breaking it
+ * (default 30 s; tests make it short). */
+int afs__azfiles_set_lease_wait(afs_storage *s, unsigned int ms);
+/* Take a snapshot of the share of `uri` (tests; the library never does). */
+int afs__azfiles_share_snapshot(const char *uri, const afs_azure_options *opts);
+int afs__azfiles_account_sas(const char *uri, const afs_azure_options *opts, const char *perms,
+                             const char *expiry, char **out);
+
 #endif /* AFS_AZURE_INTERNAL_H */

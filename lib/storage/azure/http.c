@@ -365,6 +365,7 @@ static size_t on_header(char *buf, size_t size, size_t nitems, void *userdata)
         r->etag[0] = r->last_modified[0] = r->error_code[0] = r->content_md5[0] = '\0';
         r->blob_content_md5[0] = r->content_range[0] = r->copy_status[0] = '\0';
         r->creation_time[0] = r->resource_type[0] = '\0';
+        r->file_attributes[0] = r->file_creation_time[0] = r->file_last_write_time[0] = '\0';
         r->content_length = -1;
         x->retry_after_ms = 0;
         return n;
@@ -388,7 +389,13 @@ static size_t on_header(char *buf, size_t size, size_t nitems, void *userdata)
             copy_trimmed(r->error_code, sizeof(r->error_code), v, vl);
         } else if (IS("Content-MD5")) {
             copy_trimmed(r->content_md5, sizeof(r->content_md5), v, vl);
-        } else if (IS("x-ms-blob-content-md5")) {
+        } else if (IS("x-ms-file-attributes")) {
+            copy_trimmed(r->file_attributes, sizeof(r->file_attributes), v, vl);
+        } else if (IS("x-ms-file-creation-time")) {
+            copy_trimmed(r->file_creation_time, sizeof(r->file_creation_time), v, vl);
+        } else if (IS("x-ms-file-last-write-time")) {
+            copy_trimmed(r->file_last_write_time, sizeof(r->file_last_write_time), v, vl);
+        } else if (IS("x-ms-blob-content-md5") || IS("x-ms-content-md5")) {
             copy_trimmed(r->blob_content_md5, sizeof(r->blob_content_md5), v, vl);
         } else if (IS("Content-Range")) {
             copy_trimmed(r->content_range, sizeof(r->content_range), v, vl);

@@ -82,10 +82,14 @@ struct azh_response {
     char creation_time[64];
     char error_code[96];
     char content_md5[64];
-    char blob_content_md5[64];
+    char blob_content_md5[64];          /* the whole object's MD5 on a ranged read
+                                           (x-ms-blob-content-md5, x-ms-content-md5) */
     char content_range[96];
     char copy_status[32];
     char resource_type[32];             /* x-ms-resource-type (hierarchical accounts) */
+    char file_attributes[160];          /* x-ms-file-attributes (Files) */
+    char file_creation_time[40];        /* x-ms-file-creation-time (Files, ISO 8601) */
+    char file_last_write_time[40];      /* x-ms-file-last-write-time (Files, ISO 8601) */
     int64_t content_length;             /* -1 if absent */
     struct azh_kv meta[AZH_MAX_META];   /* x-ms-meta-*: names lower-case without the prefix */
     size_t nmeta;

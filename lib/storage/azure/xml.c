@@ -13,7 +13,8 @@
 #include "../../core/internal.h"
 #include "xml.h"
 
-enum { F_NAME, F_SIZE, F_ETAG, F_LASTMOD, F_CTIME, F_MD5, F_RTYPE, F_NFIELDS };
+enum { F_NAME, F_SIZE, F_ETAG, F_LASTMOD, F_CTIME, F_MD5, F_RTYPE, F_FCTIME, F_FWTIME, F_ATTR,
+       F_SNAP, F_NFIELDS };
 
 struct parse {
     XML_Parser p;
@@ -59,6 +60,21 @@ static bool at(const struct parse *x, int depth, const char *name)
 static bool parent_is(const struct parse *x, const char *name)
 {
     return x->depth >= 2 && strcmp(x->path[x->depth - 2], name) == 0;
+}
+
+/* At an item element: Blobs/Blob, Blobs/BlobPrefix, Entries/File,
+ * Entries/Directory, Shares/Share. */
+static bool is_item(const struct parse *x)
+{
+    static const char *const items[][2] = { { "Blobs", "Blob" },      { "Blobs", "BlobPrefix" },
+                                            { "Entries", "File" },    { "Entries", "Directory" },
+                                            { "Shares", "Share" } };
+    if (x->depth != 3)
+        return false;
+    for (size_t i = 0; i < AFS__ARRAY_LEN(items); i++)
+        if (strcmp(x->path[1], items[i][0]) == 0 && strcmp(x->path[2], items[i][1]) == 0)
+            return true;
+    return false;
 }
 
 static void XMLCALL on_doctype(void *ud, const XML_Char *name, const XML_Char *sysid,
@@ -115,9 +131,9 @@ static void XMLCALL on_start(void *ud, const XML_Char *name, const XML_Char **at
     }
     if (x->code)
         return;
-    if (at(x, 3, "Blob") || at(x, 3, "BlobPrefix")) {
+    if (is_item(x)) {
         x->in_item = true;
-        x->item_prefix = strcmp(name, "BlobPrefix") == 0;
+        x->item_prefix = strcmp(name, "BlobPrefix") == 0 || strcmp(name, "Directory") == 0;
         x->name_encoded = false;
         memset(x->have, 0, sizeof(x->have));
         for (size_t i = 0; i < x->nmeta; i++)
@@ -195,6 +211,10 @@ static void emit_item(struct parse *x)
     it.creation_time = x->have[F_CTIME] ? x->fields[F_CTIME] : "";
     it.content_md5 = x->have[F_MD5] ? x->fields[F_MD5] : "";
     it.resource_type = x->have[F_RTYPE] ? x->fields[F_RTYPE] : "";
+    it.file_creation_time = x->have[F_FCTIME] ? x->fields[F_FCTIME] : "";
+    it.file_last_write_time = x->have[F_FWTIME] ? x->fields[F_FWTIME] : "";
+    it.attributes = x->have[F_ATTR] ? x->fields[F_ATTR] : "";
+    it.snapshot = x->have[F_SNAP] ? x->fields[F_SNAP] : "";
     for (size_t i = 0; i < x->nmeta; i++) {
         it.meta_names[i] = x->meta_names[i];
         it.meta_values[i] = x->meta_values[i];
@@ -221,17 +241,25 @@ static void XMLCALL on_end(void *ud, const XML_Char *name)
             fail(x, AFS_EIO, "NextMarker is longer than a marker may be");
         else
             memcpy(x->next_marker, x->text, x->text_len + 1);
-    } else if (x->in_item && (at(x, 3, "Blob") || at(x, 3, "BlobPrefix"))) {
+    } else if (x->in_item && is_item(x)) {
         emit_item(x);
         x->in_item = false;
     } else if (x->in_item && at(x, 4, "Name")) {
         memcpy(x->fields[F_NAME], x->text, x->text_len + 1);
         x->have[F_NAME] = true;
+    } else if (x->in_item && (at(x, 4, "Attributes") || at(x, 4, "Snapshot"))) {
+        int f = strcmp(x->path[3], "Attributes") == 0 ? F_ATTR : F_SNAP;
+        memcpy(x->fields[f], x->text, x->text_len + 1);
+        x->have[f] = true;
     } else if (x->in_item && x->depth == 5 && parent_is(x, "Properties")) {
-        static const char *const names[] = { NULL, "Content-Length", "Etag", "Last-Modified",
-                                             "Creation-Time", "Content-MD5", "ResourceType" };
+        /* Names as the services spell them (the Files service says "Etag"
+         * and "ETag" in different versions). */
+        static const char *const names[] = { NULL,           "Content-Length", "Etag",
+                                             "Last-Modified", "Creation-Time", "Content-MD5",
+                                             "ResourceType", "CreationTime",  "LastWriteTime",
+                                             NULL,           NULL };
         for (int f = 1; f < F_NFIELDS; f++)
-            if (strcmp(x->path[4], names[f]) == 0) {
+            if (names[f] && strcasecmp(x->path[4], names[f]) == 0) {
                 memcpy(x->fields[f], x->text, x->text_len + 1);
                 x->have[f] = true;
             }

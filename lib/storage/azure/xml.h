@@ -15,13 +15,20 @@
 #define AZX_MAX_TEXT 8192 /* bytes of text in one element */
 #define AZX_MAX_META 64
 
-/* One <Blob> or <BlobPrefix> of a List Blobs page. Strings valid during the callback. */
+/*
+ * One item of a listing, valid during the callback: a <Blob> or <BlobPrefix>
+ * of List Blobs, a <File> or <Directory> of List Directories and Files
+ * (Files), a <Share> of List Shares.
+ */
 struct azx_item {
     const char *name; /* decoded (Encoded="true" names are percent-decoded) */
     size_t name_len;
-    bool is_prefix;
+    bool is_prefix;   /* BlobPrefix or Directory */
     int64_t size;     /* Content-Length, -1 if absent */
     const char *etag, *last_modified, *creation_time, *content_md5, *resource_type;
+    /* Files: Properties/CreationTime and LastWriteTime (ISO 8601), Attributes;
+     * List Shares: Snapshot. "" when absent. */
+    const char *file_creation_time, *file_last_write_time, *attributes, *snapshot;
     const char *meta_names[AZX_MAX_META]; /* lower-case */
     const char *meta_values[AZX_MAX_META];
     size_t nmeta;
@@ -30,8 +37,9 @@ struct azx_item {
 typedef int (*azx_item_fn)(const struct azx_item *item, void *payload);
 
 /*
- * Parse a List Blobs answer: `fn` for each item, NextMarker into
- * `next_marker` ("" when absent). A non-zero return of `fn` stops and is
+ * Parse a listing answer (List Blobs, List Directories and Files, List
+ * Shares): `fn` for each item, NextMarker into `next_marker` ("" when
+ * absent). A non-zero return of `fn` stops and is
  * returned. Malformed, hostile or over-limit XML: AFS_EIO with a message
  * naming `what`.
  */
