@@ -119,8 +119,8 @@ struct cli_ctx {
     const char *state_from; /* where state_dir came from: "--state", "AFS_STATE_DIR", ... */
     char *config_path;    /* NULL: no config file */
     char *storage_uri;    /* default share for group create/join (config or env); may be NULL */
-    char *account_key;    /* credential; never printed, wiped at exit; unused until the
-                             Azure backends arrive */
+    char *account_key;    /* Azure Shared Key; never printed, wiped at exit */
+    char *sas;            /* Azure SAS token; the same */
     bool json;            /* --json: one JSON document (per session with --watch) on stdout */
     bool tty;             /* stderr is a terminal: show progress */
     afs_service *svc;     /* opened by main for CLI_CMD_SERVICE / CLI_CMD_CREATES_SERVICE */

@@ -6,10 +6,12 @@
  *                    ~/.local/state/afs
  *   share URI        the command line, AFS_STORAGE_URI, "storage"."uri"
  *   account key      AFS_STORAGE_ACCOUNT_KEY, "storage"."account_key"
+ *   SAS token        AFS_STORAGE_SAS, "storage"."sas"
  *
  * The config file is JSON, read with yajl's tree parser; unknown keys are
  * refused so that a typo does not silently fall back to a default. The
- * account key is kept for the Azure backends and never printed.
+ * credentials are handed to the Azure backends (through the variables they
+ * read, AFS_AZURE_ACCOUNT_KEY and AFS_AZURE_SAS) and never printed.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -107,9 +109,11 @@ static int parse_config(cli_ctx *ctx, const char *file, char **state_dir)
                 else if (strcmp(sk, "account_key") == 0)
                     rc = take_string(v->u.object.values[k], file, "storage.account_key",
                                      &ctx->account_key);
+                else if (strcmp(sk, "sas") == 0)
+                    rc = take_string(v->u.object.values[k], file, "storage.sas", &ctx->sas);
                 else
                     rc = cli_usage_error("config %s: unknown key \"storage.%s\" (known: uri, "
-                                         "account_key)", file, cli_shown(sk, 0));
+                                         "account_key, sas)", file, cli_shown(sk, 0));
             }
         } else {
             rc = cli_usage_error("config %s: unknown key \"%s\" (known: state_dir, storage)",
@@ -117,8 +121,8 @@ static int parse_config(cli_ctx *ctx, const char *file, char **state_dir)
         }
     }
     yajl_tree_free(root);
-    if (rc == 0 && ctx->account_key && (st.st_mode & 077))
-        cli_say("warning: %s holds an account key and other users can read it; run: chmod 600 "
+    if (rc == 0 && (ctx->account_key || ctx->sas) && (st.st_mode & 077))
+        cli_say("warning: %s holds a credential and other users can read it; run: chmod 600 "
                 "%s", file, file);
     return rc;
 }
@@ -132,6 +136,22 @@ static int env_over(const char *name, char **value)
     free(*value);
     *value = strdup(e);
     return *value ? 0 : cli_usage_error("out of memory");
+}
+
+/*
+ * The Azure backends take their credentials from the environment when a
+ * sync group opens its share by URI (docs/azure.md#credentials): put the
+ * configured one there, unless the variable is already set (the caller's
+ * own environment wins, as for every setting here).
+ */
+static int hand_credential(const char *name, const char *value)
+{
+    const char *e = getenv(name);
+    if (!value || (e && e[0]))
+        return 0;
+    if (setenv(name, value, 1) != 0)
+        return cli_usage_error("cannot pass the credential on: %s", strerror(errno));
+    return 0;
 }
 
 int cli_config_load(cli_ctx *ctx, const cli_args *args)
@@ -151,7 +171,10 @@ int cli_config_load(cli_ctx *ctx, const cli_args *args)
             goto done;
     }
     if ((rc = env_over("AFS_STORAGE_URI", &ctx->storage_uri)) != 0 ||
-        (rc = env_over("AFS_STORAGE_ACCOUNT_KEY", &ctx->account_key)) != 0)
+        (rc = env_over("AFS_STORAGE_ACCOUNT_KEY", &ctx->account_key)) != 0 ||
+        (rc = env_over("AFS_STORAGE_SAS", &ctx->sas)) != 0 ||
+        (rc = hand_credential("AFS_AZURE_ACCOUNT_KEY", ctx->account_key)) != 0 ||
+        (rc = hand_credential("AFS_AZURE_SAS", ctx->sas)) != 0)
         goto done;
 
     if (state) {
@@ -199,16 +222,22 @@ done:
     return rc;
 }
 
-void cli_config_free(cli_ctx *ctx)
+/* A credential does not outlive its use in this process's heap. */
+static void wipe(char **secret)
 {
-    if (ctx->account_key) {
-        /* A credential does not outlive its use in this process's heap. */
-        volatile char *p = ctx->account_key;
+    if (*secret) {
+        volatile char *p = *secret;
         while (*p)
             *p++ = '\0';
-        free(ctx->account_key);
-        ctx->account_key = NULL;
+        free(*secret);
+        *secret = NULL;
     }
+}
+
+void cli_config_free(cli_ctx *ctx)
+{
+    wipe(&ctx->account_key);
+    wipe(&ctx->sas);
     free(ctx->storage_uri);
     free(ctx->config_path);
     free(ctx->state_dir);

@@ -40,8 +40,18 @@ static int resolve_share(cli_ctx *ctx, const char *given)
         afs_storage *s = NULL;
         int rc = afs_storage_open(&s, uri);
         if (rc != 0) {
+            int code = rc;
             rc = cli_usage_error("%s", cli_error_message(rc));
-            cli_say("what to do: give a directory path or a file:// URI");
+            if (code == AFS_EPERM)
+                cli_say("what to do: give the account key or a SAS: AFS_STORAGE_ACCOUNT_KEY or "
+                        "AFS_STORAGE_SAS, or the config's storage.account_key or storage.sas "
+                        "(docs/azure.md)");
+            else if (code == AFS_ENOTFOUND)
+                cli_say("what to do: create the container or file share first (libafs never "
+                        "creates or deletes them)");
+            else
+                cli_say("what to do: give a directory path, a file:// URI, or an azblob:// or "
+                        "azfiles:// URI (docs/azure.md)");
             return rc;
         }
         afs_storage_free(s);

@@ -12,7 +12,8 @@ shift
 base=${AFS_TEST_TMPDIR:-${TMPDIR:-/tmp}}
 mkdir -p "$base"
 # The tests own the environment: no config, state dir or share from outside.
-unset AFS_CONFIG AFS_STATE_DIR AFS_STORAGE_URI AFS_STORAGE_ACCOUNT_KEY
+unset AFS_CONFIG AFS_STATE_DIR AFS_STORAGE_URI AFS_STORAGE_ACCOUNT_KEY AFS_STORAGE_SAS
+here=$(cd "$(dirname "$0")" && pwd)
 
 # ---- helpers (each case runs in a subshell; `fail` ends only that case) ----
 
@@ -271,6 +272,46 @@ test_cli__config_file_and_environment_without_printing_the_key() {
     grep -q 'unknown key "colour"' "$T/err" || fail "unknown config key not named"
     echo '{"state_dir": ' >"$T/bad.json"
     expect 2 a --config "$T/bad.json" server show
+}
+
+test_cli__azure_share_with_the_credential_from_config_or_environment() {
+    if [[ -z ${AFS_TEST_AZURITE:-} ]]; then
+        [[ -z ${AFS_TEST_AZURITE_REQUIRED:-} ]] || fail "AFS_TEST_AZURITE_REQUIRED but no emulator"
+        echo "    (skipped: no Azurite; scripts/test.sh starts one)"
+        return 0
+    fi
+    # Azurite's published development key (public, emulator only).
+    local key="Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+    local container="cli$RANDOM$RANDOM" uri
+    python3 "$here/azurite_container.py" "$AFS_TEST_AZURITE" "$container" "$key" >/dev/null ||
+        fail "could not create the test container"
+    uri="azblob://devstoreaccount1/$container?endpoint=$AFS_TEST_AZURITE"
+    mkdir -p "$T/a" "$T/b"
+    echo "report, written on A" >"$T/a/report.txt"
+    printf '{"storage": {"account_key": "%s"}}\n' "$key" >"$T/afs.json"
+    chmod 600 "$T/afs.json"
+    unset AFS_AZURE_ACCOUNT_KEY AFS_AZURE_SAS
+    # Server A: the key comes from the config file only.
+    expect 0 a --config "$T/afs.json" server register ServerA
+    expect 0 a --config "$T/afs.json" group create Docs "$uri"
+    expect 0 a --config "$T/afs.json" endpoint create --group Docs "$T/a"
+    expect 0 a --config "$T/afs.json" sync
+    grep -q "1 file uploaded" "$T/out" || fail "A did not upload: $(cat "$T/out")"
+    # Server B: a wrong key is refused before anything is created, with what to do.
+    expect 0 b server register ServerB
+    AFS_STORAGE_ACCOUNT_KEY="${key/Eby8/AAAA}" expect 2 b group join "$uri"
+    grep -q "access denied" "$T/err" || fail "wrong key: $(cat "$T/err")"
+    grep -q "AFS_STORAGE_ACCOUNT_KEY" "$T/err" || fail "wrong key: no hint: $(cat "$T/err")"
+    expect 0 b group list --json
+    [[ $(json 'len(j["groups"])') == 0 ]] || fail "a refused join left a group: $(cat "$T/out")"
+    # The right key from the environment: B gets A's file.
+    AFS_STORAGE_ACCOUNT_KEY="$key" expect 0 b group join "$uri"
+    AFS_STORAGE_ACCOUNT_KEY="$key" expect 0 b endpoint create --group Docs "$T/b"
+    AFS_STORAGE_ACCOUNT_KEY="$key" expect 0 b sync
+    file_is "$T/b/report.txt" "report, written on A"
+    if grep -rqF "${key:0:20}" "$T/log" "$T/out" "$T/err" 2>/dev/null; then
+        fail "the account key was printed"
+    fi
 }
 
 test_cli__watch_syncs_changes_and_stops_cleanly_on_sigint() {
