@@ -247,7 +247,9 @@ static int free_percent(afs__session *s)
  * Recall the placeholders the namespace download made, newest modified
  * first, until all are local or free space drops below 10% (or below the
  * tiering policy's target); the rest stay placeholders (reference:
- * "Namespace first, then content").
+ * "Namespace first, then content"). Placeholders an earlier, interrupted
+ * session left are recalled too: without that, an endpoint with tiering off
+ * kept them for good and its files read as zeros.
  */
 static int content_phase(afs__session *s, afs_endpoint *ep, const afs_sync_options *o,
                          afs_sync_result *r)
@@ -264,9 +266,12 @@ static int content_phase(afs__session *s, afs_endpoint *ep, const afs_sync_optio
         floor = (int)ep->opts.tiering_free_space_percent;
     if (!(list = afs__arena_alloc(&s->arena, (s->items.count + 1) * sizeof(*list))))
         return AFS_ENOMEM;
-    while (afs__map_next(&s->items, &pos, &key, &val))
-        if (((afs__item *)val)->made_placeholder)
-            list[n++] = val;
+    while (afs__map_next(&s->items, &pos, &key, &val)) {
+        afs__item *it = val;
+        if (it->made_placeholder || (it->local_placeholder && it->local.exists &&
+                                     it->local.type == AFS_TYPE_FILE))
+            list[n++] = it;
+    }
     qsort(list, n, sizeof(*list), cmp_newest);
     provisioning_step(db, "content", AFS_PROVISIONING_IN_PROGRESS, 0, 0);
     memset(&p, 0, sizeof(p));
@@ -310,6 +315,17 @@ static int content_phase(afs__session *s, afs_endpoint *ep, const afs_sync_optio
                                              : AFS_PROVISIONING_ERROR,
                       n ? (uint32_t)(p.items_done * 100 / n) : 100, rc > 0 ? 0 : rc);
     return rc;
+}
+
+static bool any_placeholder(afs__session *s)
+{
+    size_t pos = 0;
+    const char *key;
+    void *val;
+    while (afs__map_next(&s->items, &pos, &key, &val))
+        if (((afs__item *)val)->local_placeholder)
+            return true;
+    return false;
 }
 
 static int progress_phase(const afs_sync_options *o, afs_sync_progress *p, uint32_t phase)
@@ -508,7 +524,14 @@ int afs_endpoint_sync(afs_endpoint *endpoint, const afs_sync_options *opts,
         goto done;
     if (!initial_done)
         provisioning_step(db, "ns", AFS_PROVISIONING_READY_SYNC_FUNCTIONAL, 100, 0);
-    if (initial_mode == AFS_INITIAL_DOWNLOAD_NAMESPACE_THEN_CONTENT) {
+    /* Without tiering, namespace then content never means to keep a
+     * placeholder: one left by a content step that ran out of space is
+     * recalled by a later session. */
+    if (initial_mode == AFS_INITIAL_DOWNLOAD_NAMESPACE_THEN_CONTENT ||
+        (!s.tiering && joined &&
+         (endpoint->opts.initial_download == AFS_INITIAL_DOWNLOAD_NAMESPACE_THEN_CONTENT ||
+          endpoint->opts.initial_download == AFS_INITIAL_DOWNLOAD_DEFAULT) &&
+         any_placeholder(&s))) {
         if ((rc = afs__apply_flush(&a)) != 0)
             goto done;
         if ((rc = content_phase(&s, endpoint, &o, &r)) != 0)
