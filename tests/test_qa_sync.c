@@ -117,11 +117,93 @@ static void test_qa_sync__interrupted_content_download_is_finished_later(void **
     afs_test_assert_file(env->share, "one.txt", "edited on B");
 }
 
+/*
+ * A placeholder that a program truncated and wrote again in full (an
+ * editor's save, "cp new old", "echo > file") holds no hole any more: every
+ * byte is the user's. Before the fix it was refused for good as "a tiered
+ * placeholder; its content is in the cloud", so the edit never reached the
+ * share or the other servers. Still open: skipped unless AFS_QA_KNOWN_BUGS
+ * is set (the fix needs a hole query in the filesystem vtable).
+ */
+static void test_qa_sync__placeholder_rewritten_in_full_is_uploaded(void **state)
+{
+    afs_test_env *env = *state;
+    afs_test_server *a = afs_test_env_server(env, "ServerA");
+    afs_test_server *b = afs_test_env_server(env, "ServerB");
+    afs_endpoint_options o = AFS_ENDPOINT_OPTIONS_INIT;
+
+    if (!getenv("AFS_QA_KNOWN_BUGS")) {
+        print_message("known bug (docs/sync.md, known problems): a placeholder rewritten "
+                      "in full is refused as a tiered placeholder and never uploaded\n");
+        skip();
+    }
+    put_big(a->data, "doc.txt", "the cloud's content");
+    put_big(a->data, "big.txt", "another file");
+    afs_test_env_join(env, a, NULL);
+    afs_test_sync(a);
+    o.initial_download = AFS_INITIAL_DOWNLOAD_NAMESPACE_ONLY;
+    afs_test_env_join(env, b, &o);
+    afs_test_sync(b);
+    assert_int_equal(tier_state(b, "doc.txt"), AFS_TIER_STATE_TIERED);
+
+    afs_test_put(b->data, "doc.txt", "a new short version written over it");
+    put_big(b->data, "big.txt", "rewritten in full, same size");
+    afs_test_sync(b);
+    assert_int_equal(b->last.item_errors, 0);
+    assert_int_equal(b->last.files_uploaded, 2);
+    afs_test_assert_file(env->share, "doc.txt", "a new short version written over it");
+    assert_big(env->share, "big.txt", "rewritten in full, same size");
+    afs_test_sync(a);
+    afs_test_assert_file(a->data, "doc.txt", "a new short version written over it");
+    /* Settled: nothing moves again. */
+    afs_test_sync(b);
+    assert_int_equal(b->last.files_uploaded + b->last.files_downloaded, 0);
+    assert_int_equal(b->last.item_errors, 0);
+}
+
+/*
+ * One item refused before its upload starts, among several uploads: here a
+ * placeholder rewritten in full, which the upload still refuses as "a tiered
+ * placeholder" (see the skipped test above). Before the fix the refusal
+ * ended the whole session with AFS_ECONDITION when uploads ran on transfer
+ * threads, so every upload planned after it was skipped, in every session,
+ * until someone found and fixed that one file.
+ */
+static void test_qa_sync__refused_upload_does_not_stop_the_others(void **state)
+{
+    afs_test_env *env = *state;
+    afs_test_server *a = afs_test_env_server(env, "ServerA");
+    afs_test_server *b = afs_test_env_server(env, "ServerB");
+    afs_endpoint_options o = AFS_ENDPOINT_OPTIONS_INIT;
+
+    put_big(a->data, "a-doc.txt", "the real content");
+    afs_test_env_join(env, a, NULL);
+    afs_test_sync(a);
+    o.initial_download = AFS_INITIAL_DOWNLOAD_NAMESPACE_ONLY;
+    afs_test_env_join(env, b, &o);
+    afs_test_sync(b);
+
+    put_big(b->data, "a-doc.txt", "rewritten in full on B");
+    for (int i = 0; i < 8; i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "z-new-%d.txt", i);
+        afs_test_put(b->data, name, name);
+    }
+    afs_test_sync(b);
+    assert_true(b->last.item_errors <= 1);
+    assert_true(b->last.files_uploaded >= 8);
+    afs_test_assert_file(env->share, "z-new-7.txt", "z-new-7.txt");
+    afs_test_sync(a);
+    afs_test_assert_file(a->data, "z-new-0.txt", "z-new-0.txt");
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
     const struct CMUnitTest tests[] = {
         T(test_qa_sync__interrupted_content_download_is_finished_later),
+        T(test_qa_sync__placeholder_rewritten_in_full_is_uploaded),
+        T(test_qa_sync__refused_upload_does_not_stop_the_others),
     };
 #undef T
     return cmocka_run_group_tests_name("qa_sync", tests, NULL, NULL);

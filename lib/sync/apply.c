@@ -1225,8 +1225,10 @@ static int submit_upload(afs__apply *a, afs__xfer *x, afs__item *it)
         return a->fatal = AFS_ENOMEM;
     upload_condition(it, &cond, &if_match);
     if ((rc = upload_prepare(a, it, it->path, cond, if_match, &j->up)) != 0) {
+        /* This item's failure (a placeholder refused, say), not the
+         * session's: the other uploads go on. */
         free(j);
-        return rc;
+        return item_done(a, it, rc, false);
     }
     j->item = it;
     afs__xfer_submit(x, j);
