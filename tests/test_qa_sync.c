@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "syncenv.h"
+#include "tierfs.h"
 
 static int setup(void **state)
 {
@@ -197,6 +198,78 @@ static void test_qa_sync__refused_upload_does_not_stop_the_others(void **state)
     afs_test_assert_file(a->data, "z-new-0.txt", "z-new-0.txt");
 }
 
+static void put_size(const char *dir, const char *rel, char c, size_t len)
+{
+    char *b = malloc(len + 1);
+    assert_non_null(b);
+    memset(b, c, len);
+    b[len] = '\0';
+    afs_test_put(dir, rel, b);
+    free(b);
+}
+
+/*
+ * A later endpoint with tiering off whose volume fills up during the
+ * content download. Before the fix the files left as placeholders were not
+ * reported at all: the session said it completed with no failed item, and
+ * on that server they read as zeros (tiering off: nothing recalls them). Now
+ * each is a per-item error that says why, and a later session with space
+ * brings them down.
+ */
+static void test_qa_sync__content_left_behind_for_space_is_reported(void **state)
+{
+    afs_test_env *env = *state;
+    afs_test_server *a = afs_test_env_server(env, "ServerA");
+    afs_test_server *b = afs_test_env_server(env, "ServerB");
+    afs_service_options so = AFS_SERVICE_OPTIONS_INIT;
+    afs_test_tierfs *tfs = NULL;
+    afs_fs *fs = NULL;
+    afs_item_error *errs = NULL;
+    size_t nerr = 0;
+
+    for (int i = 0; i < 4; i++) {
+        char name[16];
+        snprintf(name, sizeof(name), "f%d.bin", i);
+        put_size(a->data, name, (char)('a' + i), 300 * 1024);
+    }
+    afs_test_env_join(env, a, NULL);
+    afs_test_sync(a);
+
+    /* B's data directory is a 650 KiB volume: two files fit. */
+    afs_service_close(b->svc);
+    AFS_ASSERT_OK(afs_test_tierfs_new(&fs, b->data, 650 * 1024, &tfs));
+    so.fs = fs;
+    AFS_ASSERT_OK(afs_service_open(&b->svc, b->state, &so));
+    afs_test_env_join(env, b, NULL);
+    afs_test_sync(b);
+    assert_int_equal(b->last.files_downloaded, 2);
+    assert_int_equal(b->last.item_errors, 2);
+    AFS_ASSERT_OK(afs_endpoint_errors(b->ep, &errs, &nerr));
+    assert_int_equal(nerr, 2);
+    assert_int_equal(errs[0].code, AFS_ENOSPC);
+    assert_non_null(strstr(errs[0].message, "free"));
+    afs_item_errors_free(errs, nerr);
+
+    /* Space freed: the next session brings the rest down. */
+    afs_test_tierfs_set_total(tfs, 64 * 1024 * 1024);
+    afs_test_sync(b);
+    assert_int_equal(b->last.item_errors, 0);
+    assert_int_equal(b->last.files_downloaded, 2);
+    afs_test_assert_same_tree(a->data, b->data);
+    for (int i = 0; i < 4; i++) {
+        char name[16];
+        snprintf(name, sizeof(name), "f%d.bin", i);
+        assert_int_equal(tier_state(b, name), AFS_TIER_STATE_FULL);
+    }
+    afs_endpoint_close(b->ep);
+    b->ep = NULL;
+    afs_group_close(b->group);
+    b->group = NULL;
+    afs_service_close(b->svc);
+    b->svc = NULL;
+    afs_fs_free(fs);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -204,6 +277,7 @@ int main(void)
         T(test_qa_sync__interrupted_content_download_is_finished_later),
         T(test_qa_sync__placeholder_rewritten_in_full_is_uploaded),
         T(test_qa_sync__refused_upload_does_not_stop_the_others),
+        T(test_qa_sync__content_left_behind_for_space_is_reported),
     };
 #undef T
     return cmocka_run_group_tests_name("qa_sync", tests, NULL, NULL);

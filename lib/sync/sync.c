@@ -251,6 +251,26 @@ static int free_percent(afs__session *s)
  * session left are recalled too: without that, an endpoint with tiering off
  * kept them for good and its files read as zeros.
  */
+/*
+ * Without tiering nothing recalls a placeholder on access, so the files
+ * the content step leaves for want of space are per-item errors saying so
+ * (with tiering they are tiered files, readable through recall).
+ */
+static void left_for_space(afs__session *s, afs__item **left, size_t n, int free_pct,
+                           int floor)
+{
+    if (s->tiering)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        afs__error_set(AFS_ENOSPC, "%s/%s is not downloaded yet: the volume has %d%% free, "
+                       "below the %d%% the content download keeps; it stays a placeholder "
+                       "(it reads as zeros without a recall host) until a session finds "
+                       "space, or until it is recalled", s->root, left[i]->path,
+                       free_pct, floor);
+        afs__session_item_error(s, left[i]->path, AFS_ENOSPC);
+    }
+}
+
 static int content_phase(afs__session *s, afs_endpoint *ep, const afs_sync_options *o,
                          afs_sync_result *r)
 {
@@ -285,6 +305,7 @@ static int content_phase(afs__session *s, afs_endpoint *ep, const afs_sync_optio
         if (fp >= 0 && fp < floor) {
             afs__log(AFS_LOG_INFO, "sync: %d%% free on the volume of %s: %zu files stay tiered",
                      fp, s->root, n - i);
+            left_for_space(s, list + i, n - i, fp, floor);
             break;
         }
         if (o->progress && (rc = o->progress(&p, o->progress_payload)) != 0) {
@@ -296,6 +317,7 @@ static int content_phase(afs__session *s, afs_endpoint *ep, const afs_sync_optio
         if (rc == AFS_ENOSPC) {
             afs_error_clear();
             rc = 0;
+            left_for_space(s, list + i, n - i, 0, floor);
             break;
         }
         if (rc != 0) {
