@@ -1,0 +1,59 @@
+/*
+ * QA regressions of the state directory (docs/state-store.md): each test
+ * failed before its fix.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <unistd.h>
+
+#include "support.h"
+
+/*
+ * A state directory on a read-only file system (a volume remounted
+ * read-only after an error, a read-only bind mount). Before the fix the
+ * open failed with AFS_ENOTFOUND and "unable to open database file", which
+ * the afs tool reported as "not found" (exit 6): the service is there, it
+ * just cannot be written.
+ */
+static void test_qa_state__read_only_state_directory_says_so(void **state)
+{
+    char *root = afs_test_sandbox("qastate");
+    char *dir = afs_test_path(root, "state");
+    afs_service *svc = NULL;
+    int rc;
+    (void)state;
+
+    AFS_ASSERT_OK(afs_service_open(&svc, dir, NULL));
+    AFS_ASSERT_OK(afs_server_register(svc, "ReadOnly"));
+    afs_service_close(svc);
+    svc = NULL;
+    if (geteuid() != 0 || mount(dir, dir, NULL, MS_BIND, NULL) != 0) {
+        afs_test_rmtree(root);
+        free(dir);
+        free(root);
+        print_message("needs root to bind-mount the state directory read-only\n");
+        skip();
+    }
+    assert_int_equal(mount(NULL, dir, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL), 0);
+    rc = afs_service_open(&svc, dir, NULL);
+    assert_int_equal(umount(dir), 0);
+    assert_int_equal(rc, AFS_EPERM);
+    assert_null(svc);
+    assert_non_null(strstr(afs_error_last(), "read-only"));
+    /* Nothing was lost: writable again, it opens as before. */
+    AFS_ASSERT_OK(afs_service_open(&svc, dir, NULL));
+    AFS_ASSERT_OK(afs_server_register(svc, "ReadOnly"));
+    afs_service_close(svc);
+    afs_test_rmtree(root);
+    free(dir);
+    free(root);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_qa_state__read_only_state_directory_says_so),
+    };
+    return cmocka_run_group_tests_name("qa_state", tests, NULL, NULL);
+}
