@@ -2,6 +2,7 @@
  * Adversarial regressions found by QA: each test failed before its fix and
  * names what was lost or wrong (docs/sync.md, docs/tiering.md).
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -270,6 +271,146 @@ static void test_qa_sync__content_left_behind_for_space_is_reported(void **state
     afs_fs_free(fs);
 }
 
+/* Server B with tiering's namespace-only download: A's files are
+ * placeholders there. */
+static afs_test_server *placeholders_on_b(afs_test_env *env, afs_test_server *a)
+{
+    afs_test_server *b = afs_test_env_server(env, "ServerB");
+    afs_endpoint_options o = AFS_ENDPOINT_OPTIONS_INIT;
+    afs_test_env_join(env, a, NULL);
+    afs_test_sync(a);
+    o.initial_download = AFS_INITIAL_DOWNLOAD_NAMESPACE_ONLY;
+    afs_test_env_join(env, b, &o);
+    afs_test_sync(b);
+    return b;
+}
+
+static void assert_recalls(afs_test_server *s, const char *rel, const char *head)
+{
+    AFS_ASSERT_OK(afs_tier_recall(s->ep, rel, NULL, NULL));
+    assert_int_equal(tier_state(s, rel), AFS_TIER_STATE_FULL);
+    assert_big(s->data, rel, head);
+}
+
+static void rename_in(const char *dir, const char *from, const char *to)
+{
+    char *f = afs_test_path(dir, from), *t = afs_test_path(dir, to);
+    assert_int_equal(rename(f, t), 0);
+    free(f);
+    free(t);
+}
+
+/*
+ * A placeholder renamed on its server. Before the fix the session took the
+ * file at the new name as already in sync (its marker was read as its base)
+ * and the old name as deleted: the share's only copy of the content was
+ * deleted, the other servers deleted theirs, and the placeholder at the new
+ * name could never be recalled again. Every byte of that file was lost.
+ */
+static void test_qa_sync__renamed_placeholder_keeps_its_content(void **state)
+{
+    afs_test_env *env = *state;
+    afs_test_server *a = afs_test_env_server(env, "ServerA");
+    afs_test_server *b;
+
+    put_big(a->data, "report.txt", "the only copy");
+    b = placeholders_on_b(env, a);
+    assert_int_equal(tier_state(b, "report.txt"), AFS_TIER_STATE_TIERED);
+
+    rename_in(b->data, "report.txt", "report-final.txt");
+    afs_test_sync(b);
+    assert_int_equal(b->last.deleted_cloud, 0);
+    assert_big(env->share, "report-final.txt", "the only copy");
+    afs_test_sync(a);
+    assert_big(a->data, "report-final.txt", "the only copy");
+    afs_test_assert_file(a->data, "report.txt", NULL);
+    /* The placeholder still reads, under its new name. */
+    assert_recalls(b, "report-final.txt", "the only copy");
+    afs_test_sync(b);
+    assert_int_equal(b->last.files_uploaded, 0);
+    assert_int_equal(b->last.item_errors, 0);
+}
+
+/*
+ * A folder of placeholders renamed on their server. Before the fix the
+ * folder was renamed in the share, but the placeholders' markers still named
+ * the old cloud paths, so none of them could be recalled any more ("storage
+ * read: does not exist"), on that server, for good.
+ */
+static void test_qa_sync__placeholders_in_a_renamed_folder_still_recall(void **state)
+{
+    afs_test_env *env = *state;
+    afs_test_server *a = afs_test_env_server(env, "ServerA");
+    afs_test_server *b;
+
+    put_big(a->data, "proj/one.txt", "first");
+    put_big(a->data, "proj/sub/two.txt", "second");
+    b = placeholders_on_b(env, a);
+
+    rename_in(b->data, "proj", "project-2024");
+    afs_test_sync(b);
+    assert_int_equal(b->last.renamed_cloud, 1);
+    assert_int_equal(b->last.item_errors, 0);
+    afs_test_sync(a);
+    assert_big(a->data, "project-2024/sub/two.txt", "second");
+    assert_recalls(b, "project-2024/one.txt", "first");
+    assert_recalls(b, "project-2024/sub/two.txt", "second");
+    afs_test_sync(b);
+    assert_int_equal(b->last.files_uploaded + b->last.files_downloaded, 0);
+    assert_int_equal(b->last.item_errors, 0);
+}
+
+/*
+ * When a renamed placeholder's rename cannot be carried to the share (its
+ * cloud version changed meanwhile), the old cloud name must stay: it holds
+ * the content. Nothing is deleted; the other server's newer version wins
+ * at the old name.
+ */
+static void test_qa_sync__renamed_placeholder_never_deletes_the_source(void **state)
+{
+    afs_test_env *env = *state;
+    afs_test_server *a = afs_test_env_server(env, "ServerA");
+    afs_test_server *b;
+
+    put_big(a->data, "plan.txt", "version one");
+    b = placeholders_on_b(env, a);
+    put_big(a->data, "plan.txt", "version two from A");
+    afs_test_sync(a);
+
+    rename_in(b->data, "plan.txt", "plan-moved.txt");
+    afs_test_sync(b);
+    assert_int_equal(b->last.deleted_cloud, 0);
+    assert_big(env->share, "plan.txt", "version two from A");
+    assert_big(b->data, "plan.txt", "version two from A");
+    afs_test_sync(a);
+    assert_big(a->data, "plan.txt", "version two from A");
+}
+
+/*
+ * The same when the share already has the new name (another server created
+ * it): the rename cannot be carried out, and the source is kept in the
+ * share, unchanged, instead of being deleted as before.
+ */
+static void test_qa_sync__blocked_placeholder_rename_keeps_the_source(void **state)
+{
+    afs_test_env *env = *state;
+    afs_test_server *a = afs_test_env_server(env, "ServerA");
+    afs_test_server *b;
+
+    put_big(a->data, "data.txt", "only here");
+    b = placeholders_on_b(env, a);
+    afs_test_put(a->data, "taken.txt", "A's own file");
+    afs_test_sync(a);
+
+    rename_in(b->data, "data.txt", "taken.txt"); /* B has not seen A's taken.txt */
+    afs_test_sync(b);
+    assert_int_equal(b->last.deleted_cloud, 0);
+    assert_big(env->share, "data.txt", "only here");
+    afs_test_sync(a);
+    assert_big(a->data, "data.txt", "only here");
+    afs_test_assert_file(a->data, "taken.txt", "A's own file");
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -278,6 +419,10 @@ int main(void)
         T(test_qa_sync__placeholder_rewritten_in_full_is_uploaded),
         T(test_qa_sync__refused_upload_does_not_stop_the_others),
         T(test_qa_sync__content_left_behind_for_space_is_reported),
+        T(test_qa_sync__renamed_placeholder_keeps_its_content),
+        T(test_qa_sync__placeholders_in_a_renamed_folder_still_recall),
+        T(test_qa_sync__renamed_placeholder_never_deletes_the_source),
+        T(test_qa_sync__blocked_placeholder_rename_keeps_the_source),
     };
 #undef T
     return cmocka_run_group_tests_name("qa_sync", tests, NULL, NULL);

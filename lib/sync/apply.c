@@ -263,6 +263,11 @@ static int refuse_placeholder(afs__apply *a, afs__item *it, const char *abs)
 {
     afs__tier_probe pr;
     afs_fs_stat st;
+    if (it->placeholder_from)
+        return afs__error_set(AFS_ECONDITION, "%s is a tiered placeholder renamed from %s, "
+                              "and the rename could not be carried to the share; recall it "
+                              "(its content is read from %s) and it syncs as a new file", abs,
+                              it->placeholder_from, it->placeholder_from);
     if (it->local_placeholder)
         goto refuse;
     if (!a->s->probe_markers)

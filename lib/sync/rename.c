@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../tier/tier_internal.h"
 #include "rename.h"
 
 static size_t depth(const char *p)
@@ -35,6 +36,60 @@ static int cmp_depth(const void *a, const void *b)
 static bool under(const char *path, const char *dir, size_t dl)
 {
     return strncmp(path, dir, dl) == 0 && (path[dl] == '\0' || path[dl] == '/');
+}
+
+/*
+ * A placeholder this server renamed, whose rename the share now has: its
+ * marker names the new cloud path and `etag`, and it stands for the base
+ * again (writing the marker moved its ctime).
+ */
+static int retarget(afs__apply *a, afs__item *t, const char *etag)
+{
+    afs_fs_stat st;
+    int rc;
+    if (!t->local_placeholder || !etag)
+        return 0;
+    if ((rc = afs__tier_placeholder_retarget(a->s->ep, t->path, etag, &st)) != 0) {
+        /* It stays a placeholder of the old path; the session goes on. */
+        afs__session_item_error(a->s, t->path, rc);
+        return 0;
+    }
+    t->placeholder_from = NULL;
+    t->base.ctime_ns = st.ctime_ns;
+    t->base.file_id = st.file_id;
+    t->local = t->base;
+    t->local.etag = NULL;
+    return afs__apply_save(a, t);
+}
+
+/*
+ * A placeholder renamed here whose rename could not be carried out: the
+ * cloud path its marker names holds its only content, so that path is not
+ * deleted from the share (it stays as it was, and the renamed placeholder
+ * gets a per-item error when its upload is refused).
+ */
+static void keep_placeholder_sources(afs__session *s)
+{
+    size_t pos = 0;
+    const char *key;
+    void *val;
+    while (afs__map_next(&s->items, &pos, &key, &val)) {
+        afs__item *it = val, *src;
+        if (!it->placeholder_from || it->base.exists)
+            continue;
+        src = afs__map_get(&s->items, it->placeholder_from);
+        /* Only a deletion is held back: a source changed in the share is
+         * not deleted anyway (modify beats delete). */
+        if (src && src->base.exists && !src->local.exists && src->cloud.exists &&
+            src->cloud.etag && src->base.etag && strcmp(src->cloud.etag, src->base.etag) == 0) {
+            afs__log(AFS_LOG_INFO, "sync: %s is a placeholder of %s, whose rename could not "
+                     "be carried to the share; %s is kept there", it->path,
+                     it->placeholder_from, it->placeholder_from);
+            src->local = src->base;
+            src->local.etag = NULL;
+            src->handled = true;
+        }
+    }
 }
 
 /*
@@ -103,6 +158,8 @@ static int move_subtree(afs__apply *a, const char *from, const char *to, bool mo
         x->base_has_md5 = false;
         if ((rc = afs__apply_save(a, x)) == 0)
             rc = afs__apply_save(a, t);
+        if (rc == 0 && !move_local && t->base.type == AFS_TYPE_FILE)
+            rc = retarget(a, t, t->base.etag);
     }
     free(list);
     return rc;
@@ -182,7 +239,7 @@ static int local_renames(afs__apply *a)
         /* Renaming changed the file's ctime: if its content is still the
          * base's (the id, size and time already match), take the new ctime,
          * or the file would be uploaded again. */
-        if (c->local.type == AFS_TYPE_FILE && c->base_has_md5) {
+        if (c->local.type == AFS_TYPE_FILE && c->base_has_md5 && !c->local_placeholder) {
             uint8_t md5[AFS__MD5_LEN];
             if (afs__apply_hash_local(a, c, md5) == 0 &&
                 memcmp(md5, c->base_md5, AFS__MD5_LEN) == 0)
@@ -198,6 +255,8 @@ static int local_renames(afs__apply *a)
             c->cloud_known = true;
             if ((rc = afs__apply_save(a, c)) != 0)
                 goto done;
+            if (c->local.type == AFS_TYPE_FILE && (rc = retarget(a, c, c->base.etag)) != 0)
+                goto done;
         }
         /* The digest says which content moved (the rename was conditional on
          * the base's etag), so that others adopt the rename only for it. */
@@ -209,6 +268,8 @@ static int local_renames(afs__apply *a)
             a->res->renamed_cloud++;
     }
 done:
+    if (rc == 0)
+        keep_placeholder_sources(s);
     afs__map_free(&by_id);
     free(cands);
     return rc;

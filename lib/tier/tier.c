@@ -273,6 +273,8 @@ int afs__tier_probe_path(afs_fs *fs, const char *abs, const afs_fs_stat *st,
     out->present_bytes = afs__marker_present(&m);
     out->needs_repair = out->state != AFS_TIER_STATE_FULL && st->mtime_ns != m.mtime_ns;
     snprintf(out->etag, sizeof(out->etag), "%s", m.etag);
+    if (m.path && strlen(m.path) < sizeof(out->cloud_path))
+        memcpy(out->cloud_path, m.path, strlen(m.path) + 1);
     afs__marker_clear(&m);
     return 0;
 }

@@ -44,6 +44,7 @@ typedef struct afs__tier_probe {
     int64_t mtime_ns;        /* the marker's write time (the stat's for a full file) */
     uint64_t present_bytes;  /* bytes present on disk per the marker */
     char etag[AFS_ETAG_MAX]; /* the cloud etag the placeholder stands for ("" if full) */
+    char cloud_path[4096];   /* the cloud path it stands for ("" if full or unknown) */
 } afs__tier_probe;
 
 /*
@@ -89,6 +90,15 @@ int afs__tier_placeholder_create(afs_endpoint *ep, const char *rel, const char *
  */
 int afs__tier_placeholder_update(afs_endpoint *ep, const char *rel, uint64_t size,
                                  int64_t mtime_ns, const char *etag, afs_fs_stat *out);
+
+/*
+ * The placeholder `rel` was renamed (by the server, and the sync carried the
+ * rename to the share): its marker now names the cloud path `rel` and the
+ * object's `etag` there; size, time and recalled data stay. AFS_ECONDITION
+ * when `rel` is not a placeholder. *out (may be NULL) gets the new stat.
+ */
+int afs__tier_placeholder_retarget(afs_endpoint *ep, const char *rel, const char *etag,
+                                   afs_fs_stat *out);
 
 /*
  * Heat store contributions of the scan: begin, one note per file seen
