@@ -411,6 +411,56 @@ static void test_qa_sync__blocked_placeholder_rename_keeps_the_source(void **sta
     afs_test_assert_file(a->data, "taken.txt", "A's own file");
 }
 
+/*
+ * A placeholder a program wrote into without a recall host: in full (an
+ * editor's save, "cp new old") or in part. Before the fix a recall (afs
+ * recall, a read through the library, the content download) fetched the
+ * cloud's bytes over the user's, and for a full rewrite even truncated the
+ * file to the old size: the user's writes were lost without a word. Now the
+ * recall is refused and the file is left as the user wrote it.
+ */
+static void test_qa_sync__recall_never_overwrites_writes_into_a_placeholder(void **state)
+{
+    afs_test_env *env = *state;
+    afs_test_server *a = afs_test_env_server(env, "ServerA");
+    afs_test_server *b;
+    char buf[16];
+    size_t n = 0;
+    char *p, *got;
+    FILE *f;
+
+    put_big(a->data, "full.txt", "cloud version");
+    put_big(a->data, "part.txt", "cloud version");
+    b = placeholders_on_b(env, a);
+
+    afs_test_put(b->data, "full.txt", "the user's new text");
+    p = afs_test_path(b->data, "part.txt");
+    f = fopen(p, "r+");
+    assert_non_null(f);
+    fputs("USER", f);
+    fclose(f);
+    free(p);
+    /* Written well after it was made (a write within seconds of the tiering
+     * time is taken as an interrupted tiering, docs/tiering.md). */
+    afs_test_set_mtime(b->data, "part.txt", 1000000000);
+
+    assert_int_equal(afs_tier_recall(b->ep, "full.txt", NULL, NULL), AFS_ECONDITION);
+    assert_non_null(strstr(afs_error_last(), "written"));
+    afs_test_assert_file(b->data, "full.txt", "the user's new text");
+    assert_int_equal(afs_tier_read(b->ep, "full.txt", 0, buf, sizeof(buf), &n),
+                     AFS_ECONDITION);
+    afs_test_assert_file(b->data, "full.txt", "the user's new text");
+
+    assert_int_equal(afs_tier_recall(b->ep, "part.txt", NULL, NULL), AFS_ECONDITION);
+    got = afs_test_get(b->data, "part.txt");
+    assert_non_null(got);
+    assert_memory_equal(got, "USER", 4);
+    free(got);
+    /* A recall of the folder skips them and says so. */
+    assert_int_not_equal(afs_tier_recall(b->ep, "", NULL, NULL), 0);
+    afs_test_assert_file(b->data, "full.txt", "the user's new text");
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -423,6 +473,7 @@ int main(void)
         T(test_qa_sync__placeholders_in_a_renamed_folder_still_recall),
         T(test_qa_sync__renamed_placeholder_never_deletes_the_source),
         T(test_qa_sync__blocked_placeholder_rename_keeps_the_source),
+        T(test_qa_sync__recall_never_overwrites_writes_into_a_placeholder),
     };
 #undef T
     return cmocka_run_group_tests_name("qa_sync", tests, NULL, NULL);

@@ -195,6 +195,22 @@ typedef struct rstate {
     bool was_full;        /* out: the file had no marker */
 } rstate;
 
+/*
+ * Did a program write into this placeholder (without a recall host)? Its
+ * size or write time then differs from the marker's, unless a tiering was
+ * interrupted between punching and restoring the time, which leaves a write
+ * time right at the tiering time (the sync scan repairs that one).
+ */
+static bool written_since_tiered(const afs_fs_stat *st, const afs__marker *m)
+{
+    int64_t d = st->mtime_ns - m->tiered_ns;
+    if (afs__marker_present(m) >= m->size)
+        return false; /* complete: nothing left to fetch over anything */
+    if (st->size != m->size)
+        return true;
+    return st->mtime_ns != m->mtime_ns && !(d > -5000000000LL && d < 5000000000LL);
+}
+
 static int recall_start(recall_ctx *r, rstate *s, uint64_t off, uint64_t len, uint32_t threads)
 {
     afs_fs *fs = r->c.fs;
@@ -228,6 +244,14 @@ static int recall_start(recall_ctx *r, rstate *s, uint64_t off, uint64_t len, ui
         goto done;
     if (!found) {
         s->was_full = true; /* someone else finished it, or it never was tiered */
+        goto done;
+    }
+    if (written_since_tiered(&st, &m)) {
+        rc = afs__error_set(AFS_ECONDITION, "recall %s: the file was written since it became "
+                            "a placeholder (its size or write time is no longer its tier "
+                            "marker's); a recall would overwrite those writes, so the file is "
+                            "left as it is: to keep it, copy it to a new file and move that "
+                            "over it; to drop it, delete it and sync", abs);
         goto done;
     }
     whole = len == UINT64_MAX || m.nranges >= MAX_RANGES_PARTIAL;
