@@ -461,6 +461,40 @@ static void test_qa_sync__recall_never_overwrites_writes_into_a_placeholder(void
     afs_test_assert_file(b->data, "full.txt", "the user's new text");
 }
 
+/*
+ * A symbolic link on a server where the share has a folder of that name.
+ * The link is never followed (nothing is written where it points); before
+ * the fix the per-item errors said "appeared as a file", which sends the user
+ * looking for a file that is not there.
+ */
+static void test_qa_sync__link_in_a_folders_way_is_named(void **state)
+{
+    afs_test_env *env = *state;
+    afs_test_server *a = afs_test_env_server(env, "ServerA");
+    afs_test_server *b = afs_test_env_server(env, "ServerB");
+    afs_item_error *errs = NULL;
+    size_t nerr = 0;
+    char *outside = afs_test_path(env->root, "outside");
+    char *link = afs_test_path(b->data, "sub");
+
+    afs_test_put(a->data, "sub/file.txt", "from A");
+    afs_test_env_join(env, a, NULL);
+    afs_test_sync(a);
+    afs_test_mkdirs(outside);
+    assert_int_equal(symlink(outside, link), 0);
+    afs_test_env_join(env, b, NULL);
+    afs_test_sync(b);
+    assert_int_equal(afs_test_count_files(outside), 0);
+    AFS_ASSERT_OK(afs_endpoint_errors(b->ep, &errs, &nerr));
+    assert_true(nerr >= 1);
+    for (size_t i = 0; i < nerr; i++)
+        assert_non_null(strstr(errs[i].message, "symbolic link"));
+    afs_item_errors_free(errs, nerr);
+    afs_test_assert_file(env->share, "sub/file.txt", "from A");
+    free(outside);
+    free(link);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -474,6 +508,7 @@ int main(void)
         T(test_qa_sync__renamed_placeholder_never_deletes_the_source),
         T(test_qa_sync__blocked_placeholder_rename_keeps_the_source),
         T(test_qa_sync__recall_never_overwrites_writes_into_a_placeholder),
+        T(test_qa_sync__link_in_a_folders_way_is_named),
     };
 #undef T
     return cmocka_run_group_tests_name("qa_sync", tests, NULL, NULL);

@@ -188,6 +188,19 @@ static int recheck_local(afs__apply *a, const afs__item *it, const char *abs)
                           "it is synced again next session", abs);
 }
 
+/* Why a non-directory stays in a folder's way: links and special files
+ * never sync, so nothing else will move them. */
+static const char *in_the_way(uint32_t type)
+{
+    if (type == AFS_TYPE_SYMLINK)
+        return ": it is a symbolic link, which is never synced, so the share's folder of that "
+               "name cannot come here until the link is renamed or removed";
+    if (type == AFS_TYPE_OTHER)
+        return ": it is a device, socket or fifo, which is never synced, so the share's folder "
+               "of that name cannot come here until it is renamed or removed";
+    return "";
+}
+
 /* Create the local directories of `rel_dir` ("" is the root) as needed. */
 static int ensure_local_dir(afs__apply *a, const char *rel_dir)
 {
@@ -221,7 +234,8 @@ static int ensure_local_dir(afs__apply *a, const char *rel_dir)
                     }
                 }
             } else if (rc == 0 && st.type != AFS_TYPE_DIR) {
-                rc = afs__error_set(AFS_ENOTDIR, "%s is not a directory on the server", abs);
+                rc = afs__error_set(AFS_ENOTDIR, "%s is not a directory on the server%s", abs,
+                                    in_the_way(st.type));
             }
             *p = saved;
             if (rc != 0 || saved == '\0')
@@ -637,7 +651,8 @@ static int do_mkdir_local(afs__apply *a, afs__item *it)
     if ((rc = FS(a)->stat(FSCTX(a), abs, &st)) != 0)
         return rc;
     if (st.type != AFS_TYPE_DIR)
-        return afs__error_set(AFS_ECONDITION, "%s appeared as a file on the server", abs);
+        return afs__error_set(AFS_ECONDITION, "%s appeared as a file on the server%s", abs,
+                              in_the_way(st.type));
     set_local_base(it, &st);
     it->base.etag = it->cloud.etag ? it->cloud.etag : "";
     return 0;
