@@ -495,6 +495,35 @@ static void test_qa_sync__link_in_a_folders_way_is_named(void **state)
     free(link);
 }
 
+/*
+ * Another server renames a folder (and a file) whose files are placeholders
+ * here. Before the fix the folder was renamed here too, but the markers
+ * still named the old cloud paths, so the placeholders could never be
+ * recalled again ("dir does not exist"), whatever the later sessions did.
+ */
+static void test_qa_sync__placeholders_follow_a_rename_from_another_server(void **state)
+{
+    afs_test_env *env = *state;
+    afs_test_server *a = afs_test_env_server(env, "ServerA");
+    afs_test_server *b;
+
+    put_big(a->data, "dir/x.txt", "in the folder");
+    put_big(a->data, "single.txt", "a file alone");
+    b = placeholders_on_b(env, a);
+
+    rename_in(a->data, "dir", "dir-renamed");
+    rename_in(a->data, "single.txt", "single-renamed.txt");
+    afs_test_sync(a);
+    afs_test_sync(b);
+    assert_int_equal(b->last.item_errors, 0);
+    assert_recalls(b, "dir-renamed/x.txt", "in the folder");
+    assert_recalls(b, "single-renamed.txt", "a file alone");
+    afs_test_sync(b);
+    assert_int_equal(b->last.files_uploaded, 0);
+    assert_int_equal(b->last.item_errors, 0);
+    afs_test_assert_same_tree(a->data, b->data);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -509,6 +538,7 @@ int main(void)
         T(test_qa_sync__blocked_placeholder_rename_keeps_the_source),
         T(test_qa_sync__recall_never_overwrites_writes_into_a_placeholder),
         T(test_qa_sync__link_in_a_folders_way_is_named),
+        T(test_qa_sync__placeholders_follow_a_rename_from_another_server),
     };
 #undef T
     return cmocka_run_group_tests_name("qa_sync", tests, NULL, NULL);

@@ -39,9 +39,10 @@ static bool under(const char *path, const char *dir, size_t dl)
 }
 
 /*
- * A placeholder this server renamed, whose rename the share now has: its
- * marker names the new cloud path and `etag`, and it stands for the base
- * again (writing the marker moved its ctime).
+ * A placeholder renamed here or in the share, the rename now on both sides:
+ * its marker names the new cloud path and `etag`, and it stands for the base
+ * again (writing the marker moved its ctime). A cloud etag that the rename
+ * changed is then an ordinary cloud change of the placeholder.
  */
 static int retarget(afs__apply *a, afs__item *t, const char *etag)
 {
@@ -144,7 +145,9 @@ static int move_subtree(afs__apply *a, const char *from, const char *to, bool mo
             /* Another endpoint renamed in the share: the scan already knows
              * the cloud side at the new paths; the server's items move. */
             t->local = x->local;
+            t->local_placeholder = x->local_placeholder;
             memset(&x->local, 0, sizeof(x->local));
+            x->local_placeholder = false;
         } else {
             /* This server renamed: the cloud items moved with our rename. */
             t->cloud = x->cloud;
@@ -158,7 +161,8 @@ static int move_subtree(afs__apply *a, const char *from, const char *to, bool mo
         x->base_has_md5 = false;
         if ((rc = afs__apply_save(a, x)) == 0)
             rc = afs__apply_save(a, t);
-        if (rc == 0 && !move_local && t->base.type == AFS_TYPE_FILE)
+        /* A placeholder that moved (either way) now stands at its new path. */
+        if (rc == 0 && t->base.type == AFS_TYPE_FILE)
             rc = retarget(a, t, t->base.etag);
     }
     free(list);
