@@ -524,6 +524,48 @@ static void test_qa_sync__placeholders_follow_a_rename_from_another_server(void 
     afs_test_assert_same_tree(a->data, b->data);
 }
 
+/* Remove a directory tree (the share's reserved prefix). */
+static void remove_tree(const char *root, const char *rel)
+{
+    char *p = afs_test_path(root, rel);
+    afs_test_rmtree(p);
+    free(p);
+}
+
+/*
+ * The share lost its .libafs/ (a clean-up of hidden folders, a restore
+ * without it). Before the fix the server was stuck: sync, endpoint delete
+ * and group delete all failed with "holds no sync group", and group create
+ * with "already knows a sync group named". Now group delete forgets the
+ * group here, and the group can be made again and sync merges, losing
+ * nothing.
+ */
+static void test_qa_sync__group_whose_share_lost_its_definition_can_be_deleted(void **state)
+{
+    afs_test_env *env = *state;
+    afs_test_server *a = afs_test_env_server(env, "ServerA");
+
+    afs_test_put(a->data, "keep.txt", "still here");
+    afs_test_env_join(env, a, NULL);
+    afs_test_sync(a);
+    afs_endpoint_close(a->ep);
+    a->ep = NULL;
+    afs_group_close(a->group);
+    a->group = NULL;
+    remove_tree(env->share, ".libafs");
+
+    assert_int_equal(afs_group_open(&a->group, a->svc, "group1", NULL), AFS_ENOTFOUND);
+    AFS_ASSERT_OK(afs_group_delete(a->svc, "group1"));
+    assert_int_equal(afs_group_open(&a->group, a->svc, "group1", NULL), AFS_ENOTFOUND);
+
+    /* Made again: the same path may be an endpoint again, nothing lost. */
+    afs_test_env_join(env, a, NULL);
+    afs_test_sync(a);
+    assert_int_equal(a->last.item_errors, 0);
+    afs_test_assert_file(a->data, "keep.txt", "still here");
+    afs_test_assert_file(env->share, "keep.txt", "still here");
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -539,6 +581,7 @@ int main(void)
         T(test_qa_sync__recall_never_overwrites_writes_into_a_placeholder),
         T(test_qa_sync__link_in_a_folders_way_is_named),
         T(test_qa_sync__placeholders_follow_a_rename_from_another_server),
+        T(test_qa_sync__group_whose_share_lost_its_definition_can_be_deleted),
     };
 #undef T
     return cmocka_run_group_tests_name("qa_sync", tests, NULL, NULL);

@@ -224,6 +224,28 @@ test_cli__not_found_exits_6_with_what_to_do() {
     grep -q "no server endpoints" "$T/out" || fail "status text: $(cat "$T/out")"
 }
 
+# QA: a share that lost its .libafs/ (hidden folders cleaned, a restore
+# without them). Before, sync, group delete and group create all failed and
+# the hint sent the user to "group join", which fails too: a dead end.
+test_cli__share_that_lost_its_group_is_not_a_dead_end() {
+    two_servers
+    echo "kept" >"$T/central/kept.txt"
+    expect 0 central sync
+    rm -rf "$T/share/.libafs"
+    expect 6 central sync
+    grep -q "afs group delete Projects" "$T/err" || fail "no way out named: $(cat "$T/err")"
+    expect 0 central group delete Projects
+    expect 0 central group create Projects "$T/share"
+    expect 0 central endpoint create --group Projects "$T/central"
+    expect 0 central sync
+    expect 0 branch group delete Projects
+    expect 0 branch group join "$T/share"
+    expect 0 branch endpoint create --group Projects "$T/branch"
+    expect 0 branch sync
+    file_is "$T/branch/kept.txt" "kept"
+    file_is "$T/share/kept.txt" "kept"
+}
+
 test_cli__json_on_every_verb() {
     mkdir -p "$T/share" "$T/data"
     echo x >"$T/data/x.txt"
