@@ -566,6 +566,45 @@ static void test_qa_sync__group_whose_share_lost_its_definition_can_be_deleted(v
     afs_test_assert_file(env->share, "keep.txt", "still here");
 }
 
+/*
+ * Hostile or damaged journal entries: a batch that is a directory, the
+ * journal folder replaced by a file. Before the fix every session of every
+ * server stopped with "storage read ... is a directory" (or "journal is a
+ * file") and nothing synced any more; docs/sync.md promises that a damaged
+ * journal costs a full enumeration, never the sync.
+ */
+static void test_qa_sync__damaged_journal_entries_cost_a_full_scan_only(void **state)
+{
+    afs_test_env *env = *state;
+    afs_test_server *a = afs_test_env_server(env, "ServerA");
+    afs_test_server *b = afs_test_env_server(env, "ServerB");
+    char *p;
+
+    afs_test_put(a->data, "one.txt", "1");
+    afs_test_env_join(env, a, NULL);
+    afs_test_sync(a);
+    afs_test_env_join(env, b, NULL);
+    afs_test_sync(b);
+
+    /* The next batch number is a directory. */
+    p = afs_test_path(env->share, ".libafs/journal/00000000000000000002");
+    afs_test_mkdirs(p);
+    free(p);
+    afs_test_put(a->data, "two.txt", "2");
+    afs_test_sync(a);
+    afs_test_sync(b);
+    afs_test_assert_file(b->data, "two.txt", "2");
+
+    /* The journal folder is a file. */
+    remove_tree(env->share, ".libafs/journal");
+    afs_test_put(env->share, ".libafs/journal", "not a folder");
+    afs_test_put(a->data, "three.txt", "3");
+    afs_test_sync(a);
+    afs_test_assert_file(env->share, "three.txt", "3");
+    afs_test_sync(b);
+    afs_test_assert_file(b->data, "three.txt", "3");
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -582,6 +621,7 @@ int main(void)
         T(test_qa_sync__link_in_a_folders_way_is_named),
         T(test_qa_sync__placeholders_follow_a_rename_from_another_server),
         T(test_qa_sync__group_whose_share_lost_its_definition_can_be_deleted),
+        T(test_qa_sync__damaged_journal_entries_cost_a_full_scan_only),
     };
 #undef T
     return cmocka_run_group_tests_name("qa_sync", tests, NULL, NULL);
