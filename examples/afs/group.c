@@ -241,6 +241,14 @@ int cli_open_group(cli_ctx *ctx, const char *name, afs_group **out)
     if (rc == 0)
         return 0;
     snprintf(what, sizeof(what), "open sync group \"%s\"", cli_shown(name, 0));
+    if (rc == AFS_ECORRUPT && name && !strstr(cli_error_message(rc), "now holds")) {
+        /* The share's definition of the group is damaged. */
+        snprintf(hint, sizeof(hint), "the share's .libafs/group.json is damaged: restore it "
+                 "from a backup of the share; or remove it, run \"afs group delete %s\" on "
+                 "every server (files stay), then create the group and join it again",
+                 cli_shown(name, 0));
+        return cli_fail_hint(ctx, rc, what, hint);
+    }
     if ((rc == AFS_ENOTFOUND || rc == AFS_ECORRUPT) && name && group_known(ctx, name)) {
         /* Known here, but the share no longer holds it (or cannot be read). */
         snprintf(hint, sizeof(hint), "check that the share is mounted and reachable; if its "

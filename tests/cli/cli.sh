@@ -246,6 +246,20 @@ test_cli__share_that_lost_its_group_is_not_a_dead_end() {
     file_is "$T/share/kept.txt" "kept"
 }
 
+# QA: a damaged group definition in the share. Before, the hint sent the
+# user to docs/state-store.md, which is about the state directory, not the
+# share.
+test_cli__damaged_group_definition_says_what_to_do() {
+    two_servers
+    printf '{"format":1,' >"$T/share/.libafs/group.json"
+    expect 1 central sync
+    grep -q "group.json is damaged" "$T/err" || fail "hint: $(cat "$T/err")"
+    grep -q "state-store" "$T/err" && fail "hint names the state store: $(cat "$T/err")"
+    rm "$T/share/.libafs/group.json"
+    expect 0 central group delete Projects
+    expect 0 branch group delete Projects
+}
+
 test_cli__json_on_every_verb() {
     mkdir -p "$T/share" "$T/data"
     echo x >"$T/data/x.txt"
