@@ -605,6 +605,31 @@ static void test_qa_sync__damaged_journal_entries_cost_a_full_scan_only(void **s
     afs_test_assert_file(b->data, "three.txt", "3");
 }
 
+/*
+ * A recall of a placeholder whose cloud copy was deleted. Before the fix the
+ * error was the storage's "open: No such file or directory", which does not
+ * say that the cloud copy is what is missing.
+ */
+static void test_qa_sync__recall_of_a_deleted_cloud_copy_says_so(void **state)
+{
+    afs_test_env *env = *state;
+    afs_test_server *a = afs_test_env_server(env, "ServerA");
+    afs_test_server *b;
+    char *p;
+
+    put_big(a->data, "gone.txt", "deleted soon");
+    b = placeholders_on_b(env, a);
+    p = afs_test_path(a->data, "gone.txt");
+    assert_int_equal(unlink(p), 0);
+    free(p);
+    afs_test_sync(a);
+    assert_int_equal(afs_tier_recall(b->ep, "gone.txt", NULL, NULL), AFS_ENOTFOUND);
+    assert_non_null(strstr(afs_error_last(), "cloud copy gone.txt"));
+    /* And the sync removes the placeholder, as the share says. */
+    afs_test_sync(b);
+    afs_test_assert_file(b->data, "gone.txt", NULL);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -622,6 +647,7 @@ int main(void)
         T(test_qa_sync__placeholders_follow_a_rename_from_another_server),
         T(test_qa_sync__group_whose_share_lost_its_definition_can_be_deleted),
         T(test_qa_sync__damaged_journal_entries_cost_a_full_scan_only),
+        T(test_qa_sync__recall_of_a_deleted_cloud_copy_says_so),
     };
 #undef T
     return cmocka_run_group_tests_name("qa_sync", tests, NULL, NULL);

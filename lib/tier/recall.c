@@ -119,6 +119,11 @@ static void *fetch_worker(void *arg)
         /* Only the version the marker names: a changed cloud file fails here. */
         rc = afs_storage_read(j->r->storage, j->m->path, pc->off, buf, (size_t)pc->len, &got,
                               j->m->etag);
+        if (rc == AFS_ENOTFOUND)
+            rc = afs__error_set(AFS_ENOTFOUND, "the cloud copy %s of this placeholder no longer "
+                                "exists (it was deleted or moved in the share since); a sync "
+                                "brings the share's state here (%s)", j->m->path,
+                                afs_error_last());
         if (rc == 0 && got != pc->len)
             rc = afs__error_set(AFS_ECONDITION, "cloud file %s is shorter than the %llu bytes "
                                 "recorded when it was tiered", j->m->path,
