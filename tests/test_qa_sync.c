@@ -630,6 +630,33 @@ static void test_qa_sync__recall_of_a_deleted_cloud_copy_says_so(void **state)
     afs_test_assert_file(b->data, "gone.txt", NULL);
 }
 
+/*
+ * A placeholder renamed, and a new file made under its old name before the
+ * next sync ("rename report.txt to report-old.txt, save a new report.txt").
+ * The new file must not replace the cloud copy that the renamed placeholder
+ * still stands for: the rename is carried out first, then the new file is
+ * uploaded. Before the fix the upload replaced the only copy of the old
+ * content and the renamed placeholder could never be recalled.
+ */
+static void test_qa_sync__new_file_at_a_renamed_placeholders_name(void **state)
+{
+    afs_test_env *env = *state;
+    afs_test_server *a = afs_test_env_server(env, "ServerA");
+    afs_test_server *b;
+
+    put_big(a->data, "report.txt", "last year's report");
+    b = placeholders_on_b(env, a);
+    rename_in(b->data, "report.txt", "report-old.txt");
+    afs_test_put(b->data, "report.txt", "this year's report");
+    afs_test_sync(b);
+    afs_test_assert_file(env->share, "report.txt", "this year's report");
+    assert_big(env->share, "report-old.txt", "last year's report");
+    assert_recalls(b, "report-old.txt", "last year's report");
+    afs_test_sync(a);
+    assert_big(a->data, "report-old.txt", "last year's report");
+    afs_test_assert_file(a->data, "report.txt", "this year's report");
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -648,6 +675,7 @@ int main(void)
         T(test_qa_sync__group_whose_share_lost_its_definition_can_be_deleted),
         T(test_qa_sync__damaged_journal_entries_cost_a_full_scan_only),
         T(test_qa_sync__recall_of_a_deleted_cloud_copy_says_so),
+        T(test_qa_sync__new_file_at_a_renamed_placeholders_name),
     };
 #undef T
     return cmocka_run_group_tests_name("qa_sync", tests, NULL, NULL);

@@ -174,6 +174,109 @@ static void id_key(uint64_t id, char buf[24])
     snprintf(buf, 24, "%" PRIx64, id);
 }
 
+/*
+ * Carry this server's rename of `old` to `c` into the share (conditional on
+ * the base's etag, never over an item), and move the bases. *carried says
+ * whether it happened; a failed rename falls back to delete + create.
+ */
+static int carry(afs__apply *a, afs__item *old, afs__item *c, bool *carried)
+{
+    afs__session *s = a->s;
+    afs_storage_entry e;
+    int rc;
+
+    *carried = false;
+    rc = afs_storage_rename(s->storage, old->path, c->path,
+                            old->base.type == AFS_TYPE_FILE ? old->base.etag : NULL,
+                            AFS_STORAGE_RENAME_NOREPLACE);
+    if (rc != 0) {
+        /* Fall back to delete + create; modify beats delete. */
+        afs__log(AFS_LOG_INFO, "sync: rename %s -> %s in the share failed (%s); "
+                 "uploading instead", old->path, c->path, afs_error_last());
+        afs_error_clear();
+        return 0;
+    }
+    *carried = true;
+    if ((rc = move_subtree(a, old->path, c->path, false)) != 0)
+        return rc;
+    /* Renaming changed the file's ctime: if its content is still the
+     * base's (the id, size and time already match), take the new ctime,
+     * or the file would be uploaded again. */
+    if (c->local.type == AFS_TYPE_FILE && c->base_has_md5 && !c->local_placeholder) {
+        uint8_t md5[AFS__MD5_LEN];
+        if (afs__apply_hash_local(a, c, md5) == 0 &&
+            memcmp(md5, c->base_md5, AFS__MD5_LEN) == 0)
+            c->base.ctime_ns = c->local.ctime_ns;
+        else if ((rc = a->fatal) != 0)
+            return rc;
+        afs_error_clear();
+    }
+    /* The rename gave the object a new etag; the content is the same. */
+    if (afs_storage_stat(s->storage, c->path, &e) == 0) {
+        c->base.etag = afs__arena_strdup(&s->arena, e.etag);
+        c->cloud.etag = c->base.etag;
+        c->cloud_known = true;
+        if ((rc = afs__apply_save(a, c)) != 0)
+            return rc;
+        if (c->local.type == AFS_TYPE_FILE && (rc = retarget(a, c, c->base.etag)) != 0)
+            return rc;
+    }
+    /* The digest says which content moved (the rename was conditional on
+     * the base's etag), so that others adopt the rename only for it. */
+    afs__apply_journal(a, AFS__JOP_RENAME, old->path, c->path, c->local.type,
+                       c->base.size, c->base.mtime_ns, c->base.etag,
+                       c->local.type == AFS_TYPE_FILE && c->base_has_md5 ? c->base_md5
+                                                                         : NULL);
+    if (a->res)
+        a->res->renamed_cloud++;
+    return 0;
+}
+
+/*
+ * Placeholders renamed here whose old path holds a new file now (the rename
+ * detection above wants the old path vanished): the old cloud copy is the
+ * placeholder's only content, so the rename is carried out first; the new
+ * file at the old path is then an ordinary new file.
+ */
+static int placeholder_renames(afs__apply *a)
+{
+    afs__session *s = a->s;
+    afs__item **list = NULL;
+    size_t pos = 0, n = 0, cap = 0;
+    const char *key;
+    void *val;
+    int rc = 0;
+
+    while (afs__map_next(&s->items, &pos, &key, &val)) {
+        afs__item *c = val;
+        if (!c->placeholder_from || c->base.exists || c->cloud.exists || !c->local.exists)
+            continue;
+        if (n == cap) {
+            afs__item **nl = afs__realloc(list, (cap ? cap * 2 : 16) * sizeof(*nl));
+            if (!nl) {
+                free(list);
+                return a->fatal = AFS_ENOMEM;
+            }
+            list = nl;
+            cap = cap ? cap * 2 : 16;
+        }
+        list[n++] = c;
+    }
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        afs__item *c = list[i], *old = afs__map_get(&s->items, c->placeholder_from);
+        bool carried;
+        if (!old || !old->base.exists || old->base.type != AFS_TYPE_FILE ||
+            !old->local.exists || old->local.file_id == old->base.file_id ||
+            c->local.file_id != old->base.file_id || old->base.size != c->local.size ||
+            old->base.mtime_ns != c->local.mtime_ns || !old->cloud.exists ||
+            !old->cloud.etag || !old->base.etag || strcmp(old->cloud.etag, old->base.etag) != 0)
+            continue;
+        rc = carry(a, old, c, &carried);
+    }
+    free(list);
+    return rc;
+}
+
 /* Server-side renames become renames in the share. */
 static int local_renames(afs__apply *a)
 {
@@ -215,7 +318,7 @@ static int local_renames(afs__apply *a)
     qsort(cands, n, sizeof(*cands), cmp_depth);
     for (size_t i = 0; i < n; i++) {
         afs__item *c = cands[i], *old;
-        afs_storage_entry e;
+        bool carried = false;
         char k[24];
         if (c->base.exists || c->cloud.exists) /* moved here by a directory rename */
             continue;
@@ -226,52 +329,14 @@ static int local_renames(afs__apply *a)
         if (old->base.type == AFS_TYPE_FILE &&
             (old->base.size != c->local.size || old->base.mtime_ns != c->local.mtime_ns))
             continue;
-        rc = afs_storage_rename(s->storage, old->path, c->path,
-                                old->base.type == AFS_TYPE_FILE ? old->base.etag : NULL,
-                                AFS_STORAGE_RENAME_NOREPLACE);
-        if (rc != 0) {
-            /* Fall back to delete + create; modify beats delete. */
-            afs__log(AFS_LOG_INFO, "sync: rename %s -> %s in the share failed (%s); "
-                     "uploading instead", old->path, c->path, afs_error_last());
-            afs_error_clear();
-            rc = 0;
-            continue;
-        }
-        afs__map_remove(&by_id, k);
-        if ((rc = move_subtree(a, old->path, c->path, false)) != 0)
+        if ((rc = carry(a, old, c, &carried)) != 0)
             goto done;
-        /* Renaming changed the file's ctime: if its content is still the
-         * base's (the id, size and time already match), take the new ctime,
-         * or the file would be uploaded again. */
-        if (c->local.type == AFS_TYPE_FILE && c->base_has_md5 && !c->local_placeholder) {
-            uint8_t md5[AFS__MD5_LEN];
-            if (afs__apply_hash_local(a, c, md5) == 0 &&
-                memcmp(md5, c->base_md5, AFS__MD5_LEN) == 0)
-                c->base.ctime_ns = c->local.ctime_ns;
-            else if ((rc = a->fatal) != 0)
-                goto done;
-            afs_error_clear();
-        }
-        /* The rename gave the object a new etag; the content is the same. */
-        if (afs_storage_stat(s->storage, c->path, &e) == 0) {
-            c->base.etag = afs__arena_strdup(&s->arena, e.etag);
-            c->cloud.etag = c->base.etag;
-            c->cloud_known = true;
-            if ((rc = afs__apply_save(a, c)) != 0)
-                goto done;
-            if (c->local.type == AFS_TYPE_FILE && (rc = retarget(a, c, c->base.etag)) != 0)
-                goto done;
-        }
-        /* The digest says which content moved (the rename was conditional on
-         * the base's etag), so that others adopt the rename only for it. */
-        afs__apply_journal(a, AFS__JOP_RENAME, old->path, c->path, c->local.type,
-                           c->base.size, c->base.mtime_ns, c->base.etag,
-                           c->local.type == AFS_TYPE_FILE && c->base_has_md5 ? c->base_md5
-                                                                             : NULL);
-        if (a->res)
-            a->res->renamed_cloud++;
+        if (carried)
+            afs__map_remove(&by_id, k);
     }
 done:
+    if (rc == 0)
+        rc = placeholder_renames(a);
     if (rc == 0)
         keep_placeholder_sources(s);
     afs__map_free(&by_id);
