@@ -657,6 +657,32 @@ static void test_qa_sync__new_file_at_a_renamed_placeholders_name(void **state)
     afs_test_assert_file(a->data, "report.txt", "this year's report");
 }
 
+/*
+ * Both servers renamed the same folder of placeholders the same way (or a
+ * session was killed after carrying another server's rename here and before
+ * recording it, which leaves the same state). Before the fix the
+ * placeholders at the new path kept naming the old cloud paths, which no
+ * longer exist: they could never be recalled.
+ */
+static void test_qa_sync__same_rename_on_both_sides_keeps_placeholders_readable(void **state)
+{
+    afs_test_env *env = *state;
+    afs_test_server *a = afs_test_env_server(env, "ServerA");
+    afs_test_server *b;
+
+    put_big(a->data, "dir/x.txt", "in the folder");
+    b = placeholders_on_b(env, a);
+    rename_in(a->data, "dir", "moved");
+    afs_test_sync(a);
+    rename_in(b->data, "dir", "moved");
+    afs_test_sync(b);
+    assert_int_equal(b->last.item_errors, 0);
+    assert_recalls(b, "moved/x.txt", "in the folder");
+    afs_test_sync(b);
+    assert_int_equal(b->last.item_errors, 0);
+    assert_int_equal(b->last.files_uploaded, 0);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -676,6 +702,7 @@ int main(void)
         T(test_qa_sync__damaged_journal_entries_cost_a_full_scan_only),
         T(test_qa_sync__recall_of_a_deleted_cloud_copy_says_so),
         T(test_qa_sync__new_file_at_a_renamed_placeholders_name),
+        T(test_qa_sync__same_rename_on_both_sides_keeps_placeholders_readable),
     };
 #undef T
     return cmocka_run_group_tests_name("qa_sync", tests, NULL, NULL);

@@ -249,7 +249,7 @@ static int placeholder_renames(afs__apply *a)
 
     while (afs__map_next(&s->items, &pos, &key, &val)) {
         afs__item *c = val;
-        if (!c->placeholder_from || c->base.exists || c->cloud.exists || !c->local.exists)
+        if (!c->placeholder_from || c->base.exists || !c->local.exists)
             continue;
         if (n == cap) {
             afs__item **nl = afs__realloc(list, (cap ? cap * 2 : 16) * sizeof(*nl));
@@ -265,7 +265,19 @@ static int placeholder_renames(afs__apply *a)
     for (size_t i = 0; i < n && rc == 0; i++) {
         afs__item *c = list[i], *old = afs__map_get(&s->items, c->placeholder_from);
         bool carried;
-        if (!old || !old->base.exists || old->base.type != AFS_TYPE_FILE ||
+        if (c->cloud.exists && c->cloud.type == AFS_TYPE_FILE && c->cloud.etag &&
+            c->placeholder_etag && strcmp(c->cloud.etag, c->placeholder_etag) == 0) {
+            /* The share made the same rename: the very version the marker
+             * names is at the new path already. */
+            c->base = c->cloud;
+            c->base.file_id = c->local.file_id;
+            c->base.ctime_ns = c->local.ctime_ns;
+            c->base_has_md5 = c->cloud_has_md5;
+            memcpy(c->base_md5, c->cloud_md5, AFS__MD5_LEN);
+            rc = retarget(a, c, c->cloud.etag);
+            continue;
+        }
+        if (c->cloud.exists || !old || !old->base.exists || old->base.type != AFS_TYPE_FILE ||
             !old->local.exists || old->local.file_id == old->base.file_id ||
             c->local.file_id != old->base.file_id || old->base.size != c->local.size ||
             old->base.mtime_ns != c->local.mtime_ns || !old->cloud.exists ||

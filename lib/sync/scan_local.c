@@ -176,7 +176,8 @@ static int placeholder(afs__session *s, afs__item *it, const char *abs, afs_fs_s
         /* Renamed here (its marker names another cloud path): new at this
          * path, so that the rename detection pairs it with its source and
          * the source is never taken for a deletion (lib/sync/rename.c). */
-        if (!(it->placeholder_from = afs__arena_strdup(&s->arena, pr.cloud_path)))
+        if (!(it->placeholder_from = afs__arena_strdup(&s->arena, pr.cloud_path)) ||
+            !(it->placeholder_etag = afs__arena_strdup(&s->arena, pr.etag)))
             return AFS_ENOMEM;
         return 0;
     }

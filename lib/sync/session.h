@@ -34,6 +34,7 @@ typedef struct afs__item {
     bool made_placeholder;  /* this session created it as a placeholder */
     const char *placeholder_from; /* a placeholder renamed here: the cloud path its marker
                                      names (arena), NULL otherwise */
+    const char *placeholder_etag; /* and the cloud etag it names */
 } afs__item;
 
 /* A per-item failure of this session. */
