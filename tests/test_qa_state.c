@@ -2,6 +2,7 @@
  * QA regressions of the state directory (docs/state-store.md): each test
  * failed before its fix.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
@@ -50,10 +51,46 @@ static void test_qa_state__read_only_state_directory_says_so(void **state)
     free(root);
 }
 
+/* AFS_FS_CTL_HAS_HOLES of the POSIX default: what tells a placeholder
+ * rewritten in full (uploaded) from one with holes left (never uploaded). */
+static void test_qa_state__posix_says_whether_a_file_has_holes(void **state)
+{
+    char *root = afs_test_sandbox("qaholes");
+    char *sparse = afs_test_path(root, "sparse"), *full = afs_test_path(root, "full");
+    const afs_fs_ops *ops;
+    void *ctx;
+    afs_fs *fs;
+    FILE *f;
+    (void)state;
+
+    f = fopen(full, "w");
+    assert_non_null(f);
+    for (int i = 0; i < 4096; i++)
+        fputs("0123456789abcdef", f);
+    fclose(f);
+    f = fopen(sparse, "w");
+    assert_non_null(f);
+    assert_int_equal(fseek(f, 1 << 20, SEEK_SET), 0);
+    fputs("tail", f);
+    fclose(f);
+    AFS_ASSERT_OK(afs_fs_posix_new(&fs));
+    AFS_ASSERT_OK(afs_fs_ops_get(fs, &ops, &ctx));
+    assert_int_equal(ops->ctl(ctx, AFS_FS_CTL_HAS_HOLES, full), 0);
+    assert_int_equal(ops->ctl(ctx, AFS_FS_CTL_HAS_HOLES, sparse), 1);
+    assert_int_equal(ops->ctl(ctx, AFS_FS_CTL_HAS_HOLES, root), AFS_EINVAL);
+    assert_int_equal(ops->ctl(ctx, 12345, full), AFS_ENOTSUP);
+    afs_fs_free(fs);
+    afs_test_rmtree(root);
+    free(sparse);
+    free(full);
+    free(root);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_qa_state__read_only_state_directory_says_so),
+        cmocka_unit_test(test_qa_state__posix_says_whether_a_file_has_holes),
     };
     return cmocka_run_group_tests_name("qa_state", tests, NULL, NULL);
 }

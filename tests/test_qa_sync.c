@@ -59,6 +59,9 @@ static void assert_big(const char *dir, const char *rel, const char *head)
     free(b);
 }
 
+static afs_test_server *placeholders_on_b(afs_test_env *env, afs_test_server *a);
+static void rename_in(const char *dir, const char *from, const char *to);
+
 static uint32_t tier_state(afs_test_server *s, const char *rel)
 {
     afs_tier_info info;
@@ -124,8 +127,8 @@ static void test_qa_sync__interrupted_content_download_is_finished_later(void **
  * editor's save, "cp new old", "echo > file") holds no hole any more: every
  * byte is the user's. Before the fix it was refused for good as "a tiered
  * placeholder; its content is in the cloud", so the edit never reached the
- * share or the other servers. Still open: skipped unless AFS_QA_KNOWN_BUGS
- * is set (the fix needs a hole query in the filesystem vtable).
+ * share or the other servers. (The filesystem now says whether a hole is
+ * left: AFS_FS_CTL_HAS_HOLES.)
  */
 static void test_qa_sync__placeholder_rewritten_in_full_is_uploaded(void **state)
 {
@@ -134,11 +137,6 @@ static void test_qa_sync__placeholder_rewritten_in_full_is_uploaded(void **state
     afs_test_server *b = afs_test_env_server(env, "ServerB");
     afs_endpoint_options o = AFS_ENDPOINT_OPTIONS_INIT;
 
-    if (!getenv("AFS_QA_KNOWN_BUGS")) {
-        print_message("known bug (docs/sync.md, known problems): a placeholder rewritten "
-                      "in full is refused as a tiered placeholder and never uploaded\n");
-        skip();
-    }
     put_big(a->data, "doc.txt", "the cloud's content");
     put_big(a->data, "big.txt", "another file");
     afs_test_env_join(env, a, NULL);
@@ -157,43 +155,43 @@ static void test_qa_sync__placeholder_rewritten_in_full_is_uploaded(void **state
     assert_big(env->share, "big.txt", "rewritten in full, same size");
     afs_test_sync(a);
     afs_test_assert_file(a->data, "doc.txt", "a new short version written over it");
-    /* Settled: nothing moves again. */
+    /* Settled: nothing moves again, and they are ordinary files now. */
     afs_test_sync(b);
     assert_int_equal(b->last.files_uploaded + b->last.files_downloaded, 0);
     assert_int_equal(b->last.item_errors, 0);
+    assert_int_equal(tier_state(b, "doc.txt"), AFS_TIER_STATE_FULL);
+    assert_int_equal(tier_state(b, "big.txt"), AFS_TIER_STATE_FULL);
 }
 
 /*
  * One item refused before its upload starts, among several uploads: here a
- * placeholder rewritten in full, which the upload still refuses as "a tiered
- * placeholder" (see the skipped test above). Before the fix the refusal
- * ended the whole session with AFS_ECONDITION when uploads ran on transfer
- * threads, so every upload planned after it was skipped, in every session,
- * until someone found and fixed that one file.
+ * renamed placeholder whose rename cannot be carried to the share (its
+ * source changed there), which is never uploaded. Before the fix such a
+ * refusal ended the whole session with AFS_ECONDITION when uploads ran on
+ * transfer threads, so every upload planned after it was skipped, in every
+ * session, until someone found and fixed that one file. (Found with a
+ * placeholder rewritten in full, which is no longer refused at all.)
  */
 static void test_qa_sync__refused_upload_does_not_stop_the_others(void **state)
 {
     afs_test_env *env = *state;
     afs_test_server *a = afs_test_env_server(env, "ServerA");
-    afs_test_server *b = afs_test_env_server(env, "ServerB");
-    afs_endpoint_options o = AFS_ENDPOINT_OPTIONS_INIT;
+    afs_test_server *b;
 
     put_big(a->data, "a-doc.txt", "the real content");
-    afs_test_env_join(env, a, NULL);
+    b = placeholders_on_b(env, a);
+    put_big(a->data, "a-doc.txt", "changed on A meanwhile");
     afs_test_sync(a);
-    o.initial_download = AFS_INITIAL_DOWNLOAD_NAMESPACE_ONLY;
-    afs_test_env_join(env, b, &o);
-    afs_test_sync(b);
 
-    put_big(b->data, "a-doc.txt", "rewritten in full on B");
+    rename_in(b->data, "a-doc.txt", "a-doc-moved.txt");
     for (int i = 0; i < 8; i++) {
         char name[32];
         snprintf(name, sizeof(name), "z-new-%d.txt", i);
         afs_test_put(b->data, name, name);
     }
     afs_test_sync(b);
-    assert_true(b->last.item_errors <= 1);
-    assert_true(b->last.files_uploaded >= 8);
+    assert_int_equal(b->last.item_errors, 1);
+    assert_int_equal(b->last.files_uploaded, 8);
     afs_test_assert_file(env->share, "z-new-7.txt", "z-new-7.txt");
     afs_test_sync(a);
     afs_test_assert_file(a->data, "z-new-0.txt", "z-new-0.txt");
@@ -444,21 +442,28 @@ static void test_qa_sync__recall_never_overwrites_writes_into_a_placeholder(void
      * time is taken as an interrupted tiering, docs/tiering.md). */
     afs_test_set_mtime(b->data, "part.txt", 1000000000);
 
-    assert_int_equal(afs_tier_recall(b->ep, "full.txt", NULL, NULL), AFS_ECONDITION);
-    assert_non_null(strstr(afs_error_last(), "written"));
+    /* Rewritten in full: no hole is left, so nothing is fetched; it is an
+     * ordinary file again. */
+    AFS_ASSERT_OK(afs_tier_recall(b->ep, "full.txt", NULL, NULL));
     afs_test_assert_file(b->data, "full.txt", "the user's new text");
-    assert_int_equal(afs_tier_read(b->ep, "full.txt", 0, buf, sizeof(buf), &n),
-                     AFS_ECONDITION);
+    AFS_ASSERT_OK(afs_tier_read(b->ep, "full.txt", 0, buf, sizeof(buf), &n));
+    assert_memory_equal(buf, "the user's new", 14);
     afs_test_assert_file(b->data, "full.txt", "the user's new text");
 
+    /* Written in part: its holes are still holes; the recall is refused. */
     assert_int_equal(afs_tier_recall(b->ep, "part.txt", NULL, NULL), AFS_ECONDITION);
+    assert_non_null(strstr(afs_error_last(), "written"));
     got = afs_test_get(b->data, "part.txt");
     assert_non_null(got);
     assert_memory_equal(got, "USER", 4);
     free(got);
-    /* A recall of the folder skips them and says so. */
+    /* A recall of the folder leaves both alone, and says so for part.txt. */
     assert_int_not_equal(afs_tier_recall(b->ep, "", NULL, NULL), 0);
     afs_test_assert_file(b->data, "full.txt", "the user's new text");
+    got = afs_test_get(b->data, "part.txt");
+    assert_non_null(got);
+    assert_memory_equal(got, "USER", 4);
+    free(got);
 }
 
 /*

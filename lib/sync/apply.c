@@ -297,6 +297,8 @@ static int refuse_placeholder(afs__apply *a, afs__item *it, const char *abs)
     }
     if (!pr.has_marker || pr.state == AFS_TIER_STATE_FULL)
         return 0;
+    if (afs__tier_rewritten_in_full(a->s->fs, abs))
+        return 0; /* no hole left: every byte is the user's */
 refuse:
     return afs__error_set(AFS_ECONDITION, "%s is a tiered placeholder; its content is in the "
                           "cloud and is never uploaded or compared from here", abs);

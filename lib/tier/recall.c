@@ -251,6 +251,10 @@ static int recall_start(recall_ctx *r, rstate *s, uint64_t off, uint64_t len, ui
         s->was_full = true; /* someone else finished it, or it never was tiered */
         goto done;
     }
+    if (written_since_tiered(&st, &m) && afs__tier_rewritten_in_full(fs, abs)) {
+        s->was_full = true; /* every byte is the writer's: nothing to fetch */
+        goto done;
+    }
     if (written_since_tiered(&st, &m)) {
         rc = afs__error_set(AFS_ECONDITION, "recall %s: the file was written since it became "
                             "a placeholder (its size or write time is no longer its tier "

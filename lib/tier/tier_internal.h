@@ -92,6 +92,14 @@ int afs__tier_placeholder_update(afs_endpoint *ep, const char *rel, uint64_t siz
                                  int64_t mtime_ns, const char *etag, afs_fs_stat *out);
 
 /*
+ * Was the placeholder `abs` written again in full, so that every byte of it
+ * is on disk (no hole left)? Asks the filesystem (AFS_FS_CTL_HAS_HOLES);
+ * false when it cannot say. When true its tier marker is removed: it is an
+ * ordinary file again.
+ */
+bool afs__tier_rewritten_in_full(afs_fs *fs, const char *abs);
+
+/*
  * The placeholder `rel` was renamed (by the server, and the sync carried the
  * rename to the share): its marker now names the cloud path `rel` and the
  * object's `etag` there; size, time and recalled data stay. AFS_ECONDITION
