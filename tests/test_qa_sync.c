@@ -630,6 +630,9 @@ static void test_qa_sync__recall_of_a_deleted_cloud_copy_says_so(void **state)
     afs_test_sync(a);
     assert_int_equal(afs_tier_recall(b->ep, "gone.txt", NULL, NULL), AFS_ENOTFOUND);
     assert_non_null(strstr(afs_error_last(), "cloud copy gone.txt"));
+    /* The storage's own words follow, intact (formatting the message from
+     * the thread's last error once wrote garbage into it). */
+    assert_non_null(strstr(afs_error_last(), "(storage read \"gone.txt\": "));
     /* And the sync removes the placeholder, as the share says. */
     afs_test_sync(b);
     afs_test_assert_file(b->data, "gone.txt", NULL);
