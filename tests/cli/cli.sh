@@ -260,6 +260,22 @@ test_cli__damaged_group_definition_says_what_to_do() {
     expect 0 branch group delete Projects
 }
 
+# QA: a recall refused because the placeholder was written into. Before, the
+# hint said the file changed in the cloud, which it had not.
+test_cli__recall_of_a_written_placeholder_has_the_right_hint() {
+    tier_volume 16m
+    tier_server
+    mkbin "$T/vol/data/photo.bin" 1
+    expect 0 a sync
+    expect 0 a tier "$T/vol/data/photo.bin"
+    printf 'USER' | dd of="$T/vol/data/photo.bin" conv=notrunc status=none
+    touch -d @1000000000 "$T/vol/data/photo.bin"
+    expect 1 a recall "$T/vol/data/photo.bin"
+    grep -q "writes made without a recall host" "$T/err" || fail "hint: $(cat "$T/err")"
+    grep -q "changed in the cloud" "$T/err" && fail "wrong hint: $(cat "$T/err")"
+    [[ $(head -c 4 "$T/vol/data/photo.bin") == USER ]] || fail "the write was lost"
+}
+
 test_cli__json_on_every_verb() {
     mkdir -p "$T/share" "$T/data"
     echo x >"$T/data/x.txt"
