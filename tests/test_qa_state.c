@@ -86,11 +86,44 @@ static void test_qa_state__posix_says_whether_a_file_has_holes(void **state)
     free(root);
 }
 
+/*
+ * The local backend's own folder .libafs/local/tmp replaced by a file.
+ * Before the fix every command on the share failed with "open tmp: Not a
+ * directory", which says neither where nor what to do.
+ */
+static void test_qa_state__local_backend_names_a_replaced_private_folder(void **state)
+{
+    char *root = afs_test_sandbox("qalocal");
+    char *tmp = afs_test_path(root, ".libafs/local/tmp");
+    afs_storage *st = NULL;
+    FILE *f;
+    (void)state;
+
+    AFS_ASSERT_OK(afs_storage_local_new(&st, root, NULL));
+    afs_storage_free(st);
+    st = NULL;
+    afs_test_rmtree(tmp);
+    f = fopen(tmp, "w");
+    assert_non_null(f);
+    fputs("not a folder", f);
+    fclose(f);
+    assert_int_equal(afs_storage_local_new(&st, root, NULL), AFS_ENOTDIR);
+    assert_non_null(strstr(afs_error_last(), "\"tmp\" under .libafs/ is not a folder"));
+    assert_non_null(strstr(afs_error_last(), "move that away"));
+    assert_int_equal(unlink(tmp), 0);
+    AFS_ASSERT_OK(afs_storage_local_new(&st, root, NULL));
+    afs_storage_free(st);
+    afs_test_rmtree(root);
+    free(tmp);
+    free(root);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_qa_state__read_only_state_directory_says_so),
         cmocka_unit_test(test_qa_state__posix_says_whether_a_file_has_holes),
+        cmocka_unit_test(test_qa_state__local_backend_names_a_replaced_private_folder),
     };
     return cmocka_run_group_tests_name("qa_state", tests, NULL, NULL);
 }
