@@ -231,13 +231,42 @@ const char *cli_choice_name(const cli_choice *choices, uint32_t value)
     return "unknown";
 }
 
+/* Does this service know a group of that name (whatever its share holds)? */
+static bool group_known(cli_ctx *ctx, const char *name)
+{
+    afs_strarray names = { NULL, 0 };
+    bool known = false;
+    if (afs_group_list(ctx->svc, &names) != 0)
+        return false;
+    for (size_t i = 0; i < names.count; i++)
+        known = known || strcmp(names.strings[i], name) == 0;
+    afs_strarray_free(&names);
+    return known;
+}
+
 int cli_open_group(cli_ctx *ctx, const char *name, afs_group **out)
 {
-    char what[512];
+    char what[512], hint[1024];
     int rc = afs_group_open(out, ctx->svc, name, NULL);
     if (rc == 0)
         return 0;
     snprintf(what, sizeof(what), "open sync group \"%s\"", cli_shown(name, 0));
+    if (rc == AFS_ECORRUPT && name && !strstr(cli_error_message(rc), "now holds")) {
+        /* The share's definition of the group is damaged. */
+        snprintf(hint, sizeof(hint), "the share's .libafs/group.json is damaged: restore it "
+                 "from a backup of the share; or remove it, run \"afs group delete %s\" on "
+                 "every server (files stay), then create the group and join it again",
+                 cli_shown(name, 0));
+        return cli_fail_hint(ctx, rc, what, hint);
+    }
+    if ((rc == AFS_ENOTFOUND || rc == AFS_ECORRUPT) && name && group_known(ctx, name)) {
+        /* Known here, but the share no longer holds it (or cannot be read). */
+        snprintf(hint, sizeof(hint), "check that the share is mounted and reachable; if its "
+                 ".libafs/ folder was removed or another group was made there, \"afs group "
+                 "delete %s\" forgets the group here (files stay), then create or join it "
+                 "again", cli_shown(name, 0));
+        return cli_fail_hint(ctx, rc, what, hint);
+    }
     return cli_fail_hint(ctx, rc, what,
                          rc == AFS_ENOTFOUND ? "\"afs group list\" shows the groups this server "
                                                "knows; \"afs group join STORAGE_URI\" adds one"

@@ -446,8 +446,12 @@ int cli_recall(cli_ctx *ctx, const cli_args *args)
             cli_say("%s: interrupted; what was recalled is kept, the rest stay placeholders",
                     what);
         } else if (rc != 0) {
+            /* A placeholder written into is not a cloud change. */
+            bool written = rc == AFS_ECONDITION && strstr(cli_error_message(rc), "was written");
             one = cli_fail_hint(ctx, rc, what,
-                                rc == AFS_ECONDITION
+                                written ? "the placeholder holds writes made without a recall "
+                                          "host; the message says how to keep or drop them"
+                                : rc == AFS_ECONDITION
                                     ? "the file changed in the cloud since it was tiered: "
                                       "\"afs sync\" brings the new version"
                                     : NULL);

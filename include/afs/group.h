@@ -62,6 +62,9 @@ AFS_EXTERN void afs_group_close(afs_group *group);
  * Delete a sync group: its definition is removed from the share (the user
  * data in the share stays) and the service forgets it. Refused with
  * AFS_EBUSY while the group has server endpoints (delete them first).
+ * When the share, reachable, no longer holds the group (its .libafs/ was
+ * removed, or another group was created there), the service just forgets
+ * the group and its own endpoint of it (state included; files stay).
  * Errors: AFS_ENOTFOUND, AFS_EBUSY, storage errors.
  */
 AFS_EXTERN int afs_group_delete(afs_service *svc, const char *name);

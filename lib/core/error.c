@@ -77,15 +77,22 @@ void afs_error_clear(void)
 
 int afs_error_set_str(int code, const char *message)
 {
+    char msg[ERRBUF_SIZE];
+    /* Copied aside first: `message` may be afs_error_last() itself. */
+    snprintf(msg, sizeof(msg), "%s", message ? message : afs_strerror(code));
     tls_err.code = code;
-    snprintf(tls_err.msg, sizeof(tls_err.msg), "%s", message ? message : afs_strerror(code));
+    memcpy(tls_err.msg, msg, sizeof(msg));
     return code;
 }
 
 int afs__error_vset(int code, const char *fmt, va_list ap)
 {
+    /* Formatted aside first: an argument may be afs_error_last() itself,
+     * which points into tls_err.msg (overlapping vsnprintf wrote garbage). */
+    char msg[ERRBUF_SIZE];
+    vsnprintf(msg, sizeof(msg), fmt, ap);
     tls_err.code = code;
-    vsnprintf(tls_err.msg, sizeof(tls_err.msg), fmt, ap);
+    memcpy(tls_err.msg, msg, sizeof(msg));
     afs__log(AFS_LOG_DEBUG, "error %d: %s", code, tls_err.msg);
     return code;
 }

@@ -67,18 +67,49 @@ static const char *hint(int code)
     }
 }
 
+/*
+ * SQLite reports "cannot open" with the errno of its last probe, often the
+ * ENOENT of a -wal file it could not create: the database is there, the
+ * cause is that it cannot be written. Say which.
+ */
+static const char *cantopen_cause(const char *path, int *code)
+{
+    char *dir, *slash;
+    int writable;
+    if (!path || access(path, F_OK) != 0)
+        return NULL; /* really missing */
+    *code = AFS_EPERM;
+    if (access(path, W_OK) != 0 && errno == EROFS)
+        return "; the file system holding it is read-only: remount it read-write, or use "
+               "another state directory";
+    if (!(dir = afs__strdup(path)))
+        return NULL;
+    slash = strrchr(dir, '/');
+    if (slash)
+        *slash = '\0';
+    writable = access(slash ? (dir[0] ? dir : "/") : ".", W_OK) == 0;
+    free(dir);
+    if (!writable)
+        return "; its directory is not writable, and SQLite creates its -wal and -shm files "
+               "there: check the directory's permissions";
+    return NULL;
+}
+
 /* afs__db_error for a connection that may not be wrapped in an afs_db yet. */
 static int raise_sqlite(sqlite3 *h, const char *path, int rc, const char *what)
 {
     int code = map_code(h, rc);
+    const char *cause = NULL;
     const char *msg;
+    if ((rc & 0xff) == SQLITE_CANTOPEN)
+        cause = cantopen_cause(path, &code);
     /* The connection's message describes `rc` only if it is the last error. */
     if (h && (sqlite3_extended_errcode(h) & 0xff) == (rc & 0xff))
         msg = sqlite3_errmsg(h);
     else
         msg = sqlite3_errstr(rc);
     return afs__error_set(code, "%s: state database \"%s\": %s (SQLite code %d)%s", what,
-                          path ? path : "?", msg, rc, hint(code));
+                          path ? path : "?", msg, rc, cause ? cause : hint(code));
 }
 
 int afs__db_error(afs_db *db, int sqlite_rc, const char *what)

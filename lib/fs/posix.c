@@ -782,6 +782,38 @@ done:
 
 /* ---- registration ---- */
 
+/* ctl: AFS_FS_CTL_HAS_HOLES by SEEK_HOLE, confirmed by the allocated
+ * blocks (a file system without SEEK_HOLE reports no hole at all). */
+static int posix_ctl(void *ctx, int op, void *arg)
+{
+    const char *path = arg;
+    struct stat st;
+    off_t hole;
+    int fd, err;
+    (void)ctx;
+    if (op != AFS_FS_CTL_HAS_HOLES)
+        return afs__error_set(AFS_ENOTSUP, "posix ctl: unknown operation %d", op);
+    if (!path)
+        return afs__error_set(AFS_EINVAL, "posix ctl: a path is required");
+    if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+        return afs__error_errno(errno, "open %s", path);
+    if (fstat(fd, &st) != 0) {
+        err = errno;
+        close(fd);
+        return afs__error_errno(err, "stat %s", path);
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        return afs__error_set(AFS_EINVAL, "%s is not a regular file", path);
+    }
+    hole = st.st_size ? lseek(fd, 0, SEEK_HOLE) : 0;
+    err = errno;
+    close(fd);
+    if (hole < 0)
+        return err == EINVAL || err == ENXIO ? 1 : afs__error_errno(err, "seek %s", path);
+    return hole < st.st_size || (uint64_t)st.st_blocks * 512 < (uint64_t)st.st_size;
+}
+
 static void posix_release(void *ctx)
 {
     free(ctx);
@@ -792,7 +824,7 @@ int afs_fs_posix_new(afs_fs **out)
     static const afs_fs_ops ops = {
         .version = AFS_FS_OPS_VERSION,
         .release = posix_release,
-        .ctl = NULL, /* no backend-specific operations yet */
+        .ctl = posix_ctl,
         .stat = posix_stat,
         .dir_open = posix_dir_open,
         .dir_read = posix_dir_read,

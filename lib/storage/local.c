@@ -1781,6 +1781,10 @@ static int open_private_dir(struct local *l, int parent, const char *name, int *
     if (mkdirat(parent, name, 0777) != 0 && errno != EEXIST)
         return afs__error_errno(errno, "local storage: %s: create %s", l->root, name);
     *out = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (*out < 0 && (errno == ENOTDIR || errno == ELOOP))
+        return afs__error_set(AFS_ENOTDIR, "local storage: %s: its own folder \"%s\" under "
+                              ".libafs/ is not a folder (a file or a link is in its place); "
+                              "move that away and the folder is made again", l->root, name);
     if (*out < 0)
         return afs__error_errno(errno, "local storage: %s: open %s", l->root, name);
     return 0;

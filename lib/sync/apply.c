@@ -189,6 +189,19 @@ static int recheck_local(afs__apply *a, const afs__item *it, const char *abs)
                           "it is synced again next session", abs);
 }
 
+/* Why a non-directory stays in a folder's way: links and special files
+ * never sync, so nothing else will move them. */
+static const char *in_the_way(uint32_t type)
+{
+    if (type == AFS_TYPE_SYMLINK)
+        return ": it is a symbolic link, which is never synced, so the share's folder of that "
+               "name cannot come here until the link is renamed or removed";
+    if (type == AFS_TYPE_OTHER)
+        return ": it is a device, socket or fifo, which is never synced, so the share's folder "
+               "of that name cannot come here until it is renamed or removed";
+    return "";
+}
+
 /* Create the local directories of `rel_dir` ("" is the root) as needed. */
 static int ensure_local_dir(afs__apply *a, const char *rel_dir)
 {
@@ -222,7 +235,8 @@ static int ensure_local_dir(afs__apply *a, const char *rel_dir)
                     }
                 }
             } else if (rc == 0 && st.type != AFS_TYPE_DIR) {
-                rc = afs__error_set(AFS_ENOTDIR, "%s is not a directory on the server", abs);
+                rc = afs__error_set(AFS_ENOTDIR, "%s is not a directory on the server%s", abs,
+                                    in_the_way(st.type));
             }
             *p = saved;
             if (rc != 0 || saved == '\0')
@@ -259,6 +273,11 @@ static int refuse_placeholder(afs__apply *a, afs__item *it, const char *abs)
 {
     afs__tier_probe pr;
     afs_fs_stat st;
+    if (it->placeholder_from)
+        return afs__error_set(AFS_ECONDITION, "%s is a tiered placeholder renamed from %s, "
+                              "and the rename could not be carried to the share; recall it "
+                              "(its content is read from %s) and it syncs as a new file", abs,
+                              it->placeholder_from, it->placeholder_from);
     if (it->local_placeholder)
         goto refuse;
     if (!a->s->probe_markers)
@@ -274,6 +293,8 @@ static int refuse_placeholder(afs__apply *a, afs__item *it, const char *abs)
     }
     if (!pr.has_marker || pr.state == AFS_TIER_STATE_FULL)
         return 0;
+    if (afs__tier_rewritten_in_full(a->s->fs, abs))
+        return 0; /* no hole left: every byte is the user's */
 refuse:
     return afs__error_set(AFS_ECONDITION, "%s is a tiered placeholder; its content is in the "
                           "cloud and is never uploaded or compared from here", abs);
@@ -628,7 +649,8 @@ static int do_mkdir_local(afs__apply *a, afs__item *it)
     if ((rc = FS(a)->stat(FSCTX(a), abs, &st)) != 0)
         return rc;
     if (st.type != AFS_TYPE_DIR)
-        return afs__error_set(AFS_ECONDITION, "%s appeared as a file on the server", abs);
+        return afs__error_set(AFS_ECONDITION, "%s appeared as a file on the server%s", abs,
+                              in_the_way(st.type));
     set_local_base(it, &st);
     it->base.etag = it->cloud.etag ? it->cloud.etag : "";
     return 0;
@@ -1214,8 +1236,10 @@ static int submit_upload(afs__apply *a, afs__xfer *x, afs__item *it)
         return a->fatal = AFS_ENOMEM;
     upload_condition(it, &cond, &if_match);
     if ((rc = upload_prepare(a, it, it->path, cond, if_match, &j->up)) != 0) {
+        /* This item's failure (a placeholder refused, say), not the
+         * session's: the other uploads go on. */
         free(j);
-        return rc;
+        return item_done(a, it, rc, false);
     }
     j->item = it;
     afs__xfer_submit(x, j);

@@ -10,7 +10,9 @@
 
 #include "../core/json.h"
 #include "../service/service_internal.h"
+#include "../tier/tier_internal.h"
 #include "group_internal.h"
+#include "state.h"
 
 #define MAX_GROUPS_PER_SERVICE 200 /* afs-facts.md, scale targets */
 
@@ -331,8 +333,117 @@ done:
     return rc;
 }
 
+/*
+ * Forget the group `id` and this service's endpoint of it, here only: the
+ * share no longer holds the group, so there is nothing in it to remove.
+ */
+static int forget_group(afs_service *svc, const char *id, const char *name)
+{
+    afs_db *db = afs__service_db(svc);
+    sqlite3_stmt *st;
+    char *ep_id = NULL, *ep_path = NULL;
+    int rc;
+
+    if (!(st = afs__db_stmt(db, "SELECT id, local_path FROM server_endpoint WHERE group_id = ?")))
+        return afs_error_last_code();
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        ep_id = afs__strdup((const char *)sqlite3_column_text(st, 0));
+        ep_path = afs__strdup((const char *)sqlite3_column_text(st, 1));
+        rc = ep_id && ep_path ? SQLITE_DONE : SQLITE_NOMEM;
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) {
+        rc = rc == SQLITE_NOMEM ? AFS_ENOMEM : afs__db_error(db, rc, "look up server endpoint");
+        goto done;
+    }
+    if ((rc = afs__db_begin(db)) != 0)
+        goto done;
+    if (ep_id) {
+        if (!(st = afs__db_stmt(db, "DELETE FROM server_endpoint WHERE id = ?"))) {
+            rc = afs_error_last_code();
+            afs__db_rollback(db);
+            goto done;
+        }
+        sqlite3_bind_text(st, 1, ep_id, -1, SQLITE_STATIC);
+        rc = sqlite3_step(st);
+        sqlite3_reset(st);
+        if (rc != SQLITE_DONE) {
+            rc = afs__db_error(db, rc, "forget server endpoint");
+            afs__db_rollback(db);
+            goto done;
+        }
+    }
+    if (!(st = afs__db_stmt(db, "DELETE FROM sync_group WHERE id = ?"))) {
+        rc = afs_error_last_code();
+        afs__db_rollback(db);
+        goto done;
+    }
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) {
+        rc = afs__db_error(db, rc, "forget sync group");
+        afs__db_rollback(db);
+        goto done;
+    }
+    if ((rc = afs__db_commit(db)) != 0)
+        goto done;
+    afs__log(AFS_LOG_INFO, "group delete: the share of sync group \"%s\" no longer holds it; "
+             "forgot it here%s%s", name, ep_path ? " with this server's endpoint " : "",
+             ep_path ? ep_path : "");
+    if (ep_id) {
+        if (afs__tier_endpoint_removed(svc, ep_path, ep_id) != 0)
+            afs__log(AFS_LOG_WARN, "group delete: tiering state of %s: %s", ep_path,
+                     afs_error_last());
+        afs_error_clear();
+        rc = afs__state_remove(afs__service_state_dir(svc), ep_id);
+    }
+done:
+    free(ep_id);
+    free(ep_path);
+    return rc;
+}
+
+/*
+ * Is `name` a group this service knows whose share, reachable, no longer
+ * holds it (no definition, or another group's)? Then *orphan is set with
+ * its id (malloc'd).
+ */
+static int orphaned(afs_service *svc, const char *name, char **orphan)
+{
+    afs_storage *storage = NULL;
+    char *id = NULL, *uri = NULL, *doc_id = NULL, *doc_name = NULL;
+    bool found = false;
+    int rc;
+
+    *orphan = NULL;
+    if ((rc = lookup_group(svc, name, &id, &uri, &found)) != 0 || !found)
+        goto done;
+    if (afs_storage_open(&storage, uri) != 0) {
+        afs_error_clear(); /* unreachable: not known to be orphaned */
+        goto done;
+    }
+    rc = read_group_doc(storage, uri, &doc_id, &doc_name);
+    if (rc == AFS_ENOTFOUND || (rc == 0 && strcmp(doc_id, id) != 0)) {
+        *orphan = id;
+        id = NULL;
+    }
+    afs_error_clear();
+    rc = 0;
+done:
+    afs_storage_free(storage);
+    free(id);
+    free(uri);
+    free(doc_id);
+    free(doc_name);
+    return rc;
+}
+
 int afs_group_delete(afs_service *svc, const char *name)
 {
+    char *orphan = NULL;
     afs_group *g = NULL;
     afs_endpoint_info *eps = NULL;
     size_t count = 0;
@@ -341,6 +452,13 @@ int afs_group_delete(afs_service *svc, const char *name)
 
     if (!svc || !name)
         return afs__error_set(AFS_EINVAL, "afs_group_delete: svc and name are required");
+    if ((rc = orphaned(svc, name, &orphan)) != 0)
+        return rc;
+    if (orphan) {
+        rc = forget_group(svc, orphan, name);
+        free(orphan);
+        return rc;
+    }
     if ((rc = afs_group_open(&g, svc, name, NULL)) != 0)
         return rc;
     if ((rc = afs_endpoint_list(g, &eps, &count)) != 0)

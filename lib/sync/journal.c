@@ -502,10 +502,20 @@ int afs__journal_read(afs_storage *s, uint64_t cursor, afs__journal_fn fn, void 
             afs_error_clear();
             return missing_batch(s, seq, path, gap);
         }
-        if (rc == AFS_ECORRUPT) {
+        if (rc == AFS_ENOTDIR) {
+            /* The journal folder is not a folder: no batch can be read. */
+            afs__log(AFS_LOG_WARN, "journal: %s; a full enumeration follows", afs_error_last());
+            afs_error_clear();
+            *gap = true;
+            return 0;
+        }
+        if (rc == AFS_ECORRUPT || rc == AFS_EISDIR) {
+            /* Damaged or hostile (a batch that is a folder): skip it. */
             *gap = true;
             *new_cursor = seq;
-            afs__log(AFS_LOG_WARN, "%s", afs_error_last());
+            afs__log(AFS_LOG_WARN, "journal batch %s is unusable (%s); a full enumeration "
+                     "follows", path, afs_error_last());
+            afs_error_clear();
             continue;
         }
         if (rc != 0)

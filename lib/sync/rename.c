@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../tier/tier_internal.h"
 #include "rename.h"
 
 static size_t depth(const char *p)
@@ -35,6 +36,61 @@ static int cmp_depth(const void *a, const void *b)
 static bool under(const char *path, const char *dir, size_t dl)
 {
     return strncmp(path, dir, dl) == 0 && (path[dl] == '\0' || path[dl] == '/');
+}
+
+/*
+ * A placeholder renamed here or in the share, the rename now on both sides:
+ * its marker names the new cloud path and `etag`, and it stands for the base
+ * again (writing the marker moved its ctime). A cloud etag that the rename
+ * changed is then an ordinary cloud change of the placeholder.
+ */
+static int retarget(afs__apply *a, afs__item *t, const char *etag)
+{
+    afs_fs_stat st;
+    int rc;
+    if (!t->local_placeholder || !etag)
+        return 0;
+    if ((rc = afs__tier_placeholder_retarget(a->s->ep, t->path, etag, &st)) != 0) {
+        /* It stays a placeholder of the old path; the session goes on. */
+        afs__session_item_error(a->s, t->path, rc);
+        return 0;
+    }
+    t->placeholder_from = NULL;
+    t->base.ctime_ns = st.ctime_ns;
+    t->base.file_id = st.file_id;
+    t->local = t->base;
+    t->local.etag = NULL;
+    return afs__apply_save(a, t);
+}
+
+/*
+ * A placeholder renamed here whose rename could not be carried out: the
+ * cloud path its marker names holds its only content, so that path is not
+ * deleted from the share (it stays as it was, and the renamed placeholder
+ * gets a per-item error when its upload is refused).
+ */
+static void keep_placeholder_sources(afs__session *s)
+{
+    size_t pos = 0;
+    const char *key;
+    void *val;
+    while (afs__map_next(&s->items, &pos, &key, &val)) {
+        afs__item *it = val, *src;
+        if (!it->placeholder_from || it->base.exists)
+            continue;
+        src = afs__map_get(&s->items, it->placeholder_from);
+        /* Only a deletion is held back: a source changed in the share is
+         * not deleted anyway (modify beats delete). */
+        if (src && src->base.exists && !src->local.exists && src->cloud.exists &&
+            src->cloud.etag && src->base.etag && strcmp(src->cloud.etag, src->base.etag) == 0) {
+            afs__log(AFS_LOG_INFO, "sync: %s is a placeholder of %s, whose rename could not "
+                     "be carried to the share; %s is kept there", it->path,
+                     it->placeholder_from, it->placeholder_from);
+            src->local = src->base;
+            src->local.etag = NULL;
+            src->handled = true;
+        }
+    }
 }
 
 /*
@@ -87,7 +143,9 @@ static int move_subtree(afs__apply *a, const char *from, const char *to, bool mo
             /* Another endpoint renamed in the share: the scan already knows
              * the cloud side at the new paths; the server's items move. */
             t->local = x->local;
+            t->local_placeholder = x->local_placeholder;
             memset(&x->local, 0, sizeof(x->local));
+            x->local_placeholder = false;
         } else {
             /* This server renamed: the cloud items moved with our rename. */
             t->cloud = x->cloud;
@@ -101,6 +159,9 @@ static int move_subtree(afs__apply *a, const char *from, const char *to, bool mo
         x->base_has_md5 = false;
         if ((rc = afs__apply_save(a, x)) == 0)
             rc = afs__apply_save(a, t);
+        /* A placeholder that moved (either way) now stands at its new path. */
+        if (rc == 0 && t->base.type == AFS_TYPE_FILE)
+            rc = retarget(a, t, t->base.etag);
     }
     free(list);
     return rc;
@@ -109,6 +170,121 @@ static int move_subtree(afs__apply *a, const char *from, const char *to, bool mo
 static void id_key(uint64_t id, char buf[24])
 {
     snprintf(buf, 24, "%" PRIx64, id);
+}
+
+/*
+ * Carry this server's rename of `old` to `c` into the share (conditional on
+ * the base's etag, never over an item), and move the bases. *carried says
+ * whether it happened; a failed rename falls back to delete + create.
+ */
+static int carry(afs__apply *a, afs__item *old, afs__item *c, bool *carried)
+{
+    afs__session *s = a->s;
+    afs_storage_entry e;
+    int rc;
+
+    *carried = false;
+    rc = afs_storage_rename(s->storage, old->path, c->path,
+                            old->base.type == AFS_TYPE_FILE ? old->base.etag : NULL,
+                            AFS_STORAGE_RENAME_NOREPLACE);
+    if (rc != 0) {
+        /* Fall back to delete + create; modify beats delete. */
+        afs__log(AFS_LOG_INFO, "sync: rename %s -> %s in the share failed (%s); "
+                 "uploading instead", old->path, c->path, afs_error_last());
+        afs_error_clear();
+        return 0;
+    }
+    *carried = true;
+    if ((rc = move_subtree(a, old->path, c->path, false)) != 0)
+        return rc;
+    /* Renaming changed the file's ctime: if its content is still the
+     * base's (the id, size and time already match), take the new ctime,
+     * or the file would be uploaded again. */
+    if (c->local.type == AFS_TYPE_FILE && c->base_has_md5 && !c->local_placeholder) {
+        uint8_t md5[AFS__MD5_LEN];
+        if (afs__apply_hash_local(a, c, md5) == 0 &&
+            memcmp(md5, c->base_md5, AFS__MD5_LEN) == 0)
+            c->base.ctime_ns = c->local.ctime_ns;
+        else if ((rc = a->fatal) != 0)
+            return rc;
+        afs_error_clear();
+    }
+    /* The rename gave the object a new etag; the content is the same. */
+    if (afs_storage_stat(s->storage, c->path, &e) == 0) {
+        c->base.etag = afs__arena_strdup(&s->arena, e.etag);
+        c->cloud.etag = c->base.etag;
+        c->cloud_known = true;
+        if ((rc = afs__apply_save(a, c)) != 0)
+            return rc;
+        if (c->local.type == AFS_TYPE_FILE && (rc = retarget(a, c, c->base.etag)) != 0)
+            return rc;
+    }
+    /* The digest says which content moved (the rename was conditional on
+     * the base's etag), so that others adopt the rename only for it. */
+    afs__apply_journal(a, AFS__JOP_RENAME, old->path, c->path, c->local.type,
+                       c->base.size, c->base.mtime_ns, c->base.etag,
+                       c->local.type == AFS_TYPE_FILE && c->base_has_md5 ? c->base_md5
+                                                                         : NULL);
+    if (a->res)
+        a->res->renamed_cloud++;
+    return 0;
+}
+
+/*
+ * Placeholders renamed here whose old path holds a new file now (the rename
+ * detection above wants the old path vanished): the old cloud copy is the
+ * placeholder's only content, so the rename is carried out first; the new
+ * file at the old path is then an ordinary new file.
+ */
+static int placeholder_renames(afs__apply *a)
+{
+    afs__session *s = a->s;
+    afs__item **list = NULL;
+    size_t pos = 0, n = 0, cap = 0;
+    const char *key;
+    void *val;
+    int rc = 0;
+
+    while (afs__map_next(&s->items, &pos, &key, &val)) {
+        afs__item *c = val;
+        if (!c->placeholder_from || c->base.exists || !c->local.exists)
+            continue;
+        if (n == cap) {
+            afs__item **nl = afs__realloc(list, (cap ? cap * 2 : 16) * sizeof(*nl));
+            if (!nl) {
+                free(list);
+                return a->fatal = AFS_ENOMEM;
+            }
+            list = nl;
+            cap = cap ? cap * 2 : 16;
+        }
+        list[n++] = c;
+    }
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        afs__item *c = list[i], *old = afs__map_get(&s->items, c->placeholder_from);
+        bool carried;
+        if (c->cloud.exists && c->cloud.type == AFS_TYPE_FILE && c->cloud.etag &&
+            c->placeholder_etag && strcmp(c->cloud.etag, c->placeholder_etag) == 0) {
+            /* The share made the same rename: the very version the marker
+             * names is at the new path already. */
+            c->base = c->cloud;
+            c->base.file_id = c->local.file_id;
+            c->base.ctime_ns = c->local.ctime_ns;
+            c->base_has_md5 = c->cloud_has_md5;
+            memcpy(c->base_md5, c->cloud_md5, AFS__MD5_LEN);
+            rc = retarget(a, c, c->cloud.etag);
+            continue;
+        }
+        if (c->cloud.exists || !old || !old->base.exists || old->base.type != AFS_TYPE_FILE ||
+            !old->local.exists || old->local.file_id == old->base.file_id ||
+            c->local.file_id != old->base.file_id || old->base.size != c->local.size ||
+            old->base.mtime_ns != c->local.mtime_ns || !old->cloud.exists ||
+            !old->cloud.etag || !old->base.etag || strcmp(old->cloud.etag, old->base.etag) != 0)
+            continue;
+        rc = carry(a, old, c, &carried);
+    }
+    free(list);
+    return rc;
 }
 
 /* Server-side renames become renames in the share. */
@@ -150,7 +326,7 @@ static int local_renames(afs__apply *a)
     qsort(cands, n, sizeof(*cands), cmp_depth);
     for (size_t i = 0; i < n; i++) {
         afs__item *c = cands[i], *old;
-        afs_storage_entry e;
+        bool carried = false;
         char k[24];
         if (c->base.exists || c->cloud.exists) /* moved here by a directory rename */
             continue;
@@ -161,50 +337,16 @@ static int local_renames(afs__apply *a)
         if (old->base.type == AFS_TYPE_FILE &&
             (old->base.size != c->local.size || old->base.mtime_ns != c->local.mtime_ns))
             continue;
-        rc = afs_storage_rename(s->storage, old->path, c->path,
-                                old->base.type == AFS_TYPE_FILE ? old->base.etag : NULL,
-                                AFS_STORAGE_RENAME_NOREPLACE);
-        if (rc != 0) {
-            /* Fall back to delete + create; modify beats delete. */
-            afs__log(AFS_LOG_INFO, "sync: rename %s -> %s in the share failed (%s); "
-                     "uploading instead", old->path, c->path, afs_error_last());
-            afs_error_clear();
-            rc = 0;
-            continue;
-        }
-        afs__map_remove(&by_id, k);
-        if ((rc = move_subtree(a, old->path, c->path, false)) != 0)
+        if ((rc = carry(a, old, c, &carried)) != 0)
             goto done;
-        /* Renaming changed the file's ctime: if its content is still the
-         * base's (the id, size and time already match), take the new ctime,
-         * or the file would be uploaded again. */
-        if (c->local.type == AFS_TYPE_FILE && c->base_has_md5) {
-            uint8_t md5[AFS__MD5_LEN];
-            if (afs__apply_hash_local(a, c, md5) == 0 &&
-                memcmp(md5, c->base_md5, AFS__MD5_LEN) == 0)
-                c->base.ctime_ns = c->local.ctime_ns;
-            else if ((rc = a->fatal) != 0)
-                goto done;
-            afs_error_clear();
-        }
-        /* The rename gave the object a new etag; the content is the same. */
-        if (afs_storage_stat(s->storage, c->path, &e) == 0) {
-            c->base.etag = afs__arena_strdup(&s->arena, e.etag);
-            c->cloud.etag = c->base.etag;
-            c->cloud_known = true;
-            if ((rc = afs__apply_save(a, c)) != 0)
-                goto done;
-        }
-        /* The digest says which content moved (the rename was conditional on
-         * the base's etag), so that others adopt the rename only for it. */
-        afs__apply_journal(a, AFS__JOP_RENAME, old->path, c->path, c->local.type,
-                           c->base.size, c->base.mtime_ns, c->base.etag,
-                           c->local.type == AFS_TYPE_FILE && c->base_has_md5 ? c->base_md5
-                                                                             : NULL);
-        if (a->res)
-            a->res->renamed_cloud++;
+        if (carried)
+            afs__map_remove(&by_id, k);
     }
 done:
+    if (rc == 0)
+        rc = placeholder_renames(a);
+    if (rc == 0)
+        keep_placeholder_sources(s);
     afs__map_free(&by_id);
     free(cands);
     return rc;

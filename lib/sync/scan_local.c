@@ -195,6 +195,15 @@ static int placeholder(afs__session *s, afs__item *it, const char *abs, afs_fs_s
     it->local.mtime_ns = pr.mtime_ns;
     it->local.file_id = st->file_id;
     it->local.ctime_ns = st->ctime_ns;
+    if (!it->base.exists && pr.cloud_path[0] && strcmp(pr.cloud_path, it->path) != 0) {
+        /* Renamed here (its marker names another cloud path): new at this
+         * path, so that the rename detection pairs it with its source and
+         * the source is never taken for a deletion (lib/sync/rename.c). */
+        if (!(it->placeholder_from = afs__arena_strdup(&s->arena, pr.cloud_path)) ||
+            !(it->placeholder_etag = afs__arena_strdup(&s->arena, pr.etag)))
+            return AFS_ENOMEM;
+        return 0;
+    }
     if (!it->base.exists || !it->base.etag || strcmp(it->base.etag, pr.etag) != 0) {
         it->base = it->local;
         it->base.etag = afs__arena_strdup(&s->arena, pr.etag);

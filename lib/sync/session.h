@@ -32,6 +32,9 @@ typedef struct afs__item {
     bool handled;      /* consumed by a rename or a conflict; skip in apply */
     bool local_placeholder; /* the local file is a tiered placeholder (content in the cloud) */
     bool made_placeholder;  /* this session created it as a placeholder */
+    const char *placeholder_from; /* a placeholder renamed here: the cloud path its marker
+                                     names (arena), NULL otherwise */
+    const char *placeholder_etag; /* and the cloud etag it names */
 } afs__item;
 
 /* A per-item failure of this session. */

@@ -248,8 +248,30 @@ static int free_percent(afs__session *s)
  * Recall the placeholders the namespace download made, newest modified
  * first, until all are local or free space drops below 10% (or below the
  * tiering policy's target); the rest stay placeholders (reference:
- * "Namespace first, then content").
+ * "Namespace first, then content"). Placeholders an earlier, interrupted
+ * session left are recalled too: without that, an endpoint with tiering off
+ * kept them for good and its files read as zeros.
  */
+/*
+ * Without tiering nothing recalls a placeholder on access, so the files
+ * the content step leaves for want of space are per-item errors saying so
+ * (with tiering they are tiered files, readable through recall).
+ */
+static void left_for_space(afs__session *s, afs__item **left, size_t n, int free_pct,
+                           int floor)
+{
+    if (s->tiering)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        afs__error_set(AFS_ENOSPC, "%s/%s is not downloaded yet: the volume has %d%% free, "
+                       "below the %d%% the content download keeps; it stays a placeholder "
+                       "(it reads as zeros without a recall host) until a session finds "
+                       "space, or until it is recalled", s->root, left[i]->path,
+                       free_pct, floor);
+        afs__session_item_error(s, left[i]->path, AFS_ENOSPC);
+    }
+}
+
 static int content_phase(afs__session *s, afs_endpoint *ep, const afs_sync_options *o,
                          afs_sync_result *r)
 {
@@ -263,9 +285,12 @@ static int content_phase(afs__session *s, afs_endpoint *ep, const afs_sync_optio
         floor = (int)ep->opts.tiering_free_space_percent;
     if (!(list = afs__arena_alloc(&s->arena, (s->nall + 1) * sizeof(*list))))
         return AFS_ENOMEM;
-    for (size_t i = 0; i < s->nall; i++)
-        if (s->all[i]->made_placeholder)
-            list[n++] = s->all[i];
+    for (size_t i = 0; i < s->nall; i++) {
+        afs__item *it = s->all[i];
+        if (it->made_placeholder || (it->local_placeholder && it->local.exists &&
+                                     it->local.type == AFS_TYPE_FILE))
+            list[n++] = it;
+    }
     qsort(list, n, sizeof(*list), cmp_newest);
     provisioning_step(db, "content", AFS_PROVISIONING_IN_PROGRESS, 0, 0);
     memset(&p, 0, sizeof(p));
@@ -279,6 +304,7 @@ static int content_phase(afs__session *s, afs_endpoint *ep, const afs_sync_optio
         if (fp >= 0 && fp < floor) {
             afs__log(AFS_LOG_INFO, "sync: %d%% free on the volume of %s: %zu files stay tiered",
                      fp, s->root, n - i);
+            left_for_space(s, list + i, n - i, fp, floor);
             break;
         }
         if (o->progress && (rc = o->progress(&p, o->progress_payload)) != 0) {
@@ -290,6 +316,7 @@ static int content_phase(afs__session *s, afs_endpoint *ep, const afs_sync_optio
         if (rc == AFS_ENOSPC) {
             afs_error_clear();
             rc = 0;
+            left_for_space(s, list + i, n - i, 0, floor);
             break;
         }
         if (rc != 0) {
@@ -328,6 +355,14 @@ static void log_times(const int64_t at[AT_COUNT])
     afs__log(AFS_LOG_DEBUG, "sync: session steps: local scan %.3f s (base loaded at %.3f s), "
              "cloud changes %.3f s, reconcile %.3f s, apply %.3f s, final commit %.3f s",
              d[AT_SCAN], d[AT_LOAD], d[AT_CLOUD], d[AT_PLAN], d[AT_APPLY], d[AT_COMMIT]);
+}
+
+static bool any_placeholder(afs__session *s)
+{
+    for (size_t i = 0; i < s->nall; i++)
+        if (s->all[i]->local_placeholder)
+            return true;
+    return false;
 }
 
 static int progress_phase(const afs_sync_options *o, afs_sync_progress *p, uint32_t phase)
@@ -539,7 +574,14 @@ int afs_endpoint_sync(afs_endpoint *endpoint, const afs_sync_options *opts,
     at[AT_APPLY] = afs__now_ns();
     if (!initial_done)
         provisioning_step(db, "ns", AFS_PROVISIONING_READY_SYNC_FUNCTIONAL, 100, 0);
-    if (initial_mode == AFS_INITIAL_DOWNLOAD_NAMESPACE_THEN_CONTENT) {
+    /* Without tiering, namespace then content never means to keep a
+     * placeholder: one left by a content step that ran out of space is
+     * recalled by a later session. */
+    if (initial_mode == AFS_INITIAL_DOWNLOAD_NAMESPACE_THEN_CONTENT ||
+        (!s.tiering && joined &&
+         (endpoint->opts.initial_download == AFS_INITIAL_DOWNLOAD_NAMESPACE_THEN_CONTENT ||
+          endpoint->opts.initial_download == AFS_INITIAL_DOWNLOAD_DEFAULT) &&
+         any_placeholder(&s))) {
         if ((rc = afs__apply_flush(&a)) != 0)
             goto done;
         if ((rc = content_phase(&s, endpoint, &o, &r)) != 0)

@@ -387,6 +387,48 @@ done:
     return rc;
 }
 
+int afs__tier_placeholder_retarget(afs_endpoint *ep, const char *rel, const char *etag,
+                                   afs_fs_stat *out)
+{
+    afs__tier_ctx c;
+    afs__marker m;
+    bool found = false, busy = false;
+    char *abs, *old_path;
+    int rc;
+
+    if ((rc = afs__tier_ctx_init(&c, ep)) != 0)
+        return rc;
+    if (!etag || !etag[0] || strlen(etag) >= AFS_ETAG_MAX)
+        return afs__error_set(AFS_EINVAL, "placeholder %s: an etag is required", rel);
+    if (!(abs = afs__sprintf("%s/%s", ep->path, rel)))
+        return AFS_ENOMEM;
+    memset(&m, 0, sizeof(m));
+    if ((rc = afs__tier_busy_acquire(c.vol, abs)) != 0)
+        goto done;
+    busy = true;
+    if ((rc = afs__marker_read(c.fs, abs, &m, &found)) != 0)
+        goto done;
+    if (!found || afs__marker_present(&m) >= m.size) {
+        rc = afs__error_set(AFS_ECONDITION, "%s is not a placeholder", abs);
+        goto done;
+    }
+    old_path = m.path;
+    m.path = (char *)rel;
+    snprintf(m.etag, sizeof(m.etag), "%s", etag);
+    rc = afs__marker_write(c.fs, abs, &m);
+    m.path = old_path;
+    if (rc == 0 && out) {
+        memset(out, 0, sizeof(*out));
+        rc = c.fs->ops.stat(c.fs->ctx, abs, out);
+    }
+done:
+    if (busy)
+        afs__tier_busy_release(c.vol, abs);
+    afs__marker_clear(&m);
+    free(abs);
+    return rc;
+}
+
 int afs__tier_placeholder_update(afs_endpoint *ep, const char *rel, uint64_t size,
                                  int64_t mtime_ns, const char *etag, afs_fs_stat *out)
 {

@@ -119,6 +119,11 @@ static void *fetch_worker(void *arg)
         /* Only the version the marker names: a changed cloud file fails here. */
         rc = afs_storage_read(j->r->storage, j->m->path, pc->off, buf, (size_t)pc->len, &got,
                               j->m->etag);
+        if (rc == AFS_ENOTFOUND)
+            rc = afs__error_set(AFS_ENOTFOUND, "the cloud copy %s of this placeholder no longer "
+                                "exists (it was deleted or moved in the share since); a sync "
+                                "brings the share's state here (%s)", j->m->path,
+                                afs_error_last());
         if (rc == 0 && got != pc->len)
             rc = afs__error_set(AFS_ECONDITION, "cloud file %s is shorter than the %llu bytes "
                                 "recorded when it was tiered", j->m->path,
@@ -195,6 +200,22 @@ typedef struct rstate {
     bool was_full;        /* out: the file had no marker */
 } rstate;
 
+/*
+ * Did a program write into this placeholder (without a recall host)? Its
+ * size or write time then differs from the marker's, unless a tiering was
+ * interrupted between punching and restoring the time, which leaves a write
+ * time right at the tiering time (the sync scan repairs that one).
+ */
+static bool written_since_tiered(const afs_fs_stat *st, const afs__marker *m)
+{
+    int64_t d = st->mtime_ns - m->tiered_ns;
+    if (afs__marker_present(m) >= m->size)
+        return false; /* complete: nothing left to fetch over anything */
+    if (st->size != m->size)
+        return true;
+    return st->mtime_ns != m->mtime_ns && !(d > -5000000000LL && d < 5000000000LL);
+}
+
 static int recall_start(recall_ctx *r, rstate *s, uint64_t off, uint64_t len, uint32_t threads)
 {
     afs_fs *fs = r->c.fs;
@@ -228,6 +249,18 @@ static int recall_start(recall_ctx *r, rstate *s, uint64_t off, uint64_t len, ui
         goto done;
     if (!found) {
         s->was_full = true; /* someone else finished it, or it never was tiered */
+        goto done;
+    }
+    if (written_since_tiered(&st, &m) && afs__tier_rewritten_in_full(fs, abs)) {
+        s->was_full = true; /* every byte is the writer's: nothing to fetch */
+        goto done;
+    }
+    if (written_since_tiered(&st, &m)) {
+        rc = afs__error_set(AFS_ECONDITION, "recall %s: the file was written since it became "
+                            "a placeholder (its size or write time is no longer its tier "
+                            "marker's); a recall would overwrite those writes, so the file is "
+                            "left as it is: to keep it, copy it to a new file and move that "
+                            "over it; to drop it, delete it and sync", abs);
         goto done;
     }
     whole = len == UINT64_MAX || m.nranges >= MAX_RANGES_PARTIAL;

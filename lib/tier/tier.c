@@ -259,8 +259,28 @@ int afs__tier_probe_path(afs_fs *fs, const char *abs, const afs_fs_stat *st,
     out->present_bytes = afs__marker_present(&m);
     out->needs_repair = out->state != AFS_TIER_STATE_FULL && st->mtime_ns != m.mtime_ns;
     snprintf(out->etag, sizeof(out->etag), "%s", m.etag);
+    if (m.path && strlen(m.path) < sizeof(out->cloud_path))
+        memcpy(out->cloud_path, m.path, strlen(m.path) + 1);
     afs__marker_clear(&m);
     return 0;
+}
+
+bool afs__tier_rewritten_in_full(afs_fs *fs, const char *abs)
+{
+    int rc = fs->ops.ctl ? fs->ops.ctl(fs->ctx, AFS_FS_CTL_HAS_HOLES, (void *)abs) : AFS_ENOTSUP;
+    if (rc != 0) {
+        afs_error_clear();
+        return false;
+    }
+    rc = fs->ops.marker_remove(fs->ctx, abs);
+    if (rc != 0 && rc != AFS_ENOTFOUND) {
+        afs_error_clear();
+        return false;
+    }
+    afs_error_clear();
+    afs__log(AFS_LOG_INFO, "tiering: %s was written again in full while it was a placeholder; "
+             "it is an ordinary file now", abs);
+    return true;
 }
 
 int afs__tier_repair(afs_fs *fs, const char *abs)

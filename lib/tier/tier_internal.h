@@ -44,6 +44,7 @@ typedef struct afs__tier_probe {
     int64_t mtime_ns;        /* the marker's write time (the stat's for a full file) */
     uint64_t present_bytes;  /* bytes present on disk per the marker */
     char etag[AFS_ETAG_MAX]; /* the cloud etag the placeholder stands for ("" if full) */
+    char cloud_path[4096];   /* the cloud path it stands for ("" if full or unknown) */
 } afs__tier_probe;
 
 /*
@@ -89,6 +90,23 @@ int afs__tier_placeholder_create(afs_endpoint *ep, const char *rel, const char *
  */
 int afs__tier_placeholder_update(afs_endpoint *ep, const char *rel, uint64_t size,
                                  int64_t mtime_ns, const char *etag, afs_fs_stat *out);
+
+/*
+ * Was the placeholder `abs` written again in full, so that every byte of it
+ * is on disk (no hole left)? Asks the filesystem (AFS_FS_CTL_HAS_HOLES);
+ * false when it cannot say. When true its tier marker is removed: it is an
+ * ordinary file again.
+ */
+bool afs__tier_rewritten_in_full(afs_fs *fs, const char *abs);
+
+/*
+ * The placeholder `rel` was renamed (by the server, and the sync carried the
+ * rename to the share): its marker now names the cloud path `rel` and the
+ * object's `etag` there; size, time and recalled data stay. AFS_ECONDITION
+ * when `rel` is not a placeholder. *out (may be NULL) gets the new stat.
+ */
+int afs__tier_placeholder_retarget(afs_endpoint *ep, const char *rel, const char *etag,
+                                   afs_fs_stat *out);
 
 /*
  * Heat store contributions of the scan: begin, one note per file seen

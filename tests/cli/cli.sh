@@ -225,6 +225,58 @@ test_cli__not_found_exits_6_with_what_to_do() {
     grep -q "no server endpoints" "$T/out" || fail "status text: $(cat "$T/out")"
 }
 
+# QA: a share that lost its .libafs/ (hidden folders cleaned, a restore
+# without them). Before, sync, group delete and group create all failed and
+# the hint sent the user to "group join", which fails too: a dead end.
+test_cli__share_that_lost_its_group_is_not_a_dead_end() {
+    two_servers
+    echo "kept" >"$T/central/kept.txt"
+    expect 0 central sync
+    rm -rf "$T/share/.libafs"
+    expect 6 central sync
+    grep -q "afs group delete Projects" "$T/err" || fail "no way out named: $(cat "$T/err")"
+    expect 0 central group delete Projects
+    expect 0 central group create Projects "$T/share"
+    expect 0 central endpoint create --group Projects "$T/central"
+    expect 0 central sync
+    expect 0 branch group delete Projects
+    expect 0 branch group join "$T/share"
+    expect 0 branch endpoint create --group Projects "$T/branch"
+    expect 0 branch sync
+    file_is "$T/branch/kept.txt" "kept"
+    file_is "$T/share/kept.txt" "kept"
+}
+
+# QA: a damaged group definition in the share. Before, the hint sent the
+# user to docs/state-store.md, which is about the state directory, not the
+# share.
+test_cli__damaged_group_definition_says_what_to_do() {
+    two_servers
+    printf '{"format":1,' >"$T/share/.libafs/group.json"
+    expect 1 central sync
+    grep -q "group.json is damaged" "$T/err" || fail "hint: $(cat "$T/err")"
+    grep -q "state-store" "$T/err" && fail "hint names the state store: $(cat "$T/err")"
+    rm "$T/share/.libafs/group.json"
+    expect 0 central group delete Projects
+    expect 0 branch group delete Projects
+}
+
+# QA: a recall refused because the placeholder was written into. Before, the
+# hint said the file changed in the cloud, which it had not.
+test_cli__recall_of_a_written_placeholder_has_the_right_hint() {
+    tier_volume 16m
+    tier_server
+    mkbin "$T/vol/data/photo.bin" 1
+    expect 0 a sync
+    expect 0 a tier "$T/vol/data/photo.bin"
+    printf 'USER' | dd of="$T/vol/data/photo.bin" conv=notrunc status=none
+    touch -d @1000000000 "$T/vol/data/photo.bin"
+    expect 1 a recall "$T/vol/data/photo.bin"
+    grep -q "writes made without a recall host" "$T/err" || fail "hint: $(cat "$T/err")"
+    grep -q "changed in the cloud" "$T/err" && fail "wrong hint: $(cat "$T/err")"
+    [[ $(head -c 4 "$T/vol/data/photo.bin") == USER ]] || fail "the write was lost"
+}
+
 test_cli__json_on_every_verb() {
     mkdir -p "$T/share" "$T/data"
     echo x >"$T/data/x.txt"

@@ -579,8 +579,12 @@ def encode(s: "str | os.PathLike[str] | bytes") -> bytes:
     """A str, bytes or path-like as the NUL-free UTF-8 the library takes."""
     if isinstance(s, bytes):
         b = s
+    elif isinstance(s, os.PathLike):
+        b = os.fsencode(s)
+    elif isinstance(s, str):
+        b = s.encode("utf-8", "surrogateescape")
     else:
-        b = os.fsencode(s) if isinstance(s, os.PathLike) else s.encode("utf-8", "surrogateescape")
+        raise TypeError(f"expected a str, bytes or path-like object, not {type(s).__name__}")
     if b"\0" in b:
         raise ValueError(f"embedded NUL in {s!r}")
     return b

@@ -45,6 +45,18 @@ AFS_BEGIN_DECL
 /* rename() flags. */
 #define AFS_FS_RENAME_NOREPLACE 0x01u /* fail with AFS_EEXISTS if `to` exists */
 
+/*
+ * ctl operations a vtable may implement (others return AFS_ENOTSUP).
+ * AFS_FS_CTL_HAS_HOLES: `arg` is the path (const char *) of a regular file;
+ * ctl returns 1 when the file may have a hole below its size, 0 when every
+ * byte of it is certainly on disk, or a negative AFS_E* code (AFS_ENOTSUP:
+ * the file system cannot say). The library asks it of a placeholder that
+ * was written into, to tell a full rewrite (uploaded) from one with holes
+ * left (never uploaded). Answer 0 only when sure: a wrong 0 would upload
+ * zeros.
+ */
+#define AFS_FS_CTL_HAS_HOLES 1
+
 /* afs_fs_volume.flags */
 #define AFS_FS_VOLUME_SYSTEM 0x01u  /* the volume holding the operating system */
 #define AFS_FS_VOLUME_NETWORK 0x02u /* NFS, SMB, FUSE, 9p and the like */
