@@ -220,8 +220,8 @@ static int recall_start(recall_ctx *r, rstate *s, uint64_t off, uint64_t len, ui
     s->busy = true;
     /* Shared with every other recall of the file, in any process, for the whole
      * data phase: tiering and a new cloud version wait for it (or skip the file). */
-    if ((rc = afs__tier_lock(r->c.vol, abs, AFS__TIER_LOCK_RECALL, AFS__TIER_LOCK_SHARED, true,
-                             &s->rlock)) != 0)
+    if ((rc = afs__tier_lock(r->c.vol, abs, AFS__TIER_LOCK_RECALL, AFS__TIER_LOCK_SHARED,
+                             !(r->flags & AFS_RECALL_NO_WAIT), &s->rlock)) != 0)
         goto done;
     memset(&st, 0, sizeof(st));
     if ((rc = o->stat(fs->ctx, abs, &st)) != 0)
@@ -503,7 +503,7 @@ static int recall_finish(recall_ctx *r, rstate *s)
         if (r->flags & AFS_RECALL_ON_ACCESS)
             add.access_recalls = 1;
     }
-    if (rc != 0 && !(r->cancel && rc == r->cancel))
+    if (rc != 0 && !(r->cancel && rc == r->cancel) && rc != AFS_EBUSY)
         add.recall_failures = 1;
     if (add.recalls || add.recall_failures) {
         char *msg = rc ? afs__strdup(afs_error_last()) : NULL;
@@ -803,9 +803,10 @@ int afs_tier_recall(afs_endpoint *endpoint, const char *path, const afs_recall_o
     if (o.threads == 0)
         o.threads = 1;
     if (o.threads > MAX_THREADS || o.order > AFS_RECALL_ORDER_PATH ||
-        (o.flags & ~AFS_RECALL_ON_ACCESS))
+        (o.flags & ~(AFS_RECALL_ON_ACCESS | AFS_RECALL_NO_WAIT)))
         return afs__error_set(AFS_EINVAL, "afs_tier_recall: threads must be 1 to %d, order "
-                              "policy or path, flags 0 or AFS_RECALL_ON_ACCESS", MAX_THREADS);
+                              "policy or path, flags 0, AFS_RECALL_ON_ACCESS or "
+                              "AFS_RECALL_NO_WAIT", MAX_THREADS);
     if (result && (result->version == 0 || result->version > AFS_RECALL_RESULT_VERSION))
         return afs__error_set(AFS_EVERSION, "afs_recall_result version %u not supported",
                               result->version);
@@ -900,9 +901,9 @@ int afs_tier_recall_range(afs_endpoint *endpoint, const char *path, uint64_t off
     bool was_full;
     int rc;
 
-    if (!endpoint || (flags & ~AFS_RECALL_ON_ACCESS))
-        return afs__error_set(AFS_EINVAL, "afs_tier_recall_range: an endpoint and flags 0 or "
-                              "AFS_RECALL_ON_ACCESS are required");
+    if (!endpoint || (flags & ~(AFS_RECALL_ON_ACCESS | AFS_RECALL_NO_WAIT)))
+        return afs__error_set(AFS_EINVAL, "afs_tier_recall_range: an endpoint and flags 0, "
+                              "AFS_RECALL_ON_ACCESS or AFS_RECALL_NO_WAIT are required");
     if ((rc = recall_ctx_init(&r, endpoint, flags)) != 0)
         return rc;
     if ((rc = afs__tier_resolve(endpoint, path, &rel, &abs)) == 0)
