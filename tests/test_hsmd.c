@@ -302,27 +302,40 @@ static void reader_child(void)
     syscall(SYS_close_range, 3u, ~0u, 0u);
 }
 
-/* In a child process: pread `len` bytes at `off`; returns 0 or the errno. */
-static int child_pread(const char *path, uint64_t off, size_t len, unsigned seed)
+/* A reader of `len` bytes at `off` in a child, not waited for. */
+static pid_t pread_spawn(const char *path, uint64_t off, size_t len, unsigned seed)
 {
     pid_t pid = fork();
-    int st;
     assert_true(pid >= 0);
     if (pid == 0) {
         unsigned char *buf = malloc(len);
+        int fd;
+        ssize_t n;
         reader_child();
-        int fd = open(path, O_RDONLY);
-        ssize_t n = fd >= 0 ? pread(fd, buf, len, (off_t)off) : -1;
+        fd = open(path, O_RDONLY);
+        n = fd >= 0 ? pread(fd, buf, len, (off_t)off) : -1;
         if (n < 0)
             _exit(errno & 0x7f);
         for (size_t i = 0; i < (size_t)n; i++)
             if (buf[i] != byte_at(seed, off + i))
-                _exit(100); /* wrong bytes */
+                _exit(100);
         _exit((size_t)n == len ? 0 : 101);
     }
+    return pid;
+}
+
+static int reap_status(pid_t pid)
+{
+    int st = 0;
     assert_int_equal(waitpid(pid, &st, 0), pid);
     assert_true(WIFEXITED(st));
     return WEXITSTATUS(st);
+}
+
+/* In a child process: pread `len` bytes at `off`; returns 0 or the errno. */
+static int child_pread(const char *path, uint64_t off, size_t len, unsigned seed)
+{
+    return reap_status(pread_spawn(path, off, len, seed));
 }
 
 static void fault_all(afs_group *g, void *payload)
@@ -841,36 +854,6 @@ static pid_t act_spawn(world *w, const char *what, const char *rel)
         _exit(127);
     }
     return pid;
-}
-
-/* A reader of `len` bytes at `off` in a child, not waited for. */
-static pid_t pread_spawn(const char *path, uint64_t off, size_t len, unsigned seed)
-{
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        unsigned char *buf = malloc(len);
-        int fd;
-        ssize_t n;
-        reader_child();
-        fd = open(path, O_RDONLY);
-        n = fd >= 0 ? pread(fd, buf, len, (off_t)off) : -1;
-        if (n < 0)
-            _exit(errno & 0x7f);
-        for (size_t i = 0; i < (size_t)n; i++)
-            if (buf[i] != byte_at(seed, off + i))
-                _exit(100);
-        _exit((size_t)n == len ? 0 : 101);
-    }
-    return pid;
-}
-
-static int reap_status(pid_t pid)
-{
-    int st = 0;
-    assert_int_equal(waitpid(pid, &st, 0), pid);
-    assert_true(WIFEXITED(st));
-    return WEXITSTATUS(st);
 }
 
 static int64_t now_ms(void)
