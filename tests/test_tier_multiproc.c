@@ -343,6 +343,10 @@ static int check_files(const menv *e, bool changed)
                              "those bytes", names[i], (unsigned long long)g->off,
                              (unsigned long long)g->len);
             }
+            /* Every process is done: the last recall to finish made a covered file full. */
+            if (afs__marker_covers(&m, 0, m.size))
+                fail_msg("%s: its marker lists the whole file present, yet it is no full file",
+                         names[i]);
             afs__marker_clear(&m);
         }
         free(got);
