@@ -18,6 +18,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "fault.h"
 #include "faultscheme.h"
 #include "support.h"
 #include "tierfs.h"
@@ -40,6 +41,8 @@ typedef struct menv {
 /* One process's handles on the shared service state. */
 typedef struct handles {
     afs_fs *fs;
+    afs_fs *top;          /* what the service uses: fs in a fault wrapper */
+    afs_test_fault *fault;
     afs_test_tierfs *tfs;
     afs_service *svc;
     afs_group *g;
@@ -62,7 +65,8 @@ static void handles_open(handles *h, const menv *e, bool create)
     afs_service_options so = AFS_SERVICE_OPTIONS_INIT;
     memset(h, 0, sizeof(*h));
     AFS_ASSERT_OK(afs_test_tierfs_new(&h->fs, e->vol, VOLUME, &h->tfs));
-    so.fs = h->fs;
+    AFS_ASSERT_OK(afs_test_fault_fs_new(&h->top, h->fs, &h->fault));
+    so.fs = h->top;
     AFS_ASSERT_OK(afs_service_open(&h->svc, e->state, &so));
     if (create) {
         afs_endpoint_options o = AFS_ENDPOINT_OPTIONS_INIT;
@@ -85,6 +89,7 @@ static void handles_close(handles *h)
     afs_endpoint_close(h->ep);
     afs_group_close(h->g);
     afs_service_close(h->svc);
+    afs_fs_free(h->top);
     afs_fs_free(h->fs);
 }
 
@@ -372,6 +377,103 @@ static int final_recall_child(const menv *e, int arg)
     return 0;
 }
 
+/* Tier c.bin with a slow punch: the recall lock is held exclusively for 0.6 s. */
+static int slow_tier_child(const menv *e, int arg)
+{
+    handles h;
+    int rc;
+    (void)arg;
+    handles_open(&h, e, false);
+    afs_test_fault_latency(h.fault, "punch_hole", 1000000);
+    rc = afs_tier_file(h.ep, "c.bin", NULL);
+    if (rc != 0)
+        fprintf(stderr, "slow tier: %s\n", afs_error_last());
+    handles_close(&h);
+    return rc == 0 ? 0 : 1;
+}
+
+/* While slow_tier_child punches: a recall with AFS_RECALL_NO_WAIT fails at once
+ * with AFS_EBUSY; one without waits for the tiering, then fetches. */
+static int recall_during_tier_child(const menv *e, int arg)
+{
+    handles h;
+    int rc;
+    char *p = afs_test_path(e->data, "c.bin");
+    (void)arg;
+    handles_open(&h, e, false);
+    /* The tiering writes the marker with the lock held, then punches (slowly). */
+    for (int i = 0; i < 2000 && getxattr(p, "user.afs.marker", NULL, 0) < 0; i++)
+        usleep(5000);
+    free(p);
+    rc = afs_tier_recall_range(h.ep, "c.bin", 0, 4096, AFS_RECALL_ON_ACCESS | AFS_RECALL_NO_WAIT);
+    if (rc != AFS_EBUSY) {
+        fprintf(stderr, "NO_WAIT recall during tiering: %d (%s), expected AFS_EBUSY\n", rc,
+                afs_error_last());
+        return 1;
+    }
+    if ((rc = afs_tier_recall_range(h.ep, "c.bin", 0, 4096, 0)) != 0) {
+        fprintf(stderr, "recall after tiering: %s\n", afs_error_last());
+        return 1;
+    }
+    handles_close(&h);
+    return 0;
+}
+
+/* Recall c.bin whole with slow storage reads (arg: latency in us). */
+static int slow_recall_child(const menv *e, int arg)
+{
+    handles h;
+    int rc;
+    handles_open(&h, e, false);
+    afs_test_fault_latency(afs_test_faultscheme_ctl(afs_group_storage(h.g)), "read",
+                           (unsigned)arg);
+    rc = afs_tier_recall(h.ep, "c.bin", NULL, NULL);
+    if (rc != 0)
+        fprintf(stderr, "slow recall: %s\n", afs_error_last());
+    handles_close(&h);
+    return rc == 0 ? 0 : 1;
+}
+
+/* While slow_recall_child fetches: tiering skips the file (it is being recalled). */
+static int tier_during_recall_child(const menv *e, int arg)
+{
+    afs_tier_result res = AFS_TIER_RESULT_INIT;
+    handles h;
+    int rc;
+    (void)arg;
+    handles_open(&h, e, false);
+    usleep(800000); /* the other process is inside its 3 s storage read */
+    rc = afs_tier_file(h.ep, "c.bin", &res);
+    if (rc != AFS_ECONDITION || res.files_tiered != 0 || res.skipped_changed != 1) {
+        fprintf(stderr, "tier during a recall: %d (%s), tiered %llu\n", rc, afs_error_last(),
+                (unsigned long long)res.files_tiered);
+        return 1;
+    }
+    handles_close(&h);
+    return 0;
+}
+
+static void test_tier_multiproc__state_changes_and_recalls_wait_or_skip(void **state)
+{
+    menv *e = env_new("multiproc-lock");
+    pid_t a, b;
+    (void)state;
+    run_one(e, setup_child, 0, "setup");
+    /* A recall in one process holds off tiering in another. */
+    a = spawn(e, slow_recall_child, 3000000);
+    b = spawn(e, tier_during_recall_child, 0);
+    reap(b, "tier during a recall");
+    reap(a, "slow recall");
+    assert_int_equal(check_files(e, false), 1); /* c.bin; the others are still placeholders */
+    /* Tiering in one process: a daemon's recall does not wait, a plain one does. */
+    a = spawn(e, slow_tier_child, 0);
+    b = spawn(e, recall_during_tier_child, 0);
+    reap(b, "recall during tiering");
+    reap(a, "slow tier");
+    check_files(e, false);
+    env_free(e);
+}
+
 #define NPROC 4
 #define EPOCHS 4
 
@@ -434,6 +536,7 @@ static void test_tier_multiproc__a_cloud_change_during_recalls_never_mixes_versi
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_tier_multiproc__state_changes_and_recalls_wait_or_skip),
         cmocka_unit_test(test_tier_multiproc__overlapping_recalls_from_many_processes),
         cmocka_unit_test(test_tier_multiproc__tiering_races_recalls_in_other_processes),
         cmocka_unit_test(test_tier_multiproc__a_cloud_change_during_recalls_never_mixes_versions),

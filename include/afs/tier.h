@@ -163,8 +163,9 @@ AFS_EXTERN int afs_tier_pass(afs_endpoint *endpoint, const afs_tier_pass_options
  * skipped (counted in `result`). `path` is absolute or relative to the
  * endpoint; "" is the whole endpoint. `result` may be NULL.
  * Errors: AFS_EINVAL, AFS_ENOTFOUND, AFS_ENOTSUP, and for a single file the
- * reason it was not tiered: AFS_ECONDITION (not confirmed in the cloud, or
- * changed during tiering), AFS_EPERM (pinned, excluded or below the
+ * reason it was not tiered: AFS_ECONDITION (not confirmed in the cloud,
+ * changed during tiering, or being recalled by this or another process),
+ * AFS_EPERM (pinned, excluded or below the
  * minimum size; the message says which).
  */
 AFS_EXTERN int afs_tier_file(afs_endpoint *endpoint, const char *path, afs_tier_result *result);
