@@ -302,27 +302,40 @@ static void reader_child(void)
     syscall(SYS_close_range, 3u, ~0u, 0u);
 }
 
-/* In a child process: pread `len` bytes at `off`; returns 0 or the errno. */
-static int child_pread(const char *path, uint64_t off, size_t len, unsigned seed)
+/* A reader of `len` bytes at `off` in a child, not waited for. */
+static pid_t pread_spawn(const char *path, uint64_t off, size_t len, unsigned seed)
 {
     pid_t pid = fork();
-    int st;
     assert_true(pid >= 0);
     if (pid == 0) {
         unsigned char *buf = malloc(len);
+        int fd;
+        ssize_t n;
         reader_child();
-        int fd = open(path, O_RDONLY);
-        ssize_t n = fd >= 0 ? pread(fd, buf, len, (off_t)off) : -1;
+        fd = open(path, O_RDONLY);
+        n = fd >= 0 ? pread(fd, buf, len, (off_t)off) : -1;
         if (n < 0)
             _exit(errno & 0x7f);
         for (size_t i = 0; i < (size_t)n; i++)
             if (buf[i] != byte_at(seed, off + i))
-                _exit(100); /* wrong bytes */
+                _exit(100);
         _exit((size_t)n == len ? 0 : 101);
     }
+    return pid;
+}
+
+static int reap_status(pid_t pid)
+{
+    int st = 0;
     assert_int_equal(waitpid(pid, &st, 0), pid);
     assert_true(WIFEXITED(st));
     return WEXITSTATUS(st);
+}
+
+/* In a child process: pread `len` bytes at `off`; returns 0 or the errno. */
+static int child_pread(const char *path, uint64_t off, size_t len, unsigned seed)
+{
+    return reap_status(pread_spawn(path, off, len, seed));
 }
 
 static void fault_all(afs_group *g, void *payload)
@@ -797,7 +810,112 @@ static void test_hsmd__a_file_tiered_while_running_is_served(void **state)
     free(hot);
 }
 
-int main(void)
+/* ---- another process recalls or tiers while the daemon serves (test_hsmd.c --act) ---- */
+
+/*
+ * The other process: this test program run again as
+ * `test_hsmd --act recall|tier STATE_DIR REL`, with its own service on the
+ * server's state directory and the POSIX filesystem, as `afs recall` and
+ * `afs tier` are. Exit 0 on success, 1 with the message on stderr.
+ */
+static int act_main(const char *what, const char *state_dir, const char *rel)
+{
+    afs_service *svc = NULL;
+    afs_group *g = NULL;
+    afs_endpoint *ep = NULL;
+    int rc;
+    afs_test_faultscheme_register(1);
+    if ((rc = afs_service_open(&svc, state_dir, NULL)) == 0 &&
+        (rc = afs_group_open(&g, svc, "group1", NULL)) == 0 &&
+        (rc = afs_endpoint_open(&ep, g)) == 0) {
+        if (strcmp(what, "recall") == 0) {
+            afs_recall_options o = AFS_RECALL_OPTIONS_INIT;
+            o.threads = 4;
+            rc = afs_tier_recall(ep, rel, &o, NULL);
+        } else {
+            rc = afs_tier_file(ep, rel, NULL);
+        }
+    }
+    if (rc != 0)
+        fprintf(stderr, "test_hsmd --act %s %s: %s\n", what, rel, afs_error_last());
+    afs_endpoint_close(ep);
+    afs_group_close(g);
+    afs_service_close(svc);
+    return rc == 0 ? 0 : 1;
+}
+
+static pid_t act_spawn(world *w, const char *what, const char *rel)
+{
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        reader_child();
+        execl("/proc/self/exe", "test_hsmd", "--act", what, w->s->state, rel, (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void test_hsmd__a_recall_by_another_process_while_readers_read(void **state)
+{
+    world *w = *state;
+    char *movie = data_path(w, "movie.bin");
+    unsigned lat = 150000; /* the daemon's chunks arrive while the other recall writes */
+    hsmd_counters n;
+    pid_t readers[6], recaller;
+    int64_t t0;
+    daemon_start(w);
+    hsmd_each_group(w->d, latency_all, &lat);
+    t0 = now_ms();
+    for (int i = 0; i < 3; i++)
+        readers[i] = pread_spawn(movie, (uint64_t)i * 3 * MIB + 4096, 64 * 1024, 1);
+    recaller = act_spawn(w, "recall", "movie.bin");
+    for (int i = 3; i < 6; i++)
+        readers[i] = pread_spawn(movie, (uint64_t)(i - 3) * 2 * MIB + 777, 300 * 1024, 1);
+    /* No reader waits for the watchdog, none gets EIO or wrong bytes, the recall
+     * is not disturbed by the daemon answering its own writes. */
+    for (int i = 0; i < 6; i++)
+        assert_int_equal(reap_status(readers[i]), 0);
+    assert_int_equal(reap_status(recaller), 0);
+    hsmd_counters_get(w->d, &n);
+    assert_int_equal(n.timeouts, 0);
+    assert_true(now_ms() - t0 < 10000);
+    assert_int_equal(state_of(w, "movie.bin"), AFS_TIER_STATE_FULL);
+    assert_bytes(movie, 1, 0, 8 * MIB + 100);
+    free(movie);
+}
+
+static void test_hsmd__a_file_tiered_by_another_process_while_running_stays_right(void **state)
+{
+    world *w = *state;
+    char *hot = data_path(w, "hot.bin");
+    hsmd_counters n;
+    char *doc = data_path(w, "doc.bin");
+    daemon_start(w);
+    assert_int_equal(reap_status(act_spawn(w, "tier", "hot.bin")), 0);
+    assert_int_equal(state_of(w, "hot.bin"), AFS_TIER_STATE_TIERED);
+    /* A partly recalled placeholder the daemon watches, tiered again from outside:
+     * its punch must not wait for the daemon. */
+    assert_int_equal(child_pread(doc, 2 * MIB + 5, 100, 2), 0);
+    assert_int_equal(state_of(w, "doc.bin"), AFS_TIER_STATE_PARTIAL);
+    assert_int_equal(reap_status(act_spawn(w, "tier", "doc.bin")), 0);
+    assert_int_equal(state_of(w, "doc.bin"), AFS_TIER_STATE_TIERED);
+    hsmd_counters_get(w->d, &n);
+    assert_int_equal(n.timeouts, 0);
+    assert_int_equal(child_pread(hot, MIB + 10, 5000, 3), 0);
+    assert_int_equal(child_pread(doc, 10, 5000, 2), 0);
+    free(hot);
+    free(doc);
+}
+
+int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_hsmd__cat_reads_the_right_bytes_and_recalls_the_file,
@@ -831,8 +949,15 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_hsmd__a_file_tiered_while_running_is_served, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_hsmd__a_recall_by_another_process_while_readers_read,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_hsmd__a_file_tiered_by_another_process_while_running_stays_right, setup,
+            teardown),
     };
     int rc;
+    if (argc == 5 && strcmp(argv[1], "--act") == 0)
+        return act_main(argv[2], argv[3], argv[4]);
     if (image_up() != 0 || kernel_has_pre_content() != 0) {
         image_down();
         return 77;

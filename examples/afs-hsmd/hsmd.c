@@ -861,8 +861,18 @@ static void serve(worker *w, job *j)
         cur_ino = st.st_ino;
         rc = afs_tier_recall_range(ep, j->path, begin,
                                    end == UINT64_MAX ? UINT64_MAX : end - begin,
-                                   AFS_RECALL_ON_ACCESS);
+                                   AFS_RECALL_ON_ACCESS | AFS_RECALL_NO_WAIT);
         cur_fd = -1;
+    }
+    if (rc == AFS_EBUSY) {
+        /* Another process is tiering the file or updating it to a new cloud version
+         * (its own punch or truncate raised this event); waiting would hold it
+         * until the watchdog. Its data is leaving on purpose: let the access go. */
+        if (d->cfg.verbose)
+            fprintf(stderr, "afs-hsmd: %s is changing state in another process: allowed "
+                    "without a recall\n", j->path);
+        afs_error_clear();
+        rc = 0;
     }
     if (rc == 0)
         response = FAN_ALLOW;

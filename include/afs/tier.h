@@ -163,8 +163,9 @@ AFS_EXTERN int afs_tier_pass(afs_endpoint *endpoint, const afs_tier_pass_options
  * skipped (counted in `result`). `path` is absolute or relative to the
  * endpoint; "" is the whole endpoint. `result` may be NULL.
  * Errors: AFS_EINVAL, AFS_ENOTFOUND, AFS_ENOTSUP, and for a single file the
- * reason it was not tiered: AFS_ECONDITION (not confirmed in the cloud, or
- * changed during tiering), AFS_EPERM (pinned, excluded or below the
+ * reason it was not tiered: AFS_ECONDITION (not confirmed in the cloud,
+ * changed during tiering, or being recalled by this or another process),
+ * AFS_EPERM (pinned, excluded or below the
  * minimum size; the message says which).
  */
 AFS_EXTERN int afs_tier_file(afs_endpoint *endpoint, const char *path, afs_tier_result *result);
@@ -283,6 +284,12 @@ AFS_EXTERN void afs_heat_entries_free(afs_heat_entry *list, size_t count);
 #define AFS_RECALL_ON_ACCESS 0x01u /* the recall serves an application's access: counts
                                       as a cache miss; in low disk space mode the file is
                                       tiered again by the next pass */
+#define AFS_RECALL_NO_WAIT 0x02u   /* for hosts answering pre-content events (afs-hsmd):
+                                      while another process changes the file's state
+                                      (tiers it, or updates it to a new cloud version,
+                                      whose own punch or truncate raises the event),
+                                      fail at once with AFS_EBUSY instead of waiting
+                                      for it (docs/tiering.md#recall-by-several-processes) */
 
 /*
  * What a recall's progress callback receives. The totals are known before
@@ -372,8 +379,10 @@ AFS_EXTERN int afs_tier_recall(afs_endpoint *endpoint, const char *path,
  * overlap the range (AFS_TIER_CHUNK), and record them in the marker. A
  * range past the end is clipped. A file that ends up fully present becomes
  * a normal file again. A full file is a no-op. Concurrent recalls of the
- * same file wait for each other. `flags`: AFS_RECALL_ON_ACCESS or 0.
- * Errors: as afs_tier_recall().
+ * same file, in any process of the service, share the work (the first
+ * fetches, the others find it present). `flags`: AFS_RECALL_ON_ACCESS,
+ * AFS_RECALL_NO_WAIT, both or 0.
+ * Errors: as afs_tier_recall(); AFS_EBUSY with AFS_RECALL_NO_WAIT.
  */
 AFS_EXTERN int afs_tier_recall_range(afs_endpoint *endpoint, const char *path, uint64_t offset,
                                      uint64_t length, uint32_t flags);

@@ -95,6 +95,11 @@ int afs__heat_open_locked(afs_service *svc, afs__tier_vol *v)
     free(dir);
     if (!(path = heat_file(sd, v->volume_id)))
         return AFS_ENOMEM;
+    /* The per-file locks of the volume's recalls live beside it (tier.c). */
+    if (!v->lock_path && !(v->lock_path = afs__sprintf("%s.lock", path))) {
+        free(path);
+        return AFS_ENOMEM;
+    }
     rc = afs__db_open(&v->heat, path, AFS__DB_APP_HEAT, heat_migrations,
                       AFS__ARRAY_LEN(heat_migrations));
     free(path);

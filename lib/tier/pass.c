@@ -868,8 +868,8 @@ int afs_tier_file(afs_endpoint *endpoint, const char *path, afs_tier_result *res
             rc = afs__error_set(AFS_ECONDITION, "%s is not tiered: its current content is not "
                                 "confirmed in the cloud yet (sync it first)", abs);
         else if (f.last_skip == AFS__SKIP_CHANGED)
-            rc = afs__error_set(AFS_ECONDITION, "%s is not tiered: it changed during tiering",
-                                abs);
+            rc = afs__error_set(AFS_ECONDITION, "%s is not tiered: it changed during tiering, "
+                                "or is being recalled (try again later)", abs);
         else if (f.last_skip == AFS__SKIP_SMALL)
             rc = afs__error_set(AFS_EPERM, "%s is not tiered: it is smaller than the minimum "
                                 "of %llu bytes", abs, (unsigned long long)f.e->min_size);

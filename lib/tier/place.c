@@ -144,7 +144,7 @@ int afs__tier_one(afs__tier_ctx *c, afs__tier_ep *e, const char *rel, afs__tier_
     bool had = false, marked = false, busy = false;
     void *fh = NULL;
     char *abs;
-    int rc;
+    int lock = -1, rc;
 
     *skip = AFS__SKIP_NONE;
     *freed = 0;
@@ -163,6 +163,16 @@ int afs__tier_one(afs__tier_ctx *c, afs__tier_ep *e, const char *rel, afs__tier_
     if ((rc = afs__tier_busy_acquire(c->vol, abs)) != 0)
         goto done;
     busy = true;
+    /* Exclusive across processes: no recall is writing into the file or about to
+     * record ranges we punch. A file being recalled is left for the next pass. */
+    rc = afs__tier_lock(c->vol, abs, AFS__TIER_LOCK_RECALL, AFS__TIER_LOCK_EXCL, false, &lock);
+    if (rc == AFS_EBUSY) {
+        afs_error_clear();
+        *skip = AFS__SKIP_CHANGED;
+        goto done_ok;
+    }
+    if (rc != 0)
+        goto done;
     memset(&st0, 0, sizeof(st0));
     rc = o->stat(fs->ctx, abs, &st0);
     if (rc == AFS_ENOTFOUND || (rc == 0 && st0.type != AFS_TYPE_FILE)) {
@@ -274,6 +284,7 @@ done:
     }
     if (marked)
         marker_restore(fs, abs, &old, had);
+    afs__tier_unlock(lock);
     if (busy)
         afs__tier_busy_release(c->vol, abs);
     afs__marker_clear(&old);
@@ -438,7 +449,7 @@ int afs__tier_placeholder_update(afs_endpoint *ep, const char *rel, uint64_t siz
     bool found = false, busy = false;
     void *fh = NULL;
     char *abs = NULL;
-    int rc;
+    int lock = -1, rc;
 
     if ((rc = placeholder_begin(ep, rel, etag, &c, &abs)) != 0)
         return rc;
@@ -447,6 +458,11 @@ int afs__tier_placeholder_update(afs_endpoint *ep, const char *rel, uint64_t siz
     if ((rc = afs__tier_busy_acquire(c.vol, abs)) != 0)
         goto done;
     busy = true;
+    /* Wait for the recalls of the old version, in any process, to finish: none
+     * may write old bytes into, or record ranges of, the new version. */
+    if ((rc = afs__tier_lock(c.vol, abs, AFS__TIER_LOCK_RECALL, AFS__TIER_LOCK_EXCL, true,
+                             &lock)) != 0)
+        goto done;
     if ((rc = afs__marker_read(c.fs, abs, &m, &found)) != 0)
         goto done;
     if (!found || afs__marker_present(&m) >= m.size) {
@@ -479,6 +495,7 @@ int afs__tier_placeholder_update(afs_endpoint *ep, const char *rel, uint64_t siz
 done:
     if (fh)
         o->close(c.fs->ctx, fh);
+    afs__tier_unlock(lock);
     if (busy)
         afs__tier_busy_release(c.vol, abs);
     afs__marker_clear(&m);

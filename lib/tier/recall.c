@@ -192,6 +192,7 @@ typedef struct rstate {
     piece *pieces;
     size_t npieces;
     bool busy;
+    int rlock;            /* the recall lock, shared (-1: not held; set by recall_start) */
     int64_t t0;
     void *fh;             /* open when there is something to finish */
     int rc;               /* the fetch's result */
@@ -232,11 +233,17 @@ static int recall_start(recall_ctx *r, rstate *s, uint64_t off, uint64_t len, ui
     int rc;
 
     s->t0 = afs__now_ns();
+    s->rlock = -1;
     memset(&m, 0, sizeof(m));
     memset(&job, 0, sizeof(job));
     if ((rc = afs__tier_busy_acquire(r->c.vol, abs)) != 0)
         return s->rc = rc;
     s->busy = true;
+    /* Shared with every other recall of the file, in any process, for the whole
+     * data phase: tiering and a new cloud version wait for it (or skip the file). */
+    if ((rc = afs__tier_lock(r->c.vol, abs, AFS__TIER_LOCK_RECALL, AFS__TIER_LOCK_SHARED,
+                             !(r->flags & AFS_RECALL_NO_WAIT), &s->rlock)) != 0)
+        goto done;
     memset(&st, 0, sizeof(st));
     if ((rc = o->stat(fs->ctx, abs, &st)) != 0)
         goto done;
@@ -360,6 +367,108 @@ done:
     return rc;
 }
 
+/* The marker names the same cloud version as when the recall started. */
+static bool same_version(const afs__marker *a, const afs__marker *b)
+{
+    return strcmp(a->etag, b->etag) == 0 && a->size == b->size && a->mtime_ns == b->mtime_ns &&
+           a->tiered_ns == b->tiered_ns;
+}
+
+/* Tiering and recall move ctime: the sync base follows while the file still
+ * shows the version the recall started from, so sync sees no change. */
+static void base_follow(recall_ctx *r, const rstate *s)
+{
+    afs_fs *fs = r->c.fs;
+    afs_endpoint *ep = r->c.ep;
+    const afs__marker *m = &s->m;
+    afs__tier_base base;
+    afs_fs_stat fin;
+    memset(&fin, 0, sizeof(fin));
+    if (fs->ops.stat(fs->ctx, s->abs, &fin) != 0) {
+        afs_error_clear();
+        return;
+    }
+    pthread_mutex_lock(&r->state_mu);
+    if (afs__tier_base_get(ep->state, s->rel, &base) == 0 && base.exists &&
+        strcmp(base.etag, m->etag) == 0 && base.size == m->size &&
+        base.mtime_ns == m->mtime_ns && fin.mtime_ns == m->mtime_ns &&
+        base.file_id == fin.file_id)
+        afs__tier_base_touch(ep->state, s->rel, &base, fin.ctime_ns);
+    pthread_mutex_unlock(&r->state_mu);
+}
+
+/*
+ * Record the durable pieces of `s` in the file's marker as it is now (other
+ * recalls, in any process, may have recorded more meanwhile), under the
+ * marker lock; then release the recall lock. The file becomes full (marker
+ * removed) only when no other recall holds the recall lock, that is, none
+ * is still writing into it; otherwise the marker says "all present" and
+ * the last recall to finish removes it. *cur gets the marker as left,
+ * *has_marker whether there still is one.
+ */
+static int record(recall_ctx *r, rstate *s, afs__marker *cur, bool *has_marker)
+{
+    afs_fs *fs = r->c.fs;
+    const afs_fs_ops *o = &fs->ops;
+    const char *abs = s->abs;
+    afs_fs_stat st;
+    bool found = false, full = false;
+    int mfd = -1, rc;
+
+    if ((rc = afs__tier_lock(r->c.vol, abs, AFS__TIER_LOCK_MARKER, AFS__TIER_LOCK_EXCL, true,
+                             &mfd)) != 0)
+        goto out;
+    if ((rc = afs__marker_read(fs, abs, cur, &found)) != 0 || !found)
+        goto out; /* already full: nothing left to record */
+    *has_marker = true;
+    if (!same_version(cur, &s->m)) {
+        /* Cannot happen while the recall lock is shared, kept as a guard. */
+        afs__log(AFS_LOG_WARN, "recall %s: the placeholder changed during the recall; what "
+                 "was fetched is not recorded", abs);
+        goto times;
+    }
+    for (size_t i = 0; i < s->npieces; i++)
+        if (s->pieces[i].done) {
+            if ((rc = afs__marker_add_range(cur, s->pieces[i].off, s->pieces[i].len)) != 0)
+                goto out;
+            s->fetched += s->pieces[i].len;
+        }
+    full = afs__marker_covers(cur, 0, cur->size);
+times:
+    /* Writing moved the write time: the file shows the cloud version's again. */
+    memset(&st, 0, sizeof(st));
+    if ((rc = o->stat(fs->ctx, abs, &st)) != 0)
+        goto out;
+    if (o->set_times && st.mtime_ns != cur->mtime_ns &&
+        (rc = o->set_times(fs->ctx, abs, AFS_TIME_OMIT, cur->mtime_ns)) != 0)
+        goto out;
+    if (!same_version(cur, &s->m))
+        goto out;
+    if (full && afs__tier_relock(s->rlock, abs, AFS__TIER_LOCK_RECALL, AFS__TIER_LOCK_EXCL,
+                                 false) == 0) {
+        rc = o->marker_remove(fs->ctx, abs); /* a normal file again */
+        if (rc == AFS_ENOTFOUND) {
+            afs_error_clear();
+            rc = 0;
+        }
+        if (rc == 0) {
+            *has_marker = false;
+            afs__marker_clear(cur);
+        }
+        goto out;
+    }
+    afs_error_clear(); /* another recall still writes: it makes the file full */
+    if (s->fetched)
+        rc = afs__marker_write(fs, abs, cur);
+out:
+    if (rc == 0 && found)
+        base_follow(r, s); /* under the marker lock: no other recall moves ctime meanwhile */
+    afs__tier_unlock(s->rlock); /* before the marker lock: the next one may make it full */
+    s->rlock = -1;
+    afs__tier_unlock(mfd);
+    return rc;
+}
+
 static int recall_finish(recall_ctx *r, rstate *s)
 {
     afs_fs *fs = r->c.fs;
@@ -370,14 +479,16 @@ static int recall_finish(recall_ctx *r, rstate *s)
     piece *pieces = s->pieces;
     size_t npieces = s->npieces;
     afs_fs_stat fin;
-    afs__tier_base base;
     afs__heat_row row;
     afs__heat_counters add;
+    afs__marker cur;
     void *fh = s->fh;
     uint64_t *fetched = &s->fetched;
     int64_t t0 = s->t0;
-    bool full;
+    bool has_marker = false;
     int rc = s->rc;
+
+    memset(&cur, 0, sizeof(cur));
 
     if (!fh)
         goto done;
@@ -390,36 +501,14 @@ static int recall_finish(recall_ctx *r, rstate *s)
                 pieces[i].done = false;
         }
     }
-    for (size_t i = 0; i < npieces; i++)
-        if (pieces[i].done) {
-            int arc = afs__marker_add_range(&m, pieces[i].off, pieces[i].len);
-            if (arc != 0) {
-                rc = rc ? rc : arc;
-                break;
-            }
-            *fetched += pieces[i].len;
-        }
-    full = afs__marker_covers(&m, 0, m.size);
     {
         int crc = o->close(fs->ctx, fh);
         fh = NULL;
         if (rc == 0)
             rc = crc;
     }
-    /* Writing moved the write time: the file shows the cloud version's again. */
-    if (o->set_times) {
-        int trc = o->set_times(fs->ctx, abs, AFS_TIME_OMIT, m.mtime_ns);
-        if (rc == 0)
-            rc = trc;
-    }
-    if (full && rc == 0) {
-        rc = o->marker_remove(fs->ctx, abs); /* a normal file again */
-        if (rc == AFS_ENOTFOUND) {
-            afs_error_clear();
-            rc = 0;
-        }
-    } else if (*fetched) {
-        int mrc = afs__marker_write(fs, abs, &m);
+    {
+        int mrc = record(r, s, &cur, &has_marker);
         if (rc == 0)
             rc = mrc;
     }
@@ -434,16 +523,10 @@ static int recall_finish(recall_ctx *r, rstate *s)
     memset(&fin, 0, sizeof(fin));
     if (o->stat(fs->ctx, abs, &fin) == 0) {
         bool low = (r->flags & AFS_RECALL_ON_ACCESS) && is_low_disk(fs, abs);
-        afs__tier_row(&fin, afs__tier_state_of(&fin, &m, !full), afs__marker_present(&m), &row);
+        afs__tier_row(&fin, afs__tier_state_of(&fin, &cur, has_marker),
+                      has_marker ? afs__marker_present(&cur) : 0, &row);
         /* Low disk space mode: data recalled on access is not kept. */
         afs__heat_update(r->c.vol, ep->id, rel, &row, low ? 1 : -1);
-        pthread_mutex_lock(&r->state_mu);
-        if (afs__tier_base_get(ep->state, rel, &base) == 0 && base.exists &&
-            strcmp(base.etag, m.etag) == 0 && base.size == m.size &&
-            base.mtime_ns == m.mtime_ns && fin.mtime_ns == m.mtime_ns &&
-            base.file_id == fin.file_id)
-            afs__tier_base_touch(ep->state, rel, &base, fin.ctime_ns);
-        pthread_mutex_unlock(&r->state_mu);
     }
     memset(&add, 0, sizeof(add));
     if (*fetched) {
@@ -453,7 +536,7 @@ static int recall_finish(recall_ctx *r, rstate *s)
         if (r->flags & AFS_RECALL_ON_ACCESS)
             add.access_recalls = 1;
     }
-    if (rc != 0 && !(r->cancel && rc == r->cancel))
+    if (rc != 0 && !(r->cancel && rc == r->cancel) && rc != AFS_EBUSY)
         add.recall_failures = 1;
     if (add.recalls || add.recall_failures) {
         char *msg = rc ? afs__strdup(afs_error_last()) : NULL;
@@ -466,6 +549,8 @@ static int recall_finish(recall_ctx *r, rstate *s)
 done:
     if (fh)
         o->close(fs->ctx, fh);
+    afs__tier_unlock(s->rlock); /* when record() did not run */
+    s->rlock = -1;
     if (s->busy)
         afs__tier_busy_release(r->c.vol, abs);
     if (rc != 0 && rc == s->rc && s->msg)
@@ -473,6 +558,7 @@ done:
     free(s->msg);
     free(pieces);
     afs__marker_clear(&m);
+    afs__marker_clear(&cur);
     memset(&s->m, 0, sizeof(s->m));
     s->msg = NULL;
     s->pieces = NULL;
@@ -750,9 +836,10 @@ int afs_tier_recall(afs_endpoint *endpoint, const char *path, const afs_recall_o
     if (o.threads == 0)
         o.threads = 1;
     if (o.threads > MAX_THREADS || o.order > AFS_RECALL_ORDER_PATH ||
-        (o.flags & ~AFS_RECALL_ON_ACCESS))
+        (o.flags & ~(AFS_RECALL_ON_ACCESS | AFS_RECALL_NO_WAIT)))
         return afs__error_set(AFS_EINVAL, "afs_tier_recall: threads must be 1 to %d, order "
-                              "policy or path, flags 0 or AFS_RECALL_ON_ACCESS", MAX_THREADS);
+                              "policy or path, flags 0, AFS_RECALL_ON_ACCESS or "
+                              "AFS_RECALL_NO_WAIT", MAX_THREADS);
     if (result && (result->version == 0 || result->version > AFS_RECALL_RESULT_VERSION))
         return afs__error_set(AFS_EVERSION, "afs_recall_result version %u not supported",
                               result->version);
@@ -847,9 +934,9 @@ int afs_tier_recall_range(afs_endpoint *endpoint, const char *path, uint64_t off
     bool was_full;
     int rc;
 
-    if (!endpoint || (flags & ~AFS_RECALL_ON_ACCESS))
-        return afs__error_set(AFS_EINVAL, "afs_tier_recall_range: an endpoint and flags 0 or "
-                              "AFS_RECALL_ON_ACCESS are required");
+    if (!endpoint || (flags & ~(AFS_RECALL_ON_ACCESS | AFS_RECALL_NO_WAIT)))
+        return afs__error_set(AFS_EINVAL, "afs_tier_recall_range: an endpoint and flags 0, "
+                              "AFS_RECALL_ON_ACCESS or AFS_RECALL_NO_WAIT are required");
     if ((rc = recall_ctx_init(&r, endpoint, flags)) != 0)
         return rc;
     if ((rc = afs__tier_resolve(endpoint, path, &rel, &abs)) == 0)

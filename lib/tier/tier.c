@@ -3,9 +3,12 @@
  * calls (query, accesses, pins, exclusions, statistics) and the heat store
  * contributions of the sync scan. docs/tiering.md is the user's view.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../service/service_internal.h"
 #include "tier_priv.h"
@@ -32,6 +35,7 @@ static void vol_free(afs__tier_vol *v)
     pthread_cond_destroy(&v->cv);
     free(v->key);
     free(v->volume_id);
+    free(v->lock_path);
     free(v);
 }
 
@@ -183,6 +187,60 @@ void afs__tier_busy_release(afs__tier_vol *v, const char *abs)
     pthread_cond_broadcast(&v->cv);
     pthread_mutex_unlock(&v->mu);
     free(key);
+}
+
+/* ---- per-file locks across processes ---- */
+
+/* Lock bytes per file slot, and the slots: a collision only makes two files
+ * take turns. */
+#define LOCK_SLOTS (1ull << 40)
+
+static off_t lock_offset(const char *abs, int which)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (const unsigned char *p = (const unsigned char *)abs; *p; p++)
+        h = (h ^ *p) * 1099511628211ull;
+    return (off_t)((h % LOCK_SLOTS) * 2 + (uint64_t)which);
+}
+
+int afs__tier_relock(int fd, const char *abs, int which, int excl, bool wait)
+{
+    struct flock fl;
+    memset(&fl, 0, sizeof(fl));
+    fl.l_type = excl ? F_WRLCK : F_RDLCK;
+    fl.l_whence = SEEK_SET;
+    fl.l_start = lock_offset(abs, which);
+    fl.l_len = 1;
+    while (fcntl(fd, wait ? F_OFD_SETLKW : F_OFD_SETLK, &fl) != 0) {
+        if (errno == EINTR)
+            continue;
+        if (!wait && (errno == EAGAIN || errno == EACCES))
+            return afs__error_set(AFS_EBUSY, "%s is being recalled or tiered by another "
+                                  "process or thread", abs);
+        return afs__error_errno(errno, "lock %s for recall", abs);
+    }
+    return 0;
+}
+
+int afs__tier_lock(afs__tier_vol *v, const char *abs, int which, int excl, bool wait, int *fd)
+{
+    int rc;
+    *fd = -1;
+    if (!v->lock_path)
+        return afs__error_set(AFS_EINVAL, "tiering: the volume has no lock file");
+    if ((*fd = open(v->lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0)
+        return afs__error_errno(errno, "open the recall lock file %s", v->lock_path);
+    if ((rc = afs__tier_relock(*fd, abs, which, excl, wait)) != 0) {
+        close(*fd);
+        *fd = -1;
+    }
+    return rc;
+}
+
+void afs__tier_unlock(int fd)
+{
+    if (fd >= 0)
+        close(fd); /* the kernel drops the lock with the last descriptor */
 }
 
 /* ---- options ---- */

@@ -30,6 +30,7 @@ typedef struct afs__tier_vol {
     pthread_cond_t cv;    /* signalled when a busy path is released */
     afs_db *heat;         /* <state_dir>/heat/<volume>.db */
     afs__map busy;        /* absolute paths being tiered or recalled (keys owned) */
+    char *lock_path;      /* <state_dir>/heat/<volume>.db.lock: per-file locks (tier.c) */
     char **key_ids;       /* endpoint ids and their integer keys in the heat store */
     int64_t *key_vals;
     size_t nkeys;
@@ -64,6 +65,32 @@ int afs__tier_resolve(afs_endpoint *ep, const char *path, char **rel, char **abs
 /* Wait until no one else tiers or recalls `abs`, then claim it. */
 int afs__tier_busy_acquire(afs__tier_vol *v, const char *abs);
 void afs__tier_busy_release(afs__tier_vol *v, const char *abs);
+
+/*
+ * Per-file locks shared by every process of the service on the volume
+ * (docs/tiering.md#recall-by-several-processes): open file description
+ * locks on two bytes of the volume's lock file chosen by a hash of the
+ * file's absolute path. AFS__TIER_LOCK_RECALL is held shared by every
+ * recall over its whole data phase and exclusively by a state change
+ * (tiering, a placeholder's new cloud version, a recall making the file
+ * full); AFS__TIER_LOCK_MARKER is held exclusively, briefly, around each
+ * recall's read-modify-write of the marker. No lock is ever held while
+ * waiting for another, except MARKER while trying RECALL without waiting.
+ * Each acquisition opens its own descriptor (*fd), so threads of one
+ * process exclude each other too; afs__tier_unlock closes it.
+ */
+#define AFS__TIER_LOCK_RECALL 0
+#define AFS__TIER_LOCK_MARKER 1
+#define AFS__TIER_LOCK_SHARED 0
+#define AFS__TIER_LOCK_EXCL 1
+/* Take lock `which` of `abs` (`excl` or shared); without `wait`, AFS_EBUSY
+ * when another holds a conflicting one. */
+int afs__tier_lock(afs__tier_vol *v, const char *abs, int which, int excl, bool wait, int *fd);
+/* Change the kind of the lock held on `fd` (shared to exclusive without
+ * waiting: AFS_EBUSY while another holds it shared, the shared lock kept). */
+int afs__tier_relock(int fd, const char *abs, int which, int excl, bool wait);
+/* Release a lock (fd -1 is ignored). */
+void afs__tier_unlock(int fd);
 
 /* ---- the heat store (heat.c); each call takes v->mu itself ---- */
 
