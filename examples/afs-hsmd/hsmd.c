@@ -394,6 +394,17 @@ static void logf_(hsmd *d, const char *fmt, ...)
     va_end(ap);
 }
 
+/* Add `by` to the counter of a worker's answer: recalls_ok or denied. */
+static void count_answer(hsmd *d, int rc, int by)
+{
+    pthread_mutex_lock(&d->mu);
+    if (rc == 0)
+        d->n.recalls_ok += (uint64_t)(int64_t)by;
+    else
+        d->n.denied += (uint64_t)(int64_t)by;
+    pthread_mutex_unlock(&d->mu);
+}
+
 /* Answer an event once; whoever comes first (worker or watchdog) wins. */
 static bool answer(hsmd *d, job *j, uint32_t response)
 {
@@ -884,13 +895,12 @@ static void serve(worker *w, job *j)
         fprintf(stderr, "afs-hsmd: recall %s [%llu, +%llu) for pid %d: %s\n", j->path,
                 (unsigned long long)begin, (unsigned long long)(end - begin), (int)j->pid,
                 afs_error_last());
-    if (answer(d, j, response)) {
-        pthread_mutex_lock(&d->mu);
-        if (rc == 0)
-            d->n.recalls_ok++;
-        else
-            d->n.denied++;
-        pthread_mutex_unlock(&d->mu);
+    /* Counted before the answer, so that whoever the answer wakes (a test
+     * reading the counters) sees it; taken back if the answer was not sent. */
+    count_answer(d, rc, 1);
+    if (!answer(d, j, response)) {
+        count_answer(d, rc, -1);
+    } else {
         logf_(d, "%s %s [%llu, +%llu) pid %d", rc == 0 ? "allow" : "deny", j->path,
               (unsigned long long)j->off, (unsigned long long)j->len, (int)j->pid);
     }
