@@ -219,6 +219,35 @@ int afs__map_put_new(afs__map *m, const char *key, void *value)
     return insert(m, key, afs__hash_str(key), value);
 }
 
+int afs__map_put_new_many(afs__map *m, size_t n,
+                          const char *(*entry)(void *ctx, size_t i, void **value), void *ctx)
+{
+    enum { AHEAD = 8 };
+    struct {
+        const char *key;
+        void *value;
+        uint64_t hash;
+    } ring[AHEAD];
+    int rc;
+
+    if ((rc = afs__map_reserve(m, m->count + n)) != 0)
+        return rc;
+    for (size_t i = 0; i < n + AHEAD; i++) {
+        if (i >= AHEAD) {
+            size_t j = (i - AHEAD) % AHEAD;
+            if ((rc = insert(m, ring[j].key, ring[j].hash, ring[j].value)) != 0)
+                return rc;
+        }
+        if (i < n) {
+            size_t j = i % AHEAD;
+            ring[j].key = entry(ctx, i, &ring[j].value);
+            ring[j].hash = afs__hash_str(ring[j].key);
+            __builtin_prefetch(&m->slots[ring[j].hash & (m->cap - 1)], 1);
+        }
+    }
+    return 0;
+}
+
 void *afs__map_remove(afs__map *m, const char *key)
 {
     afs__map_slot *s;
