@@ -48,6 +48,50 @@ static void test_util__map_holds_many_keys_and_removes(void **state)
     afs__arena_free(&arena);
 }
 
+struct many_keys {
+    char **keys;
+};
+
+static const char *many_entry(void *ctx, size_t i, void **value)
+{
+    *value = (void *)(intptr_t)(i + 1);
+    return ((struct many_keys *)ctx)->keys[i];
+}
+
+/* A bulk load in one call: every entry reachable with its own value, from
+ * none up to more than the prefetch distance and a table of megabytes. */
+static void test_util__map_put_new_many_takes_every_entry(void **state)
+{
+    static const size_t sizes[] = { 0, 3, 100000 };
+    char key[32];
+    (void)state;
+
+    for (size_t t = 0; t < sizeof(sizes) / sizeof(sizes[0]); t++) {
+        afs__arena arena = { 0 };
+        afs__map map = { 0 };
+        struct many_keys mk;
+        size_t n = sizes[t];
+        assert_non_null(mk.keys = calloc(n ? n : 1, sizeof(*mk.keys)));
+        for (size_t i = 0; i < n; i++) {
+            snprintf(key, sizeof(key), "t%zu/d%zu/f%zu", t, i % 100, i);
+            assert_non_null(mk.keys[i] = afs__arena_strdup(&arena, key));
+        }
+        AFS_ASSERT_OK(afs__map_put(&map, "there before", (void *)(intptr_t)-1));
+        AFS_ASSERT_OK(afs__map_put_new_many(&map, n, many_entry, &mk));
+        assert_int_equal(map.count, n + 1);
+        assert_int_equal((intptr_t)afs__map_get(&map, "there before"), -1);
+        for (size_t i = 0; i < n; i++) {
+            snprintf(key, sizeof(key), "t%zu/d%zu/f%zu", t, i % 100, i);
+            assert_int_equal((intptr_t)afs__map_get(&map, key), (intptr_t)(i + 1));
+        }
+        snprintf(key, sizeof(key), "t%zu/d0/f%zu", t, n);
+        assert_null(afs__map_get(&map, key));
+        free(mk.keys);
+        afs__map_free(&map);
+        afs__arena_free(&arena);
+    }
+}
+
 /* A bulk load: room made once, unique keys put without a lookup each. */
 static void test_util__map_reserve_and_put_new(void **state)
 {
@@ -207,6 +251,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_util__map_holds_many_keys_and_removes),
         cmocka_unit_test(test_util__map_reserve_and_put_new),
+        cmocka_unit_test(test_util__map_put_new_many_takes_every_entry),
         cmocka_unit_test(test_util__md5_matches_known_digests),
         cmocka_unit_test(test_util__hexval_takes_both_cases_and_nothing_else),
         cmocka_unit_test(test_util__json_round_trip),

@@ -45,6 +45,12 @@ int afs__map_put(afs__map *m, const char *key, void *value);
 /* Insert a key the caller knows is absent, without looking for it first
  * (a bulk load of unique keys). Returns 0 or AFS_ENOMEM. */
 int afs__map_put_new(afs__map *m, const char *key, void *value);
+/* afs__map_put_new for `n` entries at once: entry(ctx, i, &value) returns
+ * the i-th key and sets its value. The slots are prefetched a few entries
+ * ahead, so a bulk load does not wait for a cache miss per entry. Returns 0
+ * or AFS_ENOMEM (then some of the entries may be in). */
+int afs__map_put_new_many(afs__map *m, size_t n,
+                          const char *(*entry)(void *ctx, size_t i, void **value), void *ctx);
 /* Make room for `n` live entries in all, so that filling the map up to
  * that many does not grow it step by step. Returns 0 or AFS_ENOMEM. */
 int afs__map_reserve(afs__map *m, size_t n);

@@ -34,9 +34,10 @@ static int open_txn(afs__apply *a)
     return 0;
 }
 
-int afs__apply_flush(afs__apply *a)
+/* The journal half of a flush: the pending records become a batch. */
+static void flush_journal(afs__apply *a)
 {
-    int rc = 0;
+    int rc;
     if (a->jcount) {
         /* Journal first: a record without state is harmless (readers
          * re-check the share); state without a record would hide the
@@ -51,8 +52,19 @@ int afs__apply_flush(afs__apply *a)
             a->journal_read = a->journal_seq;
         }
         a->jcount = 0;
-        rc = 0;
     }
+}
+
+int afs__apply_flush_journal(afs__apply *a)
+{
+    flush_journal(a);
+    return open_txn(a);
+}
+
+int afs__apply_flush(afs__apply *a)
+{
+    int rc = 0;
+    flush_journal(a);
     if (a->in_txn) {
         /* The state records changes the storage may not have made durable
          * yet (AFS_STORAGE_CTL_DEFER_NAMES): they go first. If they cannot,

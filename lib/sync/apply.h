@@ -52,6 +52,12 @@ int afs__apply_run(afs__apply *a, const afs__plan *plan);
 /* Append pending journal records and commit pending state. */
 int afs__apply_flush(afs__apply *a);
 
+/* Append pending journal records (a->journal_read is then final for the
+ * records so far) and open the state transaction the next afs__apply_flush
+ * commits after its storage barrier: what is written in between -- state,
+ * and share changes whose names may wait for that barrier -- rides on it. */
+int afs__apply_flush_journal(afs__apply *a);
+
 /* End: flush, and free what the apply allocated. On error the open
  * transaction is committed as far as it is durable. */
 int afs__apply_end(afs__apply *a);

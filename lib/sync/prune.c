@@ -319,6 +319,15 @@ int afs__journal_prune(afs_group *group, afs_storage *s, int64_t now_ns, int64_t
     if ((rc = floor_raise(s, &f, target, &floor, &out->raised)) != 0)
         goto done;
     out->floor = floor;
+    /* The raised floor durable before any batch below it goes: a storage
+     * that defers name durability (AFS_STORAGE_CTL_DEFER_NAMES, on during a
+     * session) must not let a crash keep the removals and lose the floor. */
+    if (out->raised && (rc = afs_storage_ctl(s, AFS_STORAGE_CTL_BARRIER, NULL)) != 0) {
+        if (rc != AFS_ENOTSUP)
+            goto done;
+        afs_error_clear();
+        rc = 0;
+    }
     /* Raised or not: a pruner that stopped midway left batches below it. */
     if (floor > 1)
         rc = remove_below(s, floor, &out->removed);
@@ -329,65 +338,75 @@ done:
 
 /* ---- after a session ---- */
 
+/* Rewritten at least this often while it does not move, so that an endpoint
+ * that syncs never looks stale. */
+static int64_t refresh_ns_of(int64_t stale_s)
+{
+    int64_t stale_ns = stale_s * 1000000000LL;
+    return stale_ns / 4 < DAY_NS ? stale_ns / 4 : DAY_NS;
+}
+
+void afs__journal_publish_session(afs_endpoint *ep, afs_storage *s, uint64_t cursor)
+{
+    afs_db *db = ep->state;
+    int64_t now = afs__now_ns(), stale_s = 0, pub_cursor = -1, pub_ns = 0, refresh_ns;
+    char *known = NULL;
+    char etag[AFS_ETAG_MAX] = "";
+    bool wrote = false;
+    int rc;
+
+    /* The stale limit as the last pruning read it: it only sets how often an
+     * unmoved cursor is rewritten. */
+    afs__state_get_int(db, KEY_STALE_S, AFS_JOURNAL_STALE_LIMIT_DEFAULT_S, &stale_s);
+    refresh_ns = refresh_ns_of(stale_s);
+    afs__state_get_int(db, KEY_PUB_CURSOR, -1, &pub_cursor);
+    afs__state_get_int(db, KEY_PUB_NS, 0, &pub_ns);
+    if (pub_cursor == (int64_t)cursor && now - pub_ns < refresh_ns)
+        return; /* nothing new to say: no storage call at all */
+    afs__state_get_text(db, KEY_PUB_ETAG, &known);
+    /* The cached etag vouches for what we wrote last: good for a put that
+     * does not go below it; otherwise read and compare. */
+    rc = publish(s, ep->id, cursor, now, refresh_ns,
+                 (int64_t)cursor >= pub_cursor ? known : NULL, etag, &wrote);
+    if (rc != 0) {
+        afs__log(AFS_LOG_WARN, "journal: cannot publish the cursor of %s (%s); the journal "
+                 "is pruned less until it is", ep->path, afs_error_last());
+    } else if (wrote) {
+        afs__state_set_int(db, KEY_PUB_CURSOR, (int64_t)cursor);
+        afs__state_set_int(db, KEY_PUB_NS, now);
+        afs__state_set_text(db, KEY_PUB_ETAG, etag);
+    }
+    free(known);
+    afs_error_clear(); /* publishing never changes the session's result */
+}
+
 void afs__journal_maintain(afs_endpoint *ep, afs_storage *s, uint64_t cursor)
 {
     afs_db *db = ep->state;
-    int64_t now = afs__now_ns(), last = 0, at = 0, stale_s = 0, pub_cursor = -1, pub_ns = 0;
-    int64_t stale_ns, refresh_ns;
-    char *known = NULL;
-    char etag[AFS_ETAG_MAX] = "";
-    bool due, wrote = false;
+    int64_t now = afs__now_ns(), last = 0, at = 0;
+    afs__prune_result res;
+    uint64_t limit;
     int rc;
 
     afs__state_get_int(db, AFS__KEY_PRUNED_NS, 0, &last);
     afs__state_get_int(db, AFS__KEY_PRUNED_AT, 0, &at);
-    afs__state_get_int(db, KEY_STALE_S, AFS_JOURNAL_STALE_LIMIT_DEFAULT_S, &stale_s);
-    due = now - last >= AFS__PRUNE_INTERVAL_NS || cursor >= (uint64_t)at + AFS__PRUNE_BATCHES;
-    if (due) {
-        uint64_t limit;
-        if (afs__group_stale_limit(s, &limit) == 0) {
-            stale_s = (int64_t)limit;
-            afs__state_set_int(db, KEY_STALE_S, stale_s);
-        } else {
-            afs__log(AFS_LOG_WARN, "journal: cannot read the group's stale limit (%s); not "
-                     "pruning this time", afs_error_last());
-            due = false;
-        }
+    if (now - last < AFS__PRUNE_INTERVAL_NS && cursor < (uint64_t)at + AFS__PRUNE_BATCHES)
+        return;
+    if (afs__group_stale_limit(s, &limit) != 0) {
+        afs__log(AFS_LOG_WARN, "journal: cannot read the group's stale limit (%s); not "
+                 "pruning this time", afs_error_last());
+        afs_error_clear();
+        return;
     }
-    stale_ns = stale_s * 1000000000LL;
-    /* Rewritten at least this often while it does not move, so that an
-     * endpoint that syncs never looks stale. */
-    refresh_ns = stale_ns / 4 < DAY_NS ? stale_ns / 4 : DAY_NS;
-
-    afs__state_get_int(db, KEY_PUB_CURSOR, -1, &pub_cursor);
-    afs__state_get_int(db, KEY_PUB_NS, 0, &pub_ns);
-    afs__state_get_text(db, KEY_PUB_ETAG, &known);
-    if (pub_cursor != (int64_t)cursor || now - pub_ns >= refresh_ns) {
-        /* The cached etag vouches for what we wrote last: good for a put
-         * that does not go below it; otherwise read and compare. */
-        rc = publish(s, ep->id, cursor, now, refresh_ns,
-                     (int64_t)cursor >= pub_cursor ? known : NULL, etag, &wrote);
-        if (rc != 0) {
-            afs__log(AFS_LOG_WARN, "journal: cannot publish the cursor of %s (%s); the journal "
-                     "is pruned less until it is", ep->path, afs_error_last());
-        } else if (wrote) {
-            afs__state_set_int(db, KEY_PUB_CURSOR, (int64_t)cursor);
-            afs__state_set_int(db, KEY_PUB_NS, now);
-            afs__state_set_text(db, KEY_PUB_ETAG, etag);
-        }
-    }
-    free(known);
-    if (due) {
-        afs__prune_result res;
-        rc = afs__journal_prune(ep->group, s, now, stale_ns, &res);
-        if (rc != 0)
-            afs__log(AFS_LOG_WARN, "journal: pruning failed (%s); the next session of %s tries "
-                     "again in an hour", afs_error_last(), ep->path);
-        else if (res.removed || res.raised)
-            afs__log(AFS_LOG_INFO, "journal: floor %" PRIu64 ", %" PRIu64 " batches removed",
-                     res.floor, res.removed);
-        afs__state_set_int(db, AFS__KEY_PRUNED_NS, now);
-        afs__state_set_int(db, AFS__KEY_PRUNED_AT, (int64_t)cursor);
-    }
+    afs__state_set_int(db, KEY_STALE_S, (int64_t)limit);
+    rc = afs__journal_prune(ep->group, s, now, (int64_t)limit * 1000000000LL, &res);
+    if (rc != 0)
+        afs__log(AFS_LOG_WARN, "journal: pruning failed (%s); the next session of %s tries "
+                 "again in an hour", afs_error_last(), ep->path);
+    else if (res.removed || res.raised)
+        afs__log(AFS_LOG_INFO, "journal: floor %" PRIu64 ", %" PRIu64 " batches removed",
+                 res.floor, res.removed);
+    afs__state_set_int(db, AFS__KEY_PRUNED_NS, now);
+    afs__state_set_int(db, AFS__KEY_PRUNED_AT, (int64_t)cursor);
     afs_error_clear(); /* maintenance never changes the session's result */
 }

@@ -55,10 +55,21 @@ int afs__journal_prune(afs_group *group, afs_storage *s, int64_t now_ns, int64_t
                        afs__prune_result *out);
 
 /*
- * After a successful session of `ep` that applied the journal up to
- * `cursor`: publish it, then prune when due (AFS__PRUNE_INTERVAL_NS since
- * this endpoint last did, or AFS__PRUNE_BATCHES batches later). Failures
- * are logged and cost only growth: the session's result does not change.
+ * At the end of a successful session of `ep` that applied the journal up to
+ * `cursor`, before its last state commit: publish the cursor, unless it is
+ * the one published less than the refresh interval ago (then no storage call
+ * at all). The engine calls it inside the last state transaction, before
+ * that commit's storage barrier, which makes the record's name durable with
+ * the session's own (a crash that loses it leaves an older cursor on the
+ * share: pruning holds back more, never less). Failures are logged and cost
+ * only growth: the session's result does not change.
+ */
+void afs__journal_publish_session(afs_endpoint *ep, afs_storage *s, uint64_t cursor);
+
+/*
+ * After that commit: prune when due (AFS__PRUNE_INTERVAL_NS since this
+ * endpoint last did, or AFS__PRUNE_BATCHES batches later). Failures are
+ * logged and cost only growth: the session's result does not change.
  */
 void afs__journal_maintain(afs_endpoint *ep, afs_storage *s, uint64_t cursor);
 

@@ -39,6 +39,14 @@ afs__item *afs__session_item(afs__session *s, const char *path, size_t len)
 
 afs__item *afs__session_item_new(afs__session *s, const char *path, size_t len)
 {
+    afs__item *it = afs__session_item_unmapped(s, path, len);
+    if (it && afs__map_put_new(&s->items, it->path, it) != 0)
+        return NULL;
+    return it;
+}
+
+afs__item *afs__session_item_unmapped(afs__session *s, const char *path, size_t len)
+{
     afs__item *it = afs__arena_alloc(&s->arena, sizeof(*it));
     char *key = it ? afs__arena_strndup(&s->arena, path, len) : NULL;
     const char *slash;
@@ -56,8 +64,6 @@ afs__item *afs__session_item_new(afs__session *s, const char *path, size_t len)
         s->all = n;
         s->capall = cap;
     }
-    if (afs__map_put_new(&s->items, key, it) != 0)
-        return NULL;
     s->all[s->nall++] = it;
     return it;
 }

@@ -101,6 +101,9 @@ void afs__side_from_stat(afs__side *side, const afs_fs_stat *st);
 
 /* A new item for a `path` the caller knows has none yet (a bulk load). */
 afs__item *afs__session_item_new(afs__session *s, const char *path, size_t len);
+/* The same, not yet in s->items: the caller puts it there (the base load
+ * puts all its rows at once, afs__map_put_new_many). */
+afs__item *afs__session_item_unmapped(afs__session *s, const char *path, size_t len);
 
 /* Record a per-item failure with the thread's current message; returns 0. */
 int afs__session_item_error(afs__session *s, const char *path, int code);

@@ -110,11 +110,18 @@ static bool pragma_int(afs_db *db, const char *sql, int64_t *out)
     return ok && *out > 0;
 }
 
+static const char *item_entry(void *ctx, size_t i, void **value)
+{
+    afs__item *it = ((afs__item **)ctx)[i];
+    *value = it;
+    return it->path;
+}
+
 int afs__state_load(afs_db *db, afs__session *s, size_t *count)
 {
     sqlite3_stmt *st = afs__db_stmt(
         db, "SELECT path, type, size, mtime_ns, file_id, ctime_ns, etag, md5 FROM item");
-    size_t n = 0;
+    size_t n = 0, first;
     /* Into an empty session the rows (one per path) go without a lookup
      * each, into a map sized once from the file's size. */
     bool fresh = s->items.count == 0;
@@ -128,10 +135,11 @@ int afs__state_load(afs_db *db, afs__session *s, size_t *count)
         (afs__map_reserve(&s->items, (size_t)(pages * page_size / 100)) != 0 ||
          !reserve_all(s, (size_t)(pages * page_size / 100))))
         return AFS_ENOMEM;
+    first = s->nall;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         const char *path = (const char *)sqlite3_column_text(st, 0);
         int plen = sqlite3_column_bytes(st, 0);
-        afs__item *it = fresh ? afs__session_item_new(s, path, (size_t)plen)
+        afs__item *it = fresh ? afs__session_item_unmapped(s, path, (size_t)plen)
                               : afs__session_item(s, path, (size_t)plen);
         const void *md5;
         if (!it) {
@@ -155,6 +163,10 @@ int afs__state_load(afs_db *db, afs__session *s, size_t *count)
     sqlite3_reset(st);
     if (rc != SQLITE_DONE)
         return afs__db_error(db, rc, "load sync state");
+    /* The rows come in path order, their slots in hash order: one pass
+     * with the slots prefetched ahead instead of a cache miss per row. */
+    if (fresh && afs__map_put_new_many(&s->items, s->nall - first, item_entry, s->all + first) != 0)
+        return AFS_ENOMEM;
     if (count)
         *count = n;
     return 0;

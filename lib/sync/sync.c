@@ -588,7 +588,10 @@ int afs_endpoint_sync(afs_endpoint *endpoint, const afs_sync_options *opts,
             goto done;
     }
 
-    if ((rc = afs__apply_flush(&a)) != 0)
+    /* The last batch, then one transaction for the rest of the state and
+     * the published cursor, committed after one storage barrier that covers
+     * the batch's name and the cursor record's. */
+    if ((rc = afs__apply_flush_journal(&a)) != 0)
         goto done;
     /* The cursor moves past what this session read, and past its own batches
      * only where no other writer's batch came in between (that one must be
@@ -599,8 +602,11 @@ int afs_endpoint_sync(afs_endpoint *endpoint, const afs_sync_options *opts,
         goto done;
     if (!initial_done && (rc = afs__state_set_int(db, KEY_INITIAL_DONE, 1)) != 0)
         goto done;
+    afs__journal_publish_session(endpoint, s.storage, a.journal_read);
+    if ((rc = afs__apply_flush(&a)) != 0)
+        goto done;
     at[AT_COMMIT] = afs__now_ns();
-    afs__journal_maintain(endpoint, s.storage, a.journal_read); /* publish, maybe prune */
+    afs__journal_maintain(endpoint, s.storage, a.journal_read); /* maybe prune */
 done:
     if (!initial_done && rc != 0 && rc != AFS_EBUSY && !state_damaged)
         provisioning_step(db, "ns", AFS_PROVISIONING_ERROR, 0, rc);
