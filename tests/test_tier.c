@@ -383,7 +383,7 @@ static void test_tier__tiered_file_keeps_size_and_times_and_frees_blocks(void **
     assert_int_equal(info.size, 256 * KiB);
     assert_true(info.size_on_disk <= MARKER_SLACK);
     assert_int_equal(info.mtime_ns, mt);
-    assert_int_equal(info.marker_version, 1);
+    assert_int_equal(info.marker_version, 2);
     assert_string_equal(info.cloud_path, "docs/big.bin");
     assert_non_null(info.etag);
     assert_true(info.etag[0] != '\0');
