@@ -124,18 +124,6 @@ static bool same_content(const char *a_dir, const char *b_dir, const char *rel)
     return same;
 }
 
-static uint32_t state_of(afs_endpoint *ep, const char *rel)
-{
-    afs_tier_info info;
-    uint32_t s;
-    memset(&info, 0, sizeof(info));
-    info.version = AFS_TIER_INFO_VERSION;
-    AFS_ASSERT_OK(afs_tier_query(ep, rel, &info));
-    s = info.state;
-    afs_tier_info_clear(&info);
-    return s;
-}
-
 /* Write `len` bytes of `text` at `off`, as a program does. */
 static void pwrite_file(const char *dir, const char *rel, uint64_t off, const char *text,
                         int flags)
@@ -171,13 +159,16 @@ static void set_mtime(const char *dir, const char *rel, int64_t ns)
     free(p);
 }
 
-static int64_t mtime_of(const char *dir, const char *rel)
+/* An endpoint holding `rel` (pattern `seed`, 61 days old), uploaded. */
+static wenv *synced_file(const char *name, bool with_fault, const char *rel, uint32_t seed)
 {
-    struct stat st;
-    char *p = afs_test_path(dir, rel);
-    assert_int_equal(stat(p, &st), 0);
-    free(p);
-    return (int64_t)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
+    wenv *e = env_new(name, with_fault);
+    afs_sync_result r;
+    env_endpoint(e);
+    mkfile(e->data, rel, seed, 61);
+    r = env_sync(e);
+    assert_int_equal(r.item_errors, 0);
+    return e;
 }
 
 /* A share holding `rel`, downloaded as a placeholder (namespace only). */
@@ -189,7 +180,7 @@ static wenv *fresh_placeholder(const char *name, const char *rel)
     env_endpoint(e);
     r = env_sync(e);
     assert_int_equal(r.item_errors, 0);
-    assert_int_equal(state_of(e->ep, rel), AFS_TIER_STATE_TIERED);
+    assert_int_equal(afs_test_tier_state(e->ep, rel), AFS_TIER_STATE_TIERED);
     return e;
 }
 
@@ -216,7 +207,7 @@ static void test_tier_writes__a_write_into_a_fresh_placeholder_is_never_recalled
 
 static void rewrite_in_full(wenv *e, const char *rel, bool time_back)
 {
-    int64_t marker_mtime = mtime_of(e->data, rel);
+    int64_t marker_mtime = afs_test_mtime_ns(e->data, rel);
     char *text = malloc(SIZE + 1);
     assert_non_null(text);
     memset(text, 'u', SIZE);
@@ -237,7 +228,7 @@ static void rewritten_in_full_is_uploaded(const char *name, bool time_back)
     /* A recall (a host's, or the content step) fetches nothing over it. */
     AFS_ASSERT_OK(afs_tier_recall(e->ep, "doc.bin", NULL, NULL));
     assert_true(starts_with(e->data, "doc.bin", "USER!"));
-    assert_int_equal(state_of(e->ep, "doc.bin"), AFS_TIER_STATE_FULL);
+    assert_int_equal(afs_test_tier_state(e->ep, "doc.bin"), AFS_TIER_STATE_FULL);
     r = env_sync(e);
     assert_int_equal(r.item_errors, 0);
     assert_true(same_content(e->data, e->share, "doc.bin"));
@@ -259,15 +250,11 @@ static void test_tier_writes__rewritten_with_its_write_time_set_back_is_uploaded
 
 static void test_tier_writes__a_write_right_after_tiering_is_the_users(void **s)
 {
-    wenv *e = env_new("tw-tiered", false);
+    wenv *e = synced_file("tw-tiered", false, "old.bin", 9);
     afs_sync_result r;
     (void)s;
-    env_endpoint(e);
-    mkfile(e->data, "old.bin", 9, 61);
-    r = env_sync(e);
-    assert_int_equal(r.item_errors, 0);
     AFS_ASSERT_OK(afs_tier_file(e->ep, "old.bin", NULL));
-    assert_int_equal(state_of(e->ep, "old.bin"), AFS_TIER_STATE_TIERED);
+    assert_int_equal(afs_test_tier_state(e->ep, "old.bin"), AFS_TIER_STATE_TIERED);
     pwrite_file(e->data, "old.bin", 100, "USER!", 0);
     AFS_ASSERT_CODE(afs_tier_recall(e->ep, "old.bin", NULL, NULL), AFS_ECONDITION);
     r = env_sync(e);
@@ -282,6 +269,16 @@ static void test_tier_writes__a_write_right_after_tiering_is_the_users(void **s)
         free(p);
     }
     env_free(e);
+}
+
+/* `path` holds SIZE bytes and then `tail`: nothing of a program's append lost. */
+static void assert_appended(const char *path, const char *tail)
+{
+    size_t len = 0;
+    char *got = afs_test_read_file(path, &len);
+    assert_int_equal(len, SIZE + strlen(tail));
+    assert_memory_equal(got + SIZE, tail, strlen(tail));
+    free(got);
 }
 
 /* ---- 2. files open in another process ---- */
@@ -326,7 +323,7 @@ static void reap(pid_t pid)
 
 static void test_tier_writes__a_file_open_for_writing_is_skipped_then_tiered(void **s)
 {
-    wenv *e = env_new("tw-open", false);
+    wenv *e = synced_file("tw-open", false, "log.bin", 11);
     afs_tier_pass_options po = AFS_TIER_PASS_OPTIONS_INIT;
     afs_tier_result res = AFS_TIER_RESULT_INIT;
     afs_sync_result r;
@@ -334,10 +331,6 @@ static void test_tier_writes__a_file_open_for_writing_is_skipped_then_tiered(voi
     int go;
     pid_t pid;
     (void)s;
-    env_endpoint(e);
-    mkfile(e->data, "log.bin", 11, 61);
-    r = env_sync(e);
-    assert_int_equal(r.item_errors, 0);
     p = afs_test_path(e->data, "log.bin");
     pid = hold_open(p, &go);
     /* Forced: refused with the reason. */
@@ -347,18 +340,12 @@ static void test_tier_writes__a_file_open_for_writing_is_skipped_then_tiered(voi
     AFS_ASSERT_OK(afs_tier_pass(e->ep, &po, &res));
     assert_int_equal(res.files_tiered, 0);
     assert_int_equal(res.skipped_changed, 1);
-    assert_int_equal(state_of(e->ep, "log.bin"), AFS_TIER_STATE_FULL);
+    assert_int_equal(afs_test_tier_state(e->ep, "log.bin"), AFS_TIER_STATE_FULL);
     /* The program writes and closes: nothing of it is lost. */
     assert_int_equal(write(go, "g", 1), 1);
     close(go);
     reap(pid);
-    {
-        size_t len = 0;
-        char *got = afs_test_read_file(p, &len);
-        assert_int_equal(len, SIZE + 4);
-        assert_memory_equal(got + SIZE, "more", 4);
-        free(got);
-    }
+    assert_appended(p, "more");
     /* Synced, and cold again (the write made it hot): the next pass tiers it. */
     set_mtime(e->data, "log.bin", (int64_t)(time(NULL) - 61 * DAY_S) * 1000000000LL);
     r = env_sync(e);
@@ -367,7 +354,7 @@ static void test_tier_writes__a_file_open_for_writing_is_skipped_then_tiered(voi
     res.version = AFS_TIER_RESULT_VERSION;
     AFS_ASSERT_OK(afs_tier_pass(e->ep, &po, &res));
     assert_int_equal(res.files_tiered, 1);
-    assert_int_equal(state_of(e->ep, "log.bin"), AFS_TIER_STATE_TIERED);
+    assert_int_equal(afs_test_tier_state(e->ep, "log.bin"), AFS_TIER_STATE_TIERED);
     AFS_ASSERT_OK(afs_tier_recall(e->ep, "log.bin", NULL, NULL));
     assert_true(same_content(e->data, e->share, "log.bin"));
     free(p);
@@ -396,27 +383,17 @@ static void open_during_tiering(const char *path, void *payload)
 
 static void test_tier_writes__a_file_opened_while_it_is_tiered_is_left_whole(void **s)
 {
-    wenv *e = env_new("tw-opening", false);
+    wenv *e = synced_file("tw-opening", false, "busy.bin", 12);
     afs_sync_result r;
     char *p;
     (void)s;
-    env_endpoint(e);
-    mkfile(e->data, "busy.bin", 12, 61);
-    r = env_sync(e);
-    assert_int_equal(r.item_errors, 0);
     opener_env = e;
     afs_test_tierfs_on_marker_set(e->tfs, open_during_tiering, NULL);
     AFS_ASSERT_CODE(afs_tier_file(e->ep, "busy.bin", NULL), AFS_EBUSY);
     reap(opener_pid);
-    assert_int_equal(state_of(e->ep, "busy.bin"), AFS_TIER_STATE_FULL);
+    assert_int_equal(afs_test_tier_state(e->ep, "busy.bin"), AFS_TIER_STATE_FULL);
     p = afs_test_path(e->data, "busy.bin");
-    {
-        size_t len = 0;
-        char *got = afs_test_read_file(p, &len);
-        assert_int_equal(len, SIZE + 4);
-        assert_memory_equal(got + SIZE, "more", 4);
-        free(got);
-    }
+    assert_appended(p, "more");
     r = env_sync(e);
     assert_int_equal(r.item_errors, 0);
     assert_true(same_content(e->data, e->share, "busy.bin"));
@@ -428,15 +405,11 @@ static void test_tier_writes__a_file_opened_while_it_is_tiered_is_left_whole(voi
 
 static void crash_at(const char *op, uint64_t nth)
 {
-    wenv *e = env_new("tw-crash", true);
+    wenv *e = synced_file("tw-crash", true, "precious.bin", 13);
     afs_sync_result r;
     afs_tier_info info;
     pid_t pid;
     int status = 0;
-    env_endpoint(e);
-    mkfile(e->data, "precious.bin", 13, 61);
-    r = env_sync(e);
-    assert_int_equal(r.item_errors, 0);
     afs_test_fault_set(e->fault, op, nth, AFS_FAULT_CRASH_AFTER, 0);
     pid = fork();
     assert_true(pid >= 0);
@@ -456,19 +429,19 @@ static void crash_at(const char *op, uint64_t nth)
     if (strcmp(op, "marker_set") != 0)
         assert_int_equal(r.files_uploaded, 0);
     assert_true(same_content(e->data, e->share, "precious.bin") ||
-                state_of(e->ep, "precious.bin") != AFS_TIER_STATE_FULL);
+                afs_test_tier_state(e->ep, "precious.bin") != AFS_TIER_STATE_FULL);
     memset(&info, 0, sizeof(info));
     info.version = AFS_TIER_INFO_VERSION;
     AFS_ASSERT_OK(afs_tier_query(e->ep, "precious.bin", &info));
     if (info.state != AFS_TIER_STATE_FULL) {
         /* A placeholder whose marker is exact again: a write now is the user's. */
         assert_int_equal(info.marker[5] & AFS__MARKER_PENDING, 0);
-        assert_int_equal(info.mtime_ns, mtime_of(e->data, "precious.bin"));
+        assert_int_equal(info.mtime_ns, afs_test_mtime_ns(e->data, "precious.bin"));
     }
     afs_tier_info_clear(&info);
     /* Every byte comes back. */
     AFS_ASSERT_OK(afs_tier_recall(e->ep, "precious.bin", NULL, NULL));
-    assert_int_equal(state_of(e->ep, "precious.bin"), AFS_TIER_STATE_FULL);
+    assert_int_equal(afs_test_tier_state(e->ep, "precious.bin"), AFS_TIER_STATE_FULL);
     assert_true(same_content(e->data, e->share, "precious.bin"));
     /* Tiered again, then written: the write is the user's. */
     AFS_ASSERT_OK(afs_tier_file(e->ep, "precious.bin", NULL));
