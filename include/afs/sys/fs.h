@@ -58,7 +58,9 @@ AFS_BEGIN_DECL
 #define AFS_FS_CTL_HAS_HOLES 1
 
 /*
- * AFS_FS_CTL_WRITE_LEASE: `arg` is an afs_fs_lease. Tiering asks it around
+ * AFS_FS_CTL_WRITE_LEASE: `arg` is an afs_fs_lease, whose `fh` is a handle
+ * of this same vtable (a vtable that wraps another's handles must translate
+ * it before passing the op on, or answer AFS_ENOTSUP). Tiering asks it around
  * the verify and the punch of a file it opened (`fh`, from open() with
  * AFS_FS_O_WRITE) so that it never frees the blocks of a file another
  * process has open, or opens meanwhile:
