@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -33,9 +34,36 @@ typedef struct wenv {
     afs_service *svc;
     afs_group *g;
     afs_endpoint *ep;
+    bool tmpfs;      /* the volume is a tmpfs mounted for the test */
 } wenv;
 
-static wenv *env_new(const char *name, bool with_fault)
+/* Run "mount ..." or "umount ..." on `dir`; its exit status. */
+static int mount_cmd(const char *what, const char *dir)
+{
+    char *cmd = malloc(strlen(dir) + 80);
+    int rc;
+    assert_non_null(cmd);
+    sprintf(cmd, "%s %s 2>/dev/null", what, dir);
+    rc = system(cmd);
+    free(cmd);
+    return rc;
+}
+
+/* Remove the sandbox (when `remove`) and free `e` with its paths. */
+static void env_paths_free(wenv *e, bool remove)
+{
+    if (remove)
+        afs_test_rmtree(e->root);
+    free(e->share);
+    free(e->data);
+    free(e->vol);
+    free(e->state);
+    free(e->root);
+    free(e);
+}
+
+/* `on_tmpfs`: the volume is a tmpfs (needs root; NULL when it cannot be mounted). */
+static wenv *env_new_on(const char *name, bool with_fault, bool on_tmpfs)
 {
     afs_service_options so = AFS_SERVICE_OPTIONS_INIT;
     wenv *e = calloc(1, sizeof(*e));
@@ -46,6 +74,12 @@ static wenv *env_new(const char *name, bool with_fault)
     e->share = afs_test_path(e->root, "share");
     e->data = afs_test_path(e->vol, "data");
     afs_test_mkdirs(e->share);
+    afs_test_mkdirs(e->vol);
+    if (on_tmpfs && mount_cmd("mount -t tmpfs -o size=64m afs-test", e->vol) != 0) {
+        env_paths_free(e, true);
+        return NULL;
+    }
+    e->tmpfs = on_tmpfs;
     afs_test_mkdirs(e->data);
     AFS_ASSERT_OK(afs_test_tierfs_new(&e->fs, e->vol, 0, &e->tfs));
     e->top = e->fs;
@@ -55,6 +89,11 @@ static wenv *env_new(const char *name, bool with_fault)
     AFS_ASSERT_OK(afs_service_open(&e->svc, e->state, &so));
     AFS_ASSERT_OK(afs_server_register(e->svc, "ServerA"));
     return e;
+}
+
+static wenv *env_new(const char *name, bool with_fault)
+{
+    return env_new_on(name, with_fault, false);
 }
 
 /* The endpoint, tiering on with a 60-day date policy. */
@@ -83,14 +122,9 @@ static void env_free(wenv *e)
     if (e->top != e->fs)
         afs_fs_free(e->top);
     afs_fs_free(e->fs);
-    if (!getenv("AFS_TEST_KEEP"))
-        afs_test_rmtree(e->root);
-    free(e->share);
-    free(e->data);
-    free(e->vol);
-    free(e->state);
-    free(e->root);
-    free(e);
+    if (e->tmpfs)
+        assert_int_equal(mount_cmd("umount", e->vol), 0);
+    env_paths_free(e, !getenv("AFS_TEST_KEEP"));
     afs_error_clear();
 }
 
@@ -160,15 +194,23 @@ static void set_mtime(const char *dir, const char *rel, int64_t ns)
 }
 
 /* An endpoint holding `rel` (pattern `seed`, 61 days old), uploaded. */
-static wenv *synced_file(const char *name, bool with_fault, const char *rel, uint32_t seed)
+static wenv *synced_file_on(const char *name, bool with_fault, bool on_tmpfs, const char *rel,
+                            uint32_t seed)
 {
-    wenv *e = env_new(name, with_fault);
+    wenv *e = env_new_on(name, with_fault, on_tmpfs);
     afs_sync_result r;
+    if (!e)
+        return NULL;
     env_endpoint(e);
     mkfile(e->data, rel, seed, 61);
     r = env_sync(e);
     assert_int_equal(r.item_errors, 0);
     return e;
+}
+
+static wenv *synced_file(const char *name, bool with_fault, const char *rel, uint32_t seed)
+{
+    return synced_file_on(name, with_fault, false, rel, seed);
 }
 
 /* A share holding `rel`, downloaded as a placeholder (namespace only). */
@@ -185,6 +227,48 @@ static wenv *fresh_placeholder(const char *name, const char *rel)
 }
 
 /* ---- 1. writes right after a placeholder was made ---- */
+
+/* The rule itself: exact markers have no window; pending and version 1 ones keep it. */
+static void test_tier_writes__exact_pending_and_version_1_markers(void **s)
+{
+    afs__marker m, back;
+    unsigned char buf[AFS_FS_MARKER_MAX];
+    size_t len = 0;
+    int64_t t = 1700000000000000000LL, sec = 1000000000LL;
+    (void)s;
+    memset(&m, 0, sizeof(m));
+    m.size = SIZE;
+    m.mtime_ns = t - 86400 * sec;
+    m.tiered_ns = t;
+    snprintf(m.etag, sizeof(m.etag), "\"e1\"");
+    m.path = "a.bin";
+    AFS_ASSERT_OK(afs__marker_encode(&m, buf, sizeof(buf), &len));
+    AFS_ASSERT_OK(afs__marker_decode(buf, len, "a.bin", &back));
+    assert_int_equal(back.version, 2);
+    /* Exact: the marker's time is untouched; any other is a write, even 0.1 s later. */
+    assert_false(afs__marker_written(&back, SIZE, m.mtime_ns));
+    assert_true(afs__marker_written(&back, SIZE, t + sec / 10));
+    assert_true(afs__marker_written(&back, SIZE + 1, m.mtime_ns));
+    /* Pending (a tiering not finished): a time near the tiering time is the crash's. */
+    back.flags |= AFS__MARKER_PENDING;
+    assert_false(afs__marker_written(&back, SIZE, t + sec / 10));
+    assert_true(afs__marker_written(&back, SIZE, t + 6 * sec));
+    afs__marker_clear(&back);
+    /* A version 1 marker (earlier libafs) is still read, with the old rule. */
+    buf[4] = 1;
+    buf[len - 4] = (unsigned char)afs__crc32(0, buf, len - 4);
+    buf[len - 3] = (unsigned char)(afs__crc32(0, buf, len - 4) >> 8);
+    buf[len - 2] = (unsigned char)(afs__crc32(0, buf, len - 4) >> 16);
+    buf[len - 1] = (unsigned char)(afs__crc32(0, buf, len - 4) >> 24);
+    AFS_ASSERT_OK(afs__marker_decode(buf, len, "a.bin", &back));
+    assert_int_equal(back.version, 1);
+    assert_false(afs__marker_written(&back, SIZE, t + sec / 10));
+    assert_true(afs__marker_written(&back, SIZE, t + 6 * sec));
+    afs__marker_clear(&back);
+    /* A version from the future is refused, the file left alone. */
+    buf[4] = 3;
+    AFS_ASSERT_CODE(afs__marker_decode(buf, len, "a.bin", &back), AFS_ECORRUPT);
+}
 
 static void test_tier_writes__a_write_into_a_fresh_placeholder_is_never_recalled_over(void **s)
 {
@@ -321,16 +405,20 @@ static void reap(pid_t pid)
     assert_int_equal(WEXITSTATUS(status), 0);
 }
 
-static void test_tier_writes__a_file_open_for_writing_is_skipped_then_tiered(void **s)
+static void open_for_writing_is_skipped_then_tiered(bool on_tmpfs)
 {
-    wenv *e = synced_file("tw-open", false, "log.bin", 11);
+    wenv *e = synced_file_on("tw-open", false, on_tmpfs, "log.bin", 11);
     afs_tier_pass_options po = AFS_TIER_PASS_OPTIONS_INIT;
     afs_tier_result res = AFS_TIER_RESULT_INIT;
     afs_sync_result r;
     char *p;
     int go;
     pid_t pid;
-    (void)s;
+    if (!e) {
+        fprintf(stderr, "SKIP: cannot mount a tmpfs (needs root); the sandbox's file system "
+                        "covers the same paths\n");
+        skip();
+    }
     p = afs_test_path(e->data, "log.bin");
     pid = hold_open(p, &go);
     /* Forced: refused with the reason. */
@@ -359,6 +447,18 @@ static void test_tier_writes__a_file_open_for_writing_is_skipped_then_tiered(voi
     assert_true(same_content(e->data, e->share, "log.bin"));
     free(p);
     env_free(e);
+}
+
+static void test_tier_writes__a_file_open_for_writing_is_skipped_then_tiered(void **s)
+{
+    (void)s;
+    open_for_writing_is_skipped_then_tiered(false);
+}
+
+static void test_tier_writes__on_tmpfs_a_file_open_for_writing_is_skipped(void **s)
+{
+    (void)s;
+    open_for_writing_is_skipped_then_tiered(true);
 }
 
 static wenv *opener_env;
@@ -472,11 +572,13 @@ static void test_tier_writes__crash_after_the_time_is_restored_repairs(void **s)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_tier_writes__exact_pending_and_version_1_markers),
         cmocka_unit_test(test_tier_writes__a_write_into_a_fresh_placeholder_is_never_recalled_over),
         cmocka_unit_test(test_tier_writes__a_fresh_placeholder_rewritten_in_full_is_uploaded),
         cmocka_unit_test(test_tier_writes__rewritten_with_its_write_time_set_back_is_uploaded),
         cmocka_unit_test(test_tier_writes__a_write_right_after_tiering_is_the_users),
         cmocka_unit_test(test_tier_writes__a_file_open_for_writing_is_skipped_then_tiered),
+        cmocka_unit_test(test_tier_writes__on_tmpfs_a_file_open_for_writing_is_skipped),
         cmocka_unit_test(test_tier_writes__a_file_opened_while_it_is_tiered_is_left_whole),
         cmocka_unit_test(test_tier_writes__crash_after_the_pending_marker_repairs),
         cmocka_unit_test(test_tier_writes__crash_after_the_punch_repairs),
