@@ -503,15 +503,13 @@ static void test_tier__pinned_and_excluded_files_stay_local(void **state)
 
 static tenv *changing_env;
 
-static void append_on_marker(const char *path, void *payload)
+static void touch_on_marker(const char *path, void *payload)
 {
-    int fd = open(path, O_WRONLY | O_APPEND);
     (void)payload;
-    if (fd >= 0) {
-        /* A user writes while the file is being tiered. */
-        assert_int_equal(write(fd, "more", 4), 4);
-        close(fd);
-    }
+    /* A user changes the file while it is being tiered. (Not by writing: an
+     * open waits for the tiering's write lease, which this very thread holds,
+     * test_tier_writes.c covers that. A new write time by path does not.) */
+    assert_int_equal(utimensat(AT_FDCWD, path, NULL, 0), 0);
     afs_test_tierfs_on_marker_set(changing_env->tfs, NULL, NULL);
 }
 
@@ -527,7 +525,7 @@ static void test_tier__a_file_that_changes_during_tiering_is_left_alone(void **s
     mkfile(e->data[0], "busy.bin", 128 * KiB, 13, 1);
     env_sync(e, 0);
     changing_env = e;
-    afs_test_tierfs_on_marker_set(e->tfs, append_on_marker, NULL);
+    afs_test_tierfs_on_marker_set(e->tfs, touch_on_marker, NULL);
     AFS_ASSERT_CODE(afs_tier_file(e->ep[0], "busy.bin", NULL), AFS_ECONDITION);
     memset(&info, 0, sizeof(info));
     info.version = AFS_TIER_INFO_VERSION;
@@ -537,10 +535,10 @@ static void test_tier__a_file_that_changes_during_tiering_is_left_alone(void **s
     afs_tier_info_clear(&info);
     p = afs_test_path(e->data[0], "busy.bin");
     data = afs_test_read_file(p, &len);
-    assert_int_equal(len, 128 * KiB + 4);
-    assert_memory_equal(data + 128 * KiB, "more", 4);
+    assert_int_equal(len, 128 * KiB);
     free(data);
     free(p);
+    assert_content(e->data[0], "busy.bin", 128 * KiB, 13);
     env_free(e);
 }
 

@@ -70,6 +70,10 @@ AFS_BEGIN_DECL
  *   AFS_FS_LEASE_CHECK: 0 while no open is waiting; AFS_EBUSY when one is
  *     (the tiering then gives up the file, untouched).
  *   AFS_FS_LEASE_RELEASE: release it (0); closing `fh` releases it too.
+ * Between TAKE and RELEASE the library calls only marker_set, marker_get,
+ * fstat, fsync and punch_hole for the file: an implementation of those must
+ * not open the file by its path (that open would wait for the lease, up to
+ * the kernel's lease-break-time).
  * AFS_ENOTSUP (or no ctl at all): the file system cannot say; tiering then
  * goes on without (a program holding the file open for writing may write
  * into the placeholder: a per-item error, docs/tiering.md). The POSIX
