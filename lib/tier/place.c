@@ -342,6 +342,9 @@ int afs__tier_one(afs__tier_ctx *c, afs__tier_ep *e, const char *rel, afs__tier_
 done_ok:
     rc = 0;
 done:
+    /* The marker goes back before an opener waiting for the lease gets the file. */
+    if (marked)
+        marker_restore(fs, abs, &old, had);
     if (leased)
         lease(fs, fh, AFS_FS_LEASE_RELEASE);
     if (fh) {
@@ -349,8 +352,6 @@ done:
         if (rc == 0 && *skip == AFS__SKIP_NONE)
             rc = crc;
     }
-    if (marked)
-        marker_restore(fs, abs, &old, had);
     afs__tier_unlock(lock);
     if (busy)
         afs__tier_busy_release(c->vol, abs);
