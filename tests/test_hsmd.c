@@ -798,14 +798,16 @@ static void test_hsmd__a_file_tiered_while_running_is_served(void **state)
     hsmd_counters n;
     daemon_start(w);
     tier(w, "hot.bin");
-    /* The marker change reaches the daemon as FAN_ATTRIB; give it a moment. */
+    /* The marker change reaches the daemon as FAN_ATTRIB; give it a moment.
+     * Tiering writes the marker twice (pending, then exact): the daemon may
+     * mark the file once for each (an idempotent mark). */
     for (int i = 0; i < 100; i++) {
         hsmd_counters_get(w->d, &n);
         if (n.marks >= 3)
             break;
         usleep(20000);
     }
-    assert_int_equal(n.marks, 3);
+    assert_true(n.marks >= 3);
     assert_int_equal(child_pread(hot, MIB + 10, 5000, 3), 0);
     free(hot);
 }

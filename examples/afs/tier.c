@@ -242,7 +242,7 @@ static void tier_summary(const afs_tier_result *r, bool pass, char *line, size_t
         { r->skipped_small, "below the minimum size" },
         { r->skipped_excluded, "excluded" },
         { r->skipped_pinned, "pinned" },
-        { r->skipped_changed, "changed while tiering" },
+        { r->skipped_changed, "changed while tiering or open elsewhere" },
         { r->item_errors, "failed" },
     };
     char b[32];

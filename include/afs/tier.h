@@ -101,7 +101,7 @@ typedef struct afs_tier_result {
     uint64_t skipped_small;        /* below the endpoint's minimum file size */
     uint64_t skipped_excluded;     /* matched a tiering exclusion pattern */
     uint64_t skipped_pinned;       /* under an always-local pin */
-    uint64_t skipped_changed;      /* changed while it was being tiered */
+    uint64_t skipped_changed;      /* changed while being tiered, or open in another process */
     uint64_t item_errors;          /* other per-file failures (logged) */
     uint64_t volume_total_bytes;
     uint64_t free_bytes_before;

@@ -10,6 +10,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -782,8 +783,45 @@ done:
 
 /* ---- registration ---- */
 
+/* AFS_FS_CTL_WRITE_LEASE by a Linux write lease on the handle's descriptor
+ * (fs.h). Its break signal is SIGURG, ignored by default, so that a lease
+ * break never kills the process; the library only polls F_GETLEASE. */
+static int posix_lease(afs_fs_lease *l)
+{
+    struct posix_file *f = l->fh;
+    int cur;
+    if (!f)
+        return afs__error_set(AFS_EINVAL, "posix ctl: a file handle is required");
+    switch (l->op) {
+    case AFS_FS_LEASE_TAKE:
+        if (fcntl(f->fd, F_SETSIG, SIGURG) != 0)
+            return afs__error_set(AFS_ENOTSUP, "%s: no lease signal: %s", f->path,
+                                  strerror(errno));
+        if (fcntl(f->fd, F_SETLEASE, F_WRLCK) == 0)
+            return 0;
+        if (errno == EAGAIN || errno == EBUSY)
+            return afs__error_set(AFS_EBUSY, "%s is open by another process", f->path);
+        /* EACCES (not the owner, no CAP_LEASE), EINVAL (no leases here). */
+        return afs__error_set(AFS_ENOTSUP, "%s: no write lease: %s", f->path,
+                              strerror(errno));
+    case AFS_FS_LEASE_CHECK:
+        cur = fcntl(f->fd, F_GETLEASE);
+        if (cur < 0)
+            return afs__error_errno(errno, "%s: lease", f->path);
+        return cur == F_WRLCK ? 0 : afs__error_set(AFS_EBUSY, "%s was opened by another "
+                                                   "process", f->path);
+    case AFS_FS_LEASE_RELEASE:
+        if (fcntl(f->fd, F_SETLEASE, F_UNLCK) != 0 && errno != EAGAIN)
+            return afs__error_errno(errno, "%s: lease release", f->path);
+        return 0;
+    default:
+        return afs__error_set(AFS_EINVAL, "posix ctl: unknown lease operation %d", l->op);
+    }
+}
+
 /* ctl: AFS_FS_CTL_HAS_HOLES by SEEK_HOLE, confirmed by the allocated
- * blocks (a file system without SEEK_HOLE reports no hole at all). */
+ * blocks (a file system without SEEK_HOLE reports no hole at all);
+ * AFS_FS_CTL_WRITE_LEASE by posix_lease. */
 static int posix_ctl(void *ctx, int op, void *arg)
 {
     const char *path = arg;
@@ -791,6 +829,8 @@ static int posix_ctl(void *ctx, int op, void *arg)
     off_t hole;
     int fd, err;
     (void)ctx;
+    if (op == AFS_FS_CTL_WRITE_LEASE && arg)
+        return posix_lease(arg);
     if (op != AFS_FS_CTL_HAS_HOLES)
         return afs__error_set(AFS_ENOTSUP, "posix ctl: unknown operation %d", op);
     if (!path)

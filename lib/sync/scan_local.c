@@ -167,22 +167,12 @@ static int placeholder(afs__session *s, afs__item *it, const char *abs, afs_fs_s
         return rc;
     }
     if (pr.needs_repair) {
-        /* The write time differs from the marker's. Right after tiering
-         * (a crash between punching and restoring the time) it is ours to
-         * repair; later, a program wrote into the placeholder without a
-         * recall host: its unrecalled bytes are holes, so it must be
-         * neither uploaded nor "repaired". Leave it for the user. */
-        afs_tier_info info;
-        bool ours = false;
-        memset(&info, 0, sizeof(info));
-        info.version = AFS_TIER_INFO_VERSION;
-        if (afs_tier_query(s->ep, abs, &info) == 0) {
-            int64_t d = st->mtime_ns - info.tiered_ns;
-            ours = d > -5000000000LL && d < 5000000000LL;
-            afs_tier_info_clear(&info);
-        }
-        afs_error_clear();
-        if (!ours) {
+        /* The write time differs from the marker's. An interrupted tiering
+         * (its marker still pending) is ours to repair; otherwise a program
+         * wrote into the placeholder without a recall host: its unrecalled
+         * bytes are holes, so it must be neither uploaded nor "repaired".
+         * Leave it for the user. */
+        if (pr.written) {
             afs__error_set(AFS_ECONDITION, "%s was written while it was a tiered placeholder "
                            "(no recall host was running): it is not synced; recall it, or "
                            "restore it from the share", abs);

@@ -119,7 +119,7 @@ int afs__marker_decode(const unsigned char *buf, size_t len, const char *what, a
     if (len < AFS__MARKER_FIXED + 4 || memcmp(buf, AFS__MARKER_MAGIC, 4) != 0)
         return afs__error_set(AFS_ECORRUPT, "%s: the tier marker is not libafs's (%zu bytes)",
                               what, len);
-    if (buf[4] != AFS__MARKER_VERSION)
+    if (buf[4] < AFS__MARKER_VERSION_MIN || buf[4] > AFS__MARKER_VERSION)
         return afs__error_set(AFS_ECORRUPT, "%s: tier marker version %u is not known to this "
                               "libafs", what, buf[4]);
     elen = get16(buf + 6);
@@ -247,6 +247,20 @@ uint64_t afs__marker_present(const afs__marker *m)
     for (size_t i = 0; i < m->nranges; i++)
         sum += m->ranges[i].len;
     return sum > m->size ? m->size : sum;
+}
+
+bool afs__marker_written(const afs__marker *m, uint64_t st_size, int64_t st_mtime_ns)
+{
+    int64_t d = st_mtime_ns - m->tiered_ns;
+    if (afs__marker_present(m) >= m->size)
+        return false; /* complete: nothing left to fetch over anything */
+    if (st_size != m->size)
+        return true;
+    if (st_mtime_ns == m->mtime_ns)
+        return false;
+    if (m->version >= 2 && !(m->flags & AFS__MARKER_PENDING))
+        return true;
+    return !(d > -5000000000LL && d < 5000000000LL);
 }
 
 bool afs__marker_covers(const afs__marker *m, uint64_t off, uint64_t len)

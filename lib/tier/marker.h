@@ -5,8 +5,8 @@
  * (docs/tiering.md#the-marker):
  *
  *   0  4  magic "AFSM"
- *   4  1  version (1)
- *   5  1  flags (AFS_TIER_MARKER_*)
+ *   4  1  version (2; 1 before pending markers)
+ *   5  1  flags (AFS_TIER_MARKER_*, AFS__MARKER_PENDING)
  *   6  2  etag length E (1..AFS_ETAG_MAX-1)
  *   8  2  cloud path length P
  *  10  2  range count R
@@ -31,7 +31,16 @@
 #include "afs.h"
 
 #define AFS__MARKER_MAGIC "AFSM"
-#define AFS__MARKER_VERSION 1
+#define AFS__MARKER_VERSION 2
+#define AFS__MARKER_VERSION_MIN 1 /* still read */
+/*
+ * Flag of a marker whose tiering (or placeholder update) has not finished:
+ * the punch and the restored write time may be missing (a crash). The last
+ * step of a tiering writes the marker again without it. A version 2 marker
+ * without it is exact: a size or write time that differs from it is a
+ * program's write, whenever it happened (afs__marker_written).
+ */
+#define AFS__MARKER_PENDING 0x80u
 #define AFS__MARKER_FIXED 48 /* bytes before the etag */
 
 typedef struct afs__range {
@@ -79,6 +88,16 @@ uint64_t afs__marker_present(const afs__marker *m);
 
 /* Is [off, off+len) entirely present? */
 bool afs__marker_covers(const afs__marker *m, uint64_t off, uint64_t len);
+
+/*
+ * Did a program write into the placeholder `st` since `m` was written?
+ * False for a marker that records the whole file. Otherwise true when the
+ * size differs, or the write time differs and the marker is exact (version
+ * 2, not pending). A pending or version 1 marker allows a write time within
+ * 5 seconds of the tiering time (what a crash between punching and
+ * restoring the time leaves: a repair, not a write).
+ */
+bool afs__marker_written(const afs__marker *m, uint64_t st_size, int64_t st_mtime_ns);
 
 /* CRC-32 (IEEE 802.3, reflected, as zlib's crc32). */
 uint32_t afs__crc32(uint32_t crc, const void *data, size_t len);

@@ -409,7 +409,8 @@ static int tier_cand(pass *p, afs__tier_ep *e, const cand *k, char stage)
     case AFS__SKIP_SMALL: p->r->skipped_small++; break;
     case AFS__SKIP_EXCLUDED: p->r->skipped_excluded++; break;
     case AFS__SKIP_PINNED: p->r->skipped_pinned++; break;
-    case AFS__SKIP_CHANGED: p->r->skipped_changed++; break;
+    case AFS__SKIP_CHANGED:
+    case AFS__SKIP_OPEN: p->r->skipped_changed++; break;
     default: break;
     }
     return 0;
@@ -816,7 +817,8 @@ static int force_one(const char *rel, const char *abs, const afs_fs_stat *st, vo
     case AFS__SKIP_SMALL: f->p->r->skipped_small++; break;
     case AFS__SKIP_EXCLUDED: f->p->r->skipped_excluded++; break;
     case AFS__SKIP_PINNED: f->p->r->skipped_pinned++; break;
-    case AFS__SKIP_CHANGED: f->p->r->skipped_changed++; break;
+    case AFS__SKIP_CHANGED:
+    case AFS__SKIP_OPEN: f->p->r->skipped_changed++; break;
     default: break;
     }
     return 0;
@@ -867,6 +869,9 @@ int afs_tier_file(afs_endpoint *endpoint, const char *path, afs_tier_result *res
         else if (f.last_skip == AFS__SKIP_NOT_SYNCED)
             rc = afs__error_set(AFS_ECONDITION, "%s is not tiered: its current content is not "
                                 "confirmed in the cloud yet (sync it first)", abs);
+        else if (f.last_skip == AFS__SKIP_OPEN)
+            rc = afs__error_set(AFS_EBUSY, "%s is not tiered: another process has it open "
+                                "(try again once it is closed)", abs);
         else if (f.last_skip == AFS__SKIP_CHANGED)
             rc = afs__error_set(AFS_ECONDITION, "%s is not tiered: it changed during tiering, "
                                 "or is being recalled (try again later)", abs);

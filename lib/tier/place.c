@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/random.h>
 
 #include "../service/service_internal.h"
@@ -119,6 +120,25 @@ static bool same_file(const afs_fs_stat *a, const afs_fs_stat *b)
     return a->size == b->size && a->mtime_ns == b->mtime_ns && a->file_id == b->file_id;
 }
 
+/* The write lease of AFS_FS_CTL_WRITE_LEASE (include/afs/sys/fs.h) on `fh`:
+ * 0, AFS_EBUSY (another process has the file open, or opened it), or
+ * AFS_ENOTSUP when the file system cannot say (tiering goes on without). */
+static int lease(afs_fs *fs, void *fh, int op)
+{
+    afs_fs_lease l;
+    int rc;
+    if (!fs->ops.ctl)
+        return AFS_ENOTSUP;
+    l.fh = fh;
+    l.op = op;
+    rc = fs->ops.ctl(fs->ctx, AFS_FS_CTL_WRITE_LEASE, &l);
+    if (rc != 0 && rc != AFS_EBUSY) {
+        afs_error_clear();
+        return AFS_ENOTSUP;
+    }
+    return rc;
+}
+
 /* Undo a marker written for a tiering that did not happen. */
 static void marker_restore(afs_fs *fs, const char *abs, const afs__marker *old, bool had)
 {
@@ -141,7 +161,7 @@ int afs__tier_one(afs__tier_ctx *c, afs__tier_ep *e, const char *rel, afs__tier_
     afs__heat_counters add;
     unsigned char want[AFS_FS_MARKER_MAX], got[AFS_FS_MARKER_MAX];
     size_t wlen = 0, glen = 0;
-    bool had = false, marked = false, busy = false;
+    bool had = false, marked = false, busy = false, leased = false;
     void *fh = NULL;
     char *abs;
     int lock = -1, rc;
@@ -211,8 +231,26 @@ int afs__tier_one(afs__tier_ctx *c, afs__tier_ep *e, const char *rel, afs__tier_
         *skip = AFS__SKIP_CHANGED;
         goto done_ok;
     }
-    /* 1. The marker: the cloud version this file stands for, nothing present. */
-    m.flags = had ? old.flags : 0;
+    /* No other process may have the file open (a writer's later writes would
+     * land in the placeholder); from here an open by one waits for the lease. */
+    rc = lease(fs, fh, AFS_FS_LEASE_TAKE);
+    /* A brief open (a recall host answering an access, a scanner) passes. */
+    for (int i = 0; rc == AFS_EBUSY && i < 4; i++) {
+        afs_error_clear();
+        usleep(25000);
+        rc = lease(fs, fh, AFS_FS_LEASE_TAKE);
+    }
+    if (rc == AFS_EBUSY) {
+        afs__log(AFS_LOG_INFO, "tiering %s: skipped, it is open by another process",
+                 abs);
+        afs_error_clear();
+        *skip = AFS__SKIP_OPEN;
+        goto done_ok;
+    }
+    leased = rc == 0;
+    /* 1. The marker, pending: the cloud version this file stands for, nothing
+     * present, the punch and time restore perhaps still to come. */
+    m.flags = (had ? old.flags & ~AFS__MARKER_PENDING : 0) | AFS__MARKER_PENDING;
     m.chunk = AFS_TIER_CHUNK;
     m.size = st1.size;
     m.mtime_ns = st1.mtime_ns;
@@ -245,18 +283,45 @@ int afs__tier_one(afs__tier_ctx *c, afs__tier_ep *e, const char *rel, afs__tier_
         *skip = AFS__SKIP_CHANGED;
         goto done_ok;
     }
+    /* Nobody opened it meanwhile (such an open waits for us: let it have the
+     * full file). The lease is held through the punch: an open now waits
+     * and then finds the placeholder, whose marker tells its writes. */
+    if (leased && lease(fs, fh, AFS_FS_LEASE_CHECK) == AFS_EBUSY) {
+        afs__log(AFS_LOG_INFO, "tiering %s: skipped, another process opened it", abs);
+        *skip = AFS__SKIP_OPEN;
+        goto done_ok;
+    }
+    /* A file that already was a placeholder may be watched by a recall host
+     * (afs-hsmd): the punch raises an access event whose descriptor, opened
+     * for the daemon, would wait for our lease while we wait for its answer.
+     * Release it first (docs/tiering.md#files-open-in-other-processes). */
+    if (leased && had) {
+        lease(fs, fh, AFS_FS_LEASE_RELEASE);
+        leased = false;
+    }
     /* 4. Free the blocks; the logical size stays. */
     if ((rc = o->punch_hole(fs->ctx, fh, 0, st2.size)) != 0)
         goto done;
     marked = false; /* from here the marker is the truth */
     if (o->fsync && (rc = o->fsync(fs->ctx, fh)) != 0)
         goto done;
+    if (leased)
+        lease(fs, fh, AFS_FS_LEASE_RELEASE);
+    leased = false;
     rc = o->close(fs->ctx, fh);
     fh = NULL;
     if (rc != 0)
         goto done;
     /* 5. Holes move the write time on most file systems: put it back. */
     if (o->set_times && (rc = o->set_times(fs->ctx, abs, AFS_TIME_OMIT, m.mtime_ns)) != 0)
+        goto done;
+    /* 6. The marker, exact: from now on any other size or write time is a
+     * program's write (afs__marker_written). */
+    m.flags &= ~AFS__MARKER_PENDING;
+    m.path = (char *)rel;
+    rc = afs__marker_write(fs, abs, &m);
+    m.path = NULL;
+    if (rc != 0)
         goto done;
     memset(&fin, 0, sizeof(fin));
     if ((rc = o->stat(fs->ctx, abs, &fin)) != 0)
@@ -277,13 +342,16 @@ int afs__tier_one(afs__tier_ctx *c, afs__tier_ep *e, const char *rel, afs__tier_
 done_ok:
     rc = 0;
 done:
+    /* The marker goes back before an opener waiting for the lease gets the file. */
+    if (marked)
+        marker_restore(fs, abs, &old, had);
+    if (leased)
+        lease(fs, fh, AFS_FS_LEASE_RELEASE);
     if (fh) {
         int crc = o->close(fs->ctx, fh);
         if (rc == 0 && *skip == AFS__SKIP_NONE)
             rc = crc;
     }
-    if (marked)
-        marker_restore(fs, abs, &old, had);
     afs__tier_unlock(lock);
     if (busy)
         afs__tier_busy_release(c->vol, abs);
@@ -470,10 +538,13 @@ int afs__tier_placeholder_update(afs_endpoint *ep, const char *rel, uint64_t siz
                             abs);
         goto done;
     }
-    /* Marker first: a crash after it leaves "new version, nothing present". */
+    /* Marker first, pending: a crash after it leaves "new version, nothing
+     * present", its write time repaired by the next scan. */
     snprintf(m.etag, sizeof(m.etag), "%s", etag);
     m.size = size;
     m.mtime_ns = mtime_ns;
+    m.tiered_ns = afs__now_ns();
+    m.flags |= AFS__MARKER_PENDING;
     free(m.ranges);
     m.ranges = NULL;
     m.nranges = 0;
@@ -490,6 +561,9 @@ int afs__tier_placeholder_update(afs_endpoint *ep, const char *rel, uint64_t siz
     if (rc != 0)
         goto done;
     if (o->set_times && (rc = o->set_times(c.fs->ctx, abs, AFS_TIME_OMIT, mtime_ns)) != 0)
+        goto done;
+    m.flags &= ~AFS__MARKER_PENDING;
+    if ((rc = afs__marker_write(c.fs, abs, &m)) != 0)
         goto done;
     rc = placeholder_record(&c, ep, rel, abs, AFS_TIER_STATE_TIERED, out);
 done:

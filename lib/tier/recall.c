@@ -202,19 +202,63 @@ typedef struct rstate {
 } rstate;
 
 /*
- * Did a program write into this placeholder (without a recall host)? Its
- * size or write time then differs from the marker's, unless a tiering was
- * interrupted between punching and restoring the time, which leaves a write
- * time right at the tiering time (the sync scan repairs that one).
+ * Did a program write into this placeholder (without a recall host)? A
+ * recall in another process moves the write time while it writes (it puts
+ * it back when it records): while one holds the recall lock (ours cannot
+ * be made exclusive without waiting), a moved write time is not taken for a
+ * program's write.
  */
-static bool written_since_tiered(const afs_fs_stat *st, const afs__marker *m)
+static bool written_since_tiered(const afs_fs_stat *st, const afs__marker *m, int rlock,
+                                 const char *abs)
 {
-    int64_t d = st->mtime_ns - m->tiered_ns;
-    if (afs__marker_present(m) >= m->size)
-        return false; /* complete: nothing left to fetch over anything */
-    if (st->size != m->size)
+    if (!afs__marker_written(m, st->size, st->mtime_ns))
+        return false;
+    if (rlock < 0 || st->size != m->size)
         return true;
-    return st->mtime_ns != m->mtime_ns && !(d > -5000000000LL && d < 5000000000LL);
+    if (afs__tier_relock(rlock, abs, AFS__TIER_LOCK_RECALL, AFS__TIER_LOCK_EXCL, false) != 0) {
+        afs_error_clear();
+        return false; /* another recall is writing: its write time */
+    }
+    if (afs__tier_relock(rlock, abs, AFS__TIER_LOCK_RECALL, AFS__TIER_LOCK_SHARED, true) != 0)
+        afs_error_clear();
+    return true;
+}
+
+/*
+ * A placeholder rewritten in full by a program that then set the write time
+ * back to the marker's: only its ctime tells, against the sync base's (which
+ * tiering, placeholder creation and every recall move along). When it moved,
+ * no other recall is running (the recall lock taken exclusively without
+ * waiting) and the file system says no hole is left, every byte is the
+ * program's: the marker is removed and nothing is fetched over it (the sync
+ * base is left alone, so the sync sees an edit).
+ */
+static bool rewritten_time_set_back(recall_ctx *r, rstate *s, const afs_fs_stat *st,
+                                    const afs__marker *m)
+{
+    afs__tier_base base;
+    bool moved;
+    if (!r->c.ep || afs__marker_present(m) >= m->size)
+        return false;
+    pthread_mutex_lock(&r->state_mu);
+    moved = afs__tier_base_get(r->c.ep->state, s->rel, &base) == 0 && base.exists &&
+            strcmp(base.etag, m->etag) == 0 && base.size == m->size &&
+            base.mtime_ns == m->mtime_ns && base.file_id == st->file_id &&
+            base.ctime_ns != st->ctime_ns;
+    pthread_mutex_unlock(&r->state_mu);
+    afs_error_clear();
+    if (!moved || afs__tier_relock(s->rlock, s->abs, AFS__TIER_LOCK_RECALL, AFS__TIER_LOCK_EXCL,
+                                   false) != 0) {
+        afs_error_clear();
+        return false;
+    }
+    if (afs__tier_rewritten_in_full(r->c.fs, s->abs))
+        return true;
+    /* Holes left: an ordinary recall, sharing the lock again. */
+    if (afs__tier_relock(s->rlock, s->abs, AFS__TIER_LOCK_RECALL, AFS__TIER_LOCK_SHARED,
+                         true) != 0)
+        afs_error_clear();
+    return false;
 }
 
 static int recall_start(recall_ctx *r, rstate *s, uint64_t off, uint64_t len, uint32_t threads)
@@ -228,7 +272,7 @@ static int recall_start(recall_ctx *r, rstate *s, uint64_t off, uint64_t len, ui
     piece *pieces = NULL;
     size_t npieces = 0, cap = 0;
     uint64_t begin, end, missing = 0;
-    bool found = false, whole;
+    bool found = false, whole, written;
     void *fh = NULL;
     int rc;
 
@@ -258,11 +302,16 @@ static int recall_start(recall_ctx *r, rstate *s, uint64_t off, uint64_t len, ui
         s->was_full = true; /* someone else finished it, or it never was tiered */
         goto done;
     }
-    if (written_since_tiered(&st, &m) && afs__tier_rewritten_in_full(fs, abs)) {
+    written = written_since_tiered(&st, &m, s->rlock, abs);
+    if (written && afs__tier_rewritten_in_full(fs, abs)) {
         s->was_full = true; /* every byte is the writer's: nothing to fetch */
         goto done;
     }
-    if (written_since_tiered(&st, &m)) {
+    if (!written && rewritten_time_set_back(r, s, &st, &m)) {
+        s->was_full = true;
+        goto done;
+    }
+    if (written) {
         rc = afs__error_set(AFS_ECONDITION, "recall %s: the file was written since it became "
                             "a placeholder (its size or write time is no longer its tier "
                             "marker's); a recall would overwrite those writes, so the file is "

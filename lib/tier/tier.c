@@ -315,7 +315,9 @@ int afs__tier_probe_path(afs_fs *fs, const char *abs, const afs_fs_stat *st,
     out->size = m.size;
     out->mtime_ns = m.mtime_ns;
     out->present_bytes = afs__marker_present(&m);
-    out->needs_repair = out->state != AFS_TIER_STATE_FULL && st->mtime_ns != m.mtime_ns;
+    out->needs_repair = out->state != AFS_TIER_STATE_FULL &&
+                        (st->mtime_ns != m.mtime_ns || (m.flags & AFS__MARKER_PENDING));
+    out->written = afs__marker_written(&m, st->size, st->mtime_ns);
     snprintf(out->etag, sizeof(out->etag), "%s", m.etag);
     if (m.path && strlen(m.path) < sizeof(out->cloud_path))
         memcpy(out->cloud_path, m.path, strlen(m.path) + 1);
@@ -350,6 +352,11 @@ int afs__tier_repair(afs_fs *fs, const char *abs)
         return rc;
     if (found && fs->ops.set_times)
         rc = fs->ops.set_times(fs->ctx, abs, AFS_TIME_OMIT, m.mtime_ns);
+    if (rc == 0 && found && (m.flags & AFS__MARKER_PENDING)) {
+        /* The interrupted tiering's last step: the marker is exact from now on. */
+        m.flags &= ~AFS__MARKER_PENDING;
+        rc = afs__marker_write(fs, abs, &m);
+    }
     afs__marker_clear(&m);
     return rc;
 }
@@ -424,7 +431,7 @@ int afs_tier_query(afs_endpoint *endpoint, const char *path, afs_tier_info *out)
     if (!found)
         goto done;
     out->marker_version = m.version;
-    out->marker_flags = m.flags;
+    out->marker_flags = m.flags & ~AFS__MARKER_PENDING;
     out->tiered_ns = m.tiered_ns;
     out->recalled_bytes = afs__marker_present(&m);
     out->cloud_path = afs__strdup(m.path);

@@ -39,7 +39,12 @@ typedef struct afs__tier_probe {
                                 by a crash between recall and marker removal) */
     bool needs_repair;       /* a placeholder whose write time differs from its marker's
                                 (a crash between punching and restoring the time):
-                                afs__tier_repair() fixes it */
+                                afs__tier_repair() fixes it), or whose marker
+                                is still pending */
+    bool written;            /* a program wrote into the placeholder: its size or
+                                write time is not the marker's, and not as an
+                                interrupted tiering leaves it (afs__marker_written);
+                                never to be repaired or recalled over */
     uint64_t size;           /* the marker's logical size (the stat's for a full file) */
     int64_t mtime_ns;        /* the marker's write time (the stat's for a full file) */
     uint64_t present_bytes;  /* bytes present on disk per the marker */

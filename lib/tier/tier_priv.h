@@ -191,7 +191,9 @@ typedef enum afs__tier_skip {
     AFS__SKIP_PINNED,
     AFS__SKIP_CHANGED,
     AFS__SKIP_GONE,      /* the file no longer exists (heat row dropped) */
-    AFS__SKIP_ALREADY    /* already a placeholder with nothing on disk */
+    AFS__SKIP_ALREADY,   /* already a placeholder with nothing on disk */
+    AFS__SKIP_OPEN       /* open by another process (its write lease failed or broke);
+                            counted with the changed files */
 } afs__tier_skip;
 
 /*

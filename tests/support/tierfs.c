@@ -121,6 +121,11 @@ static int tf_close(void *ctx, void *fh)
     return T(ctx)->in->close(T(ctx)->ictx, fh);
 }
 
+static int tf_ctl(void *ctx, int op, void *arg)
+{
+    return T(ctx)->in->ctl(T(ctx)->ictx, op, arg);
+}
+
 static int tf_punch_hole(void *ctx, void *fh, uint64_t off, uint64_t len)
 {
     return T(ctx)->in->punch_hole(T(ctx)->ictx, fh, off, len);
@@ -199,6 +204,7 @@ int afs_test_tierfs_new(afs_fs **out, const char *root, uint64_t total_bytes,
     static const afs_fs_ops ops = {
         .version = AFS_FS_OPS_VERSION,
         .release = tf_release,
+        .ctl = tf_ctl,
         .stat = tf_stat,
         .dir_open = tf_dir_open,
         .dir_read = tf_dir_read,

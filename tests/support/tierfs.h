@@ -42,4 +42,11 @@ void afs_test_tierfs_on_marker_set(afs_test_tierfs *t, void (*fn)(const char *pa
 /* Make write() fail with AFS_ENOSPC when the volume has no free bytes left (default on). */
 void afs_test_tierfs_enforce_space(afs_test_tierfs *t, int on);
 
+/* tier_helpers.c (cmocka; not linked into the benchmarks):
+ * the tier state (afs_tier_state) of `rel` in `ep`; fails the test on error. */
+uint32_t afs_test_tier_state(afs_endpoint *ep, const char *rel);
+
+/* The write time (ns) of `dir`/`rel`; fails the test when it cannot be read. */
+int64_t afs_test_mtime_ns(const char *dir, const char *rel);
+
 #endif

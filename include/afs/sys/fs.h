@@ -57,6 +57,40 @@ AFS_BEGIN_DECL
  */
 #define AFS_FS_CTL_HAS_HOLES 1
 
+/*
+ * AFS_FS_CTL_WRITE_LEASE: `arg` is an afs_fs_lease, whose `fh` is a handle
+ * of this same vtable (a vtable that wraps another's handles must translate
+ * it before passing the op on, or answer AFS_ENOTSUP). Tiering asks it around
+ * the verify and the punch of a file it opened (`fh`, from open() with
+ * AFS_FS_O_WRITE) so that it never frees the blocks of a file another
+ * process has open, or opens meanwhile:
+ *   AFS_FS_LEASE_TAKE: 0 when no other process has the file open (from now
+ *     on, an open of it by anyone waits until the lease is released);
+ *     AFS_EBUSY when one has it open.
+ *   AFS_FS_LEASE_CHECK: 0 while no open is waiting; AFS_EBUSY when one is
+ *     (the tiering then gives up the file, untouched).
+ *   AFS_FS_LEASE_RELEASE: release it (0); closing `fh` releases it too.
+ * Between TAKE and RELEASE the library calls only marker_set, marker_get,
+ * fstat, fsync and punch_hole for the file: an implementation of those must
+ * not open the file by its path (that open would wait for the lease, up to
+ * the kernel's lease-break-time).
+ * AFS_ENOTSUP (or no ctl at all): the file system cannot say; tiering then
+ * goes on without (a program holding the file open for writing may write
+ * into the placeholder: a per-item error, docs/tiering.md). The POSIX
+ * default uses a Linux write lease (fcntl F_SETLEASE F_WRLCK) with SIGURG,
+ * ignored by default, as its break signal.
+ */
+#define AFS_FS_CTL_WRITE_LEASE 2
+
+#define AFS_FS_LEASE_TAKE 1
+#define AFS_FS_LEASE_CHECK 2
+#define AFS_FS_LEASE_RELEASE 3
+
+typedef struct afs_fs_lease {
+    void *fh;     /* an open handle of the file (in) */
+    int op;       /* AFS_FS_LEASE_* (in) */
+} afs_fs_lease;
+
 /* afs_fs_volume.flags */
 #define AFS_FS_VOLUME_SYSTEM 0x01u  /* the volume holding the operating system */
 #define AFS_FS_VOLUME_NETWORK 0x02u /* NFS, SMB, FUSE, 9p and the like */
