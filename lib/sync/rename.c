@@ -15,6 +15,16 @@
 
 #include "../tier/tier_internal.h"
 #include "rename.h"
+#include "state.h"
+
+/*
+ * The local rename a session is about to make for another endpoint's rename
+ * ("<from>\n<to>"; synced names hold no control characters), committed
+ * before the rename and cleared with the base it moves: a session killed in
+ * between leaves it for its successor, which finishes or undoes that rename
+ * instead of taking it for a user's (recover_local_rename).
+ */
+#define KEY_LOCAL_RENAME "local_rename_pending"
 
 static size_t depth(const char *p)
 {
@@ -93,12 +103,17 @@ static void keep_placeholder_sources(afs__session *s)
     }
 }
 
+enum move_what {
+    MOVE_CLOUD, /* this server renamed: the base and the cloud side move */
+    MOVE_LOCAL, /* the rename came from the share: the base and the local side move */
+    UNDO_LOCAL  /* a local rename undone: only the local side moves, the base stays */
+};
+
 /*
  * Move the base of `from` and everything below it to `to`, with the side
- * that moved: the cloud side when this server renamed (`move_local` false),
- * the local side when the rename came from the share.
+ * that moved (enum move_what).
  */
-static int move_subtree(afs__apply *a, const char *from, const char *to, bool move_local)
+static int move_subtree(afs__apply *a, const char *from, const char *to, enum move_what what)
 {
     afs__session *s = a->s;
     size_t fl = strlen(from), tl = strlen(to), n = 0, cap = 64;
@@ -136,10 +151,17 @@ static int move_subtree(afs__apply *a, const char *from, const char *to, bool mo
             rc = a->fatal = AFS_ENOMEM;
             break;
         }
+        if (what == UNDO_LOCAL) {
+            t->local = x->local;
+            t->local_placeholder = x->local_placeholder;
+            memset(&x->local, 0, sizeof(x->local));
+            x->local_placeholder = false;
+            continue;
+        }
         t->base = x->base;
         t->base_has_md5 = x->base_has_md5;
         memcpy(t->base_md5, x->base_md5, AFS__MD5_LEN);
-        if (move_local) {
+        if (what == MOVE_LOCAL) {
             /* Another endpoint renamed in the share: the scan already knows
              * the cloud side at the new paths; the server's items move. */
             t->local = x->local;
@@ -195,7 +217,7 @@ static int carry(afs__apply *a, afs__item *old, afs__item *c, bool *carried)
         return 0;
     }
     *carried = true;
-    if ((rc = move_subtree(a, old->path, c->path, false)) != 0)
+    if ((rc = move_subtree(a, old->path, c->path, MOVE_CLOUD)) != 0)
         return rc;
     /* Renaming changed the file's ctime: if its content is still the
      * base's (the id, size and time already match), take the new ctime,
@@ -352,6 +374,106 @@ done:
     return rc;
 }
 
+/*
+ * Our rename changed the item's ctime: its base and local side must say so,
+ * or the unchanged file looks modified (and no longer like the one this
+ * session scanned).
+ */
+static int take_ctime(afs__apply *a, afs__item *t)
+{
+    afs__session *s = a->s;
+    char *abs = afs__session_local_path(s, t->path);
+    afs_fs_stat st;
+    int rc = 0;
+    if (!abs)
+        return a->fatal = AFS_ENOMEM;
+    memset(&st, 0, sizeof(st));
+    if (s->fsops->stat(s->fsctx, abs, &st) == 0 && st.type == t->local.type &&
+        st.file_id == t->local.file_id) {
+        t->local.ctime_ns = st.ctime_ns;
+        t->base.ctime_ns = st.ctime_ns;
+        rc = afs__apply_save(a, t);
+    }
+    afs_error_clear();
+    return rc;
+}
+
+/* Commit the intent of a local rename before it is made (KEY_LOCAL_RENAME). */
+static int note_local_rename(afs__apply *a, const char *from, const char *to)
+{
+    char *v = afs__sprintf("%s\n%s", from, to);
+    int rc;
+    if (!v)
+        return a->fatal = AFS_ENOMEM;
+    rc = afs__state_set_text(a->db, KEY_LOCAL_RENAME, v);
+    free(v);
+    if (rc != 0)
+        return a->fatal = rc;
+    return afs__apply_flush(a);
+}
+
+/* The rename is made and its base moved (or it failed): in the same
+ * transaction as the moved base, nothing is pending any more. */
+static int clear_local_rename(afs__apply *a)
+{
+    int rc = afs__state_set_text(a->db, KEY_LOCAL_RENAME, "");
+    return rc != 0 ? a->fatal = rc : 0;
+}
+
+/*
+ * A previous session was killed between a local rename it made for another
+ * endpoint (KEY_LOCAL_RENAME) and the commit of the moved base: the server
+ * holds at `to` the item the base still has at `from`. That is no rename of
+ * this server's user, never to be carried to the share. If the share holds
+ * `from` again and not `to` (renamed back meanwhile), the rename is undone
+ * here; otherwise it is finished as the killed session would have.
+ */
+static int recover_local_rename(afs__apply *a)
+{
+    afs__session *s = a->s;
+    char *v = NULL, *to;
+    afs__item *f, *t;
+    int rc;
+
+    if ((rc = afs__state_get_text(a->db, KEY_LOCAL_RENAME, &v)) != 0)
+        return a->fatal = rc;
+    if (!v || !v[0] || !(to = strchr(v, '\n'))) {
+        free(v);
+        return 0;
+    }
+    *to++ = '\0';
+    f = afs__map_get(&s->items, v);
+    t = afs__map_get(&s->items, to);
+    if (f && t && f->base.exists && !f->local.exists && t->local.exists && !t->base.exists &&
+        t->local.type == f->base.type && t->local.file_id == f->base.file_id) {
+        bool undone = false;
+        if (f->cloud.exists && f->cloud.type == f->base.type && !t->cloud.exists) {
+            char *fabs = afs__session_local_path(s, v), *tabs = afs__session_local_path(s, to);
+            if (!fabs || !tabs) {
+                free(v);
+                return a->fatal = AFS_ENOMEM;
+            }
+            undone = s->fsops->rename(s->fsctx, tabs, fabs, AFS_FS_RENAME_NOREPLACE) == 0;
+            afs_error_clear();
+        }
+        if (undone) {
+            afs__log(AFS_LOG_INFO, "sync: %s, renamed to %s by an interrupted session, "
+                     "is renamed back: the share has %s again", v, to, v);
+            if ((rc = move_subtree(a, to, v, UNDO_LOCAL)) == 0)
+                rc = take_ctime(a, f);
+        } else {
+            afs__log(AFS_LOG_INFO, "sync: %s was renamed to %s by an interrupted session; "
+                     "its base follows", v, to);
+            if ((rc = move_subtree(a, v, to, MOVE_LOCAL)) == 0)
+                rc = take_ctime(a, t);
+        }
+    }
+    free(v);
+    if (rc == 0)
+        rc = clear_local_rename(a);
+    return rc;
+}
+
 /* Renames other endpoints made, from the journal, carried out here. */
 static int cloud_renames(afs__apply *a)
 {
@@ -385,27 +507,17 @@ static int cloud_renames(afs__apply *a)
             if (!d || !d->local.exists || d->local.type != AFS_TYPE_DIR)
                 continue; /* the parent arrives later as an ordinary create */
         }
+        if ((rc = note_local_rename(a, h->from, h->to)) != 0)
+            break;
         if (s->fsops->rename(s->fsctx, fabs, tabs, AFS_FS_RENAME_NOREPLACE) != 0) {
             afs_error_clear();
+            if ((rc = clear_local_rename(a)) != 0)
+                break;
             continue;
         }
-        if ((rc = move_subtree(a, h->from, h->to, true)) != 0)
+        if ((rc = move_subtree(a, h->from, h->to, MOVE_LOCAL)) != 0 ||
+            (rc = take_ctime(a, t)) != 0 || (rc = clear_local_rename(a)) != 0)
             break;
-        /* Our rename changed the item's ctime: the moved base and local side
-         * must say so, or the unchanged file looks modified (and no longer
-         * like the one this session scanned). */
-        {
-            afs_fs_stat st;
-            memset(&st, 0, sizeof(st));
-            if (s->fsops->stat(s->fsctx, tabs, &st) == 0 && st.type == t->local.type &&
-                st.file_id == t->local.file_id) {
-                t->local.ctime_ns = st.ctime_ns;
-                t->base.ctime_ns = st.ctime_ns;
-                if ((rc = afs__apply_save(a, t)) != 0)
-                    break;
-            }
-            afs_error_clear();
-        }
         /* The object is still what the renaming endpoint renamed (the etag
          * its rename produced) and that content is the one we hold (the
          * digests agree): the moved base is current. Otherwise the base
@@ -425,7 +537,9 @@ static int cloud_renames(afs__apply *a)
 
 int afs__renames_apply(afs__apply *a)
 {
-    int rc = cloud_renames(a);
+    int rc = recover_local_rename(a);
+    if (rc == 0)
+        rc = cloud_renames(a);
     if (rc == 0)
         rc = local_renames(a);
     return rc;

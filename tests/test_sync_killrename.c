@@ -1,0 +1,258 @@
+/*
+ * A session killed while it carries another server's folder rename, and
+ * the folder renamed back in the share before the next session (the kill
+ * loop's "seen once" report, docs/sync.md#known-problems).
+ *
+ * ServerA renames dir -> dirX and syncs; ServerB's session, which carries
+ * that rename here and makes a conflict copy inside the folder, is stopped
+ * at one of its calls (a fork()ed child whose fault wrapper exits before or
+ * after its Nth call of a slot, as in test_sync_crash); then ServerA renames
+ * dirX -> dir back and syncs; then every server restarts and syncs until
+ * nothing moves. Checked: ServerA's last rename stands (the share has `dir`,
+ * not `dirX`), every version a user wrote survives at its path or as a
+ * conflict copy of it, and every server holds what the share holds.
+ */
+#include <dirent.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "faultscheme.h"
+
+#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
+
+typedef struct kr_ctx {
+    char *root;
+    afs_test_fenv fe;
+    afs_test_server *a, *b, *c;
+} kr_ctx;
+
+/* What users wrote and must find again: path (or a conflict copy of it) and content. */
+static const char *const kept[][2] = {
+    { "dir/f.txt", "f, written on A" },
+    { "dir/sub/s.txt", "s, written on A" },
+    { "dir/g.txt", "g, edited on A (newer)" },
+    { "dir/g.txt", "g, edited on B (older)" },
+    { "dir/h.txt", "h, edited on A (older)" },
+    { "dir/h.txt", "h, edited on B (newer)" },
+    { "dir/g-ServerC.txt", "a conflict copy made earlier" },
+};
+
+static void set_up(kr_ctx *k, const char *name)
+{
+    memset(k, 0, sizeof(*k));
+    k->root = afs_test_sandbox(name);
+    afs_test_fenv_init(&k->fe, k->root);
+    k->a = afs_test_fenv_server(&k->fe, "ServerA");
+    k->b = afs_test_fenv_server(&k->fe, "ServerB");
+    k->c = afs_test_fenv_server(&k->fe, "ServerC");
+    afs_test_put(k->a->data, "dir/f.txt", "f, written on A");
+    afs_test_put(k->a->data, "dir/sub/s.txt", "s, written on A");
+    afs_test_put(k->a->data, "dir/g.txt", "g, first");
+    afs_test_put(k->a->data, "dir/h.txt", "h, first");
+    afs_test_put(k->a->data, "dir/g-ServerC.txt", "a conflict copy made earlier");
+    afs_test_fenv_join(&k->fe, k->a, NULL);
+    afs_test_sync(k->a);
+    afs_test_fenv_join(&k->fe, k->b, NULL);
+    afs_test_sync(k->b);
+    afs_test_fenv_join(&k->fe, k->c, NULL);
+    afs_test_sync(k->c);
+    /* Both edit g.txt and h.txt; A renames the folder and syncs first. */
+    afs_test_put(k->a->data, "dir/g.txt", "g, edited on A (newer)");
+    afs_test_set_mtime(k->a->data, "dir/g.txt", 1700000900);
+    afs_test_put(k->b->data, "dir/g.txt", "g, edited on B (older)");
+    afs_test_set_mtime(k->b->data, "dir/g.txt", 1700000100);
+    afs_test_put(k->a->data, "dir/h.txt", "h, edited on A (older)");
+    afs_test_set_mtime(k->a->data, "dir/h.txt", 1700000100);
+    afs_test_put(k->b->data, "dir/h.txt", "h, edited on B (newer)");
+    afs_test_set_mtime(k->b->data, "dir/h.txt", 1700000900);
+    {
+        char *from = afs_test_path(k->a->data, "dir"), *to = afs_test_path(k->a->data, "dirX");
+        assert_int_equal(rename(from, to), 0);
+        free(from);
+        free(to);
+    }
+    afs_test_sync(k->a);
+    assert_int_equal(k->a->last.renamed_cloud, 1);
+    for (int i = 0; i < k->fe.env.count; i++)
+        afs_test_fenv_close(&k->fe.env.servers[i]);
+}
+
+static void tear_down(kr_ctx *k)
+{
+    afs_test_fenv_free(&k->fe);
+    if (!getenv("AFS_TEST_KEEP"))
+        afs_test_rmtree(k->root);
+    free(k->root);
+}
+
+/* A renames the folder back (wherever A's last session left it) and syncs. */
+static void rename_back(kr_ctx *k)
+{
+    char *from = afs_test_path(k->a->data, "dirX"), *to = afs_test_path(k->a->data, "dir");
+    struct stat st;
+    afs_test_fenv_open(&k->fe, k->a);
+    assert_int_equal(stat(from, &st), 0);
+    assert_int_equal(rename(from, to), 0);
+    free(from);
+    free(to);
+    afs_test_sync(k->a);
+    afs_test_fenv_close(k->a);
+}
+
+static void recover(kr_ctx *k, const char *point)
+{
+    afs_test_env *env = &k->fe.env;
+    for (int i = 0; i < env->count; i++)
+        afs_test_fenv_open(&k->fe, &env->servers[i]);
+    for (int round = 0; round < 8; round++) {
+        uint64_t total = 0;
+        for (int i = 0; i < env->count; i++) {
+            afs_test_server *s = &env->servers[i];
+            afs_sync_options o = AFS_SYNC_OPTIONS_INIT;
+            int rc;
+            s->last.version = AFS_SYNC_RESULT_VERSION;
+            rc = afs_endpoint_sync(s->ep, &o, &s->last);
+            if (rc != 0)
+                fail_msg("%s: recovery sync of %s returned %d: %s", point, s->name, rc,
+                         afs_error_last());
+            if (s->last.item_errors) {
+                afs_test_print_errors(s, "  ");
+                fail_msg("%s: recovery sync of %s failed on %llu items", point, s->name,
+                         (unsigned long long)s->last.item_errors);
+            }
+            total += afs_test_moved(&s->last);
+        }
+        if (total == 0)
+            return;
+    }
+    fail_msg("%s: the servers did not converge in 8 rounds", point);
+}
+
+/* Does the share hold `content` at `rel` or at a conflict copy of it? */
+static bool share_holds(const char *share, const char *rel, const char *content)
+{
+    const char *slash = strrchr(rel, '/'), *dot = strrchr(rel, '.');
+    size_t dl = (size_t)(slash - rel), stem = (size_t)(dot - slash - 1);
+    char *dir = strndup(rel, dl), *abs = afs_test_path(share, dir);
+    DIR *d = opendir(abs);
+    struct dirent *e;
+    bool found = false;
+    while (d && !found && (e = readdir(d)) != NULL) {
+        char *p, *got;
+        if (strncmp(e->d_name, slash + 1, stem) != 0 ||
+            (e->d_name[stem] != '.' && e->d_name[stem] != '-'))
+            continue;
+        p = afs_test_path(abs, e->d_name);
+        got = afs_test_read_file(p, NULL);
+        found = got && strcmp(got, content) == 0;
+        free(got);
+        free(p);
+    }
+    if (d)
+        closedir(d);
+    free(abs);
+    free(dir);
+    return found;
+}
+
+static void check(kr_ctx *k, const char *point)
+{
+    afs_test_env *env = &k->fe.env;
+    char *gone = afs_test_path(env->share, "dirX");
+    struct stat st;
+    if (stat(gone, &st) == 0)
+        fail_msg("%s: the share has dirX again: ServerA's rename back was undone", point);
+    free(gone);
+    for (size_t i = 0; i < NELEM(kept); i++)
+        if (!share_holds(env->share, kept[i][0], kept[i][1]))
+            fail_msg("%s: \"%s\" was lost (expected at %s or a conflict copy of it)", point,
+                     kept[i][1], kept[i][0]);
+    for (int i = 0; i < env->count; i++)
+        afs_test_assert_same_tree(env->servers[i].data, env->share);
+}
+
+static void run_point(const char *slot_op, bool fs, uint64_t n, afs_test_fault_mode mode)
+{
+    char point[128];
+    kr_ctx k;
+    pid_t pid;
+    int status = 0;
+
+    snprintf(point, sizeof(point), "crash %s %s %s #%llu",
+             mode == AFS_FAULT_CRASH_BEFORE ? "before" : "after", fs ? "fs" : "storage",
+             slot_op, (unsigned long long)n);
+    set_up(&k, "killrename");
+    fflush(stdout);
+    fflush(stderr);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int rc = afs_test_fenv_try_open(&k.fe, k.b);
+        if (rc != 0)
+            _exit(2);
+        afs_test_fault_set(fs ? afs_test_fenv_fs_ctl(&k.fe, k.b) : afs_test_fenv_storage_ctl(k.b),
+                           slot_op, n, mode, 0);
+        rc = afs_endpoint_sync(k.b->ep, NULL, NULL);
+        _exit(rc == 0 ? 0 : 3);
+    }
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != AFS_TEST_CRASH_EXIT)
+        fail_msg("%s: the session was not stopped (status %d)", point, status);
+    rename_back(&k);
+    recover(&k, point);
+    check(&k, point);
+    tear_down(&k);
+}
+
+static const struct {
+    bool fs;
+    const char *op;
+} slots[] = {
+    { true, "rename" },   { true, "unlink" }, { true, "mkdir" },
+    { true, "rmdir" },    { false, "put" },   { false, "rename" },
+    { false, "remove" },  { false, "mkdir" }, { false, "rmdir" },
+};
+
+/*
+ * Every point of ServerB's session: before and after each of its calls
+ * that changes something (the local rename, the conflict copy, the
+ * downloads, the uploads, the journal batch).
+ */
+static void test_sync_killrename__rename_back_after_a_killed_session(void **state)
+{
+    unsigned int points = 0;
+    (void)state;
+    for (size_t i = 0; i < NELEM(slots); i++) {
+        uint64_t count;
+        kr_ctx k;
+        set_up(&k, "killrename-count");
+        afs_test_fenv_open(&k.fe, k.b);
+        afs_test_fault_reset_counts(afs_test_fenv_fs_ctl(&k.fe, k.b));
+        afs_test_fault_reset_counts(afs_test_fenv_storage_ctl(k.b));
+        afs_test_sync(k.b);
+        assert_int_equal(k.b->last.renamed_local, 1);
+        count = afs_test_fault_count(slots[i].fs ? afs_test_fenv_fs_ctl(&k.fe, k.b)
+                                                 : afs_test_fenv_storage_ctl(k.b),
+                                     slots[i].op);
+        tear_down(&k);
+        for (uint64_t n = 1; n <= count; n++) {
+            run_point(slots[i].op, slots[i].fs, n, AFS_FAULT_CRASH_BEFORE);
+            run_point(slots[i].op, slots[i].fs, n, AFS_FAULT_CRASH_AFTER);
+            points += 2;
+        }
+    }
+    print_message("killrename: %u crash points, all converged\n", points);
+    assert_true(points >= 10);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_sync_killrename__rename_back_after_a_killed_session),
+    };
+    return cmocka_run_group_tests_name("sync_killrename", tests, NULL, NULL);
+}
