@@ -89,18 +89,25 @@ static void tear_down(kr_ctx *k)
     free(k->root);
 }
 
-/* A renames the folder back (wherever A's last session left it) and syncs. */
-static void rename_back(kr_ctx *k)
+/*
+ * The folder renamed back, dirX -> dir, on server `s` (wherever its last
+ * session left it); `s` syncs unless it is the one that was stopped (its
+ * next session is the recovery's).
+ */
+static void rename_back_on(kr_ctx *k, afs_test_server *s, bool sync)
 {
-    char *from = afs_test_path(k->a->data, "dirX"), *to = afs_test_path(k->a->data, "dir");
+    char *from = afs_test_path(s->data, "dirX"), *to = afs_test_path(s->data, "dir");
     struct stat st;
-    afs_test_fenv_open(&k->fe, k->a);
-    assert_int_equal(stat(from, &st), 0);
-    assert_int_equal(rename(from, to), 0);
+    /* ServerB stopped before its rename: its user sees dir, nothing to do. */
+    if (sync || stat(from, &st) == 0)
+        assert_int_equal(rename(from, to), 0);
     free(from);
     free(to);
-    afs_test_sync(k->a);
-    afs_test_fenv_close(k->a);
+    if (sync) {
+        afs_test_fenv_open(&k->fe, s);
+        afs_test_sync(s);
+        afs_test_fenv_close(s);
+    }
 }
 
 static void recover(kr_ctx *k, const char *point)
@@ -159,30 +166,40 @@ static bool share_holds(const char *share, const char *rel, const char *content)
     return found;
 }
 
-static void check(kr_ctx *k, const char *point)
+/*
+ * With `a_renamed_back`, ServerA's rename back must stand: the share has no
+ * dirX. Otherwise (ServerB's user renamed it back over a killed session)
+ * either name may hold a version.
+ */
+static void check(kr_ctx *k, const char *point, bool a_renamed_back)
 {
     afs_test_env *env = &k->fe.env;
     char *gone = afs_test_path(env->share, "dirX");
     struct stat st;
-    if (stat(gone, &st) == 0)
+    if (a_renamed_back && stat(gone, &st) == 0)
         fail_msg("%s: the share has dirX again: ServerA's rename back was undone", point);
     free(gone);
-    for (size_t i = 0; i < NELEM(kept); i++)
-        if (!share_holds(env->share, kept[i][0], kept[i][1]))
+    for (size_t i = 0; i < NELEM(kept); i++) {
+        char other[64];
+        snprintf(other, sizeof(other), "dirX%s", kept[i][0] + 3);
+        if (!share_holds(env->share, kept[i][0], kept[i][1]) &&
+            (a_renamed_back || !share_holds(env->share, other, kept[i][1])))
             fail_msg("%s: \"%s\" was lost (expected at %s or a conflict copy of it)", point,
                      kept[i][1], kept[i][0]);
+    }
     for (int i = 0; i < env->count; i++)
         afs_test_assert_same_tree(env->servers[i].data, env->share);
 }
 
-static void run_point(const char *slot_op, bool fs, uint64_t n, afs_test_fault_mode mode)
+static void run_point(const char *slot_op, bool fs, uint64_t n, afs_test_fault_mode mode,
+                      bool on_a)
 {
     char point[128];
     kr_ctx k;
     pid_t pid;
     int status = 0;
 
-    snprintf(point, sizeof(point), "crash %s %s %s #%llu",
+    snprintf(point, sizeof(point), "renamed back on %s, crash %s %s %s #%llu", on_a ? "A" : "B",
              mode == AFS_FAULT_CRASH_BEFORE ? "before" : "after", fs ? "fs" : "storage",
              slot_op, (unsigned long long)n);
     set_up(&k, "killrename");
@@ -202,9 +219,9 @@ static void run_point(const char *slot_op, bool fs, uint64_t n, afs_test_fault_m
     assert_int_equal(waitpid(pid, &status, 0), pid);
     if (!WIFEXITED(status) || WEXITSTATUS(status) != AFS_TEST_CRASH_EXIT)
         fail_msg("%s: the session was not stopped (status %d)", point, status);
-    rename_back(&k);
+    rename_back_on(&k, on_a ? k.a : k.b, on_a);
     recover(&k, point);
-    check(&k, point);
+    check(&k, point, on_a);
     tear_down(&k);
 }
 
@@ -219,13 +236,12 @@ static const struct {
 
 /*
  * Every point of ServerB's session: before and after each of its calls
- * that changes something (the local rename, the conflict copy, the
- * downloads, the uploads, the journal batch).
+ * that changes something (the local rename, the conflict copies, the
+ * downloads, the uploads, the journal batch). Returns the points run.
  */
-static void test_sync_killrename__rename_back_after_a_killed_session(void **state)
+static unsigned int every_point(bool on_a)
 {
     unsigned int points = 0;
-    (void)state;
     for (size_t i = 0; i < NELEM(slots); i++) {
         uint64_t count;
         kr_ctx k;
@@ -235,24 +251,41 @@ static void test_sync_killrename__rename_back_after_a_killed_session(void **stat
         afs_test_fault_reset_counts(afs_test_fenv_storage_ctl(k.b));
         afs_test_sync(k.b);
         assert_int_equal(k.b->last.renamed_local, 1);
+        assert_int_equal(k.b->last.conflicts, 2);
         count = afs_test_fault_count(slots[i].fs ? afs_test_fenv_fs_ctl(&k.fe, k.b)
                                                  : afs_test_fenv_storage_ctl(k.b),
                                      slots[i].op);
         tear_down(&k);
         for (uint64_t n = 1; n <= count; n++) {
-            run_point(slots[i].op, slots[i].fs, n, AFS_FAULT_CRASH_BEFORE);
-            run_point(slots[i].op, slots[i].fs, n, AFS_FAULT_CRASH_AFTER);
+            run_point(slots[i].op, slots[i].fs, n, AFS_FAULT_CRASH_BEFORE, on_a);
+            run_point(slots[i].op, slots[i].fs, n, AFS_FAULT_CRASH_AFTER, on_a);
             points += 2;
         }
     }
-    print_message("killrename: %u crash points, all converged\n", points);
-    assert_true(points >= 10);
+    print_message("killrename: renamed back on %s: %u crash points, all converged\n",
+                  on_a ? "A" : "B", points);
+    return points;
+}
+
+/* ServerA, which made the rename, renames the folder back and syncs. */
+static void test_sync_killrename__renamed_back_in_the_share(void **state)
+{
+    (void)state;
+    assert_true(every_point(true) >= 10);
+}
+
+/* ServerB's user, who sees dirX after the killed session, renames it back. */
+static void test_sync_killrename__renamed_back_on_the_killed_server(void **state)
+{
+    (void)state;
+    assert_true(every_point(false) >= 10);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_sync_killrename__rename_back_after_a_killed_session),
+        cmocka_unit_test(test_sync_killrename__renamed_back_in_the_share),
+        cmocka_unit_test(test_sync_killrename__renamed_back_on_the_killed_server),
     };
     return cmocka_run_group_tests_name("sync_killrename", tests, NULL, NULL);
 }
