@@ -377,7 +377,8 @@ done:
 /*
  * Our rename changed the item's ctime: its base and local side must say so,
  * or the unchanged file looks modified (and no longer like the one this
- * session scanned).
+ * session scanned). A file whose size or time is not the base's any more
+ * was written since: it keeps looking modified.
  */
 static int take_ctime(afs__apply *a, afs__item *t)
 {
@@ -389,7 +390,9 @@ static int take_ctime(afs__apply *a, afs__item *t)
         return a->fatal = AFS_ENOMEM;
     memset(&st, 0, sizeof(st));
     if (s->fsops->stat(s->fsctx, abs, &st) == 0 && st.type == t->local.type &&
-        st.file_id == t->local.file_id) {
+        st.file_id == t->local.file_id &&
+        (st.type != AFS_TYPE_FILE ||
+         (st.size == t->base.size && st.mtime_ns == t->base.mtime_ns))) {
         t->local.ctime_ns = st.ctime_ns;
         t->base.ctime_ns = st.ctime_ns;
         rc = afs__apply_save(a, t);
