@@ -166,24 +166,30 @@ static bool share_holds(const char *share, const char *rel, const char *content)
     return found;
 }
 
+/* Who renames the folder back after ServerB's session was stopped. */
+enum back { BACK_ON_A, BACK_ON_B, NOT_BACK };
+static const char *const back_names[] = { "renamed back on A", "renamed back on B",
+                                          "not renamed back" };
+
 /*
- * With `a_renamed_back`, ServerA's rename back must stand: the share has no
- * dirX. Otherwise (ServerB's user renamed it back over a killed session)
- * either name may hold a version.
+ * Renamed back on ServerA: its rename back stands, the share has no dirX
+ * and the versions are under dir. Otherwise either name may hold a version
+ * (a rename that cannot be carried across is a delete plus a create, and
+ * ServerB's edits stay where its user made them: modify beats delete).
  */
-static void check(kr_ctx *k, const char *point, bool a_renamed_back)
+static void check(kr_ctx *k, const char *point, enum back back)
 {
     afs_test_env *env = &k->fe.env;
     char *gone = afs_test_path(env->share, "dirX");
     struct stat st;
-    if (a_renamed_back && stat(gone, &st) == 0)
+    if (back == BACK_ON_A && stat(gone, &st) == 0)
         fail_msg("%s: the share has dirX again: ServerA's rename back was undone", point);
     free(gone);
     for (size_t i = 0; i < NELEM(kept); i++) {
         char other[64];
         snprintf(other, sizeof(other), "dirX%s", kept[i][0] + 3);
         if (!share_holds(env->share, kept[i][0], kept[i][1]) &&
-            (a_renamed_back || !share_holds(env->share, other, kept[i][1])))
+            (back == BACK_ON_A || !share_holds(env->share, other, kept[i][1])))
             fail_msg("%s: \"%s\" was lost (expected at %s or a conflict copy of it)", point,
                      kept[i][1], kept[i][0]);
     }
@@ -192,14 +198,14 @@ static void check(kr_ctx *k, const char *point, bool a_renamed_back)
 }
 
 static void run_point(const char *slot_op, bool fs, uint64_t n, afs_test_fault_mode mode,
-                      bool on_a)
+                      enum back back)
 {
     char point[128];
     kr_ctx k;
     pid_t pid;
     int status = 0;
 
-    snprintf(point, sizeof(point), "renamed back on %s, crash %s %s %s #%llu", on_a ? "A" : "B",
+    snprintf(point, sizeof(point), "%s, crash %s %s %s #%llu", back_names[back],
              mode == AFS_FAULT_CRASH_BEFORE ? "before" : "after", fs ? "fs" : "storage",
              slot_op, (unsigned long long)n);
     set_up(&k, "killrename");
@@ -219,9 +225,10 @@ static void run_point(const char *slot_op, bool fs, uint64_t n, afs_test_fault_m
     assert_int_equal(waitpid(pid, &status, 0), pid);
     if (!WIFEXITED(status) || WEXITSTATUS(status) != AFS_TEST_CRASH_EXIT)
         fail_msg("%s: the session was not stopped (status %d)", point, status);
-    rename_back_on(&k, on_a ? k.a : k.b, on_a);
+    if (back != NOT_BACK)
+        rename_back_on(&k, back == BACK_ON_A ? k.a : k.b, back == BACK_ON_A);
     recover(&k, point);
-    check(&k, point, on_a);
+    check(&k, point, back);
     tear_down(&k);
 }
 
@@ -239,7 +246,7 @@ static const struct {
  * that changes something (the local rename, the conflict copies, the
  * downloads, the uploads, the journal batch). Returns the points run.
  */
-static unsigned int every_point(bool on_a)
+static unsigned int every_point(enum back back)
 {
     unsigned int points = 0;
     for (size_t i = 0; i < NELEM(slots); i++) {
@@ -257,13 +264,13 @@ static unsigned int every_point(bool on_a)
                                      slots[i].op);
         tear_down(&k);
         for (uint64_t n = 1; n <= count; n++) {
-            run_point(slots[i].op, slots[i].fs, n, AFS_FAULT_CRASH_BEFORE, on_a);
-            run_point(slots[i].op, slots[i].fs, n, AFS_FAULT_CRASH_AFTER, on_a);
+            run_point(slots[i].op, slots[i].fs, n, AFS_FAULT_CRASH_BEFORE, back);
+            run_point(slots[i].op, slots[i].fs, n, AFS_FAULT_CRASH_AFTER, back);
             points += 2;
         }
     }
-    print_message("killrename: renamed back on %s: %u crash points, all converged\n",
-                  on_a ? "A" : "B", points);
+    print_message("killrename: %s: %u crash points, all converged\n", back_names[back],
+                  points);
     return points;
 }
 
@@ -271,14 +278,21 @@ static unsigned int every_point(bool on_a)
 static void test_sync_killrename__renamed_back_in_the_share(void **state)
 {
     (void)state;
-    assert_true(every_point(true) >= 10);
+    assert_true(every_point(BACK_ON_A) >= 10);
 }
 
 /* ServerB's user, who sees dirX after the killed session, renames it back. */
 static void test_sync_killrename__renamed_back_on_the_killed_server(void **state)
 {
     (void)state;
-    assert_true(every_point(false) >= 10);
+    assert_true(every_point(BACK_ON_B) >= 10);
+}
+
+/* Nobody renames it back: the next session finishes the killed one's rename. */
+static void test_sync_killrename__not_renamed_back(void **state)
+{
+    (void)state;
+    assert_true(every_point(NOT_BACK) >= 10);
 }
 
 int main(void)
@@ -286,6 +300,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sync_killrename__renamed_back_in_the_share),
         cmocka_unit_test(test_sync_killrename__renamed_back_on_the_killed_server),
+        cmocka_unit_test(test_sync_killrename__not_renamed_back),
     };
     return cmocka_run_group_tests_name("sync_killrename", tests, NULL, NULL);
 }

@@ -106,6 +106,7 @@ static void keep_placeholder_sources(afs__session *s)
 enum move_what {
     MOVE_CLOUD, /* this server renamed: the base and the cloud side move */
     MOVE_LOCAL, /* the rename came from the share: the base and the local side move */
+    MOVE_BASE,  /* the same, made by a killed session: the scan saw the local side moved */
     UNDO_LOCAL  /* a local rename undone: only the local side moves, the base stays */
 };
 
@@ -168,7 +169,7 @@ static int move_subtree(afs__apply *a, const char *from, const char *to, enum mo
             t->local_placeholder = x->local_placeholder;
             memset(&x->local, 0, sizeof(x->local));
             x->local_placeholder = false;
-        } else {
+        } else if (what == MOVE_CLOUD) {
             /* This server renamed: the cloud items moved with our rename. */
             t->cloud = x->cloud;
             t->cloud_known = true;
@@ -467,7 +468,7 @@ static int recover_local_rename(afs__apply *a)
         } else {
             afs__log(AFS_LOG_INFO, "sync: %s was renamed to %s by an interrupted session; "
                      "its base follows", v, to);
-            if ((rc = move_subtree(a, v, to, MOVE_LOCAL)) == 0)
+            if ((rc = move_subtree(a, v, to, MOVE_BASE)) == 0)
                 rc = take_ctime(a, t);
         }
     }
