@@ -110,35 +110,6 @@ static void rename_back_on(kr_ctx *k, afs_test_server *s, bool sync)
     }
 }
 
-static void recover(kr_ctx *k, const char *point)
-{
-    afs_test_env *env = &k->fe.env;
-    for (int i = 0; i < env->count; i++)
-        afs_test_fenv_open(&k->fe, &env->servers[i]);
-    for (int round = 0; round < 8; round++) {
-        uint64_t total = 0;
-        for (int i = 0; i < env->count; i++) {
-            afs_test_server *s = &env->servers[i];
-            afs_sync_options o = AFS_SYNC_OPTIONS_INIT;
-            int rc;
-            s->last.version = AFS_SYNC_RESULT_VERSION;
-            rc = afs_endpoint_sync(s->ep, &o, &s->last);
-            if (rc != 0)
-                fail_msg("%s: recovery sync of %s returned %d: %s", point, s->name, rc,
-                         afs_error_last());
-            if (s->last.item_errors) {
-                afs_test_print_errors(s, "  ");
-                fail_msg("%s: recovery sync of %s failed on %llu items", point, s->name,
-                         (unsigned long long)s->last.item_errors);
-            }
-            total += afs_test_moved(&s->last);
-        }
-        if (total == 0)
-            return;
-    }
-    fail_msg("%s: the servers did not converge in 8 rounds", point);
-}
-
 /* Does the share hold `content` at `rel` or at a conflict copy of it? */
 static bool share_holds(const char *share, const char *rel, const char *content)
 {
@@ -227,7 +198,7 @@ static void run_point(const char *slot_op, bool fs, uint64_t n, afs_test_fault_m
         fail_msg("%s: the session was not stopped (status %d)", point, status);
     if (back != NOT_BACK)
         rename_back_on(&k, back == BACK_ON_A ? k.a : k.b, back == BACK_ON_A);
-    recover(&k, point);
+    afs_test_fenv_converge(&k.fe, point, 1);
     check(&k, point, back);
     tear_down(&k);
 }
