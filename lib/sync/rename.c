@@ -310,6 +310,31 @@ static int placeholder_renames(afs__apply *a)
     return rc;
 }
 
+/* Vanished here, unchanged in the cloud: a rename source. */
+static bool is_source(const afs__item *it)
+{
+    return it->base.exists && !it->local.exists && it->cloud.exists &&
+           it->cloud.type == it->base.type &&
+           (it->base.type == AFS_TYPE_DIR ||
+            (it->cloud.etag && it->base.etag && strcmp(it->cloud.etag, it->base.etag) == 0));
+}
+
+/* Index the rename sources by file id (at their paths as they are now). */
+static int index_sources(afs__apply *a, afs__map *by_id)
+{
+    afs__session *s = a->s;
+    for (size_t i = 0; i < s->nall; i++) {
+        afs__item *it = s->all[i];
+        char *k;
+        if (!is_source(it))
+            continue;
+        k = afs__arena_alloc(&s->arena, 24);
+        if (!k || afs__map_put(by_id, (id_key(it->base.file_id, k), k), it) != 0)
+            return a->fatal = AFS_ENOMEM;
+    }
+    return 0;
+}
+
 /* Server-side renames become renames in the share. */
 static int local_renames(afs__apply *a)
 {
@@ -317,21 +342,14 @@ static int local_renames(afs__apply *a)
     afs__map by_id = { 0 };
     afs__item **cands = NULL;
     size_t n = 0, cap = 0;
+    bool moved = false;
     int rc = 0;
 
-    /* Vanished here, unchanged in the cloud: a rename source. */
+    if ((rc = index_sources(a, &by_id)) != 0)
+        goto done;
     for (size_t i = 0; i < s->nall; i++) {
         afs__item *it = s->all[i];
-        if (it->base.exists && !it->local.exists && it->cloud.exists &&
-            it->cloud.type == it->base.type &&
-            (it->base.type == AFS_TYPE_DIR ||
-             (it->cloud.etag && it->base.etag && strcmp(it->cloud.etag, it->base.etag) == 0))) {
-            char *k = afs__arena_alloc(&s->arena, 24);
-            if (!k || afs__map_put(&by_id, (id_key(it->base.file_id, k), k), it) != 0) {
-                rc = a->fatal = AFS_ENOMEM;
-                goto done;
-            }
-        } else if (!it->base.exists && it->local.exists && !it->cloud.exists) {
+        if (!it->base.exists && it->local.exists && !it->cloud.exists) {
             if (n == cap) {
                 afs__item **nc = afs__realloc(cands, (cap ? cap * 2 : 64) * sizeof(*nc));
                 if (!nc) {
@@ -355,6 +373,14 @@ static int local_renames(afs__apply *a)
             continue;
         id_key(c->local.file_id, k);
         old = afs__map_get(&by_id, k);
+        if (old && !old->base.exists && moved) {
+            /* A folder renamed out of a folder renamed before it: the
+             * sources moved with that rename, index them where they are. */
+            moved = false;
+            if ((rc = index_sources(a, &by_id)) != 0)
+                goto done;
+            old = afs__map_get(&by_id, k);
+        }
         if (!old || old->base.exists == false || old->base.type != c->local.type)
             continue;
         if (old->base.type == AFS_TYPE_FILE &&
@@ -364,6 +390,7 @@ static int local_renames(afs__apply *a)
             goto done;
         if (carried)
             afs__map_remove(&by_id, k);
+        moved |= carried && c->base.type == AFS_TYPE_DIR;
     }
 done:
     if (rc == 0)
