@@ -468,10 +468,8 @@ static int recover_local_rename(afs__apply *a)
 
     if ((rc = afs__state_get_text(a->db, KEY_LOCAL_RENAME, &v)) != 0)
         return a->fatal = rc;
-    if (!v || !v[0] || !(to = strchr(v, '\n'))) {
-        free(v);
-        return 0;
-    }
+    if (!v || !v[0] || !(to = strchr(v, '\n')))
+        goto done;
     *to++ = '\0';
     f = afs__map_get(&s->items, v);
     t = afs__map_get(&s->items, to);
@@ -481,8 +479,8 @@ static int recover_local_rename(afs__apply *a)
         if (f->cloud.exists && f->cloud.type == f->base.type && !t->cloud.exists) {
             char *fabs = afs__session_local_path(s, v), *tabs = afs__session_local_path(s, to);
             if (!fabs || !tabs) {
-                free(v);
-                return a->fatal = AFS_ENOMEM;
+                rc = a->fatal = AFS_ENOMEM;
+                goto done;
             }
             undone = s->fsops->rename(s->fsctx, tabs, fabs, AFS_FS_RENAME_NOREPLACE) == 0;
             afs_error_clear();
@@ -499,9 +497,10 @@ static int recover_local_rename(afs__apply *a)
                 rc = take_ctime(a, t);
         }
     }
-    free(v);
     if (rc == 0)
         rc = clear_local_rename(a);
+done:
+    free(v);
     return rc;
 }
 
