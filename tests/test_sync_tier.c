@@ -343,7 +343,6 @@ static void test_sync_tier__placeholders_moved_out_of_a_renamed_folder_keep_cont
     afs_test_env *env = *state;
     afs_test_server *a = afs_test_env_server(env, "ServerA");
     afs_test_server *b = afs_test_env_server(env, "ServerB");
-    char *from, *to;
 
     put_big(a->data, "dir/sub/copy-ServerC.txt", "a conflict copy");
     put_big(a->data, "dir/top.txt", "top");
@@ -353,16 +352,13 @@ static void test_sync_tier__placeholders_moved_out_of_a_renamed_folder_keep_cont
     afs_test_sync(b);
     assert_int_equal(tier_state(b, "dir/sub/copy-ServerC.txt"), AFS_TIER_STATE_TIERED);
 
-    from = afs_test_path(b->data, "dir");
-    to = afs_test_path(b->data, "dirX");
-    assert_int_equal(rename(from, to), 0);
-    free(from);
-    free(to);
-    from = afs_test_path(b->data, "dirX/sub");
-    to = afs_test_path(b->data, "dirsub");
-    assert_int_equal(rename(from, to), 0);
-    free(from);
-    free(to);
+    for (int i = 0; i < 2; i++) {
+        char *from = afs_test_path(b->data, i ? "dirX/sub" : "dir");
+        char *to = afs_test_path(b->data, i ? "dirsub" : "dirX");
+        assert_int_equal(rename(from, to), 0);
+        free(from);
+        free(to);
+    }
     afs_test_sync(b);
     assert_int_equal(b->last.renamed_cloud, 2);
     assert_int_equal(b->last.deleted_cloud, 0);
