@@ -276,35 +276,6 @@ static void check(crash_ctx *c, const char *point)
     free(tmp);
 }
 
-/* ---- sessions ---- */
-
-/* Restart every server and sync them all, in turn, until a round moves nothing. */
-static void recover(crash_ctx *c, const char *point)
-{
-    afs_test_env *env = &c->fe.env;
-    for (int i = 0; i < env->count; i++)
-        afs_test_fenv_open(&c->fe, &env->servers[i]);
-    for (int round = 0; round < 8; round++) {
-        uint64_t total = 0;
-        for (int i = 0; i < env->count; i++) {
-            afs_test_server *s = &env->servers[i];
-            afs_sync_options o = AFS_SYNC_OPTIONS_INIT;
-            int rc;
-            s->last.version = AFS_SYNC_RESULT_VERSION;
-            rc = afs_endpoint_sync(s->ep, &o, &s->last);
-            if (rc != 0)
-                fail_msg("%s: recovery sync of %s returned %d (%s): %s", point, s->name, rc,
-                         afs_strerror(rc), afs_error_last());
-            total += afs_test_moved(&s->last);
-        }
-        if (total == 0)
-            return;
-    }
-    for (int i = 0; i < env->count; i++)
-        afs_test_print_errors(&env->servers[i], "  ");
-    fail_msg("%s: the servers did not converge in 8 rounds", point);
-}
-
 /* ---- scenarios ---- */
 
 static afs_test_server *server(crash_ctx *c, const char *name)
@@ -572,7 +543,7 @@ static void run_point(const scenario *sc, const struct slot *sl, uint64_t n,
     assert_int_equal(waitpid(pid, &status, 0), pid);
     if (!WIFEXITED(status) || WEXITSTATUS(status) != AFS_TEST_CRASH_EXIT)
         fail_msg("%s: the session was not stopped (status %d)", point, status);
-    recover(&c, point);
+    afs_test_fenv_converge(&c.fe, point, 0);
     check(&c, point);
     ctx_free(&c);
 }

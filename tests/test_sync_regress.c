@@ -354,6 +354,37 @@ static void test_sync_regress__damaged_state_stops_the_session_unchanged(void **
     free(dir);
 }
 
+/*
+ * A folder renamed and a folder inside it moved out of it, in one session
+ * (the kill loop's dir -> dirX with dir/sub -> dirsub): two renames, not a
+ * deletion of the inner folder's files from the share and an upload.
+ */
+static void test_sync_regress__folder_moved_out_of_a_renamed_folder_is_a_rename(void **state)
+{
+    afs_test_env *env = *state;
+    afs_test_server *a, *b;
+
+    two_synced(env, &a, &b, "dir/sub/copy-ServerC.txt", "a conflict copy");
+    afs_test_put(a->data, "dir/top.txt", "top");
+    sync_rounds(a, b, 1);
+    rename_in(a->data, "dir", "dirX");
+    rename_in(a->data, "dirX/sub", "dirsub");
+    afs_test_sync(a);
+    assert_int_equal(a->last.renamed_cloud, 2);
+    assert_int_equal(a->last.deleted_cloud, 0);
+    assert_int_equal(a->last.files_uploaded, 0);
+    afs_test_sync(b);
+    assert_int_equal(b->last.renamed_local, 2);
+    assert_int_equal(b->last.files_downloaded, 0);
+    assert_int_equal(b->last.deleted_local, 0);
+    afs_test_assert_file(env->share, "dirsub/copy-ServerC.txt", "a conflict copy");
+    afs_test_assert_file(env->share, "dirX/top.txt", "top");
+    assert_no_item_errors(a);
+    assert_no_item_errors(b);
+    afs_test_assert_same_tree(a->data, env->share);
+    afs_test_assert_same_tree(b->data, env->share);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, afs_test_env_teardown)
@@ -366,6 +397,7 @@ int main(void)
         T(test_sync_regress__session_stopped_after_upload_recovers_at_once),
         T(test_sync_regress__directory_replaced_by_file_reaches_other_server),
         T(test_sync_regress__damaged_state_stops_the_session_unchanged),
+        T(test_sync_regress__folder_moved_out_of_a_renamed_folder_is_a_rename),
     };
 #undef T
     return cmocka_run_group_tests_name("sync_regress", tests, NULL, NULL);

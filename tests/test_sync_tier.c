@@ -333,6 +333,46 @@ static void test_sync_tier__write_into_placeholder_is_never_uploaded(void **stat
     free(p);
 }
 
+/*
+ * Placeholders in a folder moved out of a folder renamed in the same
+ * session: their content is only in the share, under the old path; the
+ * share's copies move with two renames and are never deleted.
+ */
+static void test_sync_tier__placeholders_moved_out_of_a_renamed_folder_keep_content(void **state)
+{
+    afs_test_env *env = *state;
+    afs_test_server *a = afs_test_env_server(env, "ServerA");
+    afs_test_server *b = afs_test_env_server(env, "ServerB");
+
+    put_big(a->data, "dir/sub/copy-ServerC.txt", "a conflict copy");
+    put_big(a->data, "dir/top.txt", "top");
+    afs_test_env_join(env, a, NULL);
+    afs_test_sync(a);
+    join_later(env, b, AFS_INITIAL_DOWNLOAD_NAMESPACE_ONLY);
+    afs_test_sync(b);
+    assert_int_equal(tier_state(b, "dir/sub/copy-ServerC.txt"), AFS_TIER_STATE_TIERED);
+
+    for (int i = 0; i < 2; i++) {
+        char *from = afs_test_path(b->data, i ? "dirX/sub" : "dir");
+        char *to = afs_test_path(b->data, i ? "dirsub" : "dirX");
+        assert_int_equal(rename(from, to), 0);
+        free(from);
+        free(to);
+    }
+    afs_test_sync(b);
+    assert_int_equal(b->last.renamed_cloud, 2);
+    assert_int_equal(b->last.deleted_cloud, 0);
+    assert_reads(b, "dirsub/copy-ServerC.txt", "a conflict copy");
+    assert_reads(b, "dirX/top.txt", "top");
+    afs_test_sync(a);
+    {
+        char *want = big_text("a conflict copy");
+        afs_test_assert_file(env->share, "dirsub/copy-ServerC.txt", want);
+        afs_test_assert_file(a->data, "dirsub/copy-ServerC.txt", want);
+        free(want);
+    }
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, afs_test_env_teardown)
@@ -344,6 +384,7 @@ int main(void)
         T(test_sync_tier__avoid_tiered_files_downloads_whole),
         T(test_sync_tier__proactive_recall_brings_changes_down),
         T(test_sync_tier__write_into_placeholder_is_never_uploaded),
+        T(test_sync_tier__placeholders_moved_out_of_a_renamed_folder_keep_content),
     };
 #undef T
     return cmocka_run_group_tests_name("sync_tier", tests, NULL, NULL);

@@ -15,6 +15,16 @@
 
 #include "../tier/tier_internal.h"
 #include "rename.h"
+#include "state.h"
+
+/*
+ * The local rename a session is about to make for another endpoint's rename
+ * ("<from>\n<to>"; synced names hold no control characters), committed
+ * before the rename and cleared with the base it moves: a session killed in
+ * between leaves it for its successor, which finishes or undoes that rename
+ * instead of taking it for a user's (recover_local_rename).
+ */
+#define KEY_LOCAL_RENAME "local_rename_pending"
 
 static size_t depth(const char *p)
 {
@@ -93,12 +103,18 @@ static void keep_placeholder_sources(afs__session *s)
     }
 }
 
+enum move_what {
+    MOVE_CLOUD, /* this server renamed: the base and the cloud side move */
+    MOVE_LOCAL, /* the rename came from the share: the base and the local side move */
+    MOVE_BASE,  /* the same, made by a killed session: the scan saw the local side moved */
+    UNDO_LOCAL  /* a local rename undone: only the local side moves, the base stays */
+};
+
 /*
  * Move the base of `from` and everything below it to `to`, with the side
- * that moved: the cloud side when this server renamed (`move_local` false),
- * the local side when the rename came from the share.
+ * that moved (enum move_what).
  */
-static int move_subtree(afs__apply *a, const char *from, const char *to, bool move_local)
+static int move_subtree(afs__apply *a, const char *from, const char *to, enum move_what what)
 {
     afs__session *s = a->s;
     size_t fl = strlen(from), tl = strlen(to), n = 0, cap = 64;
@@ -136,17 +152,24 @@ static int move_subtree(afs__apply *a, const char *from, const char *to, bool mo
             rc = a->fatal = AFS_ENOMEM;
             break;
         }
+        if (what == UNDO_LOCAL) {
+            t->local = x->local;
+            t->local_placeholder = x->local_placeholder;
+            memset(&x->local, 0, sizeof(x->local));
+            x->local_placeholder = false;
+            continue;
+        }
         t->base = x->base;
         t->base_has_md5 = x->base_has_md5;
         memcpy(t->base_md5, x->base_md5, AFS__MD5_LEN);
-        if (move_local) {
+        if (what == MOVE_LOCAL) {
             /* Another endpoint renamed in the share: the scan already knows
              * the cloud side at the new paths; the server's items move. */
             t->local = x->local;
             t->local_placeholder = x->local_placeholder;
             memset(&x->local, 0, sizeof(x->local));
             x->local_placeholder = false;
-        } else {
+        } else if (what == MOVE_CLOUD) {
             /* This server renamed: the cloud items moved with our rename. */
             t->cloud = x->cloud;
             t->cloud_known = true;
@@ -195,7 +218,7 @@ static int carry(afs__apply *a, afs__item *old, afs__item *c, bool *carried)
         return 0;
     }
     *carried = true;
-    if ((rc = move_subtree(a, old->path, c->path, false)) != 0)
+    if ((rc = move_subtree(a, old->path, c->path, MOVE_CLOUD)) != 0)
         return rc;
     /* Renaming changed the file's ctime: if its content is still the
      * base's (the id, size and time already match), take the new ctime,
@@ -287,6 +310,31 @@ static int placeholder_renames(afs__apply *a)
     return rc;
 }
 
+/* Vanished here, unchanged in the cloud: a rename source. */
+static bool is_source(const afs__item *it)
+{
+    return it->base.exists && !it->local.exists && it->cloud.exists &&
+           it->cloud.type == it->base.type &&
+           (it->base.type == AFS_TYPE_DIR ||
+            (it->cloud.etag && it->base.etag && strcmp(it->cloud.etag, it->base.etag) == 0));
+}
+
+/* Index the rename sources by file id (at their paths as they are now). */
+static int index_sources(afs__apply *a, afs__map *by_id)
+{
+    afs__session *s = a->s;
+    for (size_t i = 0; i < s->nall; i++) {
+        afs__item *it = s->all[i];
+        char *k;
+        if (!is_source(it))
+            continue;
+        k = afs__arena_alloc(&s->arena, 24);
+        if (!k || afs__map_put(by_id, (id_key(it->base.file_id, k), k), it) != 0)
+            return a->fatal = AFS_ENOMEM;
+    }
+    return 0;
+}
+
 /* Server-side renames become renames in the share. */
 static int local_renames(afs__apply *a)
 {
@@ -294,21 +342,14 @@ static int local_renames(afs__apply *a)
     afs__map by_id = { 0 };
     afs__item **cands = NULL;
     size_t n = 0, cap = 0;
+    bool moved = false;
     int rc = 0;
 
-    /* Vanished here, unchanged in the cloud: a rename source. */
+    if ((rc = index_sources(a, &by_id)) != 0)
+        goto done;
     for (size_t i = 0; i < s->nall; i++) {
         afs__item *it = s->all[i];
-        if (it->base.exists && !it->local.exists && it->cloud.exists &&
-            it->cloud.type == it->base.type &&
-            (it->base.type == AFS_TYPE_DIR ||
-             (it->cloud.etag && it->base.etag && strcmp(it->cloud.etag, it->base.etag) == 0))) {
-            char *k = afs__arena_alloc(&s->arena, 24);
-            if (!k || afs__map_put(&by_id, (id_key(it->base.file_id, k), k), it) != 0) {
-                rc = a->fatal = AFS_ENOMEM;
-                goto done;
-            }
-        } else if (!it->base.exists && it->local.exists && !it->cloud.exists) {
+        if (!it->base.exists && it->local.exists && !it->cloud.exists) {
             if (n == cap) {
                 afs__item **nc = afs__realloc(cands, (cap ? cap * 2 : 64) * sizeof(*nc));
                 if (!nc) {
@@ -332,6 +373,14 @@ static int local_renames(afs__apply *a)
             continue;
         id_key(c->local.file_id, k);
         old = afs__map_get(&by_id, k);
+        if (old && !old->base.exists && moved) {
+            /* A folder renamed out of a folder renamed before it: the
+             * sources moved with that rename, index them where they are. */
+            moved = false;
+            if ((rc = index_sources(a, &by_id)) != 0)
+                goto done;
+            old = afs__map_get(&by_id, k);
+        }
         if (!old || old->base.exists == false || old->base.type != c->local.type)
             continue;
         if (old->base.type == AFS_TYPE_FILE &&
@@ -341,6 +390,7 @@ static int local_renames(afs__apply *a)
             goto done;
         if (carried)
             afs__map_remove(&by_id, k);
+        moved |= carried && c->base.type == AFS_TYPE_DIR;
     }
 done:
     if (rc == 0)
@@ -349,6 +399,108 @@ done:
         keep_placeholder_sources(s);
     afs__map_free(&by_id);
     free(cands);
+    return rc;
+}
+
+/*
+ * Our rename changed the item's ctime: its base and local side must say so,
+ * or the unchanged file looks modified (and no longer like the one this
+ * session scanned). A file whose size or time is not the base's any more
+ * was written since: it keeps looking modified.
+ */
+static int take_ctime(afs__apply *a, afs__item *t)
+{
+    afs__session *s = a->s;
+    char *abs = afs__session_local_path(s, t->path);
+    afs_fs_stat st;
+    int rc = 0;
+    if (!abs)
+        return a->fatal = AFS_ENOMEM;
+    memset(&st, 0, sizeof(st));
+    if (s->fsops->stat(s->fsctx, abs, &st) == 0 && st.type == t->local.type &&
+        st.file_id == t->local.file_id &&
+        (st.type != AFS_TYPE_FILE ||
+         (st.size == t->base.size && st.mtime_ns == t->base.mtime_ns))) {
+        t->local.ctime_ns = st.ctime_ns;
+        t->base.ctime_ns = st.ctime_ns;
+        rc = afs__apply_save(a, t);
+    }
+    afs_error_clear();
+    return rc;
+}
+
+/* Commit the intent of a local rename before it is made (KEY_LOCAL_RENAME). */
+static int note_local_rename(afs__apply *a, const char *from, const char *to)
+{
+    char *v = afs__sprintf("%s\n%s", from, to);
+    int rc;
+    if (!v)
+        return a->fatal = AFS_ENOMEM;
+    rc = afs__state_set_text(a->db, KEY_LOCAL_RENAME, v);
+    free(v);
+    if (rc != 0)
+        return a->fatal = rc;
+    return afs__apply_flush(a);
+}
+
+/* The rename is made and its base moved (or it failed): in the same
+ * transaction as the moved base, nothing is pending any more. */
+static int clear_local_rename(afs__apply *a)
+{
+    int rc = afs__state_set_text(a->db, KEY_LOCAL_RENAME, "");
+    return rc != 0 ? a->fatal = rc : 0;
+}
+
+/*
+ * A previous session was killed between a local rename it made for another
+ * endpoint (KEY_LOCAL_RENAME) and the commit of the moved base: the server
+ * holds at `to` the item the base still has at `from`. That is no rename of
+ * this server's user, never to be carried to the share. If the share holds
+ * `from` again and not `to` (renamed back meanwhile), the rename is undone
+ * here; otherwise it is finished as the killed session would have.
+ */
+static int recover_local_rename(afs__apply *a)
+{
+    afs__session *s = a->s;
+    char *v = NULL, *to;
+    afs__item *f, *t;
+    int rc;
+
+    if ((rc = afs__state_get_text(a->db, KEY_LOCAL_RENAME, &v)) != 0)
+        return a->fatal = rc;
+    if (!v || !v[0] || !(to = strchr(v, '\n')))
+        goto done;
+    *to++ = '\0';
+    f = afs__map_get(&s->items, v);
+    t = afs__map_get(&s->items, to);
+    if (f && t && f->base.exists && !f->local.exists && t->local.exists && !t->base.exists &&
+        t->local.type == f->base.type && t->local.file_id == f->base.file_id) {
+        bool undone = false;
+        if (f->cloud.exists && f->cloud.type == f->base.type && !t->cloud.exists) {
+            char *fabs = afs__session_local_path(s, v), *tabs = afs__session_local_path(s, to);
+            if (!fabs || !tabs) {
+                rc = a->fatal = AFS_ENOMEM;
+                goto done;
+            }
+            undone = s->fsops->rename(s->fsctx, tabs, fabs, AFS_FS_RENAME_NOREPLACE) == 0;
+            afs_error_clear();
+        }
+        if (undone) {
+            afs__log(AFS_LOG_INFO, "sync: %s, renamed to %s by an interrupted session, "
+                     "is renamed back: the share has %s again", v, to, v);
+            if ((rc = move_subtree(a, to, v, UNDO_LOCAL)) == 0)
+                rc = take_ctime(a, f);
+        } else {
+            afs__log(AFS_LOG_INFO, "sync: %s was renamed to %s by an interrupted session; "
+                     "its base follows", v, to);
+            if ((rc = move_subtree(a, v, to, MOVE_BASE)) == 0)
+                rc = take_ctime(a, t);
+        }
+    }
+    if (rc == 0)
+        rc = clear_local_rename(a);
+done:
+    free(v);
     return rc;
 }
 
@@ -385,27 +537,17 @@ static int cloud_renames(afs__apply *a)
             if (!d || !d->local.exists || d->local.type != AFS_TYPE_DIR)
                 continue; /* the parent arrives later as an ordinary create */
         }
+        if ((rc = note_local_rename(a, h->from, h->to)) != 0)
+            break;
         if (s->fsops->rename(s->fsctx, fabs, tabs, AFS_FS_RENAME_NOREPLACE) != 0) {
             afs_error_clear();
+            if ((rc = clear_local_rename(a)) != 0)
+                break;
             continue;
         }
-        if ((rc = move_subtree(a, h->from, h->to, true)) != 0)
+        if ((rc = move_subtree(a, h->from, h->to, MOVE_LOCAL)) != 0 ||
+            (rc = take_ctime(a, t)) != 0 || (rc = clear_local_rename(a)) != 0)
             break;
-        /* Our rename changed the item's ctime: the moved base and local side
-         * must say so, or the unchanged file looks modified (and no longer
-         * like the one this session scanned). */
-        {
-            afs_fs_stat st;
-            memset(&st, 0, sizeof(st));
-            if (s->fsops->stat(s->fsctx, tabs, &st) == 0 && st.type == t->local.type &&
-                st.file_id == t->local.file_id) {
-                t->local.ctime_ns = st.ctime_ns;
-                t->base.ctime_ns = st.ctime_ns;
-                if ((rc = afs__apply_save(a, t)) != 0)
-                    break;
-            }
-            afs_error_clear();
-        }
         /* The object is still what the renaming endpoint renamed (the etag
          * its rename produced) and that content is the one we hold (the
          * digests agree): the moved base is current. Otherwise the base
@@ -425,7 +567,9 @@ static int cloud_renames(afs__apply *a)
 
 int afs__renames_apply(afs__apply *a)
 {
-    int rc = cloud_renames(a);
+    int rc = recover_local_rename(a);
+    if (rc == 0)
+        rc = cloud_renames(a);
     if (rc == 0)
         rc = local_renames(a);
     return rc;

@@ -174,3 +174,34 @@ afs_test_fault *afs_test_fenv_storage_ctl(const afs_test_server *s)
 {
     return s->group ? afs_test_faultscheme_ctl(afs_group_storage(s->group)) : NULL;
 }
+
+void afs_test_fenv_converge(afs_test_fenv *fe, const char *point, int no_item_errors)
+{
+    afs_test_env *env = &fe->env;
+    for (int i = 0; i < env->count; i++)
+        afs_test_fenv_open(fe, &env->servers[i]);
+    for (int round = 0; round < 8; round++) {
+        uint64_t total = 0;
+        for (int i = 0; i < env->count; i++) {
+            afs_test_server *s = &env->servers[i];
+            afs_sync_options o = AFS_SYNC_OPTIONS_INIT;
+            int rc;
+            s->last.version = AFS_SYNC_RESULT_VERSION;
+            rc = afs_endpoint_sync(s->ep, &o, &s->last);
+            if (rc != 0)
+                fail_msg("%s: recovery sync of %s returned %d (%s): %s", point, s->name, rc,
+                         afs_strerror(rc), afs_error_last());
+            if (no_item_errors && s->last.item_errors) {
+                afs_test_print_errors(s, "  ");
+                fail_msg("%s: recovery sync of %s failed on %llu items", point, s->name,
+                         (unsigned long long)s->last.item_errors);
+            }
+            total += afs_test_moved(&s->last);
+        }
+        if (total == 0)
+            return;
+    }
+    for (int i = 0; i < env->count; i++)
+        afs_test_print_errors(&env->servers[i], "  ");
+    fail_msg("%s: the servers did not converge in 8 rounds", point);
+}

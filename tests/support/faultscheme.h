@@ -82,6 +82,14 @@ void afs_test_fenv_open(afs_test_fenv *fe, afs_test_server *s);
  * process that must not call into cmocka). */
 int afs_test_fenv_try_open(afs_test_fenv *fe, afs_test_server *s);
 
+/*
+ * Restart every server (afs_test_fenv_open) and sync them all, in turn,
+ * until a whole round moves nothing; fails the test, naming `point`, when a
+ * session returns an error, when a session fails on an item and
+ * `no_item_errors` is set, or when 8 rounds do not converge.
+ */
+void afs_test_fenv_converge(afs_test_fenv *fe, const char *point, int no_item_errors);
+
 /* The controllers of an open server. */
 afs_test_fault *afs_test_fenv_fs_ctl(afs_test_fenv *fe, const afs_test_server *s);
 afs_test_fault *afs_test_fenv_storage_ctl(const afs_test_server *s);
