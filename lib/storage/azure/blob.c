@@ -39,7 +39,6 @@
 #define META_FOLDER "hdi_isfolder"
 #define LIST_PAGE "5000"
 #define LIST_BODY_MAX (32u << 20)
-#define RANGE_MD5_MAX AZC_RANGE_MD5_MAX
 #define DEFAULT_HOST_SUFFIX ".blob.core.windows.net"
 
 struct azblob {
@@ -390,20 +389,11 @@ static int azblob_read(void *ctx, const char *path, uint64_t offset, void *buf, 
     }
     if (!(up = blob_url_path(z, path, false)))
         return AFS_ENOMEM;
-    memset(&q, 0, sizeof(q));
-    q.method = "GET";
-    q.path = up;
-    snprintf(range, sizeof(range), "bytes=%" PRIu64 "-%" PRIu64, offset,
-             offset + (uint64_t)len - 1);
-    azh_header_add(&q, "x-ms-range", range);
-    if (len <= RANGE_MD5_MAX)
-        azh_header_add(&q, "x-ms-range-get-content-md5", "true");
+    azc_range_get(&q, up, offset, buf, len, range);
     if (if_match) {
         azc_etag_quote(if_match, quoted, sizeof(quoted));
         azh_header_add(&q, "If-Match", quoted);
     }
-    q.out_buf = buf;
-    q.out_cap = len;
     rc = do_req(z, &q, &r, what);
     if (rc != 0)
         goto done;
