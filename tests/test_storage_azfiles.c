@@ -119,6 +119,21 @@ static void fault(const char *mode, const char *path)
     assert_int_equal(afs_test_files_server_cmd(&server, cmd), 0);
 }
 
+/* The share of `uri` with two attempts 10 ms apart, so a fault() the
+ * retry cannot get past comes back at once. */
+static afs_storage *open_few_retries(const char *uri)
+{
+    afs_azure_options o = AFS_AZURE_OPTIONS_INIT;
+    afs_storage *s = NULL;
+
+    o.account_key = AFS_TEST_AZURITE_KEY;
+    o.flags = AFS_AZURE_NO_ENV;
+    o.max_attempts = 2;
+    o.retry_base_ms = 10;
+    AFS_ASSERT_OK(afs_storage_azfiles_new(&s, uri, &o));
+    return s;
+}
+
 /* A raw signed request on the share of `uri` (the internal HTTP layer), to
  * look at what the service holds or to do what the backend never does. */
 struct raw {
@@ -353,14 +368,8 @@ static void test_azfiles__hostile_listings_are_clear_errors(void **state)
         { "xml-bad-root", AFS_EIO, "not a listing" },
         { "truncate", AFS_ETRANSIENT, "gave up" },
     };
-    afs_azure_options o = AFS_AZURE_OPTIONS_INIT;
-    afs_storage *s = NULL;
+    afs_storage *s = open_few_retries(c->uri);
 
-    o.account_key = AFS_TEST_AZURITE_KEY;
-    o.flags = AFS_AZURE_NO_ENV;
-    o.max_attempts = 2;
-    o.retry_base_ms = 10;
-    AFS_ASSERT_OK(afs_storage_azfiles_new(&s, c->uri, &o));
     afs_test_storage_put_text(s, "h/one.txt", "1");
     for (size_t i = 0; i < AFS__ARRAY_LEN(cases); i++) {
         struct count n = { 0 };
@@ -385,16 +394,10 @@ static void test_azfiles__hostile_listings_are_clear_errors(void **state)
 static void test_azfiles__spoiled_reads_hand_back_nothing(void **state)
 {
     struct fs_case *c = *state;
-    afs_azure_options o = AFS_AZURE_OPTIONS_INIT;
-    afs_storage *s = NULL;
+    afs_storage *s = open_few_retries(c->uri);
     char buf[64];
     size_t n = 99;
 
-    o.account_key = AFS_TEST_AZURITE_KEY;
-    o.flags = AFS_AZURE_NO_ENV;
-    o.max_attempts = 2;
-    o.retry_base_ms = 10;
-    AFS_ASSERT_OK(afs_storage_azfiles_new(&s, c->uri, &o));
     afs_test_storage_put_text(s, "flip.txt", "these bytes will be spoiled");
     fault("flip", "flip.txt");
     AFS_ASSERT_CODE(afs_storage_read(s, "flip.txt", 0, buf, sizeof(buf), &n, NULL), AFS_EIO);
