@@ -467,12 +467,16 @@ static int add_condition(struct azh_request *q, const afs_storage_put_options *o
     return 0;
 }
 
+/* The entry of a finished put: the answer's etag and time, the afsmtime
+ * value the put sent (`mtime_sent`), the btime and attributes asked for. */
 static void put_result(const struct azh_response *r, uint64_t size,
-                       const afs_storage_put_options *o, int64_t mtime_sent,
+                       const afs_storage_put_options *o, const char *mtime_sent,
                        afs_storage_entry *out)
 {
+    int64_t mtime = 0;
     char mt[24];
-    snprintf(mt, sizeof(mt), "%" PRId64, mtime_sent);
+    azc_parse_i64(mtime_sent, &mtime);
+    snprintf(mt, sizeof(mt), "%" PRId64, mtime);
     entry_fill(out, (int64_t)size, r->etag, r->last_modified, NULL, mt, NULL, NULL);
     out->btime_ns = o->btime_ns != AFS_TIME_OMIT ? o->btime_ns : 0;
     out->attributes = o->attributes;
@@ -518,11 +522,7 @@ static int put_single(struct azblob *z, const char *path, afs_read_fn src, void 
         rc = azc_map_status(&r, what);
         goto done;
     }
-    {
-        int64_t mt = 0;
-        azc_parse_i64(m.mtime, &mt);
-        put_result(&r, size, o, mt, out);
-    }
+    put_result(&r, size, o, m.mtime, out);
 done:
     azh_response_free(&r);
     meta_free(&m);
@@ -659,11 +659,7 @@ static int put_blocks(struct azblob *z, const char *path, afs_read_fn src, void 
         rc = azc_map_status(&r, what);
         goto done;
     }
-    {
-        int64_t mt = 0;
-        azc_parse_i64(m.mtime, &mt);
-        put_result(&r, size, o, mt, out);
-    }
+    put_result(&r, size, o, m.mtime, out);
 done:
     azh_response_free(&r);
     meta_free(&m);
