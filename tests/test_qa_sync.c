@@ -13,23 +13,7 @@
 
 static int setup(void **state)
 {
-    afs_test_env *env = calloc(1, sizeof(*env));
-    char *root = afs_test_sandbox("qasync");
-    afs_test_env_init(env, root);
-    free(root);
-    *state = env;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    afs_test_env *env = *state;
-    if (!getenv("AFS_TEST_KEEP"))
-        afs_test_rmtree(env->root);
-    afs_test_env_free(env);
-    free(env);
-    afs_error_clear();
-    return 0;
+    return afs_test_env_setup(state, "qasync");
 }
 
 /* Files of at least the minimum tierable size (64 KiB) arrive as
@@ -693,7 +677,7 @@ static void test_qa_sync__same_rename_on_both_sides_keeps_placeholders_readable(
 
 int main(void)
 {
-#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, afs_test_env_teardown)
     const struct CMUnitTest tests[] = {
         T(test_qa_sync__interrupted_content_download_is_finished_later),
         T(test_qa_sync__placeholder_rewritten_in_full_is_uploaded),

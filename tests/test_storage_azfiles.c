@@ -119,6 +119,21 @@ static void fault(const char *mode, const char *path)
     assert_int_equal(afs_test_files_server_cmd(&server, cmd), 0);
 }
 
+/* The share of `uri` with two attempts 10 ms apart, so a fault() the
+ * retry cannot get past comes back at once. */
+static afs_storage *open_few_retries(const char *uri)
+{
+    afs_azure_options o = AFS_AZURE_OPTIONS_INIT;
+    afs_storage *s = NULL;
+
+    o.account_key = AFS_TEST_AZURITE_KEY;
+    o.flags = AFS_AZURE_NO_ENV;
+    o.max_attempts = 2;
+    o.retry_base_ms = 10;
+    AFS_ASSERT_OK(afs_storage_azfiles_new(&s, uri, &o));
+    return s;
+}
+
 /* A raw signed request on the share of `uri` (the internal HTTP layer), to
  * look at what the service holds or to do what the backend never does. */
 struct raw {
@@ -353,14 +368,8 @@ static void test_azfiles__hostile_listings_are_clear_errors(void **state)
         { "xml-bad-root", AFS_EIO, "not a listing" },
         { "truncate", AFS_ETRANSIENT, "gave up" },
     };
-    afs_azure_options o = AFS_AZURE_OPTIONS_INIT;
-    afs_storage *s = NULL;
+    afs_storage *s = open_few_retries(c->uri);
 
-    o.account_key = AFS_TEST_AZURITE_KEY;
-    o.flags = AFS_AZURE_NO_ENV;
-    o.max_attempts = 2;
-    o.retry_base_ms = 10;
-    AFS_ASSERT_OK(afs_storage_azfiles_new(&s, c->uri, &o));
     afs_test_storage_put_text(s, "h/one.txt", "1");
     for (size_t i = 0; i < AFS__ARRAY_LEN(cases); i++) {
         struct count n = { 0 };
@@ -385,16 +394,10 @@ static void test_azfiles__hostile_listings_are_clear_errors(void **state)
 static void test_azfiles__spoiled_reads_hand_back_nothing(void **state)
 {
     struct fs_case *c = *state;
-    afs_azure_options o = AFS_AZURE_OPTIONS_INIT;
-    afs_storage *s = NULL;
+    afs_storage *s = open_few_retries(c->uri);
     char buf[64];
     size_t n = 99;
 
-    o.account_key = AFS_TEST_AZURITE_KEY;
-    o.flags = AFS_AZURE_NO_ENV;
-    o.max_attempts = 2;
-    o.retry_base_ms = 10;
-    AFS_ASSERT_OK(afs_storage_azfiles_new(&s, c->uri, &o));
     afs_test_storage_put_text(s, "flip.txt", "these bytes will be spoiled");
     fault("flip", "flip.txt");
     AFS_ASSERT_CODE(afs_storage_read(s, "flip.txt", 0, buf, sizeof(buf), &n, NULL), AFS_EIO);
@@ -411,65 +414,8 @@ static void test_azfiles__spoiled_reads_hand_back_nothing(void **state)
     afs_storage_free(s);
 }
 
-/* If-match reads: the answer's ETag must match, or no byte is handed back. */
-static void test_azfiles__if_match_read_and_leases(void **state)
-{
-    struct fs_case *c = *state;
-    afs_storage_put_options po = AFS_STORAGE_PUT_OPTIONS_INIT;
-    afs_storage_entry v1, v2;
-    struct azh_request q;
-    struct azh_response r;
-    struct raw raw;
-    char buf[32], path[128];
-    size_t n = 7;
-
-    AFS_ASSERT_OK(afs_storage_put_buffer(c->s, "l.txt", "one", 3, NULL, &v1));
-    AFS_ASSERT_OK(afs_storage_put_buffer(c->s, "l.txt", "two", 3, NULL, &v2));
-    AFS_ASSERT_CODE(afs_storage_read(c->s, "l.txt", 0, buf, sizeof(buf), &n, v1.etag),
-                    AFS_ECONDITION);
-    assert_int_equal(n, 0);
-    AFS_ASSERT_OK(afs_storage_read(c->s, "l.txt", 0, buf, sizeof(buf), &n, v2.etag));
-    assert_int_equal(n, 3);
-
-    /* A conditional put leaves no lease behind: a plain writer goes on. */
-    po.condition = AFS_COND_IF_MATCH;
-    po.if_match = v2.etag;
-    AFS_ASSERT_OK(afs_storage_put_buffer(c->s, "l.txt", "three", 5, &po, &v1));
-    raw_open(&raw, c->uri);
-    snprintf(path, sizeof(path), "/%s/l.txt", raw.u.root);
-    memset(&q, 0, sizeof(q));
-    q.method = "PUT";
-    q.path = path;
-    azh_query_add(&q, "comp", "lease");
-    azh_header_add(&q, "x-ms-lease-action", "acquire");
-    azh_header_add(&q, "x-ms-lease-duration", "-1");
-    azh_header_add(&q, "x-ms-proposed-lease-id", "11111111-2222-4333-8444-555555555555");
-    AFS_ASSERT_OK(azc_do_req(&raw.conn, &q, &r, "lease"));
-    assert_int_equal(r.status, 201); /* free to take: the backend let go of its lease */
-    azh_response_free(&r);
-    /* With someone else's lease held, a write of ours waits; release it
-     * from another thread shortly and the write goes through. */
-    memset(&q, 0, sizeof(q));
-    q.method = "PUT";
-    q.path = path;
-    azh_query_add(&q, "comp", "lease");
-    azh_header_add(&q, "x-ms-lease-action", "release");
-    azh_header_add(&q, "x-ms-lease-id", "11111111-2222-4333-8444-555555555555");
-    AFS_ASSERT_OK(azc_do_req(&raw.conn, &q, &r, "release"));
-    assert_int_equal(r.status, 200);
-    azh_response_free(&r);
-    raw_close(&raw);
-    AFS_ASSERT_OK(afs_storage_put_buffer(c->s, "l.txt", "four", 4, NULL, NULL));
-    afs_test_storage_assert_text(c->s, "l.txt", "four");
-}
-
-/* Someone else's lease: a write waits for its release; a lease held past
- * the wait is taken as a crashed writer's and broken. */
-struct lease_holder {
-    const char *uri;
-    char path[128];
-};
-
+/* Acquire (an infinite lease) or release a lease on the file at `path` (on
+ * the share of `uri`) as another client would; fails unless it answers `want`. */
 static void lease_raw(const char *uri, const char *path, const char *action, long want)
 {
     struct azh_request q;
@@ -489,6 +435,46 @@ static void lease_raw(const char *uri, const char *path, const char *action, lon
     azh_response_free(&r);
     raw_close(&raw);
 }
+
+/* If-match reads: the answer's ETag must match, or no byte is handed back. */
+static void test_azfiles__if_match_read_and_leases(void **state)
+{
+    struct fs_case *c = *state;
+    afs_storage_put_options po = AFS_STORAGE_PUT_OPTIONS_INIT;
+    afs_storage_entry v1, v2;
+    struct raw raw;
+    char buf[32], path[128];
+    size_t n = 7;
+
+    AFS_ASSERT_OK(afs_storage_put_buffer(c->s, "l.txt", "one", 3, NULL, &v1));
+    AFS_ASSERT_OK(afs_storage_put_buffer(c->s, "l.txt", "two", 3, NULL, &v2));
+    AFS_ASSERT_CODE(afs_storage_read(c->s, "l.txt", 0, buf, sizeof(buf), &n, v1.etag),
+                    AFS_ECONDITION);
+    assert_int_equal(n, 0);
+    AFS_ASSERT_OK(afs_storage_read(c->s, "l.txt", 0, buf, sizeof(buf), &n, v2.etag));
+    assert_int_equal(n, 3);
+
+    /* A conditional put leaves no lease behind: a plain writer goes on. */
+    po.condition = AFS_COND_IF_MATCH;
+    po.if_match = v2.etag;
+    AFS_ASSERT_OK(afs_storage_put_buffer(c->s, "l.txt", "three", 5, &po, &v1));
+    raw_open(&raw, c->uri);
+    snprintf(path, sizeof(path), "/%s/l.txt", raw.u.root);
+    raw_close(&raw);
+    lease_raw(c->uri, path, "acquire", 201); /* free to take: the backend let go of its lease */
+    /* With someone else's lease held, a write of ours waits; release it
+     * from another thread shortly and the write goes through. */
+    lease_raw(c->uri, path, "release", 200);
+    AFS_ASSERT_OK(afs_storage_put_buffer(c->s, "l.txt", "four", 4, NULL, NULL));
+    afs_test_storage_assert_text(c->s, "l.txt", "four");
+}
+
+/* Someone else's lease: a write waits for its release; a lease held past
+ * the wait is taken as a crashed writer's and broken. */
+struct lease_holder {
+    const char *uri;
+    char path[128];
+};
 
 static int64_t now_ms(void)
 {

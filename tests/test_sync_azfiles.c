@@ -20,18 +20,16 @@ static afs_test_files_server server;
 
 static int setup(void **state)
 {
-    afs_test_env *env = calloc(1, sizeof(*env));
-    char *root = afs_test_sandbox("syncazf");
+    afs_test_env *env;
     char *name = afs_test_files_share_name("sync");
-    afs_test_env_init(env, root);
+    afs_test_env_setup(state, "syncazf");
+    env = *state;
     env->share_uri = afs_test_files_uri(&server, name, NULL);
-    free(root);
     free(name);
     if (afs__azfiles_share_create(env->share_uri, NULL) != 0) {
         print_error("setup: %s\n", afs_error_last());
         return -1;
     }
-    *state = env;
     return 0;
 }
 
@@ -40,12 +38,7 @@ static int teardown(void **state)
     afs_test_env *env = *state;
     afs_test_files_server_cmd(&server, "clear");
     afs__azfiles_share_delete(env->share_uri, NULL);
-    if (!getenv("AFS_TEST_KEEP"))
-        afs_test_rmtree(env->root);
-    afs_test_env_free(env);
-    free(env);
-    afs_error_clear();
-    return 0;
+    return afs_test_env_teardown(state);
 }
 
 /* Two servers sync a tree through the share, both ways (syncenv.h). */

@@ -287,6 +287,17 @@ static void result_json(cli_ctx *ctx, int rc, int code)
     cli_j_kint(ctx, "exit", code);
 }
 
+/* Open the JSON item of one path of "afs tier", "afs recall" or "afs file":
+ * the path, the group it is in and the result; the caller adds the rest and
+ * closes it. */
+static void path_item_json(cli_ctx *ctx, const char *path, const cli_target *t, int rc, int code)
+{
+    cli_j_open(ctx);
+    cli_j_kstr(ctx, "path", path);
+    cli_j_kstr(ctx, "group", t->group_name);
+    result_json(ctx, rc, code);
+}
+
 int cli_tier_pass_one(cli_ctx *ctx, cli_target *t, uint32_t flags, bool json_line,
                       uint32_t *next_s)
 {
@@ -389,10 +400,7 @@ int cli_tier(cli_ctx *ctx, const cli_args *args)
         }
         code = cli_exit_worst(code, one);
         if (ctx->json) {
-            cli_j_open(ctx);
-            cli_j_kstr(ctx, "path", path);
-            cli_j_kstr(ctx, "group", t[which[i]].group_name);
-            result_json(ctx, rc, one);
+            path_item_json(ctx, path, &t[which[i]], rc, one);
             tier_result_json(ctx, &r);
             cli_j_close(ctx);
         } else if (rc == 0) {
@@ -458,10 +466,7 @@ int cli_recall(cli_ctx *ctx, const cli_args *args)
         }
         code = cli_exit_worst(code, one);
         if (ctx->json) {
-            cli_j_open(ctx);
-            cli_j_kstr(ctx, "path", path);
-            cli_j_kstr(ctx, "group", t[which[i]].group_name);
-            result_json(ctx, rc, one);
+            path_item_json(ctx, path, &t[which[i]], rc, one);
             cli_j_kint(ctx, "files_recalled", (int64_t)r.files_recalled);
             cli_j_kint(ctx, "bytes_recalled", (int64_t)r.bytes_recalled);
             cli_j_kint(ctx, "files_already_local", (int64_t)r.files_already_local);
@@ -748,10 +753,7 @@ int cli_file(cli_ctx *ctx, const cli_args *args)
             cli_recall_host_warn(ctx, t[which[i]].ep);
         }
         if (ctx->json) {
-            cli_j_open(ctx);
-            cli_j_kstr(ctx, "path", ctx->paths[i]);
-            cli_j_kstr(ctx, "group", t[which[i]].group_name);
-            result_json(ctx, rc, one);
+            path_item_json(ctx, ctx->paths[i], &t[which[i]], rc, one);
             if (rc == 0)
                 file_json(ctx, ctx->paths[i], &f);
             cli_j_close(ctx);

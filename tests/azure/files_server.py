@@ -292,6 +292,16 @@ def props_headers(node):
     return h
 
 
+def take_smb_props(node, headers, fresh):
+    """The SMB properties a Create or a Set Properties request gives `node`:
+    x-ms-file-attributes over none (`fresh`, a new item) or over the node's
+    own, then x-ms-file-creation-time and x-ms-file-last-write-time."""
+    current = set() if fresh else node.attrs
+    node.attrs = parse_attrs(headers.get("x-ms-file-attributes"), current, node.is_dir)
+    node.ctime = parse_time(headers.get("x-ms-file-creation-time"), node.ctime)
+    node.wtime = parse_time(headers.get("x-ms-file-last-write-time"), node.wtime)
+
+
 def take_meta(headers):
     meta = {}
     for k, v in headers.items():
@@ -509,9 +519,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 raise Fail(409, "ResourceAlreadyExists", "The specified resource already exists.")
             node = Node(True)
             node.meta = take_meta(self.headers)
-            node.attrs = parse_attrs(self.headers.get("x-ms-file-attributes"), set(), True)
-            node.ctime = parse_time(self.headers.get("x-ms-file-creation-time"), node.ctime)
-            node.wtime = parse_time(self.headers.get("x-ms-file-last-write-time"), node.wtime)
+            take_smb_props(node, self.headers, fresh=True)
             parent.children[parts[-1]] = node
             parent.touch()
             return self.reply(201, b"", props_headers(node))
@@ -525,9 +533,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if m == "GET" and comp == "list":
             return self.list_dir(node, parts, q)
         if m == "PUT" and comp == "properties":
-            node.attrs = parse_attrs(self.headers.get("x-ms-file-attributes"), node.attrs, True)
-            node.ctime = parse_time(self.headers.get("x-ms-file-creation-time"), node.ctime)
-            node.wtime = parse_time(self.headers.get("x-ms-file-last-write-time"), node.wtime)
+            take_smb_props(node, self.headers, fresh=False)
             node.touch()
             return self.reply(200, b"", props_headers(node))
         if m == "PUT" and comp == "metadata":
@@ -644,9 +650,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             node = Node(False)
             node.data = bytearray(size)
             node.meta = take_meta(h)
-            node.attrs = parse_attrs(h.get("x-ms-file-attributes"), set(), False)
-            node.ctime = parse_time(h.get("x-ms-file-creation-time"), node.ctime)
-            node.wtime = parse_time(h.get("x-ms-file-last-write-time"), node.wtime)
+            take_smb_props(node, h, fresh=True)
             node.md5 = h.get("x-ms-content-md5")
             parent.children[parts[-1]] = node
             parent.touch()
@@ -668,9 +672,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.put_range(node, body)
         if m == "PUT" and comp == "properties":
             check_lease(node, h.get("x-ms-lease-id"))
-            node.attrs = parse_attrs(h.get("x-ms-file-attributes"), node.attrs, False)
-            node.ctime = parse_time(h.get("x-ms-file-creation-time"), node.ctime)
-            node.wtime = parse_time(h.get("x-ms-file-last-write-time"), node.wtime)
+            take_smb_props(node, h, fresh=False)
             node.md5 = h.get("x-ms-content-md5")  # cleared when not given
             if h.get("x-ms-content-length"):
                 n = int(h.get("x-ms-content-length"))

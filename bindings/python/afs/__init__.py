@@ -30,6 +30,8 @@ from __future__ import annotations
 from typing import Dict, Tuple
 
 from . import _lib
+from . import log as _log, service as _service, storage as _storage
+from . import sync as _sync, tier as _tier
 from ._handle import counts as _counts
 from ._lib import REQUIRED_VERSION, LibraryLoadError, LibraryVersionError
 from .errors import *  # noqa: F401,F403 - the exception classes
@@ -119,42 +121,13 @@ __all__ = [
     "open_handles",
     "strerror",
     "ErrorCode",
-    "LogLevel",
-    "set_log_handler",
-    "log_to_logging",
-    "FileSystem",
-    "ServerInfo",
-    "Service",
-    "ItemType",
-    "Attributes",
-    "StorageEntry",
-    "Storage",
-    "name_check",
-    "register_scheme",
-    "unregister_scheme",
-    "InitialSync",
-    "InitialDownload",
-    "LocalCacheMode",
-    "SyncPhase",
-    "TieringPolicy",
-    "EndpointOptions",
-    "EndpointInfo",
-    "SyncProgress",
-    "SyncResult",
-    "ItemError",
-    "SyncGroup",
-    "ServerEndpoint",
-    "TierState",
-    "HeatOrder",
-    "RecallOrder",
-    "ProvisioningStatus",
-    "TierMarker",
-    "TierInfo",
-    "TierResult",
-    "HeatEntry",
-    "RecallProgress",
-    "RecallResult",
-    "TierStats",
-    "ProvisioningStep",
-    "Provisioning",
-] + [n for n in _errors_all if n not in ("ErrorCode", "strerror")]
+] + (
+    # Each module's own list, so a name is listed once, where it is defined.
+    # EndpointTiering is left out: it is a base of ServerEndpoint, not a class
+    # a user makes.
+    _log.__all__
+    + _service.__all__
+    + _storage.__all__
+    + _sync.__all__
+    + [n for n in _tier.__all__ if n != "EndpointTiering"]
+) + [n for n in _errors_all if n not in ("ErrorCode", "strerror")]

@@ -568,6 +568,15 @@ def padded(struct, extra: int = 512):
     return type(struct.__name__ + "Padded", (struct,), {"_fields_": [("_pad", c_char * extra)]})
 
 
+
+def out_param(padded_type, version: int):
+    """A zeroed out-parameter of a :func:`padded` type with its version set,
+    and the pointer to its struct that the library call takes:
+    ``(value, pointer)``; keep ``value`` to read what the call wrote."""
+    value = padded_type()
+    value.version = version
+    return value, ctypes.cast(ctypes.byref(value), POINTER(padded_type.__mro__[1]))
+
 def decode(b: Optional[bytes]) -> str:
     """A library string (UTF-8) as str; NULL gives ""."""
     if b is None:

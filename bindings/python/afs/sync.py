@@ -575,11 +575,9 @@ class ServerEndpoint(Owner, EndpointTiering):
 
     def get_options(self) -> EndpointOptions:
         """The endpoint's current options, with the library's effective defaults."""
-        o = _EndpointOptionsOut()
-        o.version = _lib.AFS_ENDPOINT_OPTIONS_VERSION
+        o, o_ptr = _lib.out_param(_EndpointOptionsOut, _lib.AFS_ENDPOINT_OPTIONS_VERSION)
         with self._h.use() as p:
-            checked(_lib.lib.afs_endpoint_get_options(p, ctypes.cast(
-                ctypes.byref(o), ctypes.POINTER(_lib.EndpointOptionsC))))
+            checked(_lib.lib.afs_endpoint_get_options(p, o_ptr))
             return EndpointOptions._from_c(o)  # exclude strings belong to the handle
 
     def set_options(self, options: EndpointOptions) -> None:
@@ -635,11 +633,9 @@ class ServerEndpoint(Owner, EndpointTiering):
                 return trap.run(lambda: progress(_progress_from_c(p.contents)))
             cb = _lib.PROGRESS_FN(on_progress)
             o.progress = cb
-        r = _SyncResultOut()
-        r.version = _lib.AFS_SYNC_RESULT_VERSION
+        r, r_ptr = _lib.out_param(_SyncResultOut, _lib.AFS_SYNC_RESULT_VERSION)
         with self._h.use() as p:
-            rc = _lib.lib.afs_endpoint_sync(p, ctypes.byref(o), ctypes.cast(
-                ctypes.byref(r), ctypes.POINTER(_lib.SyncResultC)))
+            rc = _lib.lib.afs_endpoint_sync(p, ctypes.byref(o), r_ptr)
             result = SyncResult._from_c(r)
             checked_result(rc, trap, result)
         del cb
@@ -647,11 +643,9 @@ class ServerEndpoint(Owner, EndpointTiering):
 
     def last_result(self) -> Optional[SyncResult]:
         """The result of the endpoint's last finished session, None before the first."""
-        r = _SyncResultOut()
-        r.version = _lib.AFS_SYNC_RESULT_VERSION
+        r, r_ptr = _lib.out_param(_SyncResultOut, _lib.AFS_SYNC_RESULT_VERSION)
         with self._h.use() as p:
-            rc = _lib.lib.afs_endpoint_last_result(p, ctypes.cast(
-                ctypes.byref(r), ctypes.POINTER(_lib.SyncResultC)))
+            rc = _lib.lib.afs_endpoint_last_result(p, r_ptr)
             if rc == ErrorCode.ENOTFOUND:
                 _lib.lib.afs_error_clear()
                 return None

@@ -313,11 +313,9 @@ def heat_list(svc: Handle, volume_path: PathArg, order: HeatOrder, limit: int,
 
 def volume_stats(svc: Handle, volume_path: PathArg) -> TierStats:
     """afs_tier_volume_stats for :meth:`afs.Service.volume_stats`."""
-    s = _TierStatsOut()
-    s.version = _lib.AFS_TIER_STATS_VERSION
+    s, s_ptr = _lib.out_param(_TierStatsOut, _lib.AFS_TIER_STATS_VERSION)
     with svc.use() as p:
-        checked(_lib.lib.afs_tier_volume_stats(p, _path(volume_path), ctypes.cast(
-            ctypes.byref(s), ctypes.POINTER(_lib.TierStatsC))))
+        checked(_lib.lib.afs_tier_volume_stats(p, _path(volume_path), s_ptr))
     return _stats(s)
 
 
@@ -343,12 +341,10 @@ class EndpointTiering:
         does not parse: the file is left alone), InvalidArgumentError (a path
         outside the endpoint).
         """
-        info = _TierInfoOut()
-        info.version = _lib.AFS_TIER_INFO_VERSION
-        ptr = ctypes.cast(ctypes.byref(info), ctypes.POINTER(_lib.TierInfoC))
+        info, info_ptr = _lib.out_param(_TierInfoOut, _lib.AFS_TIER_INFO_VERSION)
         with self._h.use() as p:
             try:
-                checked(_lib.lib.afs_tier_query(p, _path(path), ptr))
+                checked(_lib.lib.afs_tier_query(p, _path(path), info_ptr))
                 marker = None
                 if info.marker_len:
                     marker = TierMarker(
@@ -363,7 +359,7 @@ class EndpointTiering:
                                 size_on_disk=int(info.size_on_disk),
                                 mtime_ns=int(info.mtime_ns), marker=marker)
             finally:
-                _lib.lib.afs_tier_info_clear(ptr)
+                _lib.lib.afs_tier_info_clear(info_ptr)
 
     # ---- tiering ----
 
@@ -392,11 +388,9 @@ class EndpointTiering:
             o.flags |= _lib.AFS_TIER_PASS_SCAN
         if now_ns is not None:
             o.now_ns = int(now_ns)
-        r = _TierResultOut()
-        r.version = _lib.AFS_TIER_RESULT_VERSION
+        r, r_ptr = _lib.out_param(_TierResultOut, _lib.AFS_TIER_RESULT_VERSION)
         with self._h.use() as p:
-            checked(_lib.lib.afs_tier_pass(p, ctypes.byref(o), ctypes.cast(
-                ctypes.byref(r), ctypes.POINTER(_lib.TierResultC))))
+            checked(_lib.lib.afs_tier_pass(p, ctypes.byref(o), r_ptr))
         return _tier_result(r)
 
     def tier_file(self, path: PathArg = "") -> TierResult:
@@ -406,11 +400,9 @@ class EndpointTiering:
         reason raises: ConditionError (not confirmed in the cloud, or changed
         while tiering), PermissionDeniedError (pinned, excluded, below the
         minimum size, or tiering off; the message says which)."""
-        r = _TierResultOut()
-        r.version = _lib.AFS_TIER_RESULT_VERSION
+        r, r_ptr = _lib.out_param(_TierResultOut, _lib.AFS_TIER_RESULT_VERSION)
         with self._h.use() as p:
-            checked(_lib.lib.afs_tier_file(p, _path(path), ctypes.cast(
-                ctypes.byref(r), ctypes.POINTER(_lib.TierResultC))))
+            checked(_lib.lib.afs_tier_file(p, _path(path), r_ptr))
         return _tier_result(r)
 
     def tier_interval(self) -> Tuple[int, bool]:
@@ -525,11 +517,9 @@ class EndpointTiering:
                     bytes_done=int(c.bytes_done), bytes_total=int(c.bytes_total)))
             cb = _lib.RECALL_PROGRESS_FN(on_progress)
             o.progress = cb
-        r = _RecallResultOut()
-        r.version = _lib.AFS_RECALL_RESULT_VERSION
+        r, r_ptr = _lib.out_param(_RecallResultOut, _lib.AFS_RECALL_RESULT_VERSION)
         with self._h.use() as p:
-            rc = _lib.lib.afs_tier_recall(p, _path(path), ctypes.byref(o), ctypes.cast(
-                ctypes.byref(r), ctypes.POINTER(_lib.RecallResultC)))
+            rc = _lib.lib.afs_tier_recall(p, _path(path), ctypes.byref(o), r_ptr)
             result = _fields(RecallResult, r)
             checked_result(rc, trap, result)
         del cb
@@ -563,21 +553,17 @@ class EndpointTiering:
 
     def stats(self) -> TierStats:
         """This endpoint's tiering and recall statistics."""
-        s = _TierStatsOut()
-        s.version = _lib.AFS_TIER_STATS_VERSION
+        s, s_ptr = _lib.out_param(_TierStatsOut, _lib.AFS_TIER_STATS_VERSION)
         with self._h.use() as p:
-            checked(_lib.lib.afs_tier_stats_get(p, ctypes.cast(
-                ctypes.byref(s), ctypes.POINTER(_lib.TierStatsC))))
+            checked(_lib.lib.afs_tier_stats_get(p, s_ptr))
         return _stats(s)
 
     def provisioning(self) -> Provisioning:
         """The endpoint's provisioning: the namespace step, the content step
         (namespace then content), and its overall state."""
-        pv = _ProvisioningOut()
-        pv.version = _lib.AFS_PROVISIONING_VERSION
+        pv, pv_ptr = _lib.out_param(_ProvisioningOut, _lib.AFS_PROVISIONING_VERSION)
         with self._h.use() as p:
-            checked(_lib.lib.afs_endpoint_provisioning(p, ctypes.cast(
-                ctypes.byref(pv), ctypes.POINTER(_lib.ProvisioningC))))
+            checked(_lib.lib.afs_endpoint_provisioning(p, pv_ptr))
 
         def step(s: Any) -> ProvisioningStep:
             return ProvisioningStep(status=_enum(ProvisioningStatus, s.status),

@@ -39,7 +39,6 @@
 #define META_FOLDER "hdi_isfolder"
 #define LIST_PAGE "5000"
 #define LIST_BODY_MAX (32u << 20)
-#define RANGE_MD5_MAX AZC_RANGE_MD5_MAX
 #define DEFAULT_HOST_SUFFIX ".blob.core.windows.net"
 
 struct azblob {
@@ -390,20 +389,11 @@ static int azblob_read(void *ctx, const char *path, uint64_t offset, void *buf, 
     }
     if (!(up = blob_url_path(z, path, false)))
         return AFS_ENOMEM;
-    memset(&q, 0, sizeof(q));
-    q.method = "GET";
-    q.path = up;
-    snprintf(range, sizeof(range), "bytes=%" PRIu64 "-%" PRIu64, offset,
-             offset + (uint64_t)len - 1);
-    azh_header_add(&q, "x-ms-range", range);
-    if (len <= RANGE_MD5_MAX)
-        azh_header_add(&q, "x-ms-range-get-content-md5", "true");
+    azc_range_get(&q, up, offset, buf, len, range);
     if (if_match) {
         azc_etag_quote(if_match, quoted, sizeof(quoted));
         azh_header_add(&q, "If-Match", quoted);
     }
-    q.out_buf = buf;
-    q.out_cap = len;
     rc = do_req(z, &q, &r, what);
     if (rc != 0)
         goto done;
@@ -477,12 +467,16 @@ static int add_condition(struct azh_request *q, const afs_storage_put_options *o
     return 0;
 }
 
+/* The entry of a finished put: the answer's etag and time, the afsmtime
+ * value the put sent (`mtime_sent`), the btime and attributes asked for. */
 static void put_result(const struct azh_response *r, uint64_t size,
-                       const afs_storage_put_options *o, int64_t mtime_sent,
+                       const afs_storage_put_options *o, const char *mtime_sent,
                        afs_storage_entry *out)
 {
+    int64_t mtime = 0;
     char mt[24];
-    snprintf(mt, sizeof(mt), "%" PRId64, mtime_sent);
+    azc_parse_i64(mtime_sent, &mtime);
+    snprintf(mt, sizeof(mt), "%" PRId64, mtime);
     entry_fill(out, (int64_t)size, r->etag, r->last_modified, NULL, mt, NULL, NULL);
     out->btime_ns = o->btime_ns != AFS_TIME_OMIT ? o->btime_ns : 0;
     out->attributes = o->attributes;
@@ -528,11 +522,7 @@ static int put_single(struct azblob *z, const char *path, afs_read_fn src, void 
         rc = azc_map_status(&r, what);
         goto done;
     }
-    {
-        int64_t mt = 0;
-        azc_parse_i64(m.mtime, &mt);
-        put_result(&r, size, o, mt, out);
-    }
+    put_result(&r, size, o, m.mtime, out);
 done:
     azh_response_free(&r);
     meta_free(&m);
@@ -669,11 +659,7 @@ static int put_blocks(struct azblob *z, const char *path, afs_read_fn src, void 
         rc = azc_map_status(&r, what);
         goto done;
     }
-    {
-        int64_t mt = 0;
-        azc_parse_i64(m.mtime, &mt);
-        put_result(&r, size, o, mt, out);
-    }
+    put_result(&r, size, o, m.mtime, out);
 done:
     azh_response_free(&r);
     meta_free(&m);

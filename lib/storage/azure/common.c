@@ -532,6 +532,20 @@ int azc_condition_check(struct azh_response *r, unsigned int condition, const ch
     return 0;
 }
 
+void azc_range_get(struct azh_request *q, const char *url_path, uint64_t offset, void *buf,
+                   size_t len, char range[64])
+{
+    memset(q, 0, sizeof(*q));
+    q->method = "GET";
+    q->path = url_path;
+    snprintf(range, 64, "bytes=%" PRIu64 "-%" PRIu64, offset, offset + (uint64_t)len - 1);
+    azh_header_add(q, "x-ms-range", range);
+    if (len <= AZC_RANGE_MD5_MAX)
+        azh_header_add(q, "x-ms-range-get-content-md5", "true");
+    q->out_buf = buf;
+    q->out_cap = len;
+}
+
 int azc_range_result(struct azh_response *r, uint64_t offset, size_t len, const void *buf,
                      size_t *nread, const char *what)
 {

@@ -116,6 +116,12 @@ char *azc_url_path(const char *root_path, const char *prefix, const char *path,
 int azc_condition_check(struct azh_response *r, unsigned int condition, const char *if_match,
                         const char *what);
 
+/* Fill `q` (cleared first) as a GET of the `len` (> 0) bytes at `offset` of
+ * `url_path` into `buf`: x-ms-range, formatted into `range`, which must
+ * outlive the request, and x-ms-range-get-content-md5 up to AZC_RANGE_MD5_MAX. */
+void azc_range_get(struct azh_request *q, const char *url_path, uint64_t offset, void *buf,
+                   size_t len, char range[64]);
+
 /* Check a 200/206 answer to a ranged GET of `len` bytes at `offset` into
  * `buf`: Content-Range, Content-Length and the MD5s; *nread the bytes. */
 int azc_range_result(struct azh_response *r, uint64_t offset, size_t len, const void *buf,

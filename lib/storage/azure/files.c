@@ -574,16 +574,7 @@ static int azfiles_read(void *ctx, const char *path, uint64_t offset, void *buf,
     }
     if (!(up = url_of(z, path)))
         return AFS_ENOMEM;
-    memset(&q, 0, sizeof(q));
-    q.method = "GET";
-    q.path = up;
-    snprintf(range, sizeof(range), "bytes=%" PRIu64 "-%" PRIu64, offset,
-             offset + (uint64_t)len - 1);
-    azh_header_add(&q, "x-ms-range", range);
-    if (len <= AZC_RANGE_MD5_MAX)
-        azh_header_add(&q, "x-ms-range-get-content-md5", "true");
-    q.out_buf = buf;
-    q.out_cap = len;
+    azc_range_get(&q, up, offset, buf, len, range);
     if ((rc = do_req(z, &q, &r, what)) != 0)
         goto done;
     /* Get File has no If-Match: the answer's ETag belongs to the bytes it
