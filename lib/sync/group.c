@@ -333,6 +333,20 @@ done:
     return rc;
 }
 
+/* Run a "DELETE ... WHERE id = ?" statement for `id`. */
+static int delete_by_id(afs_db *db, const char *sql, const char *id, const char *what)
+{
+    sqlite3_stmt *st = afs__db_stmt(db, sql);
+    int rc;
+
+    if (!st)
+        return afs_error_last_code();
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? 0 : afs__db_error(db, rc, what);
+}
+
 /*
  * Forget the group `id` and this service's endpoint of it, here only: the
  * share no longer holds the group, so there is nothing in it to remove.
@@ -360,31 +374,10 @@ static int forget_group(afs_service *svc, const char *id, const char *name)
     }
     if ((rc = afs__db_begin(db)) != 0)
         goto done;
-    if (ep_id) {
-        if (!(st = afs__db_stmt(db, "DELETE FROM server_endpoint WHERE id = ?"))) {
-            rc = afs_error_last_code();
-            afs__db_rollback(db);
-            goto done;
-        }
-        sqlite3_bind_text(st, 1, ep_id, -1, SQLITE_STATIC);
-        rc = sqlite3_step(st);
-        sqlite3_reset(st);
-        if (rc != SQLITE_DONE) {
-            rc = afs__db_error(db, rc, "forget server endpoint");
-            afs__db_rollback(db);
-            goto done;
-        }
-    }
-    if (!(st = afs__db_stmt(db, "DELETE FROM sync_group WHERE id = ?"))) {
-        rc = afs_error_last_code();
-        afs__db_rollback(db);
-        goto done;
-    }
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE) {
-        rc = afs__db_error(db, rc, "forget sync group");
+    if ((ep_id && (rc = delete_by_id(db, "DELETE FROM server_endpoint WHERE id = ?", ep_id,
+                                     "forget server endpoint")) != 0) ||
+        (rc = delete_by_id(db, "DELETE FROM sync_group WHERE id = ?", id,
+                           "forget sync group")) != 0) {
         afs__db_rollback(db);
         goto done;
     }
@@ -447,7 +440,6 @@ int afs_group_delete(afs_service *svc, const char *name)
     afs_group *g = NULL;
     afs_endpoint_info *eps = NULL;
     size_t count = 0;
-    sqlite3_stmt *st;
     int rc;
 
     if (!svc || !name)
@@ -472,15 +464,8 @@ int afs_group_delete(afs_service *svc, const char *name)
     rc = afs__storage_remove(g->storage, AFS__GROUP_DOC, NULL, true);
     if (rc != 0 && rc != AFS_ENOTFOUND)
         goto done;
-    st = afs__db_stmt(afs__service_db(svc), "DELETE FROM sync_group WHERE id = ?");
-    if (!st) {
-        rc = afs_error_last_code();
-        goto done;
-    }
-    sqlite3_bind_text(st, 1, g->id, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    rc = rc == SQLITE_DONE ? 0 : afs__db_error(afs__service_db(svc), rc, "delete sync group");
+    rc = delete_by_id(afs__service_db(svc), "DELETE FROM sync_group WHERE id = ?", g->id,
+                      "delete sync group");
 done:
     afs_endpoint_info_free(eps, count);
     afs_group_close(g);

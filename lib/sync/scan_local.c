@@ -45,6 +45,18 @@ afs__item *afs__session_item_new(afs__session *s, const char *path, size_t len)
     return it;
 }
 
+bool afs__session_reserve(afs__session *s, size_t n)
+{
+    afs__item **all;
+    if (n <= s->capall)
+        return true;
+    if (!(all = afs__realloc(s->all, n * sizeof(*all))))
+        return false;
+    s->all = all;
+    s->capall = n;
+    return true;
+}
+
 afs__item *afs__session_item_unmapped(afs__session *s, const char *path, size_t len)
 {
     afs__item *it = afs__arena_alloc(&s->arena, sizeof(*it));
@@ -56,14 +68,8 @@ afs__item *afs__session_item_unmapped(afs__session *s, const char *path, size_t 
     it->path = key;
     slash = strrchr(key, '/');
     it->name = slash ? slash + 1 : key;
-    if (s->nall == s->capall) {
-        size_t cap = s->capall ? s->capall * 2 : 1024;
-        afs__item **n = afs__realloc(s->all, cap * sizeof(*n));
-        if (!n)
-            return NULL;
-        s->all = n;
-        s->capall = cap;
-    }
+    if (s->nall == s->capall && !afs__session_reserve(s, s->capall ? s->capall * 2 : 1024))
+        return NULL;
     s->all[s->nall++] = it;
     return it;
 }

@@ -104,6 +104,8 @@ afs__item *afs__session_item_new(afs__session *s, const char *path, size_t len);
 /* The same, not yet in s->items: the caller puts it there (the base load
  * puts all its rows at once, afs__map_put_new_many). */
 afs__item *afs__session_item_unmapped(afs__session *s, const char *path, size_t len);
+/* Room in s->all for `n` items; false (the error set) if there is no memory. */
+bool afs__session_reserve(afs__session *s, size_t n);
 
 /* Record a per-item failure with the thread's current message; returns 0. */
 int afs__session_item_error(afs__session *s, const char *path, int code);

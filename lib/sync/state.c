@@ -84,19 +84,6 @@ int afs__state_remove(const char *state_dir, const char *endpoint_id)
     return 0;
 }
 
-/* Room in s->all for `n` items. */
-static bool reserve_all(afs__session *s, size_t n)
-{
-    afs__item **all;
-    if (n <= s->capall)
-        return true;
-    if (!(all = afs__realloc(s->all, n * sizeof(*all))))
-        return false;
-    s->all = all;
-    s->capall = n;
-    return true;
-}
-
 /* A one-number pragma; false (nothing set) if it cannot be read. */
 static bool pragma_int(afs_db *db, const char *sql, int64_t *out)
 {
@@ -133,7 +120,7 @@ int afs__state_load(afs_db *db, afs__session *s, size_t *count)
     if (fresh && pragma_int(db, "PRAGMA page_count", &pages) &&
         pragma_int(db, "PRAGMA page_size", &page_size) &&
         (afs__map_reserve(&s->items, (size_t)(pages * page_size / 100)) != 0 ||
-         !reserve_all(s, (size_t)(pages * page_size / 100))))
+         !afs__session_reserve(s, (size_t)(pages * page_size / 100))))
         return AFS_ENOMEM;
     first = s->nall;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {

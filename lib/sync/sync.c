@@ -245,14 +245,6 @@ static int free_percent(afs__session *s)
 }
 
 /*
- * Recall the placeholders the namespace download made, newest modified
- * first, until all are local or free space drops below 10% (or below the
- * tiering policy's target); the rest stay placeholders (reference:
- * "Namespace first, then content"). Placeholders an earlier, interrupted
- * session left are recalled too: without that, an endpoint with tiering off
- * kept them for good and its files read as zeros.
- */
-/*
  * Without tiering nothing recalls a placeholder on access, so the files
  * the content step leaves for want of space are per-item errors saying so
  * (with tiering they are tiered files, readable through recall).
@@ -272,6 +264,14 @@ static void left_for_space(afs__session *s, afs__item **left, size_t n, int free
     }
 }
 
+/*
+ * Recall the placeholders the namespace download made, newest modified
+ * first, until all are local or free space drops below 10% (or below the
+ * tiering policy's target); the rest stay placeholders (reference:
+ * "Namespace first, then content"). Placeholders an earlier, interrupted
+ * session left are recalled too: without that, an endpoint with tiering off
+ * kept them for good and its files read as zeros.
+ */
 static int content_phase(afs__session *s, afs_endpoint *ep, const afs_sync_options *o,
                          afs_sync_result *r)
 {
