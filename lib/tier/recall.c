@@ -202,6 +202,18 @@ typedef struct rstate {
 } rstate;
 
 /*
+ * Read the sync base of `rel` into *base and tell whether it records the
+ * cloud version `m` names, for the file `file_id`. Call with state_mu held.
+ */
+static bool base_of_version(recall_ctx *r, const char *rel, const afs__marker *m,
+                            uint64_t file_id, afs__tier_base *base)
+{
+    return afs__tier_base_get(r->c.ep->state, rel, base) == 0 && base->exists &&
+           strcmp(base->etag, m->etag) == 0 && base->size == m->size &&
+           base->mtime_ns == m->mtime_ns && base->file_id == file_id;
+}
+
+/*
  * Did a program write into this placeholder (without a recall host)? A
  * recall in another process moves the write time while it writes (it puts
  * it back when it records): while one holds the recall lock (ours cannot
@@ -241,10 +253,7 @@ static bool rewritten_time_set_back(recall_ctx *r, rstate *s, const afs_fs_stat 
     if (!r->c.ep || afs__marker_present(m) >= m->size)
         return false;
     pthread_mutex_lock(&r->state_mu);
-    moved = afs__tier_base_get(r->c.ep->state, s->rel, &base) == 0 && base.exists &&
-            strcmp(base.etag, m->etag) == 0 && base.size == m->size &&
-            base.mtime_ns == m->mtime_ns && base.file_id == st->file_id &&
-            base.ctime_ns != st->ctime_ns;
+    moved = base_of_version(r, s->rel, m, st->file_id, &base) && base.ctime_ns != st->ctime_ns;
     pthread_mutex_unlock(&r->state_mu);
     afs_error_clear();
     if (!moved || afs__tier_relock(s->rlock, s->abs, AFS__TIER_LOCK_RECALL, AFS__TIER_LOCK_EXCL,
@@ -438,10 +447,7 @@ static void base_follow(recall_ctx *r, const rstate *s)
         return;
     }
     pthread_mutex_lock(&r->state_mu);
-    if (afs__tier_base_get(ep->state, s->rel, &base) == 0 && base.exists &&
-        strcmp(base.etag, m->etag) == 0 && base.size == m->size &&
-        base.mtime_ns == m->mtime_ns && fin.mtime_ns == m->mtime_ns &&
-        base.file_id == fin.file_id)
+    if (fin.mtime_ns == m->mtime_ns && base_of_version(r, s->rel, m, fin.file_id, &base))
         afs__tier_base_touch(ep->state, s->rel, &base, fin.ctime_ns);
     pthread_mutex_unlock(&r->state_mu);
 }
