@@ -68,12 +68,7 @@ static wenv *env_new_on(const char *name, bool with_fault, bool on_tmpfs)
     afs_service_options so = AFS_SERVICE_OPTIONS_INIT;
     wenv *e = calloc(1, sizeof(*e));
     assert_non_null(e);
-    e->root = afs_test_sandbox(name);
-    e->vol = afs_test_path(e->root, "vol");
-    e->state = afs_test_path(e->root, "state");
-    e->share = afs_test_path(e->root, "share");
-    e->data = afs_test_path(e->vol, "data");
-    afs_test_mkdirs(e->share);
+    afs_test_tier_dirs(name, &e->root, &e->vol, &e->state, &e->share, &e->data);
     afs_test_mkdirs(e->vol);
     if (on_tmpfs && mount_cmd("mount -t tmpfs -o size=64m afs-test", e->vol) != 0) {
         env_paths_free(e, true);
