@@ -393,9 +393,10 @@ static int recall_start(recall_ctx *r, rstate *s, uint64_t off, uint64_t len, ui
             goto done;
         }
     }
+    /* No truncate to the marker's size: a placeholder of another size was
+     * refused above, unless its marker records every byte, and then the
+     * difference is a program's write (afs__marker_written) to keep. */
     if ((rc = o->open(fs->ctx, abs, AFS_FS_O_READ | AFS_FS_O_WRITE, &fh)) != 0)
-        goto done;
-    if (st.size != m.size && (rc = o->truncate(fs->ctx, fh, m.size)) != 0)
         goto done;
     if (npieces) {
         job.r = r;
