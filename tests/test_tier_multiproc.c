@@ -97,12 +97,7 @@ static menv *env_new(const char *name)
 {
     menv *e = calloc(1, sizeof(*e));
     assert_non_null(e);
-    e->root = afs_test_sandbox(name);
-    e->vol = afs_test_path(e->root, "vol");
-    e->state = afs_test_path(e->root, "state");
-    e->share = afs_test_path(e->root, "share");
-    e->data = afs_test_path(e->vol, "data");
-    afs_test_mkdirs(e->share);
+    afs_test_tier_dirs(name, &e->root, &e->vol, &e->state, &e->share, &e->data);
     afs_test_mkdirs(e->data);
     return e;
 }

@@ -68,12 +68,7 @@ static wenv *env_new_on(const char *name, bool with_fault, bool on_tmpfs)
     afs_service_options so = AFS_SERVICE_OPTIONS_INIT;
     wenv *e = calloc(1, sizeof(*e));
     assert_non_null(e);
-    e->root = afs_test_sandbox(name);
-    e->vol = afs_test_path(e->root, "vol");
-    e->state = afs_test_path(e->root, "state");
-    e->share = afs_test_path(e->root, "share");
-    e->data = afs_test_path(e->vol, "data");
-    afs_test_mkdirs(e->share);
+    afs_test_tier_dirs(name, &e->root, &e->vol, &e->state, &e->share, &e->data);
     afs_test_mkdirs(e->vol);
     if (on_tmpfs && mount_cmd("mount -t tmpfs -o size=64m afs-test", e->vol) != 0) {
         env_paths_free(e, true);
@@ -365,6 +360,31 @@ static void assert_appended(const char *path, const char *tail)
     free(got);
 }
 
+/* A marker that records every byte (the recalls wrote it all, the last to
+ * finish had not removed it yet) and a program's append: a recall then has
+ * nothing to fetch and keeps the appended bytes. */
+static void test_tier_writes__an_append_to_a_fully_recalled_placeholder_is_kept(void **s)
+{
+    wenv *e = fresh_placeholder("tw-complete", "doc.bin");
+    char *abs = afs_test_path(e->data, "doc.bin");
+    afs__marker m;
+    bool found = false;
+    (void)s;
+    memset(&m, 0, sizeof(m));
+    AFS_ASSERT_OK(afs__marker_read(e->fs, abs, &m, &found));
+    assert_true(found);
+    AFS_ASSERT_OK(afs_tier_recall(e->ep, "doc.bin", NULL, NULL));
+    AFS_ASSERT_OK(afs__marker_add_range(&m, 0, m.size));
+    AFS_ASSERT_OK(afs__marker_write(e->fs, abs, &m));
+    afs__marker_clear(&m);
+    pwrite_file(e->data, "doc.bin", SIZE, "TAIL", 0);
+    AFS_ASSERT_OK(afs_tier_recall(e->ep, "doc.bin", NULL, NULL));
+    assert_appended(abs, "TAIL");
+    assert_int_equal(afs_test_tier_state(e->ep, "doc.bin"), AFS_TIER_STATE_FULL);
+    free(abs);
+    env_free(e);
+}
+
 /* ---- 2. files open in another process ---- */
 
 static pid_t hold_open(const char *path, int *release_fd)
@@ -577,6 +597,7 @@ int main(void)
         cmocka_unit_test(test_tier_writes__a_fresh_placeholder_rewritten_in_full_is_uploaded),
         cmocka_unit_test(test_tier_writes__rewritten_with_its_write_time_set_back_is_uploaded),
         cmocka_unit_test(test_tier_writes__a_write_right_after_tiering_is_the_users),
+        cmocka_unit_test(test_tier_writes__an_append_to_a_fully_recalled_placeholder_is_kept),
         cmocka_unit_test(test_tier_writes__a_file_open_for_writing_is_skipped_then_tiered),
         cmocka_unit_test(test_tier_writes__on_tmpfs_a_file_open_for_writing_is_skipped),
         cmocka_unit_test(test_tier_writes__a_file_opened_while_it_is_tiered_is_left_whole),

@@ -815,16 +815,19 @@ static bool opened_for_writing(pid_t pid, const struct stat *file)
     return writes;
 }
 
-/* Does the file's marker already record [begin, end) (clipped to the size) as on disk? */
-static bool already_present(afs_endpoint *ep, const char *path, uint64_t begin, uint64_t end)
+/* Does the file's marker already record [begin, end) (clipped to the size) as on disk?
+ * *full: whether the file is complete (no marker left). */
+static bool already_present(afs_endpoint *ep, const char *path, uint64_t begin, uint64_t end,
+                            bool *full)
 {
     afs_tier_info info;
     bool yes = false;
+    *full = false;
     memset(&info, 0, sizeof(info));
     info.version = AFS_TIER_INFO_VERSION;
     if (afs_tier_query(ep, path, &info) == 0) {
         if (info.state == AFS_TIER_STATE_FULL) {
-            yes = true;
+            yes = *full = true;
         } else {
             if (end > info.size)
                 end = info.size;
@@ -849,6 +852,7 @@ static void serve(worker *w, job *j)
     uint64_t chunk = d->cfg.chunk, begin, end;
     struct stat st;
     uint32_t response;
+    bool present, full;
     int rc;
 
     if (fstat(j->fd, &st) != 0) {
@@ -864,7 +868,8 @@ static void serve(worker *w, job *j)
         end = j->off + j->len;
         end = end > UINT64_MAX - chunk ? UINT64_MAX : (end + chunk - 1) / chunk * chunk;
     }
-    if (already_present(ep, j->path, begin, end)) {
+    present = already_present(ep, j->path, begin, end, &full);
+    if (present) {
         rc = 0; /* a later read of a recalled chunk: no recall call (it would fsync) */
     } else {
         cur_fd = j->fd;
@@ -906,15 +911,16 @@ static void serve(worker *w, job *j)
     }
     afs_error_clear();
     report_access(w, j, &st);
-    if (rc == 0) {
+    if (rc == 0 && !present) { /* the recall may have completed it */
         afs_tier_info info;
         memset(&info, 0, sizeof(info));
         info.version = AFS_TIER_INFO_VERSION;
-        if (afs_tier_query(ep, j->path, &info) == 0 && info.state == AFS_TIER_STATE_FULL)
-            unmark(d, j->path); /* complete now: no more events for it */
+        full = afs_tier_query(ep, j->path, &info) == 0 && info.state == AFS_TIER_STATE_FULL;
         afs_tier_info_clear(&info);
         afs_error_clear();
     }
+    if (rc == 0 && full)
+        unmark(d, j->path); /* complete now: no more events for it */
 }
 
 static void *worker_main(void *arg)

@@ -202,6 +202,18 @@ typedef struct rstate {
 } rstate;
 
 /*
+ * Read the sync base of `rel` into *base and tell whether it records the
+ * cloud version `m` names, for the file `file_id`. Call with state_mu held.
+ */
+static bool base_of_version(recall_ctx *r, const char *rel, const afs__marker *m,
+                            uint64_t file_id, afs__tier_base *base)
+{
+    return afs__tier_base_get(r->c.ep->state, rel, base) == 0 && base->exists &&
+           strcmp(base->etag, m->etag) == 0 && base->size == m->size &&
+           base->mtime_ns == m->mtime_ns && base->file_id == file_id;
+}
+
+/*
  * Did a program write into this placeholder (without a recall host)? A
  * recall in another process moves the write time while it writes (it puts
  * it back when it records): while one holds the recall lock (ours cannot
@@ -241,10 +253,7 @@ static bool rewritten_time_set_back(recall_ctx *r, rstate *s, const afs_fs_stat 
     if (!r->c.ep || afs__marker_present(m) >= m->size)
         return false;
     pthread_mutex_lock(&r->state_mu);
-    moved = afs__tier_base_get(r->c.ep->state, s->rel, &base) == 0 && base.exists &&
-            strcmp(base.etag, m->etag) == 0 && base.size == m->size &&
-            base.mtime_ns == m->mtime_ns && base.file_id == st->file_id &&
-            base.ctime_ns != st->ctime_ns;
+    moved = base_of_version(r, s->rel, m, st->file_id, &base) && base.ctime_ns != st->ctime_ns;
     pthread_mutex_unlock(&r->state_mu);
     afs_error_clear();
     if (!moved || afs__tier_relock(s->rlock, s->abs, AFS__TIER_LOCK_RECALL, AFS__TIER_LOCK_EXCL,
@@ -384,9 +393,10 @@ static int recall_start(recall_ctx *r, rstate *s, uint64_t off, uint64_t len, ui
             goto done;
         }
     }
+    /* No truncate to the marker's size: a placeholder of another size was
+     * refused above, unless its marker records every byte, and then the
+     * difference is a program's write (afs__marker_written) to keep. */
     if ((rc = o->open(fs->ctx, abs, AFS_FS_O_READ | AFS_FS_O_WRITE, &fh)) != 0)
-        goto done;
-    if (st.size != m.size && (rc = o->truncate(fs->ctx, fh, m.size)) != 0)
         goto done;
     if (npieces) {
         job.r = r;
@@ -423,26 +433,16 @@ static bool same_version(const afs__marker *a, const afs__marker *b)
            a->tiered_ns == b->tiered_ns;
 }
 
-/* Tiering and recall move ctime: the sync base follows while the file still
- * shows the version the recall started from, so sync sees no change. */
-static void base_follow(recall_ctx *r, const rstate *s)
+/* Tiering and recall move ctime: the sync base follows while the file (`fin`,
+ * its stat after the recall) still shows the version the recall started
+ * from, so sync sees no change. */
+static void base_follow(recall_ctx *r, const rstate *s, const afs_fs_stat *fin)
 {
-    afs_fs *fs = r->c.fs;
-    afs_endpoint *ep = r->c.ep;
     const afs__marker *m = &s->m;
     afs__tier_base base;
-    afs_fs_stat fin;
-    memset(&fin, 0, sizeof(fin));
-    if (fs->ops.stat(fs->ctx, s->abs, &fin) != 0) {
-        afs_error_clear();
-        return;
-    }
     pthread_mutex_lock(&r->state_mu);
-    if (afs__tier_base_get(ep->state, s->rel, &base) == 0 && base.exists &&
-        strcmp(base.etag, m->etag) == 0 && base.size == m->size &&
-        base.mtime_ns == m->mtime_ns && fin.mtime_ns == m->mtime_ns &&
-        base.file_id == fin.file_id)
-        afs__tier_base_touch(ep->state, s->rel, &base, fin.ctime_ns);
+    if (fin->mtime_ns == m->mtime_ns && base_of_version(r, s->rel, m, fin->file_id, &base))
+        afs__tier_base_touch(r->c.ep->state, s->rel, &base, fin->ctime_ns);
     pthread_mutex_unlock(&r->state_mu);
 }
 
@@ -453,9 +453,11 @@ static void base_follow(recall_ctx *r, const rstate *s)
  * removed) only when no other recall holds the recall lock, that is, none
  * is still writing into it; otherwise the marker says "all present" and
  * the last recall to finish removes it. *cur gets the marker as left,
- * *has_marker whether there still is one.
+ * *has_marker whether there still is one, *fin the file's stat as left
+ * (*have_fin: whether it was taken).
  */
-static int record(recall_ctx *r, rstate *s, afs__marker *cur, bool *has_marker)
+static int record(recall_ctx *r, rstate *s, afs__marker *cur, bool *has_marker,
+                  afs_fs_stat *fin, bool *have_fin)
 {
     afs_fs *fs = r->c.fs;
     const afs_fs_ops *o = &fs->ops;
@@ -510,8 +512,16 @@ times:
     if (s->fetched)
         rc = afs__marker_write(fs, abs, cur);
 out:
-    if (rc == 0 && found)
-        base_follow(r, s); /* under the marker lock: no other recall moves ctime meanwhile */
+    if (rc == 0 && found) {
+        /* Under the marker lock: no other recall moves ctime meanwhile. */
+        memset(fin, 0, sizeof(*fin));
+        if (o->stat(fs->ctx, abs, fin) == 0) {
+            *have_fin = true;
+            base_follow(r, s, fin);
+        } else {
+            afs_error_clear();
+        }
+    }
     afs__tier_unlock(s->rlock); /* before the marker lock: the next one may make it full */
     s->rlock = -1;
     afs__tier_unlock(mfd);
@@ -534,10 +544,11 @@ static int recall_finish(recall_ctx *r, rstate *s)
     void *fh = s->fh;
     uint64_t *fetched = &s->fetched;
     int64_t t0 = s->t0;
-    bool has_marker = false;
+    bool has_marker = false, have_fin = false;
     int rc = s->rc;
 
     memset(&cur, 0, sizeof(cur));
+    memset(&fin, 0, sizeof(fin));
 
     if (!fh)
         goto done;
@@ -557,7 +568,7 @@ static int recall_finish(recall_ctx *r, rstate *s)
             rc = crc;
     }
     {
-        int mrc = record(r, s, &cur, &has_marker);
+        int mrc = record(r, s, &cur, &has_marker, &fin, &have_fin);
         if (rc == 0)
             rc = mrc;
     }
@@ -569,8 +580,7 @@ static int recall_finish(recall_ctx *r, rstate *s)
         }
         pthread_mutex_unlock(&r->c.vol->mu);
     }
-    memset(&fin, 0, sizeof(fin));
-    if (o->stat(fs->ctx, abs, &fin) == 0) {
+    if (have_fin || o->stat(fs->ctx, abs, &fin) == 0) {
         bool low = (r->flags & AFS_RECALL_ON_ACCESS) && is_low_disk(fs, abs);
         afs__tier_row(&fin, afs__tier_state_of(&fin, &cur, has_marker),
                       has_marker ? afs__marker_present(&cur) : 0, &row);

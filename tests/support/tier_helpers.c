@@ -27,3 +27,14 @@ int64_t afs_test_mtime_ns(const char *dir, const char *rel)
     free(p);
     return (int64_t)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
 }
+
+void afs_test_tier_dirs(const char *name, char **root, char **vol, char **state, char **share,
+                        char **data)
+{
+    *root = afs_test_sandbox(name);
+    *vol = afs_test_path(*root, "vol");
+    *state = afs_test_path(*root, "state");
+    *share = afs_test_path(*root, "share");
+    *data = afs_test_path(*vol, "data");
+    afs_test_mkdirs(*share);
+}

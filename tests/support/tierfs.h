@@ -49,4 +49,9 @@ uint32_t afs_test_tier_state(afs_endpoint *ep, const char *rel);
 /* The write time (ns) of `dir`/`rel`; fails the test when it cannot be read. */
 int64_t afs_test_mtime_ns(const char *dir, const char *rel);
 
+/* A fresh sandbox `name` (*root) with the paths root/vol, root/state,
+ * root/share (made) and vol/data (not made); the caller frees all five. */
+void afs_test_tier_dirs(const char *name, char **root, char **vol, char **state, char **share,
+                        char **data);
+
 #endif
