@@ -648,14 +648,13 @@ static void hex(const unsigned char *b, size_t n, char *out)
     out[2 * n] = '\0';
 }
 
-static void file_json(cli_ctx *ctx, const char *path, const afs_tier_info *f)
+static void file_json(cli_ctx *ctx, const afs_tier_info *f)
 {
     char *raw;
     cli_j_kstr(ctx, "state", cli_choice_name(tier_states, f->state));
     cli_j_kint(ctx, "size", (int64_t)f->size);
     cli_j_kint(ctx, "size_on_disk", (int64_t)f->size_on_disk);
     cli_j_kint(ctx, "mtime_ns", f->mtime_ns);
-    (void)path;
     cli_j_key(ctx, "marker");
     if (!f->marker_len) {
         cli_j_str(ctx, NULL);
@@ -755,7 +754,7 @@ int cli_file(cli_ctx *ctx, const cli_args *args)
         if (ctx->json) {
             path_item_json(ctx, ctx->paths[i], &t[which[i]], rc, one);
             if (rc == 0)
-                file_json(ctx, ctx->paths[i], &f);
+                file_json(ctx, &f);
             cli_j_close(ctx);
         } else if (rc == 0) {
             file_text(ctx->paths[i], &f);

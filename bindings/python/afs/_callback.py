@@ -11,8 +11,9 @@ operation re-raises the stored exception once the C function has returned.
 
 from __future__ import annotations
 
+import ctypes
 import threading
-from typing import Any, Callable, Optional
+from typing import Any, Callable, List, Optional
 
 from . import _lib
 from .errors import AfsError, check
@@ -96,3 +97,15 @@ def checked_result(rc: int, trap: Optional[Trap], result: Any) -> int:
     except AfsError as e:
         e.result = result  # type: ignore[attr-defined]
         raise
+
+
+def checked_strings(fn: Callable[..., int], *args: Any) -> List[str]:
+    """``fn(*args, &array)`` for a call whose last parameter is an
+    afs_strarray out-parameter: its code checked, its strings decoded, the
+    array freed."""
+    arr = _lib.StrArrayC()
+    checked(fn(*args, ctypes.byref(arr)))
+    try:
+        return [_lib.decode(arr.strings[i]) for i in range(arr.count)]
+    finally:
+        _lib.lib.afs_strarray_free(ctypes.byref(arr))

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Type, Union
 
 from . import _lib
-from ._callback import Trap, checked, checked_result
+from ._callback import Trap, checked, checked_result, checked_strings
 from ._handle import Handle, Owner, out_ptr
 from .errors import AfsError, ErrorCode, InvalidArgumentError, VersionError, error_class
 from .service import Service
@@ -363,13 +363,8 @@ class SyncGroup(Owner):
     @staticmethod
     def list(service: Service) -> List[str]:
         """Names of the groups ``service`` knows, sorted."""
-        arr = _lib.StrArrayC()
         with service._h.use() as svc:
-            checked(_lib.lib.afs_group_list(svc, ctypes.byref(arr)))
-        try:
-            return [_lib.decode(arr.strings[i]) for i in range(arr.count)]
-        finally:
-            _lib.lib.afs_strarray_free(ctypes.byref(arr))
+            return checked_strings(_lib.lib.afs_group_list, svc)
 
     @staticmethod
     def delete(service: Service, name: str) -> None:

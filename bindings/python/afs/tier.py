@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
 
 from . import _lib
-from ._callback import Trap, checked, checked_result
+from ._callback import Trap, checked, checked_result, checked_strings
 from ._handle import Handle
 from .errors import InvalidArgumentError, VersionError
 from .storage import _TIME_OMIT  # AFS_TIME_OMIT: "now" for the time arguments
@@ -269,15 +269,6 @@ def _u32(what: str, v: Any, lo: int = 0, hi: int = 2 ** 32 - 1) -> int:
     return v
 
 
-def _strarray(fn: Callable[..., int], ptr: int) -> List[str]:
-    arr = _lib.StrArrayC()
-    checked(fn(ptr, ctypes.byref(arr)))
-    try:
-        return [_lib.decode(arr.strings[i]) for i in range(arr.count)]
-    finally:
-        _lib.lib.afs_strarray_free(ctypes.byref(arr))
-
-
 def _path(p: PathArg) -> bytes:
     return _lib.encode(os.fspath(p))
 
@@ -440,12 +431,12 @@ class EndpointTiering:
     def pins(self) -> List[str]:
         """The pinned paths (relative to the endpoint), sorted."""
         with self._h.use() as p:
-            return _strarray(_lib.lib.afs_tier_pins, p)
+            return checked_strings(_lib.lib.afs_tier_pins, p)
 
     def get_tier_exclusions(self) -> List[str]:
         """The tiering exclusion patterns: matching files are never tiered (they still sync)."""
         with self._h.use() as p:
-            return _strarray(_lib.lib.afs_tier_exclude_get, p)
+            return checked_strings(_lib.lib.afs_tier_exclude_get, p)
 
     def set_tier_exclusions(self, patterns: Sequence[str]) -> None:
         """Replace the tiering exclusion patterns (globs: with a '/' they match

@@ -537,15 +537,23 @@ static int azfiles_stat(void *ctx, const char *path, afs_storage_entry *out)
     return rc;
 }
 
-/* After a read's answer was not 2xx: what is at `path`? */
+/* After a file request on `path` was answered 404 or 409: a directory there
+ * (AFS_EISDIR) or nothing (AFS_ENOTFOUND). The file's answer is known, so
+ * only the directory is asked about. */
 static int read_missing(struct azfiles *z, const char *path, const char *what)
 {
-    enum kind k;
-    int rc = kind_of(z, path, &k, NULL, what);
+    struct azh_response r;
+    int rc = head(z, path, true, &r, what);
     if (rc != 0)
         return rc;
-    return k == K_DIR ? afs__error_set(AFS_EISDIR, "azure: %s: is a directory", what)
-                      : afs__error_set(AFS_ENOTFOUND, "azure: %s: no such object", what);
+    if (r.status == 200)
+        rc = afs__error_set(AFS_EISDIR, "azure: %s: is a directory", what);
+    else if (r.status == 404 || r.status == 409)
+        rc = afs__error_set(AFS_ENOTFOUND, "azure: %s: no such object", what);
+    else
+        rc = map_status(&r, what);
+    azh_response_free(&r);
+    return rc;
 }
 
 static int azfiles_read(void *ctx, const char *path, uint64_t offset, void *buf, size_t len,
