@@ -264,6 +264,30 @@ static void test_core__fs_registration_checks_version_and_slots(void **state)
     assert_null(fs);
 }
 
+/* A table written for version 1 ends at canonicalize: whatever lies after
+ * it in the caller's memory is never read as a version-2 slot. */
+static void test_core__fs_version_1_table_gets_no_later_slots(void **state)
+{
+    const afs_fs_ops *posix_ops, *got;
+    afs_fs_ops ops;
+    void *posix_ctx;
+    afs_fs *posix = NULL, *fs = NULL;
+    (void)state;
+    AFS_ASSERT_OK(afs_fs_posix_new(&posix));
+    AFS_ASSERT_OK(afs_fs_ops_get(posix, &posix_ops, &posix_ctx));
+    assert_non_null(posix_ops->dir_stat);
+    ops = *posix_ops;
+    ops.release = NULL;
+    ops.version = 1;
+    AFS_ASSERT_OK(afs_fs_new(&fs, &ops, posix_ctx));
+    AFS_ASSERT_OK(afs_fs_ops_get(fs, &got, NULL));
+    assert_ptr_equal(got->stat, posix_ops->stat);
+    assert_ptr_equal(got->canonicalize, posix_ops->canonicalize);
+    assert_null(got->dir_stat);
+    afs_fs_free(fs);
+    afs_fs_free(posix);
+}
+
 static void test_core__hostile_listing_is_reported_never_followed(void **state)
 {
     static const struct fake_entry entries[] = {
@@ -368,6 +392,7 @@ int main(void)
         cmocka_unit_test(test_core__path_check_rejects_traversal_and_reserved),
         cmocka_unit_test(test_core__storage_registration_checks_version_and_slots),
         cmocka_unit_test(test_core__fs_registration_checks_version_and_slots),
+        cmocka_unit_test(test_core__fs_version_1_table_gets_no_later_slots),
         cmocka_unit_test(test_core__hostile_listing_is_reported_never_followed),
         cmocka_unit_test(test_core__listing_callback_value_comes_back_unchanged),
         cmocka_unit_test(test_core__put_options_are_versioned_and_metadata_checked),

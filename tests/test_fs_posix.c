@@ -800,6 +800,57 @@ static void test_fs_posix__errors_name_the_path(void **state)
     free(inner);
 }
 
+/* dir_stat describes each entry exactly as stat() of its full path does:
+ * type, size, id, times; a symlink is the link itself; errors name the path. */
+static void test_fs_posix__dir_stat_matches_stat_of_the_full_path(void **state)
+{
+    const char *dir = *state;
+    static const char *const names[] = { "file.txt", "sub", "link" };
+    char *file = afs_test_path(dir, "file.txt");
+    char *sub = afs_test_path(dir, "sub");
+    char *link_path = afs_test_path(dir, "link");
+    afs_fs_stat a, b;
+    struct pfs p;
+    void *d = NULL;
+
+    pfs_open(&p);
+    afs_test_write_file(file, "twelve bytes", 12);
+    assert_int_equal(mkdir(sub, 0755), 0);
+    assert_int_equal(symlink("file.txt", link_path), 0);
+    AFS_ASSERT_OK(p.ops->dir_open(p.ctx, dir, &d));
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        char *full = afs_test_path(dir, names[i]);
+        memset(&a, 0, sizeof(a));
+        memset(&b, 0, sizeof(b));
+        AFS_ASSERT_OK(p.ops->dir_stat(p.ctx, d, names[i], &a));
+        AFS_ASSERT_OK(p.ops->stat(p.ctx, full, &b));
+        assert_int_equal(a.type, b.type);
+        assert_int_equal(a.size, b.size);
+        assert_int_equal(a.file_id, b.file_id);
+        assert_int_equal(a.nlink, b.nlink);
+        assert_int_equal(a.mtime_ns, b.mtime_ns);
+        assert_int_equal(a.ctime_ns, b.ctime_ns);
+        assert_int_equal(a.btime_ns, b.btime_ns);
+        free(full);
+    }
+    AFS_ASSERT_OK(p.ops->dir_stat(p.ctx, d, "file.txt", &a));
+    assert_int_equal(a.type, AFS_TYPE_FILE);
+    assert_int_equal(a.size, 12);
+    AFS_ASSERT_OK(p.ops->dir_stat(p.ctx, d, "link", &a));
+    assert_int_equal(a.type, AFS_TYPE_SYMLINK); /* never followed */
+    assert_int_equal(a.size, strlen("file.txt"));
+    AFS_ASSERT_CODE(p.ops->dir_stat(p.ctx, d, "missing", &a), AFS_ENOTFOUND);
+    assert_non_null(strstr(afs_error_last(), "missing"));
+    /* One name, not a path: nothing outside the directory is reached. */
+    AFS_ASSERT_CODE(p.ops->dir_stat(p.ctx, d, "sub/../file.txt", &a), AFS_EINVAL);
+    AFS_ASSERT_CODE(p.ops->dir_stat(p.ctx, d, "", &a), AFS_EINVAL);
+    p.ops->dir_close(p.ctx, d);
+    pfs_close(&p);
+    free(file);
+    free(sub);
+    free(link_path);
+}
+
 static void test_fs_posix__registers_with_every_slot(void **state)
 {
     const afs_fs_ops *ops;
@@ -819,6 +870,7 @@ static void test_fs_posix__registers_with_every_slot(void **state)
     assert_non_null(ops->marker_remove);
     assert_non_null(ops->volume);
     assert_non_null(ops->canonicalize);
+    assert_non_null(ops->dir_stat);
     afs_fs_free(fs);
     AFS_ASSERT_CODE(afs_fs_posix_new(NULL), AFS_EINVAL);
 }
@@ -845,6 +897,7 @@ int main(void)
         T(test_fs_posix__magic_table_knows_network_file_systems),
         T(test_fs_posix__canonicalize_resolves_symlinked_dirs),
         T(test_fs_posix__errors_name_the_path),
+        T(test_fs_posix__dir_stat_matches_stat_of_the_full_path),
         T(test_fs_posix__registers_with_every_slot),
     };
     return cmocka_run_group_tests_name("fs_posix", tests, NULL, NULL);

@@ -33,6 +33,14 @@ static int bad_stat(void *ctx, const char *path, afs_fs_stat *out)
     return g_in->stat(ctx, path, out);
 }
 
+/* The scan stats entries through dir_stat (fs vtable 2): fail it alike. */
+static int bad_dir_stat(void *ctx, void *dir, const char *name, afs_fs_stat *out)
+{
+    if (g_fail_local && strcmp(name, "flaky.txt") == 0)
+        return afs_error_set_str(AFS_EIO, "injected: stat of flaky.txt failed");
+    return g_in->dir_stat(ctx, dir, name, out);
+}
+
 static afs_fs *flaky_fs(void)
 {
     static afs_fs_ops ops;
@@ -43,6 +51,7 @@ static afs_fs *flaky_fs(void)
     ops.release = NULL;
     ops.dir_open = bad_dir_open;
     ops.stat = bad_stat;
+    ops.dir_stat = bad_dir_stat;
     AFS_ASSERT_OK(afs_fs_new(&fs, &ops, g_inctx));
     return fs;
 }

@@ -13,6 +13,7 @@ static size_t fs_ops_size(unsigned int version)
 {
     switch (version) {
     case 1: return offsetof(afs_fs_ops, canonicalize) + sizeof(((afs_fs_ops *)0)->canonicalize);
+    case 2: return offsetof(afs_fs_ops, dir_stat) + sizeof(((afs_fs_ops *)0)->dir_stat);
     default: return 0;
     }
 }

@@ -312,6 +312,21 @@ static int posix_dir_read(void *ctx, void *dir, afs_fs_dirent *out)
     }
 }
 
+static int posix_dir_stat(void *ctx, void *dir, const char *name, afs_fs_stat *out)
+{
+    struct posix_dir *d = dir;
+    struct statx sx;
+    (void)ctx;
+    if (!name[0] || strchr(name, '/'))
+        return afs__error_set(AFS_EINVAL, "stat in %s: \"%s\" is not a single name", d->path,
+                              name);
+    if (statx(dirfd(d->dir), name, AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS | STATX_BTIME,
+              &sx) != 0)
+        return afs__error_errno(errno, "stat %s/%s", d->path, name);
+    fill_stat(&sx, out);
+    return 0;
+}
+
 static void posix_dir_close(void *ctx, void *dir)
 {
     struct posix_dir *d = dir;
@@ -869,6 +884,7 @@ int afs_fs_posix_new(afs_fs **out)
         .dir_open = posix_dir_open,
         .dir_read = posix_dir_read,
         .dir_close = posix_dir_close,
+        .dir_stat = posix_dir_stat,
         .open = posix_open,
         .read = posix_read,
         .write = posix_write,

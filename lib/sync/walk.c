@@ -179,7 +179,7 @@ static bool pathbuf_name(struct pathbuf *b, const char *name)
 }
 
 /* One entry of directory `d`: name checks, stat, then found or skipped. */
-static int visit(afs__walk *w, struct wdir *d, struct pathbuf *b, const char *name)
+static int visit(afs__walk *w, struct wdir *d, struct pathbuf *b, void *dir, const char *name)
 {
     afs__session *s = w->s;
     const char *why = NULL, *abs, *rel;
@@ -214,7 +214,9 @@ static int visit(afs__walk *w, struct wdir *d, struct pathbuf *b, const char *na
         return 0;
     }
     memset(&st, 0, sizeof(st));
-    rc = s->fsops->stat(s->fsctx, abs, &st);
+    /* Relative to the open directory where the filesystem can (fs vtable 2). */
+    rc = s->fsops->dir_stat ? s->fsops->dir_stat(s->fsctx, dir, name, &st)
+                            : s->fsops->stat(s->fsctx, abs, &st);
     if (rc == AFS_ENOTFOUND) { /* vanished during the walk: next session sees it */
         afs_error_clear();
         return 0;
@@ -275,7 +277,7 @@ static int read_dir(afs__walk *w, struct wdir *d)
             rc = add_fail_dup(d, d->rel, rc);
             break;
         }
-        if ((rc = visit(w, d, &b, de.name)) != 0)
+        if ((rc = visit(w, d, &b, dir, de.name)) != 0)
             break;
     }
     s->fsops->dir_close(s->fsctx, dir);

@@ -106,6 +106,15 @@ static int ffs_stat(void *ctx, const char *path, afs_fs_stat *out)
     FORWARD(w->in->stat(w->in_ctx, path, out));
 }
 
+/* Counted and faulted as "stat": it is the stat of a directory entry, and a
+ * plan written for the scan's stats keeps its meaning. */
+static int ffs_dir_stat(void *ctx, void *dir, const char *name, afs_fs_stat *out)
+{
+    struct fault_fs *w = ctx;
+    ENTER(w, S_STAT);
+    FORWARD(w->in->dir_stat(w->in_ctx, dir, name, out));
+}
+
 static int ffs_dir_open(void *ctx, const char *path, void **dir)
 {
     struct fault_fs *w = ctx;
@@ -325,6 +334,7 @@ int afs_test_fault_fs_new(afs_fs **out, afs_fs *inner, afs_test_fault **ctl)
     WRAP(marker_remove);
     WRAP(volume);
     WRAP(canonicalize);
+    WRAP(dir_stat);
 #undef WRAP
 
     rc = afs_fs_new(out, &ops, w);
