@@ -9,6 +9,12 @@
 #include "map.h"
 
 #define ARENA_CHUNK (256u * 1024u)
+/* Chunks after the first few, and large map tables, are whole huge pages
+ * where the kernel offers them (THP "madvise" mode, Debian's default): a
+ * 100,000-item session touches 30-40 MB of items, keys and slots at random,
+ * one TLB entry per 4 KiB otherwise. */
+#define HUGE_PAGE (2u * 1024u * 1024u)
+#define ARENA_SMALL_CHUNKS 4
 /* A removed slot keeps probing chains intact. */
 static const char tombstone[] = "";
 
@@ -41,6 +47,19 @@ static void populate(void *p, size_t n)
 #endif
 }
 
+/* A block of `n` bytes, a multiple of HUGE_PAGE, aligned to one and asked
+ * to be backed by huge pages; NULL (nothing set) if it cannot be had. */
+static void *huge_alloc(size_t n)
+{
+    void *p = NULL;
+    if (posix_memalign(&p, HUGE_PAGE, n) != 0)
+        return NULL;
+#ifdef MADV_HUGEPAGE
+    (void)madvise(p, n, MADV_HUGEPAGE); /* only a hint */
+#endif
+    return p;
+}
+
 /* Zero a fresh block by writing it (large ones populated first). */
 static void zero_written(void *p, size_t n)
 {
@@ -59,6 +78,7 @@ void afs__arena_free(afs__arena *a)
     }
     a->head = NULL;
     a->used_bytes = 0;
+    a->chunks = 0;
 }
 
 void *afs__arena_alloc(afs__arena *a, size_t n)
@@ -70,7 +90,12 @@ void *afs__arena_alloc(afs__arena *a, size_t n)
     n = (n + align - 1) & ~(align - 1);
     if (!c || c->size - c->used < n) {
         size_t size = n > ARENA_CHUNK ? n : ARENA_CHUNK;
-        c = malloc(sizeof(*c) + size);
+        if (a->chunks >= ARENA_SMALL_CHUNKS && n <= HUGE_PAGE - sizeof(*c)) {
+            size = HUGE_PAGE - sizeof(*c);
+            c = huge_alloc(HUGE_PAGE);
+        } else {
+            c = malloc(sizeof(*c) + size);
+        }
         if (!c) {
             afs__error_oom();
             return NULL;
@@ -81,6 +106,7 @@ void *afs__arena_alloc(afs__arena *a, size_t n)
         c->next = a->head;
         a->head = c;
         a->used_bytes += sizeof(*c) + size;
+        a->chunks++;
     }
     p = (char *)c->data + c->used;
     c->used += n;
@@ -152,7 +178,12 @@ static int rehash(afs__map *m, size_t ncap)
      * until written, and the probes below read before they write, so each
      * page would fault twice, the second time flushing the TLBs of every
      * CPU running this process's threads. */
-    m->slots = ncap <= SIZE_MAX / sizeof(*m->slots) ? malloc(ncap * sizeof(*m->slots)) : NULL;
+    if (ncap > SIZE_MAX / sizeof(*m->slots))
+        m->slots = NULL;
+    else if (ncap * sizeof(*m->slots) >= HUGE_PAGE) /* a power of two: whole huge pages */
+        m->slots = huge_alloc(ncap * sizeof(*m->slots));
+    else
+        m->slots = malloc(ncap * sizeof(*m->slots));
     if (m->slots)
         zero_written(m->slots, ncap * sizeof(*m->slots));
     if (!m->slots) {

@@ -14,6 +14,7 @@
 typedef struct afs__arena {
     struct afs__arena_chunk *head;
     size_t used_bytes; /* for memory accounting */
+    unsigned int chunks; /* chunks allocated */
 } afs__arena;
 
 /* Zero-initialise an arena with `= { 0 }`; free everything with afs__arena_free. */
