@@ -79,13 +79,10 @@ static int retarget(afs__apply *a, afs__item *t, const char *etag)
  * deleted from the share (it stays as it was, and the renamed placeholder
  * gets a per-item error when its upload is refused).
  */
-static void keep_placeholder_sources(afs__session *s)
+static void keep_placeholder_sources(afs__session *s, afs__item *const *phs, size_t nph)
 {
-    size_t pos = 0;
-    const char *key;
-    void *val;
-    while (afs__map_next(&s->items, &pos, &key, &val)) {
-        afs__item *it = val, *src;
+    for (size_t i = 0; i < nph; i++) {
+        afs__item *it = phs[i], *src;
         if (!it->placeholder_from || it->base.exists)
             continue;
         src = afs__map_get(&s->items, it->placeholder_from);
@@ -259,33 +256,17 @@ static int carry(afs__apply *a, afs__item *old, afs__item *c, bool *carried)
  * placeholder's only content, so the rename is carried out first; the new
  * file at the old path is then an ordinary new file.
  */
-static int placeholder_renames(afs__apply *a)
+static int placeholder_renames(afs__apply *a, afs__item *const *list, size_t n)
 {
     afs__session *s = a->s;
-    afs__item **list = NULL;
-    size_t pos = 0, n = 0, cap = 0;
-    const char *key;
-    void *val;
     int rc = 0;
 
-    while (afs__map_next(&s->items, &pos, &key, &val)) {
-        afs__item *c = val;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        afs__item *c = list[i], *old;
+        bool carried;
         if (!c->placeholder_from || c->base.exists || !c->local.exists)
             continue;
-        if (n == cap) {
-            afs__item **nl = afs__realloc(list, (cap ? cap * 2 : 16) * sizeof(*nl));
-            if (!nl) {
-                free(list);
-                return a->fatal = AFS_ENOMEM;
-            }
-            list = nl;
-            cap = cap ? cap * 2 : 16;
-        }
-        list[n++] = c;
-    }
-    for (size_t i = 0; i < n && rc == 0; i++) {
-        afs__item *c = list[i], *old = afs__map_get(&s->items, c->placeholder_from);
-        bool carried;
+        old = afs__map_get(&s->items, c->placeholder_from);
         if (c->cloud.exists && c->cloud.type == AFS_TYPE_FILE && c->cloud.etag &&
             c->placeholder_etag && strcmp(c->cloud.etag, c->placeholder_etag) == 0) {
             /* The share made the same rename: the very version the marker
@@ -306,7 +287,6 @@ static int placeholder_renames(afs__apply *a)
             continue;
         rc = carry(a, old, c, &carried);
     }
-    free(list);
     return rc;
 }
 
@@ -336,33 +316,53 @@ static int index_sources(afs__apply *a, afs__map *by_id)
 }
 
 /* Server-side renames become renames in the share. */
+/* Append to a growing list of items; false on ENOMEM. */
+static bool push_item(afs__item ***list, size_t *n, size_t *cap, afs__item *it)
+{
+    if (*n == *cap) {
+        size_t nc = *cap ? *cap * 2 : 64;
+        afs__item **l = afs__realloc(*list, nc * sizeof(*l));
+        if (!l)
+            return false;
+        *list = l;
+        *cap = nc;
+    }
+    (*list)[(*n)++] = it;
+    return true;
+}
+
+/* Server-side renames become renames in the share. */
 static int local_renames(afs__apply *a)
 {
     afs__session *s = a->s;
     afs__map by_id = { 0 };
-    afs__item **cands = NULL;
-    size_t n = 0, cap = 0;
-    bool moved = false;
+    afs__item **cands = NULL, **phs = NULL;
+    size_t n = 0, cap = 0, nph = 0, capph = 0;
+    bool moved = false, any_source = false;
     int rc = 0;
 
-    if ((rc = index_sources(a, &by_id)) != 0)
-        goto done;
+    /* One pass over every item: rename targets (new here, nowhere else),
+     * whether any source exists (gone here, still in the base and the
+     * share), and the renamed placeholders the scan found. A session with
+     * no target or no source (a no-op, plain edits) indexes nothing. */
     for (size_t i = 0; i < s->nall; i++) {
         afs__item *it = s->all[i];
-        if (!it->base.exists && it->local.exists && !it->cloud.exists) {
-            if (n == cap) {
-                afs__item **nc = afs__realloc(cands, (cap ? cap * 2 : 64) * sizeof(*nc));
-                if (!nc) {
-                    rc = a->fatal = AFS_ENOMEM;
-                    goto done;
-                }
-                cands = nc;
-                cap = cap ? cap * 2 : 64;
-            }
-            cands[n++] = it;
+        if (it->placeholder_from && !push_item(&phs, &nph, &capph, it)) {
+            rc = a->fatal = AFS_ENOMEM;
+            goto done;
         }
+        if (!it->base.exists && it->local.exists && !it->cloud.exists &&
+            !push_item(&cands, &n, &cap, it)) {
+            rc = a->fatal = AFS_ENOMEM;
+            goto done;
+        }
+        any_source |= is_source(it);
     }
-    if (by_id.count == 0 || n == 0)
+    if (n == 0 || !any_source)
+        goto done;
+    if ((rc = index_sources(a, &by_id)) != 0)
+        goto done;
+    if (by_id.count == 0)
         goto done;
     qsort(cands, n, sizeof(*cands), cmp_depth);
     for (size_t i = 0; i < n; i++) {
@@ -394,11 +394,12 @@ static int local_renames(afs__apply *a)
     }
 done:
     if (rc == 0)
-        rc = placeholder_renames(a);
+        rc = placeholder_renames(a, phs, nph);
     if (rc == 0)
-        keep_placeholder_sources(s);
+        keep_placeholder_sources(s, phs, nph);
     afs__map_free(&by_id);
     free(cands);
+    free(phs);
     return rc;
 }
 
