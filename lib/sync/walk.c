@@ -40,7 +40,18 @@ struct wdir {
     char *message;
 };
 
+/* Buffers of resolved directories kept for the next ones read. */
+#define WALK_SPARE_MAX 8
+struct spare {
+    struct found *found;
+    size_t capfound;
+    char *names;
+    size_t names_cap;
+};
+
 struct afs__walk {
+    struct spare spare[WALK_SPARE_MAX];
+    unsigned int nspare;
     afs__session *s; /* read only here: root, filesystem, exclusions */
     pthread_mutex_t lock;
     pthread_cond_t cond;
@@ -294,14 +305,63 @@ static int read_dir(afs__walk *w, struct wdir *d)
  */
 static void resolve_dir(afs__walk *w, struct wdir *d)
 {
+    const afs__session *s = w->s;
+    size_t keep = 0;
     for (size_t i = 0; i < d->nfound; i++) {
         struct found *f = &d->found[i];
-        afs__item *it = afs__map_get(&w->s->items, d->names + f->rel);
+        afs__item *it = afs__map_get(&s->items, d->names + f->rel);
         if (it) {
             afs__side_from_stat(&it->local, &f->st);
             f->item = it;
+            /* Nothing left for the session thread (afs__scan_local_file):
+             * a file that cannot be a placeholder and feeds no heat store,
+             * or a directory. */
+            if (f->st.type != AFS_TYPE_FILE || (!s->heat &&
+                                               !(s->probe_markers &&
+                                                 f->st.alloc_bytes < f->st.size)))
+                continue;
         }
+        if (keep != i)
+            d->found[keep] = *f;
+        keep++;
     }
+    d->nfound = keep;
+    if (keep == 0)
+        d->names_len = 0; /* its buffers go to the next directory read (walker) */
+}
+
+/* Lock held: a resolved directory with nothing left gives its buffers to
+ * the next one read, instead of freeing them (glibc trims a thread arena's
+ * heap at once, so every directory would fault its memory in afresh). */
+static void spare_put(afs__walk *w, struct wdir *d)
+{
+    if (d->nfound != 0 || !d->found)
+        return;
+    if (w->nspare < WALK_SPARE_MAX) {
+        struct spare *sp = &w->spare[w->nspare++];
+        sp->found = d->found;
+        sp->capfound = d->capfound;
+        sp->names = d->names;
+        sp->names_cap = d->names_cap;
+    } else {
+        free(d->found);
+        free(d->names);
+    }
+    d->found = NULL;
+    d->names = NULL;
+    d->capfound = d->names_cap = d->names_len = 0;
+}
+
+/* Lock held: buffers for a directory about to be read. */
+static void spare_take(afs__walk *w, struct wdir *d)
+{
+    if (w->nspare == 0 || d->found)
+        return;
+    struct spare *sp = &w->spare[--w->nspare];
+    d->found = sp->found;
+    d->capfound = sp->capfound;
+    d->names = sp->names;
+    d->names_cap = sp->names_cap;
 }
 
 /*
@@ -321,10 +381,14 @@ static void *walker(void *arg)
             pthread_cond_wait(&w->cond, &w->lock);
         if (w->nomem || (!w->todo && !(w->resolve && w->done)))
             break;
-        reading = w->todo != NULL;
+        /* Once the base is loaded, a read directory is resolved before
+         * another is read: its entries are still in the cache, and its
+         * buffers go to the next one read (spare_put). */
+        reading = w->todo != NULL && !(w->resolve && w->done);
         if (reading) {
             d = w->todo;
             w->todo = d->next;
+            spare_take(w, d);
         } else {
             d = w->done;
             w->done = d->next;
@@ -344,6 +408,7 @@ static void *walker(void *arg)
             d->next = w->done;
             w->done = d;
         } else {
+            spare_put(w, d);
             d->next = w->resolved;
             w->resolved = d;
         }
@@ -434,6 +499,10 @@ int afs__walk_finish(afs__walk *w, bool base_loaded)
         }
         s->skipped += d->skipped;
         wdir_free(d);
+    }
+    for (unsigned int i = 0; i < w->nspare; i++) {
+        free(w->spare[i].found);
+        free(w->spare[i].names);
     }
     pthread_cond_destroy(&w->cond);
     pthread_mutex_destroy(&w->lock);
