@@ -19,8 +19,11 @@ static struct azh_curl table;
 static int load_rc;
 static char load_msg[512];
 
-/* dlsym into a slot of `table`; false (and the message) when it is missing. */
-static bool resolve(void *lib, void *slot, size_t slot_size, const char *name)
+/* POSIX: a function's address survives the void * of dlsym. */
+_Static_assert(sizeof(void (*)(void)) == sizeof(void *), "function pointers fit a void *");
+
+/* dlsym `name` into a slot of the table; false (and the message) when it is missing. */
+static bool resolve(void *lib, void *slot, const char *name)
 {
     void *sym;
 
@@ -34,12 +37,12 @@ static bool resolve(void *lib, void *slot, size_t slot_size, const char *name)
                  load_soname, name, why ? why : "no such symbol");
         return false;
     }
-    /* POSIX guarantees a function's address survives dlsym's void *. */
-    memcpy(slot, &sym, slot_size < sizeof(sym) ? slot_size : sizeof(sym));
+    memcpy(slot, &sym, sizeof(sym));
     return true;
 }
 
-#define RESOLVE(field, name) resolve(lib, &t.field, sizeof(t.field), name)
+/* Slot `f` of the table holds curl_<f>. */
+#define RESOLVE(f) resolve(lib, &t.f, "curl_" #f)
 
 static void load(void)
 {
@@ -61,14 +64,10 @@ static void load(void)
                  load_soname, why ? why : "not found");
         return;
     }
-    if (!RESOLVE(global_init, "curl_global_init") || !RESOLVE(easy_init, "curl_easy_init") ||
-        !RESOLVE(easy_setopt, "curl_easy_setopt") ||
-        !RESOLVE(easy_perform, "curl_easy_perform") ||
-        !RESOLVE(easy_getinfo, "curl_easy_getinfo") ||
-        !RESOLVE(easy_reset, "curl_easy_reset") || !RESOLVE(easy_cleanup, "curl_easy_cleanup") ||
-        !RESOLVE(easy_strerror, "curl_easy_strerror") ||
-        !RESOLVE(slist_append, "curl_slist_append") ||
-        !RESOLVE(slist_free_all, "curl_slist_free_all") || !RESOLVE(getdate, "curl_getdate")) {
+    if (!RESOLVE(global_init) || !RESOLVE(easy_init) || !RESOLVE(easy_setopt) ||
+        !RESOLVE(easy_perform) || !RESOLVE(easy_getinfo) || !RESOLVE(easy_reset) ||
+        !RESOLVE(easy_cleanup) || !RESOLVE(easy_strerror) || !RESOLVE(slist_append) ||
+        !RESOLVE(slist_free_all) || !RESOLVE(getdate)) {
         load_rc = AFS_ENOTSUP;
         dlclose(lib);
         return;

@@ -5,7 +5,7 @@
  * Azure backends use it. The first Azure backend opened loads libcurl.so.4
  * with dlopen and calls curl through this table; a process that never opens
  * one never maps it. curl/curl.h still gives the types and constants, and
- * each slot has the type of the function it stands for.
+ * slot f is curl_f, with that function's type.
  */
 #ifndef AFS_AZURE_CURL_LOAD_H
 #define AFS_AZURE_CURL_LOAD_H
