@@ -55,7 +55,8 @@ AFS_EXTERN int afs_azure_options_init(afs_azure_options *opts, unsigned int vers
  * Errors: AFS_EINVAL (malformed URI or options), AFS_EPERM (plain http to
  * a host that is not loopback without AFS_AZURE_ALLOW_HTTP; credentials
  * refused), AFS_ENOTFOUND (no such container), AFS_ETRANSIENT, AFS_EIO,
- * AFS_EVERSION, AFS_ENOMEM.
+ * AFS_EVERSION, AFS_ENOMEM, AFS_ENOTSUP (libcurl.so.4 cannot be loaded: the
+ * Azure backends load it when the first one is opened, docs/azure.md).
  */
 AFS_EXTERN int afs_storage_azblob_new(afs_storage **out, const char *uri,
                                       const afs_azure_options *opts);
@@ -70,7 +71,8 @@ AFS_EXTERN int afs_storage_azblob_new(afs_storage **out, const char *uri,
  * Errors: AFS_EINVAL (malformed URI or options, block_size over 4 MiB),
  * AFS_EPERM (plain http to a host that is not loopback without
  * AFS_AZURE_ALLOW_HTTP; credentials refused), AFS_ENOTFOUND (no such share
- * or directory), AFS_ETRANSIENT, AFS_EIO, AFS_EVERSION, AFS_ENOMEM.
+ * or directory), AFS_ETRANSIENT, AFS_EIO, AFS_EVERSION, AFS_ENOMEM,
+ * AFS_ENOTSUP (libcurl.so.4 cannot be loaded, as for afs_storage_azblob_new).
  */
 AFS_EXTERN int afs_storage_azfiles_new(afs_storage **out, const char *uri,
                                        const afs_azure_options *opts);

@@ -2,6 +2,8 @@
  * HTTP requests for the Azure backends over libcurl (http.h): a pool of
  * easy handles (each keeps its connection alive, so requests reuse them and
  * several threads run requests in parallel), per-attempt signing, retries.
+ * libcurl is called through the table of curl_load.h: it is loaded when the
+ * first client is made, never at process start.
  */
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -17,6 +19,7 @@
 #include <curl/curl.h>
 
 #include "../../core/internal.h"
+#include "curl_load.h"
 #include "http.h"
 
 #define POOL_MAX 64
@@ -28,17 +31,10 @@ struct azh_client {
     struct azh_config cfg;
     char *ca_file;
     pthread_mutex_t lock;
+    const struct azh_curl *curl; /* libcurl, loaded on first use (curl_load.h) */
     CURL *pool[POOL_MAX];
     size_t npool;
 };
-
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static CURLcode curl_init_rc = CURLE_OK;
-
-static void curl_init(void)
-{
-    curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-}
 
 /* ---- small helpers ---- */
 
@@ -162,10 +158,14 @@ void azh_http_date(int64_t t, char out[32])
 
 int64_t azh_parse_http_date(const char *s)
 {
+    const struct azh_curl *cu;
     time_t t;
     if (!s || !s[0])
         return -1;
-    t = curl_getdate(s, NULL);
+    /* Only an Azure backend parses dates, and opening it loaded libcurl. */
+    if (azh_curl_get(&cu) != 0)
+        return -1;
+    t = cu->getdate(s, NULL);
     return t == (time_t)-1 ? -1 : (int64_t)t;
 }
 
@@ -230,16 +230,18 @@ const char *azh_response_meta(const struct azh_response *r, const char *name)
 int azh_client_new(azh_client **out, const struct azh_target *target,
                    const struct azh_config *cfg)
 {
+    const struct azh_curl *cu;
     azh_client *c;
+    int rc;
 
     *out = NULL;
-    pthread_once(&curl_once, curl_init);
-    if (curl_init_rc != CURLE_OK)
-        return afs__error_set(AFS_EIO, "azure: libcurl initialisation failed: %s",
-                              curl_easy_strerror(curl_init_rc));
+    /* The first Azure backend opened loads libcurl (AFS_ENOTSUP without it). */
+    if ((rc = azh_curl_get(&cu)) != 0)
+        return rc;
     c = afs__calloc(1, sizeof(*c));
     if (!c)
         return AFS_ENOMEM;
+    c->curl = cu;
     c->target = *target;
     c->cfg = *cfg;
     if (c->cfg.max_attempts == 0)
@@ -259,7 +261,7 @@ void azh_client_free(azh_client *c)
     if (!c)
         return;
     for (size_t i = 0; i < c->npool; i++)
-        curl_easy_cleanup(c->pool[i]);
+        c->curl->easy_cleanup(c->pool[i]);
     pthread_mutex_destroy(&c->lock);
     free(c->ca_file);
     free(c);
@@ -278,10 +280,10 @@ static CURL *handle_get(azh_client *c)
         h = c->pool[--c->npool];
     pthread_mutex_unlock(&c->lock);
     if (h) {
-        curl_easy_reset(h); /* options go, the live connection stays */
+        c->curl->easy_reset(h); /* options go, the live connection stays */
         return h;
     }
-    return curl_easy_init();
+    return c->curl->easy_init();
 }
 
 static void handle_put(azh_client *c, CURL *h)
@@ -293,7 +295,7 @@ static void handle_put(azh_client *c, CURL *h)
     }
     pthread_mutex_unlock(&c->lock);
     if (h)
-        curl_easy_cleanup(h);
+        c->curl->easy_cleanup(h);
 }
 
 /* ---- one transfer ---- */
@@ -608,6 +610,7 @@ done:
 int azh_perform(azh_client *c, struct azh_request *req, struct azh_response *resp,
                 azh_sign_fn sign, void *sign_payload, const char *what)
 {
+    const struct azh_curl *cu = c->curl;
     char errbuf[CURL_ERROR_SIZE];
     char store[1024];
     struct azh_kv extra[4];
@@ -648,56 +651,56 @@ int azh_perform(azh_client *c, struct azh_request *req, struct azh_response *res
                                                         : &extra[i - req->nheaders];
             struct curl_slist *n;
             snprintf(line, sizeof(line), "%s: %s", kv->name, kv->value);
-            n = curl_slist_append(hl, line);
+            n = cu->slist_append(hl, line);
             if (!n) {
-                curl_slist_free_all(hl);
+                cu->slist_free_all(hl);
                 rc = afs__error_oom();
                 goto done;
             }
             hl = n;
         }
         /* No "Expect: 100-continue" round trip; no Content-Type guessing. */
-        hl = curl_slist_append(hl, "Expect:");
+        hl = cu->slist_append(hl, "Expect:");
         if (!hl) {
             rc = afs__error_oom();
             goto done;
         }
-        curl_easy_reset(h);
+        cu->easy_reset(h);
         errbuf[0] = '\0';
-        curl_easy_setopt(h, CURLOPT_URL, url);
-        curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-        curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
-        curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-        curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-        curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
-        curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
-        curl_easy_setopt(h, CURLOPT_HEADERDATA, &x);
-        curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_write);
-        curl_easy_setopt(h, CURLOPT_WRITEDATA, &x);
-        curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)c->cfg.connect_timeout_ms);
+        cu->easy_setopt(h, CURLOPT_URL, url);
+        cu->easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+        cu->easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+        cu->easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+        cu->easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+        cu->easy_setopt(h, CURLOPT_HTTPHEADER, hl);
+        cu->easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+        cu->easy_setopt(h, CURLOPT_HEADERDATA, &x);
+        cu->easy_setopt(h, CURLOPT_WRITEFUNCTION, on_write);
+        cu->easy_setopt(h, CURLOPT_WRITEDATA, &x);
+        cu->easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)c->cfg.connect_timeout_ms);
         /* A stalled transfer fails; a slow but moving one may take its time. */
-        curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
-        curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME,
+        cu->easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
+        cu->easy_setopt(h, CURLOPT_LOW_SPEED_TIME,
                          (long)(c->cfg.timeout_ms < 1000 ? 1 : c->cfg.timeout_ms / 1000));
-        curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
-        curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
-        curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
+        cu->easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+        cu->easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
+        cu->easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
         if (c->cfg.ca_file)
-            curl_easy_setopt(h, CURLOPT_CAINFO, c->cfg.ca_file);
+            cu->easy_setopt(h, CURLOPT_CAINFO, c->cfg.ca_file);
         if (strcmp(req->method, "HEAD") == 0) {
-            curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+            cu->easy_setopt(h, CURLOPT_NOBODY, 1L);
         } else if (strcmp(req->method, "PUT") == 0) {
-            curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
-            curl_easy_setopt(h, CURLOPT_READFUNCTION, on_read);
-            curl_easy_setopt(h, CURLOPT_READDATA, &x);
-            curl_easy_setopt(h, CURLOPT_SEEKFUNCTION, on_seek);
-            curl_easy_setopt(h, CURLOPT_SEEKDATA, &x);
-            curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)req->body_len);
+            cu->easy_setopt(h, CURLOPT_UPLOAD, 1L);
+            cu->easy_setopt(h, CURLOPT_READFUNCTION, on_read);
+            cu->easy_setopt(h, CURLOPT_READDATA, &x);
+            cu->easy_setopt(h, CURLOPT_SEEKFUNCTION, on_seek);
+            cu->easy_setopt(h, CURLOPT_SEEKDATA, &x);
+            cu->easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)req->body_len);
         } else if (strcmp(req->method, "GET") != 0) {
-            curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, req->method);
+            cu->easy_setopt(h, CURLOPT_CUSTOMREQUEST, req->method);
         }
-        cc = curl_easy_perform(h);
-        curl_slist_free_all(hl);
+        cc = cu->easy_perform(h);
+        cu->slist_free_all(hl);
         resp->attempts = attempt;
         if (x.abort_code) {
             free(x.errbody);
@@ -709,7 +712,7 @@ int azh_perform(azh_client *c, struct azh_request *req, struct azh_response *res
         if (cc != CURLE_OK) {
             free(x.errbody);
             if (!errbuf[0])
-                snprintf(errbuf, sizeof(errbuf), "%s", curl_easy_strerror(cc));
+                snprintf(errbuf, sizeof(errbuf), "%s", cu->easy_strerror(cc));
             redact_query(errbuf);
             transient = curl_transient(cc);
             if (transient && attempt < c->cfg.max_attempts) {
@@ -730,7 +733,7 @@ int azh_perform(azh_client *c, struct azh_request *req, struct azh_response *res
                 rc = afs__error_set(AFS_EIO, "azure: %s: %s", what, errbuf);
             break;
         }
-        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);
+        cu->easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);
         if (status_transient(resp->status) && attempt < c->cfg.max_attempts) {
             unsigned int d = backoff_ms(&c->cfg, attempt, x.retry_after_ms);
             afs__log(AFS_LOG_DEBUG, "azure: %s: HTTP %ld %s on attempt %u; retrying in %u ms",

@@ -140,4 +140,9 @@ int64_t azh_parse_http_date(const char *s);
 /* Retry tuning for tests: a delay function used instead of nanosleep. */
 void azh_sleep_ms(unsigned int ms);
 
+/* Tests only (curl_load.c): load `soname` instead of libcurl.so.4, to see
+ * what a host without libcurl gets. Call before the first Azure backend is
+ * opened; once libcurl was looked for, it is ignored. */
+void azh_curl_test_soname(const char *soname);
+
 #endif /* AFS_AZURE_HTTP_H */
