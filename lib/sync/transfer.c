@@ -1,5 +1,6 @@
 /* Uploads and the transfer threads (lib/sync/transfer.h). */
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -89,18 +90,21 @@ int afs__upload_run(afs__upload *u)
     if (o.meta_count && (rc == AFS_ENOTSUP || rc == AFS_EINVAL)) {
         /* The tag only names conflict copies: a storage without metadata
          * (a local share on a file system without user xattrs) gets the
-         * upload without it, and this endpoint stops sending it. */
-        afs__log(AFS_LOG_INFO, "sync: the share keeps no writer tag (%s); conflict copies of "
-                 "versions the journal does not name are called -Cloud", afs_error_last());
+         * upload without it, and once that works this endpoint stops
+         * sending it. */
+        char why[256];
+        snprintf(why, sizeof(why), "%s", afs_error_last());
         afs_error_clear();
-        if (u->writer_off)
-            __atomic_store_n(u->writer_off, 1, __ATOMIC_RELAXED);
         o.meta_count = 0;
         o.meta_keys = o.meta_values = NULL;
         afs__md5_init(&src.md5);
         src.hashed = 0;
         rc = afs_storage_put(u->storage, u->cloud_rel, up_read, &src, u->before.size, &o,
                              &u->out);
+        if (rc == 0 && u->writer_off &&
+            !__atomic_exchange_n(u->writer_off, 1, __ATOMIC_RELAXED))
+            afs__log(AFS_LOG_INFO, "sync: the share keeps no writer tag (%s); conflict copies "
+                     "of versions the journal does not name are called -Cloud", why);
     }
     afs__md5_final(&src.md5, u->md5);
     u->has_md5 = rc == 0 && src.hashed == u->before.size;
