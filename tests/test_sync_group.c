@@ -268,6 +268,12 @@ static void test_sync_group__removed_endpoint_that_comes_back_changes_nothing(vo
     afs_test_sync_expect(b, 0, AFS_ENOTFOUND);
     assert_non_null(strstr(afs_error_last(), "no longer in sync group \"group1\""));
     assert_non_null(strstr(afs_error_last(), "nothing was changed"));
+    {
+        afs_sync_result r = AFS_SYNC_RESULT_INIT;
+        AFS_ASSERT_OK(afs_endpoint_last_result(b->ep, &r)); /* what status shows */
+        assert_int_equal(r.result, AFS_ENOTFOUND);
+        assert_int_equal(afs_test_moved(&r), 0);
+    }
     afs_test_assert_file(env->share, "doc.txt", "shared");
     afs_test_assert_file(env->share, "fromb.txt", "B's");
     afs_test_assert_file(env->share, "new-on-b.txt", NULL);

@@ -855,12 +855,6 @@ static int local_copy_aside(afs__apply *a, afs__item *it)
 }
 
 /*
- * The share's file loses its name: it moves (conditional on its etag) to
- * "<name>-<writer>.<ext>" in the share, writer being the server that wrote
- * it or "Cloud" for an edit made in the share. The rename is journaled;
- * *copy_out is the copy's item, its cloud side set.
- */
-/*
  * The writer of the share's version when the journal did not name it (a
  * version learned by a full enumeration, an item retried after a failure):
  * the writer tag stored with the object, if it still vouches for this
@@ -885,6 +879,12 @@ static const char *cloud_writer_of(afs__apply *a, afs__item *it, char *buf, size
     return buf;
 }
 
+/*
+ * The share's file loses its name: it moves (conditional on its etag) to
+ * "<name>-<writer>.<ext>" in the share, writer being the server that wrote
+ * it or "Cloud" for an edit made in the share. The rename is journaled;
+ * *copy_out is the copy's item, its cloud side set.
+ */
 static int cloud_copy_aside(afs__apply *a, afs__item *it, afs__item **copy_out, char **crel_out)
 {
     char writer[AFS_NAME_MAX + 1];

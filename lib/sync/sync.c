@@ -455,11 +455,6 @@ int afs_endpoint_sync(afs_endpoint *endpoint, const afs_sync_options *opts,
         return rc;
     }
     s.storage = retrying;
-    if ((rc = check_still_listed(endpoint, s.storage)) != 0) {
-        afs_storage_free(retrying);
-        close(lockfd);
-        return rc;
-    }
     s.exclude = endpoint->opts.exclude;
     s.exclude_count = endpoint->opts.exclude_count;
 
@@ -472,6 +467,10 @@ int afs_endpoint_sync(afs_endpoint *endpoint, const afs_sync_options *opts,
         state_damaged = rc == AFS_ECORRUPT;
         goto done;
     }
+    /* Before anything is scanned or changed; the result is kept as for any
+     * session that stops early. */
+    if ((rc = check_still_listed(endpoint, s.storage)) != 0)
+        goto done;
     s.authoritative = !initial_done &&
                       endpoint->opts.initial_sync == AFS_INITIAL_SYNC_AUTHORITATIVE_UPLOAD;
     s.ep = endpoint;
