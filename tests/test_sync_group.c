@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "faultscheme.h"
+#include "sync/names.h"
 
 static int setup(void **state)
 {
@@ -459,6 +460,29 @@ static void test_sync_group__share_without_metadata_still_takes_uploads(void **s
     free(p);
 }
 
+/* The tag round-trips any server name, and a hostile or stale one names nobody. */
+static void test_sync_group__writer_tags_are_checked(void **state)
+{
+    char tag[AFS__WRITER_TAG_MAX + 1], name[AFS_NAME_MAX + 1];
+    (void)state;
+    AFS_ASSERT_OK(afs__writer_tag(tag, sizeof(tag), 15, 1600000000123456789LL, "Zweig Süd 1%"));
+    assert_string_equal(tag, "1;15;1600000000123456789;Zweig%20S%C3%BCd%201%25");
+    assert_true(afs__writer_tag_parse(tag, 15, 1600000000123456789LL, name, sizeof(name)));
+    assert_string_equal(name, "Zweig Süd 1%");
+    /* Azure Files keeps 100 ns ticks. */
+    assert_true(afs__writer_tag_parse(tag, 15, 1600000000123456700LL, name, sizeof(name)));
+    assert_false(afs__writer_tag_parse(tag, 16, 1600000000123456789LL, name, sizeof(name)));
+    assert_false(afs__writer_tag_parse(tag, 15, 1600000001000000000LL, name, sizeof(name)));
+    assert_false(afs__writer_tag_parse("1;15;7;..%2Fetc", 15, 7, name, sizeof(name)));
+    assert_false(afs__writer_tag_parse("1;15;7;a%0Ab", 15, 7, name, sizeof(name)));
+    assert_false(afs__writer_tag_parse("1;15;7;", 15, 7, name, sizeof(name)));
+    assert_false(afs__writer_tag_parse("1;15;7;ab%4", 15, 7, name, sizeof(name)));
+    assert_false(afs__writer_tag_parse("1;15;7;a b", 15, 7, name, sizeof(name)));
+    assert_false(afs__writer_tag_parse("2;15;7;ab", 15, 7, name, sizeof(name)));
+    assert_false(afs__writer_tag_parse("1;15;7;%FF", 15, 7, name, sizeof(name))); /* not UTF-8 */
+    assert_false(afs__writer_tag_parse("ServerA", 15, 7, name, sizeof(name)));
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, afs_test_env_teardown)
@@ -471,6 +495,7 @@ int main(void)
         T(test_sync_group__edit_in_the_share_keeping_the_tag_is_named_cloud),
         T(test_sync_group__copy_of_a_retried_version_is_named_after_its_writer),
         T(test_sync_group__share_without_metadata_still_takes_uploads),
+        T(test_sync_group__writer_tags_are_checked),
     };
 #undef T
     return cmocka_run_group_tests_name("sync_group", tests, NULL, NULL);
