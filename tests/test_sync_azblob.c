@@ -61,6 +61,14 @@ static void test_sync_azblob__two_servers_sync_through_a_container(void **state)
     afs_test_two_servers_through_share(env);
 }
 
+/* The writer tag travels as blob metadata (docs/sync.md#conflicts). */
+static void test_sync_azblob__conflict_copy_of_an_enumerated_version_names_its_writer(void **state)
+{
+    afs_test_env *env = *state;
+    use_new_container(env, endpoint);
+    afs_test_conflict_copy_names_its_writer(env);
+}
+
 /* ---- an Azurite of the test's own, stopped and restarted ---- */
 
 struct own_azurite {
@@ -473,6 +481,9 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_sync_azblob__corrupted_downloads_write_nothing_locally, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_sync_azblob__conflict_copy_of_an_enumerated_version_names_its_writer, setup,
+            teardown),
     };
     endpoint = afs_test_azurite_endpoint();
     if (!endpoint)

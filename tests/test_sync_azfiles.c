@@ -59,6 +59,12 @@ static void join_whole_files(afs_test_env *env, afs_test_server *s)
 /* Downloads whose bytes are spoiled on the way (one byte flipped under the
  * MD5 of the real bytes, a body cut short) are item errors, and nothing of
  * them lands on the server; once the share answers properly they arrive. */
+/* The writer tag travels as file metadata (docs/sync.md#conflicts). */
+static void test_sync_azfiles__conflict_copy_of_an_enumerated_version_names_its_writer(void **state)
+{
+    afs_test_conflict_copy_names_its_writer(*state);
+}
+
 static void test_sync_azfiles__spoiled_downloads_write_nothing_locally(void **state)
 {
     afs_test_env *env = *state;
@@ -141,6 +147,9 @@ int main(void)
             test_sync_azfiles__spoiled_downloads_write_nothing_locally, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sync_azfiles__hostile_listing_writes_nothing_locally,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_sync_azfiles__conflict_copy_of_an_enumerated_version_names_its_writer, setup,
+            teardown),
     };
     int failed;
 

@@ -296,6 +296,9 @@ int cli_endpoint_create(cli_ctx *ctx, const cli_args *args);
 int cli_endpoint_list(cli_ctx *ctx, const cli_args *args);
 int cli_endpoint_show(cli_ctx *ctx, const cli_args *args);
 int cli_endpoint_delete(cli_ctx *ctx, const cli_args *args);
+extern const cli_opt cli_endpoint_remove_opts[];
+int cli_endpoint_remove_check(cli_ctx *ctx, const cli_args *args);
+int cli_endpoint_remove(cli_ctx *ctx, const cli_args *args);
 
 int cli_sync(cli_ctx *ctx, const cli_args *args);
 

@@ -227,6 +227,9 @@ static const char *create_hint(int rc)
         return "register this server first (afs server register NAME), and check the path";
     case AFS_ESYSTEM_VOLUME:
         return "create it with --cloud-tiering off, or on a directory of another volume";
+    case AFS_EEXISTS:
+        return "register this server under a name of its own, in a new state directory "
+               "(afs --state DIR server register NAME), and create the endpoint from there";
     default:
         return NULL;
     }
@@ -413,6 +416,82 @@ done:
     afs_endpoint_close(ep);
     afs_group_close(g);
     free(path);
+    free(name);
+    return rc;
+}
+
+/* ---- removing the endpoint of a server that is gone ---- */
+
+const cli_opt cli_endpoint_remove_opts[] = {
+    { "group", CLI_OPT_STRING, "NAME",
+      "the sync group (default: the only one this server knows)", NULL, 0, 0 },
+    { "force", CLI_OPT_BOOL, NULL,
+      "required: confirm that the endpoint's server is gone for good", NULL, 0, 0 },
+    CLI_OPT_END,
+};
+
+int cli_endpoint_remove_check(cli_ctx *ctx, const cli_args *args)
+{
+    (void)ctx;
+    if (!cli_opt_get(args, "force"))
+        return cli_usage_error("\"afs endpoint remove\" is for the endpoint of a server that is "
+                               "gone (its state directory lost); add --force to confirm. A "
+                               "server that is alive deletes its own endpoint: afs endpoint "
+                               "delete, on that server");
+    return 0;
+}
+
+int cli_endpoint_remove(cli_ctx *ctx, const cli_args *args)
+{
+    afs_group *g = NULL;
+    afs_endpoint_info *eps = NULL;
+    const afs_endpoint_info *e = NULL;
+    char *name = NULL, what[512];
+    size_t n = 0;
+    int rc;
+
+    if ((rc = cli_pick_group(ctx, args, &name)) != 0)
+        return rc;
+    if ((rc = cli_open_group(ctx, name, &g)) != 0)
+        goto done;
+    /* For the report only: which path of which server it was. */
+    if (afs_endpoint_list(g, &eps, &n) != 0)
+        afs_error_clear();
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(eps[i].id, args->pos[0]) == 0)
+            e = &eps[i];
+    if ((rc = afs_group_remove_endpoint(g, args->pos[0])) != 0) {
+        snprintf(what, sizeof(what), "remove server endpoint %s from sync group \"%s\"",
+                 cli_shown(args->pos[0], 0), cli_shown(name, 1));
+        rc = cli_fail_hint(ctx, rc, what,
+                           rc == AFS_ENOTFOUND ? "\"afs endpoint list --json --group NAME\" "
+                                                 "shows the ids of the group's endpoints"
+                           : rc == AFS_EINVAL && e ? "this server's own endpoint is deleted "
+                                                     "with: afs endpoint delete"
+                                                   : NULL);
+        goto done;
+    }
+    if (ctx->json) {
+        cli_j_open(ctx);
+        cli_j_kstr(ctx, "group", name);
+        cli_j_kstr(ctx, "removed", args->pos[0]);
+        if (e) {
+            cli_j_kstr(ctx, "server_name", e->server_name);
+            cli_j_kstr(ctx, "path", e->path);
+        }
+        cli_j_close(ctx);
+    } else {
+        printf("removed server endpoint %s", args->pos[0]);
+        if (e)
+            printf(" (%s on server %s)", cli_shown(e->path, 0), cli_shown(e->server_name, 1));
+        printf(" from sync group \"%s\"\n(no file was deleted, in the share or on that "
+               "server; if that server syncs again, its session stops until it deletes and "
+               "creates its endpoint again)\n", cli_shown(name, 2));
+    }
+    rc = CLI_EXIT_OK;
+done:
+    afs_endpoint_info_free(eps, n);
+    afs_group_close(g);
     free(name);
     return rc;
 }

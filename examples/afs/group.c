@@ -363,6 +363,7 @@ int cli_print_endpoints(cli_ctx *ctx, afs_group *g, bool json_array)
                i == 0 ? "initial sync" : "initial download",
                i == 0 ? cli_choice_name(cli_initial_sync_names, eps[i].options.initial_sync)
                       : cli_download_desc(&eps[i].options));
+        printf("  %-16s id %s\n", "", eps[i].id);
     }
     afs_endpoint_info_free(eps, n);
     return CLI_EXIT_OK;
@@ -403,7 +404,9 @@ int cli_group_delete(cli_ctx *ctx, const cli_args *args)
         cli_fail_hint(ctx, rc, what,
                       rc == AFS_EBUSY ? "delete its server endpoints first, on each server: afs "
                                         "endpoint delete --group NAME (afs endpoint list "
-                                        "--group NAME shows them)"
+                                        "--group NAME shows them); the endpoint of a server "
+                                        "that is gone: afs endpoint remove --group NAME "
+                                        "--force ID"
                                       : NULL);
         /* EBUSY here means "still has endpoints", not "try again later". */
         return rc == AFS_EBUSY ? CLI_EXIT_FAILED : cli_exit_for(rc);

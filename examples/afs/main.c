@@ -63,6 +63,10 @@ static const cli_cmd commands[] = {
       cli_group_opt, CLI_CMD_SERVICE, NULL, cli_endpoint_show },
     { "endpoint", "delete", "", "delete this server's endpoint (files stay where they are)",
       0, 0, cli_group_opt, CLI_CMD_SERVICE, NULL, cli_endpoint_delete },
+    { "endpoint", "remove", "ID",
+      "remove the endpoint of a server that is gone from a sync group (no file is deleted)",
+      1, 1, cli_endpoint_remove_opts, CLI_CMD_SERVICE, cli_endpoint_remove_check,
+      cli_endpoint_remove },
 
     { "sync", NULL, "", "run a sync session of this server's endpoints (--watch: keep syncing)",
       0, 0, cli_sync_opts, CLI_CMD_SERVICE, cli_sync_check, cli_sync },

@@ -275,6 +275,11 @@ int cli_sync_one(cli_ctx *ctx, cli_target *t, uint32_t flags, bool json_line,
         code = CLI_EXIT_SIGNAL + cli_interrupted();
         state = "interrupted";
         cli_say("%s: interrupted; what was synced is kept, the next session goes on", what);
+    } else if (rc == AFS_ENOTFOUND) {
+        /* Its endpoint was removed from the group by another host. */
+        code = cli_fail_hint(ctx, rc, what, "afs endpoint delete --group NAME (the files stay), "
+                             "then afs endpoint create --group NAME PATH");
+        state = "failed";
     } else if (rc != 0) {
         code = cli_fail(ctx, rc, what);
         state = rc == AFS_ESAFETY ? "stopped by the safety net"

@@ -159,13 +159,18 @@ AFS_EXTERN int afs_endpoint_options_init(afs_endpoint_options *opts, unsigned in
  * (AFS_EEMPTY_PATH); initial sync options for the first endpoint only and
  * initial download options for later ones (AFS_EINITIAL_OPTION);
  * avoid-tiered-files needs tiering off (AFS_EAVOID_TIERED); limits of 100
- * endpoints per group and 30 per server (AFS_ELIMIT).
+ * endpoints per group and 30 per server (AFS_ELIMIT); another server of
+ * the same name (equal but for ASCII case) already in the group
+ * (AFS_EEXISTS: conflict copies are named after their server; register
+ * this server under another name, from another state directory).
  * `opts` may be NULL. Free the handle with afs_endpoint_close().
  */
 AFS_EXTERN int afs_endpoint_create(afs_endpoint **out, afs_group *group, const char *path,
                                    const afs_endpoint_options *opts);
 
-/* Open this server's endpoint in `group`. Errors: AFS_ENOTFOUND. */
+/* Open this server's endpoint in `group`. Errors: AFS_ENOTFOUND. The
+ * share is not read: an endpoint removed from the group by another host
+ * still opens (so that it can be deleted); its sync sessions stop. */
 AFS_EXTERN int afs_endpoint_open(afs_endpoint **out, afs_group *group);
 
 /* Close the handle. NULL is ignored. */
@@ -173,9 +178,32 @@ AFS_EXTERN void afs_endpoint_close(afs_endpoint *endpoint);
 
 /*
  * Delete this server's endpoint from `group`: the group forgets it and its
- * sync state is removed. Files on the server and in the share stay.
+ * sync state is removed. Files on the server and in the share stay. Also
+ * the way out for an endpoint another host removed from the group
+ * (afs_group_remove_endpoint()).
  */
 AFS_EXTERN int afs_endpoint_delete(afs_group *group);
+
+/*
+ * Remove another server's endpoint from `group` by its id (from
+ * afs_endpoint_list()): for a server that is gone (its state directory lost,
+ * the machine retired), whose endpoint would otherwise stay in the group for
+ * good and keep afs_group_delete() refusing. A forced, administrative step,
+ * as removing the server endpoint of an unreachable server from the service
+ * side in Azure File Sync: only the group's records of that endpoint are
+ * removed from the share (its definition, its published journal cursor and
+ * its server's claim on a place in the group). No file is deleted anywhere,
+ * neither in the share nor on that server. If the server is in fact alive,
+ * its next sync session stops with AFS_ENOTFOUND, changing nothing, until
+ * it deletes its endpoint with afs_endpoint_delete() (its files stay) and
+ * creates it again. Any host that opens the group may call this; the
+ * service need not be registered.
+ * Errors: AFS_EINVAL (NULL, not an endpoint id, or this server's own
+ * endpoint: use afs_endpoint_delete()), AFS_ENOTFOUND (no such endpoint in
+ * the group), AFS_EBUSY (its definition changed meanwhile: its server is
+ * alive), AFS_ECORRUPT, storage errors.
+ */
+AFS_EXTERN int afs_group_remove_endpoint(afs_group *group, const char *endpoint_id);
 
 /* One server endpoint of a group, as every host sees it. */
 typedef struct afs_endpoint_info {

@@ -97,8 +97,11 @@ typedef struct afs_sync_result {
  * end, even if some items failed (see result->item_errors and
  * afs_endpoint_errors()); the callback's value if it cancelled;
  * AFS_ESAFETY when the safety net stopped it (nothing was deleted);
- * AFS_EBUSY if another session of this endpoint is running; storage and
- * state errors that stop the whole session.
+ * AFS_EBUSY if another session of this endpoint is running; AFS_ENOTFOUND
+ * if the endpoint was removed from its group by another host
+ * (afs_group_remove_endpoint(); nothing is changed: delete it with
+ * afs_endpoint_delete() and create it again); storage and state errors
+ * that stop the whole session.
  */
 AFS_EXTERN int afs_endpoint_sync(afs_endpoint *endpoint, const afs_sync_options *opts,
                                  afs_sync_result *result);

@@ -6,6 +6,7 @@
 
 #include "../tier/tier_internal.h"
 #include "apply.h"
+#include "group_internal.h"
 #include "names.h"
 #include "state.h"
 #include "transfer.h"
@@ -455,6 +456,8 @@ static int upload_prepare(afs__apply *a, afs__item *it, const char *cloud_rel,
     u->expect = it->local.exists;
     u->expect_size = it->local.size;
     u->expect_mtime_ns = it->local.mtime_ns;
+    u->writer = a->server_name;
+    u->writer_off = a->s->ep ? &a->s->ep->writer_tag_off : NULL;
     return 0;
 }
 
@@ -852,6 +855,31 @@ static int local_copy_aside(afs__apply *a, afs__item *it)
 }
 
 /*
+ * The writer of the share's version when the journal did not name it (a
+ * version learned by a full enumeration, an item retried after a failure):
+ * the writer tag stored with the object, if it still vouches for this
+ * version. One metadata read, made only when a conflict copy is named.
+ * The rename that follows is conditional on the version's etag, so a tag
+ * read from a newer version never names this one's copy.
+ */
+static const char *cloud_writer_of(afs__apply *a, afs__item *it, char *buf, size_t cap)
+{
+    char tag[AFS__WRITER_TAG_MAX + 1];
+    size_t len = 0;
+
+    if (it->cloud_writer)
+        return it->cloud_writer;
+    if (afs_storage_meta_get(a->s->storage, it->path, AFS__WRITER_KEY, tag, sizeof(tag),
+                             &len) != 0 ||
+        len >= sizeof(tag) || !afs__writer_tag_parse(tag, it->cloud.size, it->cloud.mtime_ns,
+                                                     buf, cap)) {
+        afs_error_clear(); /* no tag, not supported, or not this version's: an edit in the share */
+        return "Cloud";
+    }
+    return buf;
+}
+
+/*
  * The share's file loses its name: it moves (conditional on its etag) to
  * "<name>-<writer>.<ext>" in the share, writer being the server that wrote
  * it or "Cloud" for an edit made in the share. The rename is journaled;
@@ -859,7 +887,8 @@ static int local_copy_aside(afs__apply *a, afs__item *it)
  */
 static int cloud_copy_aside(afs__apply *a, afs__item *it, afs__item **copy_out, char **crel_out)
 {
-    const char *who = it->cloud_writer ? it->cloud_writer : "Cloud";
+    char writer[AFS_NAME_MAX + 1];
+    const char *who = cloud_writer_of(a, it, writer, sizeof(writer));
     char *crel = NULL;
     afs_storage_entry e;
     afs__item *copy;

@@ -316,6 +316,19 @@ int afs_endpoint_list(afs_group *group, afs_endpoint_info **out, size_t *count)
     return 0;
 }
 
+bool afs__server_names_clash(const char *a, const char *b)
+{
+    /* ASCII case folded: on a case-insensitive share "-Branch" and
+     * "-branch" copies look the same. */
+    for (; *a && *b; a++, b++) {
+        char x = *a >= 'A' && *a <= 'Z' ? (char)(*a + 32) : *a;
+        char y = *b >= 'A' && *b <= 'Z' ? (char)(*b + 32) : *b;
+        if (x != y)
+            return false;
+    }
+    return *a == *b;
+}
+
 /* ---- this server's registry ---- */
 
 int afs__endpoint_count_local(afs_service *svc, size_t *count)
@@ -549,13 +562,26 @@ int afs_endpoint_create(afs_endpoint **out, afs_group *group, const char *path,
     }
     if ((rc = afs_endpoint_list(group, &others, &nothers)) != 0)
         goto done;
-    for (size_t i = 0; i < nothers; i++)
+    for (size_t i = 0; i < nothers; i++) {
         if (strcmp(others[i].server_id, sid) == 0) {
             rc = afs__error_set(AFS_EONE_PER_SERVER, "server \"%s\" already has the endpoint %s "
                                 "in sync group \"%s\"; a group holds one endpoint per "
                                 "registered server", sname, others[i].path, group->name);
             goto done;
         }
+        /* Conflict copies are named after the server: two servers of one
+         * name in a group would make copies nobody can tell apart. */
+        if (afs__server_names_clash(others[i].server_name, sname)) {
+            rc = afs__error_set(AFS_EEXISTS, "another server registered as \"%s\" (server id "
+                                "%s) already has the endpoint %s in sync group \"%s\"; "
+                                "conflict copies are named after their server, so the servers "
+                                "of a group need different names: register this server under "
+                                "another name (a new state directory) and create the endpoint "
+                                "from there", others[i].server_name, others[i].server_id,
+                                others[i].path, group->name);
+            goto done;
+        }
+    }
     if (nothers >= MAX_ENDPOINTS_PER_GROUP) {
         rc = afs__error_set(AFS_ELIMIT, "a sync group holds at most %d server endpoints",
                             MAX_ENDPOINTS_PER_GROUP);
@@ -763,6 +789,107 @@ done:
     return rc;
 }
 
+static bool endpoint_id_ok(const char *id)
+{
+    size_t n = strlen(id);
+    if (n == 0 || n > 64)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!((id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f') ||
+              (id[i] >= 'A' && id[i] <= 'F') || id[i] == '-'))
+            return false;
+    return true;
+}
+
+int afs_group_remove_endpoint(afs_group *group, const char *endpoint_id)
+{
+    afs_endpoint_info info;
+    char etag[AFS_ETAG_MAX], claim_etag[AFS_ETAG_MAX];
+    char claim[128];
+    char *docpath = NULL, *doc = NULL, *held = NULL;
+    const char *myname = NULL, *myid = NULL;
+    size_t len = 0;
+    bool parsed = false;
+    int rc;
+
+    memset(&info, 0, sizeof(info));
+    if (!group || !endpoint_id)
+        return afs__error_set(AFS_EINVAL, "afs_group_remove_endpoint: group and endpoint_id "
+                              "are required");
+    if (!endpoint_id_ok(endpoint_id))
+        return afs__error_set(AFS_EINVAL, "\"%.80s\" is not a server endpoint id (afs_endpoint_list "
+                              "gives them)", endpoint_id);
+    if (!(docpath = afs__sprintf("%s/%s.json", AFS__ENDPOINT_DIR, endpoint_id)))
+        return AFS_ENOMEM;
+    rc = afs__share_get_doc_etag(group->storage, docpath, &doc, &len, etag);
+    if (rc == AFS_ENOTFOUND) {
+        rc = afs__error_set(AFS_ENOTFOUND, "sync group \"%s\" has no server endpoint %s "
+                            "(afs_endpoint_list shows its endpoints)", group->name, endpoint_id);
+        goto done;
+    }
+    if (rc != 0)
+        goto done;
+    rc = parse_endpoint_doc(doc, len, docpath, &info);
+    if (rc == AFS_ECORRUPT) {
+        /* A damaged definition may go too; its claim cannot be found. */
+        afs__log(AFS_LOG_WARN, "remove endpoint: %s is damaged (%s); removing it", docpath,
+                 afs_error_last());
+        afs_error_clear();
+    } else if (rc != 0) {
+        goto done;
+    } else {
+        parsed = true;
+    }
+    if (parsed && strcmp(info.id, endpoint_id) != 0) {
+        rc = afs__error_set(AFS_ECORRUPT, "%s names endpoint %s, not %s; it was not removed",
+                            docpath, info.id, endpoint_id);
+        goto done;
+    }
+    if (parsed && afs__service_server(group->svc, &myname, &myid) == 0 &&
+        strcmp(info.server_id, myid) == 0) {
+        rc = afs__error_set(AFS_EINVAL, "server endpoint %s (%s) is this server's own: delete "
+                            "it with afs_endpoint_delete, which also removes its sync state",
+                            endpoint_id, info.path);
+        goto done;
+    }
+    afs_error_clear(); /* an unregistered service may remove any endpoint */
+    /* Conditional: a definition rewritten meanwhile (its server is alive and
+     * changed its options) is not removed behind its back. */
+    rc = afs__storage_remove(group->storage, docpath, etag, true);
+    if (rc == AFS_ECONDITION) {
+        rc = afs__error_set(AFS_EBUSY, "the definition of server endpoint %s changed while it "
+                            "was being removed (is its server alive?); check afs_endpoint_list "
+                            "and try again", endpoint_id);
+        goto done;
+    }
+    if (rc != 0 && rc != AFS_ENOTFOUND)
+        goto done;
+    rc = 0;
+    if (afs__journal_unpublish(group->storage, endpoint_id) != 0)
+        afs__log(AFS_LOG_WARN, "remove endpoint: journal cursor of %s: %s", endpoint_id,
+                 afs_error_last());
+    afs_error_clear();
+    /* The server's claim on its place in the group, if it is this endpoint's. */
+    if (parsed) {
+        claim_path(info.server_id, claim, sizeof(claim));
+        if (afs__share_get_doc_etag(group->storage, claim, &held, &len, claim_etag) == 0 &&
+            strcmp(held, endpoint_id) == 0 &&
+            afs__storage_remove(group->storage, claim, claim_etag, true) != 0)
+            afs__log(AFS_LOG_WARN, "remove endpoint: claim %s: %s", claim, afs_error_last());
+        afs_error_clear();
+    }
+    afs__log(AFS_LOG_INFO, "removed server endpoint %s (%s on server \"%s\") from sync group "
+             "\"%s\"; no files were touched", endpoint_id, parsed ? info.path : "?",
+             parsed ? info.server_name : "?", group->name);
+done:
+    if (parsed)
+        endpoint_info_clear(&info);
+    free(docpath);
+    free(doc);
+    free(held);
+    return rc;
+}
+
 const char *afs_endpoint_path(const afs_endpoint *endpoint)
 {
     return endpoint ? endpoint->path : NULL;
@@ -834,8 +961,30 @@ int afs_endpoint_set_options(afs_endpoint *endpoint, const afs_endpoint_options 
         rc = AFS_ENOMEM;
         goto done;
     }
-    if ((rc = afs__share_put_doc(g->storage, docpath, doc, false)) != 0)
-        goto done;
+    {
+        /* Rewritten only while it is there: an endpoint another host removed
+         * from the group (afs_group_remove_endpoint) does not come back. */
+        afs_storage_put_options po = AFS_STORAGE_PUT_OPTIONS_INIT;
+        afs_storage_entry e;
+        struct afs__membuf m = { (const unsigned char *)doc, strlen(doc) };
+        rc = afs__storage_stat(g->storage, docpath, &e, true);
+        if (rc == 0) {
+            po.condition = AFS_COND_IF_MATCH;
+            po.if_match = e.etag;
+            rc = afs__storage_put(g->storage, docpath, afs__membuf_read, &m, m.len, &po, NULL,
+                                  true);
+        }
+        if (rc == AFS_ENOTFOUND || rc == AFS_ECONDITION)
+            rc = rc == AFS_ENOTFOUND
+                     ? afs__error_set(AFS_ENOTFOUND, "server endpoint %s is no longer in sync "
+                                      "group \"%s\" (another host removed it); delete it here "
+                                      "with afs_endpoint_delete and create it again",
+                                      endpoint->path, g->name)
+                     : afs__error_set(AFS_EBUSY, "the definition of server endpoint %s changed "
+                                      "meanwhile; try again", endpoint->path);
+        if (rc != 0)
+            goto done;
+    }
     db = afs__service_db(g->svc);
     if (!(st = afs__db_stmt(db, "UPDATE server_endpoint SET options = ? WHERE id = ?"))) {
         rc = afs_error_last_code();

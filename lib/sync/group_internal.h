@@ -27,11 +27,17 @@ struct afs_endpoint {
     afs_endpoint_options opts; /* exclude points into exclude_strings */
     char **exclude_strings;
     afs_db *state;    /* per-endpoint state, opened with the handle */
+    int writer_tag_off; /* the share refused the writer tag: uploads go without it
+                           (atomic; lib/sync/transfer.c) */
 };
 
 /* Encode / decode endpoint options as a JSON object member of `j`. */
 struct afs__json;
 void afs__endpoint_options_json(struct afs__json *j, const afs_endpoint_options *o);
+
+/* Do two server names make the same conflict-copy suffix (equal but for
+ * ASCII case)? A group refuses a second server of the same name. */
+bool afs__server_names_clash(const char *a, const char *b);
 
 /* Count the server endpoints this service has (for the 30-per-server limit). */
 int afs__endpoint_count_local(afs_service *svc, size_t *count);

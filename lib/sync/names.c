@@ -127,3 +127,91 @@ int afs__conflict_name(const char *name, const char *endpoint, unsigned int n, c
     memcpy(buf + stem_len + tail_len, dot ? dot : "", ext_len + 1);
     return 0;
 }
+
+/* ---- the writer tag (docs/sync.md#conflicts) ---- */
+
+static bool tag_plain(unsigned char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+           c == '-' || c == '_' || c == '.' || c == '~';
+}
+
+int afs__writer_tag(char *buf, size_t cap, uint64_t size, int64_t mtime_ns, const char *server)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    int n = snprintf(buf, cap, "1;%llu;%lld;", (unsigned long long)size, (long long)mtime_ns);
+    size_t at;
+
+    if (n < 0 || (size_t)n >= cap)
+        return AFS_EINVAL;
+    at = (size_t)n;
+    for (const unsigned char *p = (const unsigned char *)server; *p; p++) {
+        if (at + 4 > cap)
+            return AFS_EINVAL;
+        if (tag_plain(*p)) {
+            buf[at++] = (char)*p;
+        } else {
+            buf[at++] = '%';
+            buf[at++] = hex[*p >> 4];
+            buf[at++] = hex[*p & 15];
+        }
+    }
+    buf[at] = '\0';
+    return 0;
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    return -1;
+}
+
+/* Same last-write time, allowing for a backend that keeps 100 ns ticks. */
+static bool same_time(int64_t recorded, int64_t seen)
+{
+    return recorded == seen || recorded / 100 * 100 == seen;
+}
+
+bool afs__writer_tag_parse(const char *tag, uint64_t size, int64_t mtime_ns, char *name,
+                           size_t cap)
+{
+    unsigned long long tsize;
+    long long tmtime;
+    int used = 0;
+    size_t at = 0;
+    const char *p;
+
+    if (sscanf(tag, "1;%llu;%lld;%n", &tsize, &tmtime, &used) != 2 || used == 0)
+        return false;
+    /* The tag is the writer's only while the object is the version it wrote:
+     * an edit in the share that kept the metadata changes size or time. */
+    if (tsize != size || !same_time((int64_t)tmtime, mtime_ns))
+        return false;
+    for (p = tag + used; *p; p++) {
+        int c = (unsigned char)*p;
+        if (c == '%') {
+            int hi = hexval(p[1]), lo = hi < 0 ? -1 : hexval(p[2]);
+            if (lo < 0)
+                return false;
+            c = hi * 16 + lo;
+            p += 2;
+        } else if (!tag_plain((unsigned char)c)) {
+            return false;
+        }
+        if (at + 1 >= cap)
+            return false;
+        name[at++] = (char)c;
+    }
+    name[at] = '\0';
+    /* A hostile tag must not steer the copy elsewhere ('/', control bytes). */
+    if (afs__label_check("server", name) != 0) {
+        afs_error_clear();
+        return false;
+    }
+    return true;
+}

@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* Prefix of the library's own temporary files in a server endpoint. */
 #define AFS__TEMP_PREFIX ".~afs-"
@@ -38,6 +39,25 @@ bool afs__sync_is_temp_name(const char *name);
  */
 int afs__conflict_name(const char *name, const char *endpoint, unsigned int n, char *buf,
                        size_t cap);
+
+/*
+ * The writer tag: user metadata AFS__WRITER_KEY that every upload stores
+ * with the object, so that a conflict copy of a version learned without a
+ * journal record (a full enumeration, a retried item) is named after the
+ * server that wrote it (docs/sync.md#conflicts). The value is
+ * "1;<size>;<mtime_ns>;<server name, %-encoded>": the size and last-write
+ * time the upload gave the object, so that an edit made in the share that
+ * kept the metadata (an SMB write, a local edit in place) is not taken for
+ * the writer's version.
+ */
+#define AFS__WRITER_KEY "afs_writer"
+#define AFS__WRITER_TAG_MAX 1024
+/* Encode; AFS_EINVAL if it does not fit in `cap`. */
+int afs__writer_tag(char *buf, size_t cap, uint64_t size, int64_t mtime_ns, const char *server);
+/* The writer's name into `name` if `tag` is well formed and vouches for an
+ * object of `size` bytes and last-write time `mtime_ns`; false otherwise. */
+bool afs__writer_tag_parse(const char *tag, uint64_t size, int64_t mtime_ns, char *name,
+                           size_t cap);
 
 /* At most this many conflict copies per file (afs-facts: 100). */
 #define AFS__CONFLICT_MAX 100

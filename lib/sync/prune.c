@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "../core/json.h"
+#include "../service/service_internal.h"
 #include "journal.h"
 #include "prune.h"
 #include "state.h"
@@ -288,6 +289,25 @@ int afs__journal_prune(afs_group *group, afs_storage *s, int64_t now_ns, int64_t
     target = head ? head : 1;
     if ((rc = afs_endpoint_list(group, &eps, &count)) != 0)
         return rc;
+    {
+        /* Groups joined before a second server of one name was refused
+         * (docs/sync.md#conflicts): found here, hourly, at no extra cost. */
+        const char *myname = NULL, *myid = NULL;
+        if (afs__service_server(group->svc, &myname, &myid) == 0) {
+            for (size_t i = 0; i < count; i++)
+                if (strcmp(eps[i].server_id, myid) != 0 &&
+                    afs__server_names_clash(eps[i].server_name, myname)) {
+                    afs__log(AFS_LOG_WARN, "sync group \"%s\": server endpoint %s of another "
+                             "server (id %s) is registered under this server's name \"%s\"; "
+                             "this server's conflict copies are named \"%s(%.8s)\" until one "
+                             "of the two is registered under another name", group->name,
+                             eps[i].path, eps[i].server_id, myname, myname, myid);
+                    out->name_clash = true;
+                    break;
+                }
+        }
+        afs_error_clear();
+    }
     for (size_t i = 0; i < count; i++) {
         char *path;
         pub p;
@@ -400,6 +420,8 @@ void afs__journal_maintain(afs_endpoint *ep, afs_storage *s, uint64_t cursor)
     }
     afs__state_set_int(db, KEY_STALE_S, (int64_t)limit);
     rc = afs__journal_prune(ep->group, s, now, (int64_t)limit * 1000000000LL, &res);
+    if (rc == 0 || res.name_clash)
+        afs__state_set_int(db, AFS__KEY_NAME_CLASH, res.name_clash ? 1 : 0);
     if (rc != 0)
         afs__log(AFS_LOG_WARN, "journal: pruning failed (%s); the next session of %s tries "
                  "again in an hour", afs_error_last(), ep->path);

@@ -26,6 +26,9 @@
 /* Endpoint state keys: when this endpoint last pruned, and the cursor then. */
 #define AFS__KEY_PRUNED_NS "journal_pruned_ns"
 #define AFS__KEY_PRUNED_AT "journal_pruned_cursor"
+/* Set by pruning when another server of this server's name is in the group:
+ * this server's conflict copies then carry "<name>(<its id's first 8>)". */
+#define AFS__KEY_NAME_CLASH "server_name_clash"
 
 /*
  * Publish `cursor` as endpoint `endpoint_id`'s, unless the share already
@@ -41,6 +44,8 @@ typedef struct afs__prune_result {
     uint64_t floor;   /* the floor after pruning (0: none) */
     uint64_t removed; /* batches removed */
     bool raised;      /* this call wrote the floor */
+    bool name_clash;  /* another server of this server's name has an endpoint in the
+                         group (one joined before such groups were refused) */
 } afs__prune_result;
 
 /*

@@ -365,6 +365,32 @@ static bool any_placeholder(afs__session *s)
     return false;
 }
 
+/*
+ * The endpoint's definition must still be in the share: another host may
+ * have removed it from the group (afs_group_remove_endpoint, for a server
+ * taken for gone). Then nothing is synced, so nothing of this server flows
+ * into a group that no longer lists it, and nothing is deleted. One stat.
+ */
+static int check_still_listed(afs_endpoint *ep, afs_storage *s)
+{
+    afs_storage_entry e;
+    char *path = afs__sprintf("%s/%s.json", AFS__ENDPOINT_DIR, ep->id);
+    int rc;
+
+    if (!path)
+        return AFS_ENOMEM;
+    rc = afs__storage_stat(s, path, &e, true);
+    if (rc == AFS_ENOTFOUND)
+        rc = afs__error_set(AFS_ENOTFOUND, "server endpoint %s is no longer in sync group "
+                            "\"%s\": its definition %s is gone from the share (another host "
+                            "removed it from the group, or the share lost its %s/); nothing was "
+                            "changed. Delete the endpoint here (afs_endpoint_delete; files "
+                            "stay) and create it again to sync this path", ep->path,
+                            ep->group->name, path, AFS_RESERVED_NAME);
+    free(path);
+    return rc;
+}
+
 static int progress_phase(const afs_sync_options *o, afs_sync_progress *p, uint32_t phase)
 {
     int rc;
@@ -388,6 +414,8 @@ int afs_endpoint_sync(afs_endpoint *endpoint, const afs_sync_options *opts,
     afs_db *db;
     const char *sname, *sid;
     int64_t cursor = 0, last_full = 0, initial_done = 0, joined = 0, interrupted = 0;
+    int64_t name_clash = 0;
+    char own_name[AFS_NAME_MAX + 16];
     uint32_t initial_mode = AFS_INITIAL_DOWNLOAD_DEFAULT;
     uint64_t new_cursor = 0, head = 0;
     bool full, gap = false, applying = false, state_damaged = false;
@@ -434,10 +462,15 @@ int afs_endpoint_sync(afs_endpoint *endpoint, const afs_sync_options *opts,
         (rc = afs__state_get_int(db, KEY_LAST_FULL, 0, &last_full)) != 0 ||
         (rc = afs__state_get_int(db, KEY_INITIAL_DONE, 0, &initial_done)) != 0 ||
         (rc = afs__state_get_int(db, "joined_existing", 0, &joined)) != 0 ||
-        (rc = afs__state_get_int(db, KEY_IN_PROGRESS, 0, &interrupted)) != 0) {
+        (rc = afs__state_get_int(db, KEY_IN_PROGRESS, 0, &interrupted)) != 0 ||
+        (rc = afs__state_get_int(db, AFS__KEY_NAME_CLASH, 0, &name_clash)) != 0) {
         state_damaged = rc == AFS_ECORRUPT;
         goto done;
     }
+    /* Before anything is scanned or changed; the result is kept as for any
+     * session that stops early. */
+    if ((rc = check_still_listed(endpoint, s.storage)) != 0)
+        goto done;
     s.authoritative = !initial_done &&
                       endpoint->opts.initial_sync == AFS_INITIAL_SYNC_AUTHORITATIVE_UPLOAD;
     s.ep = endpoint;
@@ -539,7 +572,15 @@ int afs_endpoint_sync(afs_endpoint *endpoint, const afs_sync_options *opts,
     /* Apply state: from here on effects happen and are recorded. */
     a.s = &s;
     a.db = db;
-    a.server_name = sname;
+    /* In a group joined before two servers of one name were refused, this
+     * server's conflict copies carry its id's start too (lib/sync/prune.c
+     * finds the clash). */
+    if (name_clash) {
+        snprintf(own_name, sizeof(own_name), "%s(%.8s)", sname, sid);
+        a.server_name = own_name;
+    } else {
+        a.server_name = sname;
+    }
     a.endpoint_id = endpoint->id;
     a.journal_seq = new_cursor;
     a.journal_read = new_cursor;

@@ -1,9 +1,11 @@
 /* Uploads and the transfer threads (lib/sync/transfer.h). */
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../core/internal.h"
+#include "names.h"
 #include "transfer.h"
 
 /* ---- one upload ---- */
@@ -52,6 +54,9 @@ int afs__upload_run(afs__upload *u)
 {
     afs_storage_put_options o = AFS_STORAGE_PUT_OPTIONS_INIT;
     struct up_src src;
+    char tag[AFS__WRITER_TAG_MAX + 1];
+    const char *tag_keys[1] = { AFS__WRITER_KEY };
+    const char *tag_values[1] = { tag };
     int rc;
 
     memset(&src, 0, sizeof(src));
@@ -75,7 +80,32 @@ int afs__upload_run(afs__upload *u)
     o.condition = u->cond;
     o.if_match = u->if_match;
     o.mtime_ns = u->before.mtime_ns;
+    if (u->writer && !(u->writer_off && __atomic_load_n(u->writer_off, __ATOMIC_RELAXED)) &&
+        afs__writer_tag(tag, sizeof(tag), u->before.size, u->before.mtime_ns, u->writer) == 0) {
+        o.meta_count = 1;
+        o.meta_keys = tag_keys;
+        o.meta_values = tag_values;
+    }
     rc = afs_storage_put(u->storage, u->cloud_rel, up_read, &src, u->before.size, &o, &u->out);
+    if (o.meta_count && (rc == AFS_ENOTSUP || rc == AFS_EINVAL)) {
+        /* The tag only names conflict copies: a storage without metadata
+         * (a local share on a file system without user xattrs) gets the
+         * upload without it, and once that works this endpoint stops
+         * sending it. */
+        char why[256];
+        snprintf(why, sizeof(why), "%s", afs_error_last());
+        afs_error_clear();
+        o.meta_count = 0;
+        o.meta_keys = o.meta_values = NULL;
+        afs__md5_init(&src.md5);
+        src.hashed = 0;
+        rc = afs_storage_put(u->storage, u->cloud_rel, up_read, &src, u->before.size, &o,
+                             &u->out);
+        if (rc == 0 && u->writer_off &&
+            !__atomic_exchange_n(u->writer_off, 1, __ATOMIC_RELAXED))
+            afs__log(AFS_LOG_INFO, "sync: the share keeps no writer tag (%s); conflict copies "
+                     "of versions the journal does not name are called -Cloud", why);
+    }
     afs__md5_final(&src.md5, u->md5);
     u->has_md5 = rc == 0 && src.hashed == u->before.size;
 done:

@@ -32,6 +32,8 @@ typedef struct afs__upload {
     bool expect;            /* the scan saw the file: its size and mtime must still hold */
     uint64_t expect_size;
     int64_t expect_mtime_ns;
+    const char *writer;     /* NULL, or the server name for the writer tag (names.h) */
+    int *writer_off;        /* shared: set once the storage refused the tag (atomic) */
     /* out */
     afs_fs_stat before;     /* the file as it was read */
     afs_storage_entry out;  /* the stored object (new etag) */

@@ -683,6 +683,50 @@ time.sleep(30)' "$T/state-a/recall-host.lock" >"$T/lock.out" &
     grep -q "warning: no recall host is active" "$T/err" || fail "no warning once the host died"
 }
 
+# A server whose state directory is lost leaves its endpoint in the group,
+# and "group delete" refused for good. Now another server removes it by id
+# (--force), no file is deleted, and the group can be deleted; if the
+# server was alive after all, its sync stops with a way back.
+test_cli__endpoint_of_a_gone_server_is_removed() {
+    mkdir -p "$T/central"
+    echo "kept" >"$T/central/kept.txt"
+    two_servers
+    expect 0 central --json endpoint list --group Projects
+    bid=$(json '[e["id"] for e in j["server_endpoints"] if e["server_name"] == "BranchServer"][0]')
+    expect 0 central endpoint list --group Projects
+    grep -q "id $bid" "$T/out" || fail "endpoint ids not listed: $(cat "$T/out")"
+    expect 2 central endpoint remove --group Projects "$bid"
+    grep -q -- "--force" "$T/err" || fail "no --force asked for: $(cat "$T/err")"
+    expect 0 central endpoint remove --group Projects --force "$bid"
+    grep -q "BranchServer" "$T/out" || fail "report: $(cat "$T/out")"
+    expect 6 central endpoint remove --group Projects --force "$bid"
+    file_is "$T/share/kept.txt" "kept"
+    file_is "$T/branch/kept.txt" "kept"
+    # The branch was not gone after all: it stops, changes nothing, says how back.
+    echo "new" >"$T/branch/new.txt"
+    expect 6 branch sync
+    grep -q "afs endpoint delete" "$T/err" || fail "no way back named: $(cat "$T/err")"
+    [[ -e $T/share/new.txt ]] && fail "a removed endpoint uploaded"
+    expect 0 branch endpoint delete --group Projects
+    expect 0 branch endpoint create --group Projects "$T/branch"
+    expect 0 branch sync
+    file_is "$T/share/new.txt" "new"
+    expect 0 branch endpoint delete --group Projects
+    expect 0 central endpoint delete --group Projects
+    expect 0 central group delete Projects
+}
+
+# Two servers of one name in a group made conflict copies nobody could tell
+# apart; the second is now refused, with what to do.
+test_cli__second_server_of_the_same_name_is_refused() {
+    two_servers
+    mkdir -p "$T/twin"
+    expect 0 twin server register BranchServer
+    expect 0 twin group join "$T/share"
+    expect 1 twin endpoint create --group Projects "$T/twin"
+    grep -q "register this server under" "$T/err" || fail "hint: $(cat "$T/err")"
+}
+
 # ---- driver ----
 
 cases=("$@")

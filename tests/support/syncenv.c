@@ -360,3 +360,30 @@ void afs_test_two_servers_through_share(afs_test_env *env)
     afs_storage_free(share);
 }
 
+
+void afs_test_conflict_copy_names_its_writer(afs_test_env *env)
+{
+    afs_test_server *a = afs_test_env_server(env, "ServerA");
+    afs_test_server *b = afs_test_env_server(env, "ServerB");
+    afs_storage_entry st;
+
+    afs_test_put(a->data, "x.txt", "v1");
+    afs_test_env_join(env, a, NULL);
+    afs_test_sync(a);
+    afs_test_env_join(env, b, NULL);
+    afs_test_sync(b);
+    afs_test_put(a->data, "x.txt", "A's edit, older");
+    afs_test_set_mtime(a->data, "x.txt", 1600000000);
+    afs_test_sync(a);
+    afs_test_put(b->data, "x.txt", "B's edit, newer");
+    afs_test_set_mtime(b->data, "x.txt", 1700000000);
+    afs_test_sync_expect(b, AFS_SYNC_FULL_CLOUD_SCAN, 0);
+    assert_int_equal(b->last.conflicts, 1);
+    afs_test_assert_file(b->data, "x.txt", "B's edit, newer");
+    afs_test_assert_file(b->data, "x-ServerA.txt", "A's edit, older");
+    afs_test_assert_file(b->data, "x-Cloud.txt", NULL);
+    AFS_ASSERT_OK(afs_storage_stat(afs_group_storage(b->group), "x-ServerA.txt", &st));
+    assert_int_equal(st.size, 15);
+    afs_test_sync(a);
+    afs_test_assert_same_tree(a->data, b->data);
+}

@@ -90,4 +90,10 @@ void afs_test_write_pattern(const char *dir, const char *rel, size_t size, unsig
  * ways; then nothing moves. Fails the test on any difference. */
 void afs_test_two_servers_through_share(afs_test_env *env);
 
+/* ServerA uploads an older edit of x.txt; ServerB, with a newer edit,
+ * learns A's version by a full enumeration: the share's copy must be
+ * "x-ServerA.txt" (the writer tag), not "x-Cloud.txt". Through the share
+ * of env->share_uri (or env->share). */
+void afs_test_conflict_copy_names_its_writer(afs_test_env *env);
+
 #endif

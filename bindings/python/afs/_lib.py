@@ -275,6 +275,7 @@ _fn("afs_endpoint_create", c_int, POINTER(c_void_p), c_void_p, c_char_p,
 _fn("afs_endpoint_open", c_int, POINTER(c_void_p), c_void_p)
 _fn("afs_endpoint_close", None, c_void_p)
 _fn("afs_endpoint_delete", c_int, c_void_p)
+_fn("afs_group_remove_endpoint", c_int, c_void_p, c_char_p)
 _fn("afs_endpoint_list", c_int, c_void_p, POINTER(POINTER(EndpointInfoC)), POINTER(c_size_t))
 _fn("afs_endpoint_info_free", None, POINTER(EndpointInfoC), c_size_t)
 _fn("afs_endpoint_path", c_char_p, c_void_p)

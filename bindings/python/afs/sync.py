@@ -451,6 +451,20 @@ class SyncGroup(Owner):
         """:meth:`ServerEndpoint.delete` in this group."""
         ServerEndpoint.delete(self)
 
+    def remove_endpoint(self, endpoint_id: str) -> None:
+        """Remove another server's endpoint from this group by its id (from
+        :meth:`endpoints`), for a server that is gone (its state directory
+        lost): its definition, published journal cursor and claim leave the
+        share, so that the group can be deleted. No file is deleted anywhere.
+        If that server is alive after all, its next sync raises NotFoundError
+        and changes nothing, until it deletes its endpoint (files stay) and
+        creates it again. InvalidArgumentError for this server's own endpoint
+        (use :meth:`delete_endpoint`) or a malformed id; NotFoundError if the
+        group has no such endpoint; BusyError if its definition changed
+        meanwhile (its server is alive)."""
+        with self._h.use() as g:
+            checked(_lib.lib.afs_group_remove_endpoint(g, _lib.encode(endpoint_id)))
+
 
 # ---- server endpoints ----
 

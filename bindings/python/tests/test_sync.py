@@ -315,3 +315,50 @@ def test_sync__journal_stale_limit_is_a_group_setting(env):
     assert gb.journal_stale_limit_s == 7 * 24 * 3600
     ga.journal_stale_limit_s = 0  # the default again
     assert gb.journal_stale_limit_s == 30 * 24 * 3600
+
+
+def test_sync__endpoint_of_a_gone_server_is_removed_and_nothing_is_deleted(env):
+    a = env.server("ServerA")
+    b = env.server("ServerB")
+    put(a.data, "kept.txt", "kept")
+    a.join()
+    a.sync()
+    b.join()
+    b.sync()
+    b_id = b.endpoint.id
+    b.endpoint.close()
+    b.group.close()  # ServerB's process is gone
+
+    with pytest.raises(afs.InvalidArgumentError):
+        a.group.remove_endpoint(a.endpoint.id)  # its own: delete_endpoint
+    with pytest.raises(afs.NotFoundError):
+        a.group.remove_endpoint("0123abcd-0000-0000-0000-000000000000")
+    a.group.remove_endpoint(b_id)
+    assert [e.server_name for e in a.group.endpoints()] == ["ServerA"]
+    assert get(env.share, "kept.txt") == "kept" and get(b.data, "kept.txt") == "kept"
+
+    # ServerB was alive after all: its sync stops and changes nothing.
+    b.group = b.service.open_group("group1")
+    b.endpoint = b.group.open_endpoint()
+    put(b.data, "new.txt", "new")
+    with pytest.raises(afs.NotFoundError, match="no longer in sync group"):
+        b.sync()
+    assert get(env.share, "new.txt") is None
+    b.group.delete_endpoint()
+    b.endpoint = b.group.create_endpoint(b.data)
+    b.sync()
+    assert get(env.share, "new.txt") == "new"
+
+
+def test_sync__second_server_of_the_same_name_is_refused(env):
+    a = env.server("Branch")
+    a.join()
+    twin = env.server("Twin")
+    twin.service.close()
+    twin.service = afs.Service.open(env.root / "twin2-state")
+    twin.service.register("BRANCH")  # equal but for case
+    group = twin.service.join_group(env.share)
+    with pytest.raises(afs.ExistsError, match="register this server under another name"):
+        group.create_endpoint(twin.data)
+    assert len(group.endpoints()) == 1
+    group.close()
