@@ -127,8 +127,14 @@ struct afs__xfer {
     bool waiting;
     bool stop;
     unsigned int nthreads;
+    unsigned int maxthreads;
     pthread_t *threads;
 };
+
+/* Threads started with the pool; the rest start one per job submitted, so
+ * that the first uploads run while the others start (128 threads took
+ * 3-4 ms to start, before the first upload began). */
+#define XFER_FIRST_THREADS 4
 
 static void *worker(void *arg)
 {
@@ -182,7 +188,8 @@ int afs__xfer_start(afs__xfer **out, unsigned int threads)
         rc = AFS_ENOMEM;
         goto done;
     }
-    for (; x->nthreads < threads; x->nthreads++) {
+    x->maxthreads = threads;
+    for (; x->nthreads < threads && x->nthreads < XFER_FIRST_THREADS; x->nthreads++) {
         int err = pthread_create(&x->threads[x->nthreads], NULL, worker, x);
         if (err != 0) {
             if (x->nthreads == 0)
@@ -213,6 +220,13 @@ void afs__xfer_submit(afs__xfer *x, afs__xfer_job *job)
     x->pending++;
     pthread_cond_signal(&x->work);
     pthread_mutex_unlock(&x->lock);
+    /* Only the session thread submits and stops: nthreads is its own. */
+    if (x->nthreads < x->maxthreads) {
+        if (pthread_create(&x->threads[x->nthreads], NULL, worker, x) == 0)
+            x->nthreads++;
+        else
+            x->maxthreads = x->nthreads; /* none to be had: run with those there are */
+    }
 }
 
 size_t afs__xfer_pending(const afs__xfer *x)
