@@ -246,14 +246,14 @@ static void test_endpoint_rules__initial_options_by_phase(void **state)
 
     /* Both hosts see both endpoints, with their options, oldest first. */
     {
-        afs_endpoint_info *list;
+        afs_endpoint_info **list;
         size_t n;
         AFS_ASSERT_OK(afs_endpoint_list(ga, &list, &n));
         assert_int_equal(n, 2);
-        assert_string_equal(list[0].server_name, "srvA");
-        assert_int_equal(list[0].options.initial_sync, AFS_INITIAL_SYNC_AUTHORITATIVE_UPLOAD);
-        assert_string_equal(list[1].server_name, "srvB");
-        assert_int_equal(list[1].options.safety_delete_percent, 80);
+        assert_string_equal(list[0]->server_name, "srvA");
+        assert_int_equal(list[0]->options->initial_sync, AFS_INITIAL_SYNC_AUTHORITATIVE_UPLOAD);
+        assert_string_equal(list[1]->server_name, "srvB");
+        assert_int_equal(list[1]->options->safety_delete_percent, 80);
         afs_endpoint_info_free(list, n);
     }
     afs_endpoint_close(epa);

@@ -251,7 +251,7 @@ static void test_sync__never_synced_and_invalid_names(void **state)
 {
     afs_test_env *env = *state;
     afs_test_server *a = afs_test_env_server(env, "ServerA");
-    afs_item_error *errs = NULL;
+    afs_item_error **errs = NULL;
     size_t nerr = 0;
     char *target, *link_path, *hard;
 
@@ -279,17 +279,17 @@ static void test_sync__never_synced_and_invalid_names(void **state)
 
     AFS_ASSERT_OK(afs_endpoint_errors(a->ep, &errs, &nerr));
     assert_int_equal(nerr, 1);
-    assert_string_equal(errs[0].path, "bad:name.txt");
-    assert_int_equal(errs[0].code, AFS_EINVALIDNAME);
-    assert_int_equal(errs[0].persistent, 1);
-    assert_non_null(strstr(errs[0].message, ":"));
+    assert_string_equal(errs[0]->path, "bad:name.txt");
+    assert_int_equal(errs[0]->code, AFS_EINVALIDNAME);
+    assert_int_equal(errs[0]->persistent, 1);
+    assert_non_null(strstr(errs[0]->message, ":"));
     afs_item_errors_free(errs, nerr);
 
     /* The error is kept and counted across sessions until it is fixed. */
     afs_test_sync(a);
     AFS_ASSERT_OK(afs_endpoint_errors(a->ep, &errs, &nerr));
     assert_int_equal(nerr, 1);
-    assert_int_equal(errs[0].count, 2);
+    assert_int_equal(errs[0]->count, 2);
     afs_item_errors_free(errs, nerr);
     {
         char *bad = afs_test_path(a->data, "bad:name.txt");
@@ -456,7 +456,7 @@ static void test_sync__conflict_copies_stop_at_100(void **state)
 {
     afs_test_env *env = *state;
     afs_test_server *a = afs_test_env_server(env, "ServerA");
-    afs_item_error *errs = NULL;
+    afs_item_error **errs = NULL;
     size_t nerr = 0;
     char rel[64];
 
@@ -478,9 +478,9 @@ static void test_sync__conflict_copies_stop_at_100(void **state)
     assert_int_equal(a->last.conflicts, 0);
     AFS_ASSERT_OK(afs_endpoint_errors(a->ep, &errs, &nerr));
     assert_int_equal(nerr, 1);
-    assert_string_equal(errs[0].path, "r.txt");
-    assert_int_equal(errs[0].code, AFS_ECONFLICT_LIMIT);
-    assert_non_null(strstr(errs[0].message, "conflict name exists"));
+    assert_string_equal(errs[0]->path, "r.txt");
+    assert_int_equal(errs[0]->code, AFS_ECONFLICT_LIMIT);
+    assert_non_null(strstr(errs[0]->message, "conflict name exists"));
     afs_item_errors_free(errs, nerr);
     /* Nothing was lost: each side still has its own version. */
     afs_test_assert_file(a->data, "r.txt", "server edit, older");

@@ -959,7 +959,7 @@ static void test_tier__tree_recall_with_threads_brings_everything_back(void **st
     afs_recall_options ro = AFS_RECALL_OPTIONS_INIT;
     afs_recall_result rr = AFS_RECALL_RESULT_INIT;
     afs_heat_list_options lo = AFS_HEAT_LIST_OPTIONS_INIT;
-    afs_heat_entry *list;
+    afs_heat_entry **list;
     size_t n;
     char name[48];
     (void)state;
@@ -976,10 +976,10 @@ static void test_tier__tree_recall_with_threads_brings_everything_back(void **st
     lo.limit = 0;
     AFS_ASSERT_OK(afs_heat_list(e->svc, e->data[0], &lo, &list, &n));
     assert_int_equal(n, 24);
-    assert_non_null(strstr(list[0].path, "f23.bin"));
-    assert_non_null(strstr(list[23].path, "f00.bin"));
+    assert_non_null(strstr(list[0]->path, "f23.bin"));
+    assert_non_null(strstr(list[23]->path, "f00.bin"));
     for (size_t i = 1; i < n; i++)
-        assert_true(list[i - 1].position_ns >= list[i].position_ns);
+        assert_true(list[i - 1]->position_ns >= list[i]->position_ns);
     afs_heat_entries_free(list, n);
     ro.threads = 8;
     AFS_ASSERT_OK(afs_tier_recall(e->ep[0], "proj", &ro, &rr));
@@ -1029,7 +1029,7 @@ static void test_tier__free_space_policy_overrides_60_days_down_to_45(void **sta
     afs_endpoint_options o = tiering(20, 60);
     afs_tier_result r;
     afs_heat_list_options lo = AFS_HEAT_LIST_OPTIONS_INIT;
-    afs_heat_entry *list;
+    afs_heat_entry **list;
     size_t n;
     char name[32];
     (void)state;
@@ -1054,14 +1054,14 @@ static void test_tier__free_space_policy_overrides_60_days_down_to_45(void **sta
     lo.limit = 0;
     AFS_ASSERT_OK(afs_heat_list(e->svc, e->vol, &lo, &list, &n));
     assert_int_equal(n, 10);
-    assert_non_null(strstr(list[0].path, "age88.bin")); /* oldest first */
+    assert_non_null(strstr(list[0]->path, "age88.bin")); /* oldest first */
     afs_heat_entries_free(list, n);
     lo.order = AFS_HEAT_SPACE_POLICY;
     lo.limit = 3;
     AFS_ASSERT_OK(afs_heat_list(e->svc, e->vol, &lo, &list, &n));
     assert_int_equal(n, 3);
-    assert_non_null(strstr(list[0].path, "age88.bin")); /* coolest first */
-    assert_non_null(strstr(list[2].path, "age82.bin"));
+    assert_non_null(strstr(list[0]->path, "age88.bin")); /* coolest first */
+    assert_non_null(strstr(list[2]->path, "age82.bin"));
     afs_heat_entries_free(list, n);
 
     run_pass(e->ep[0], &r);
@@ -1167,7 +1167,7 @@ static void test_tier__accesses_keep_files_hot_and_frequency_breaks_ties(void **
     afs_endpoint_options o = tiering(55, 0);
     afs_tier_result r;
     afs_heat_list_options lo = AFS_HEAT_LIST_OPTIONS_INIT;
-    afs_heat_entry *list;
+    afs_heat_entry **list;
     size_t n;
     int64_t now = (int64_t)time(NULL) * 1000000000LL;
     (void)state;
@@ -1201,16 +1201,16 @@ static void test_tier__accesses_keep_files_hot_and_frequency_breaks_ties(void **
     lo.limit = 0;
     AFS_ASSERT_OK(afs_heat_list(e->svc, e->vol, &lo, &list, &n));
     assert_int_equal(n, 4);
-    assert_non_null(strstr(list[0].path, "untouched.bin"));  /* written 100 days ago */
-    assert_non_null(strstr(list[1].path, "read-once.bin"));  /* day -50, one access */
-    assert_non_null(strstr(list[2].path, "read-often.bin")); /* day -50, five accesses */
-    assert_non_null(strstr(list[3].path, "read-yesterday.bin"));
-    assert_int_equal(list[2].access_count, 5);
-    assert_int_equal(list[0].access_count, 0);
+    assert_non_null(strstr(list[0]->path, "untouched.bin"));  /* written 100 days ago */
+    assert_non_null(strstr(list[1]->path, "read-once.bin"));  /* day -50, one access */
+    assert_non_null(strstr(list[2]->path, "read-often.bin")); /* day -50, five accesses */
+    assert_non_null(strstr(list[3]->path, "read-yesterday.bin"));
+    assert_int_equal(list[2]->access_count, 5);
+    assert_int_equal(list[0]->access_count, 0);
     afs_heat_entries_free(list, n);
     lo.order = AFS_HEAT_LAST_ACCESS;
     AFS_ASSERT_OK(afs_heat_list(e->svc, e->vol, &lo, &list, &n));
-    assert_non_null(strstr(list[0].path, "read-yesterday.bin"));
+    assert_non_null(strstr(list[0]->path, "read-yesterday.bin"));
     afs_heat_entries_free(list, n);
     /* 55% free of 10 MiB: two files must go, the two coolest. */
     run_pass(e->ep[0], &r);
@@ -1333,7 +1333,7 @@ static void test_tier__scan_contributions_feed_the_heat_store(void **state)
     afs__tier_scan *scan;
     afs_fs_stat st;
     afs_heat_list_options lo = AFS_HEAT_LIST_OPTIONS_INIT;
-    afs_heat_entry *list;
+    afs_heat_entry **list;
     afs_tier_stats s;
     size_t n;
     char *abs;
@@ -1365,7 +1365,7 @@ static void test_tier__scan_contributions_feed_the_heat_store(void **state)
     AFS_ASSERT_OK(afs__tier_heat_forget(e->ep[0], "a.bin"));
     AFS_ASSERT_OK(afs_heat_list(e->svc, e->data[0], &lo, &list, &n));
     assert_int_equal(n, 1);
-    assert_non_null(strstr(list[0].path, "c.bin"));
+    assert_non_null(strstr(list[0]->path, "c.bin"));
     afs_heat_entries_free(list, n);
     memset(&s, 0, sizeof(s));
     s.version = AFS_TIER_STATS_VERSION;

@@ -237,7 +237,7 @@ int cli_endpoint_create(cli_ctx *ctx, const cli_args *args)
     afs_endpoint_options o;
     afs_group *g = NULL;
     afs_endpoint *ep = NULL;
-    afs_endpoint_info *eps = NULL;
+    afs_endpoint_info **eps = NULL;
     char *name = NULL, what[1024];
     size_t n = 0;
     int rc;

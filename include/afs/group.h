@@ -177,22 +177,44 @@ AFS_EXTERN void afs_endpoint_close(afs_endpoint *endpoint);
  */
 AFS_EXTERN int afs_endpoint_delete(afs_group *group);
 
-/* One server endpoint of a group, as every host sees it. */
+/*
+ * One server endpoint of a group, as every host sees it: a row of
+ * afs_endpoint_list(). The library allocates each row on its own and hands
+ * out pointers to them, so a later version can append fields without moving
+ * a field an older program reads (docs/api-conventions.md#structs-the-library-returns).
+ * Read a field added in version N only when `version` >= N.
+ */
+#define AFS_ENDPOINT_INFO_VERSION 1
 typedef struct afs_endpoint_info {
+    unsigned int version; /* set by the library: the AFS_ENDPOINT_INFO_VERSION it was built with */
     char *id;
     char *server_name;
     char *server_id;
     char *path;
     int64_t created_ns;
-    afs_endpoint_options options; /* exclude patterns are not included */
+    /* The endpoint's options as its definition in the share holds them,
+     * exclude patterns included; never NULL. `options->version` is the
+     * AFS_ENDPOINT_OPTIONS_VERSION of the library (read a field of a later
+     * version only when it is at least that version). Owned by the list. */
+    const afs_endpoint_options *options;
+    /* version 1 ends here */
 } afs_endpoint_info;
 
 /*
- * All server endpoints of `group` (from the share), oldest first. Free with
- * afs_endpoint_info_free(). Errors: storage errors, AFS_ECORRUPT.
+ * All server endpoints of `group` (from the share), oldest first. On success
+ * *out is an array of *count pointers to rows (NULL when there are none);
+ * index it as (*out)[i]->field, never as an array of structs. The list owns
+ * everything it reaches (rows, strings, options, exclude patterns): free it
+ * with afs_endpoint_info_free(*out, *count) and keep no pointer into it
+ * afterwards. A damaged or vanishing endpoint definition is skipped with a
+ * warning in the log. On failure *out is NULL and *count 0.
+ * Errors: AFS_EINVAL, AFS_ENOMEM, storage errors.
  */
-AFS_EXTERN int afs_endpoint_list(afs_group *group, afs_endpoint_info **out, size_t *count);
-AFS_EXTERN void afs_endpoint_info_free(afs_endpoint_info *list, size_t count);
+AFS_EXTERN int afs_endpoint_list(afs_group *group, afs_endpoint_info ***out, size_t *count);
+
+/* Free a list from afs_endpoint_list(): each row, all it points to, and the
+ * array of pointers. NULL is ignored. */
+AFS_EXTERN void afs_endpoint_info_free(afs_endpoint_info **list, size_t count);
 
 /* The endpoint's local path and id, owned by the handle. */
 AFS_EXTERN const char *afs_endpoint_path(const afs_endpoint *endpoint);

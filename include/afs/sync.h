@@ -140,8 +140,15 @@ AFS_EXTERN int afs_endpoint_provisioning(afs_endpoint *endpoint, afs_provisionin
 /* The result of the endpoint's last finished session. Errors: AFS_ENOTFOUND (none yet). */
 AFS_EXTERN int afs_endpoint_last_result(afs_endpoint *endpoint, afs_sync_result *out);
 
-/* One item that failed to sync, as kept between sessions. */
+/*
+ * One item that failed to sync, as kept between sessions: a row of
+ * afs_endpoint_errors(), allocated on its own so that later versions can
+ * append fields (docs/api-conventions.md#structs-the-library-returns). Read
+ * a field added in version N only when `version` >= N.
+ */
+#define AFS_ITEM_ERROR_VERSION 1
 typedef struct afs_item_error {
+    unsigned int version; /* set by the library: the AFS_ITEM_ERROR_VERSION it was built with */
     char *path;          /* relative to the endpoint */
     int code;            /* afs_error_code */
     char *message;
@@ -149,11 +156,21 @@ typedef struct afs_item_error {
     uint32_t persistent; /* 1 if retrying cannot help until something changes */
     int64_t first_ns;
     int64_t last_ns;
+    /* version 1 ends here */
 } afs_item_error;
 
-/* The endpoint's current per-item errors. Free with afs_item_errors_free(). */
-AFS_EXTERN int afs_endpoint_errors(afs_endpoint *endpoint, afs_item_error **out, size_t *count);
-AFS_EXTERN void afs_item_errors_free(afs_item_error *list, size_t count);
+/*
+ * The endpoint's current per-item errors, sorted by path. On success *out is
+ * an array of *count pointers to rows (NULL when there are none); index it
+ * as (*out)[i]->field. The list owns the rows and their strings: free it
+ * with afs_item_errors_free(*out, *count). On failure *out is NULL and
+ * *count 0. Errors: AFS_EINVAL, AFS_ENOMEM, state database errors.
+ */
+AFS_EXTERN int afs_endpoint_errors(afs_endpoint *endpoint, afs_item_error ***out, size_t *count);
+
+/* Free a list from afs_endpoint_errors(): each row, its strings, and the
+ * array of pointers. NULL is ignored. */
+AFS_EXTERN void afs_item_errors_free(afs_item_error **list, size_t count);
 
 AFS_END_DECL
 

@@ -228,8 +228,15 @@ typedef enum afs_heat_order {
     AFS_HEAT_RECALL = 4        /* placeholders in the order a bulk recall brings them back */
 } afs_heat_order;
 
-/* One row of the heat store report. */
+/*
+ * One row of the heat store report (afs_heat_list()), allocated on its own
+ * so that later versions can append fields
+ * (docs/api-conventions.md#structs-the-library-returns). Read a field added
+ * in version N only when `version` >= N.
+ */
+#define AFS_HEAT_ENTRY_VERSION 1
 typedef struct afs_heat_entry {
+    unsigned int version;  /* set by the library: the AFS_HEAT_ENTRY_VERSION it was built with */
     char *path;            /* absolute local path */
     char *endpoint_id;
     uint32_t state;        /* afs_tier_state, as last seen */
@@ -241,6 +248,7 @@ typedef struct afs_heat_entry {
     int64_t mtime_ns;
     int64_t btime_ns;      /* 0: unknown */
     int64_t position_ns;   /* MAX(last access, last write, created) */
+    /* version 1 ends here */
 } afs_heat_entry;
 
 typedef struct afs_heat_list_options {
@@ -264,15 +272,20 @@ AFS_EXTERN int afs_heat_list_options_init(afs_heat_list_options *opts, unsigned 
  * not the volume needs space now (the pass stops once its target is met);
  * it honours pins, exclusions and minimum sizes but not cloud
  * confirmation, which the pass checks per file. `opts` NULL: the defaults
- * (space policy order, 100 rows). Free with afs_heat_entries_free().
- * Errors: AFS_EINVAL, AFS_EVERSION, filesystem and heat store errors.
+ * (space policy order, 100 rows). On success *out is an array of *count
+ * pointers to rows (NULL when there are none); index it as (*out)[i]->field.
+ * The list owns the rows and their strings: free it with
+ * afs_heat_entries_free(*out, *count). On failure *out is NULL and *count 0.
+ * Errors: AFS_EINVAL, AFS_EVERSION, AFS_ENOMEM, filesystem and heat store
+ * errors.
  */
 AFS_EXTERN int afs_heat_list(afs_service *svc, const char *volume_path,
-                             const afs_heat_list_options *opts, afs_heat_entry **out,
+                             const afs_heat_list_options *opts, afs_heat_entry ***out,
                              size_t *count);
 
-/* Free a list from afs_heat_list(): its strings and the array. NULL is ignored. */
-AFS_EXTERN void afs_heat_entries_free(afs_heat_entry *list, size_t count);
+/* Free a list from afs_heat_list(): each row, its strings, and the array of
+ * pointers. NULL is ignored. */
+AFS_EXTERN void afs_heat_entries_free(afs_heat_entry **list, size_t count);
 
 /* ---- recall ------------------------------------------------------------ */
 

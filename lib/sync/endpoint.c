@@ -164,21 +164,36 @@ static void free_strings(char **s)
     free(s);
 }
 
-static void endpoint_info_clear(afs_endpoint_info *e)
+/*
+ * A row of afs_endpoint_list() with what it owns: the caller sees `info`
+ * (first, so the row's address is the struct's) and reaches the options
+ * through info.options.
+ */
+typedef struct listed_endpoint {
+    afs_endpoint_info info;
+    afs_endpoint_options options;
+    char **exclude; /* NULL-terminated; options.exclude points here */
+} listed_endpoint;
+
+static void listed_endpoint_free(afs_endpoint_info *info)
 {
-    free(e->id);
-    free(e->server_name);
-    free(e->server_id);
-    free(e->path);
-    memset(e, 0, sizeof(*e));
+    listed_endpoint *e = (listed_endpoint *)info;
+    if (!e)
+        return;
+    free(e->info.id);
+    free(e->info.server_name);
+    free(e->info.server_id);
+    free(e->info.path);
+    free_strings(e->exclude);
+    free(e);
 }
 
-void afs_endpoint_info_free(afs_endpoint_info *list, size_t count)
+void afs_endpoint_info_free(afs_endpoint_info **list, size_t count)
 {
     if (!list)
         return;
     for (size_t i = 0; i < count; i++)
-        endpoint_info_clear(&list[i]);
+        listed_endpoint_free(list[i]);
     free(list);
 }
 
@@ -209,13 +224,15 @@ static int collect_doc(const afs_storage_entry *e, void *payload)
     return 0;
 }
 
-static int parse_endpoint_doc(const char *doc, size_t len, const char *what, afs_endpoint_info *e)
+static int parse_endpoint_doc(const char *doc, size_t len, const char *what,
+                              afs_endpoint_info **out)
 {
     yajl_val v;
     const char *id, *sid, *sname, *path;
-    char **ex = NULL;
+    listed_endpoint *e;
     int64_t created = 0;
     int rc = afs__json_parse(doc, len, what, &v);
+    *out = NULL;
     if (rc != 0)
         return rc;
     id = afs__json_get_str(v, "id");
@@ -227,44 +244,52 @@ static int parse_endpoint_doc(const char *doc, size_t len, const char *what, afs
         yajl_tree_free(v);
         return afs__error_set(AFS_ECORRUPT, "%s: missing id, server or path", what);
     }
-    memset(e, 0, sizeof(*e));
-    e->id = afs__strdup(id);
-    e->server_id = afs__strdup(sid);
-    e->server_name = afs__strdup(sname);
-    e->path = afs__strdup(path);
-    e->created_ns = created;
-    rc = options_from_json(afs__json_get_obj(v, "options"), &e->options, &ex);
-    free_strings(ex);
-    e->options.exclude = NULL;
-    e->options.exclude_count = 0;
+    if (!(e = afs__calloc(1, sizeof(*e)))) {
+        yajl_tree_free(v);
+        return AFS_ENOMEM;
+    }
+    e->info.version = AFS_ENDPOINT_INFO_VERSION;
+    e->info.id = afs__strdup(id);
+    e->info.server_id = afs__strdup(sid);
+    e->info.server_name = afs__strdup(sname);
+    e->info.path = afs__strdup(path);
+    e->info.created_ns = created;
+    e->info.options = &e->options;
+    rc = options_from_json(afs__json_get_obj(v, "options"), &e->options, &e->exclude);
     yajl_tree_free(v);
-    if (rc == 0 && (!e->id || !e->server_id || !e->server_name || !e->path))
+    if (rc == 0 && (!e->info.id || !e->info.server_id || !e->info.server_name || !e->info.path))
         rc = AFS_ENOMEM;
-    if (rc != 0)
-        endpoint_info_clear(e);
-    return rc;
+    if (rc != 0) {
+        listed_endpoint_free(&e->info);
+        return rc;
+    }
+    *out = &e->info;
+    return 0;
 }
 
 static int cmp_created(const void *a, const void *b)
 {
-    const afs_endpoint_info *x = a, *y = b;
+    const afs_endpoint_info *x = *(const afs_endpoint_info *const *)a;
+    const afs_endpoint_info *y = *(const afs_endpoint_info *const *)b;
     if (x->created_ns != y->created_ns)
         return x->created_ns < y->created_ns ? -1 : 1;
     return strcmp(x->id, y->id);
 }
 
-int afs_endpoint_list(afs_group *group, afs_endpoint_info **out, size_t *count)
+int afs_endpoint_list(afs_group *group, afs_endpoint_info ***out, size_t *count)
 {
     struct doc_names d = { NULL, 0, 0, 0 };
     char marker[AFS_STORAGE_MARKER_MAX], next[AFS_STORAGE_MARKER_MAX];
-    afs_endpoint_info *list = NULL;
+    afs_endpoint_info **list = NULL;
     size_t n = 0;
     int rc = 0;
 
+    if (out)
+        *out = NULL;
+    if (count)
+        *count = 0;
     if (!group || !out || !count)
         return afs__error_set(AFS_EINVAL, "afs_endpoint_list: group, out and count are required");
-    *out = NULL;
-    *count = 0;
     marker[0] = '\0';
     do {
         rc = afs__storage_list(group->storage, AFS__ENDPOINT_DIR, marker, collect_doc, &d, next,
@@ -278,6 +303,8 @@ int afs_endpoint_list(afs_group *group, afs_endpoint_info **out, size_t *count)
             rc = d.rc;
         memcpy(marker, next, sizeof(marker));
     } while (rc == 0 && next[0]);
+    /* An array of pointers, never of structs: the caller indexes it with
+     * its own sizeof (docs/api-conventions.md#structs-the-library-returns). */
     if (rc == 0 && d.count && !(list = afs__calloc(d.count, sizeof(*list))))
         rc = AFS_ENOMEM;
     for (size_t i = 0; rc == 0 && i < d.count; i++) {
@@ -309,8 +336,12 @@ int afs_endpoint_list(afs_group *group, afs_endpoint_info **out, size_t *count)
         afs_endpoint_info_free(list, n);
         return rc;
     }
-    if (n > 1)
+    if (n == 0) {
+        free(list);
+        list = NULL;
+    } else if (n > 1) {
         qsort(list, n, sizeof(*list), cmp_created);
+    }
     *out = list;
     *count = n;
     return 0;
@@ -492,7 +523,7 @@ int afs_endpoint_create(afs_endpoint **out, afs_group *group, const char *path,
                         const afs_endpoint_options *opts)
 {
     afs_endpoint_options o;
-    afs_endpoint_info *others = NULL;
+    afs_endpoint_info **others = NULL;
     size_t nothers = 0, nlocal = 0;
     afs_fs_volume vol;
     const afs_fs_ops *ops;
@@ -550,10 +581,10 @@ int afs_endpoint_create(afs_endpoint **out, afs_group *group, const char *path,
     if ((rc = afs_endpoint_list(group, &others, &nothers)) != 0)
         goto done;
     for (size_t i = 0; i < nothers; i++)
-        if (strcmp(others[i].server_id, sid) == 0) {
+        if (strcmp(others[i]->server_id, sid) == 0) {
             rc = afs__error_set(AFS_EONE_PER_SERVER, "server \"%s\" already has the endpoint %s "
                                 "in sync group \"%s\"; a group holds one endpoint per "
-                                "registered server", sname, others[i].path, group->name);
+                                "registered server", sname, others[i]->path, group->name);
             goto done;
         }
     if (nothers >= MAX_ENDPOINTS_PER_GROUP) {

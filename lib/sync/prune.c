@@ -268,7 +268,7 @@ static int remove_below(afs_storage *s, uint64_t floor, uint64_t *removed)
 int afs__journal_prune(afs_group *group, afs_storage *s, int64_t now_ns, int64_t stale_ns,
                        afs__prune_result *out)
 {
-    afs_endpoint_info *eps = NULL;
+    afs_endpoint_info **eps = NULL;
     size_t count = 0;
     afs__jfloor f;
     uint64_t head = 0, cur, target, floor = 0;
@@ -291,13 +291,13 @@ int afs__journal_prune(afs_group *group, afs_storage *s, int64_t now_ns, int64_t
     for (size_t i = 0; i < count; i++) {
         char *path;
         pub p;
-        if (!id_ok(eps[i].id))
+        if (!id_ok(eps[i]->id))
             continue;
-        if (!(path = cursor_path(eps[i].id))) {
+        if (!(path = cursor_path(eps[i]->id))) {
             rc = AFS_ENOMEM;
             goto done;
         }
-        rc = pub_load(s, path, eps[i].id, now_ns, &p);
+        rc = pub_load(s, path, eps[i]->id, now_ns, &p);
         free(path);
         if (rc != 0)
             goto done;
@@ -305,13 +305,13 @@ int afs__journal_prune(afs_group *group, afs_storage *s, int64_t now_ns, int64_t
             /* No usable cursor yet (its first session has not finished, or the
              * record is damaged): a young endpoint holds the floor where it
              * is; an old one does not count. */
-            if (now_ns - eps[i].created_ns < stale_ns && target > (cur ? cur : 1))
+            if (now_ns - eps[i]->created_ns < stale_ns && target > (cur ? cur : 1))
                 target = cur ? cur : 1;
         } else if (now_ns - p.updated_ns >= stale_ns) {
             afs__log(AFS_LOG_INFO, "journal: endpoint %s (%s on %s) has not moved its cursor "
                      "%" PRIu64 " for %" PRId64 " s; it no longer holds the journal back and "
-                     "will enumerate the share in full", eps[i].id, eps[i].path,
-                     eps[i].server_name, p.cursor, (now_ns - p.updated_ns) / 1000000000);
+                     "will enumerate the share in full", eps[i]->id, eps[i]->path,
+                     eps[i]->server_name, p.cursor, (now_ns - p.updated_ns) / 1000000000);
         } else if (p.cursor + 1 < target) {
             target = p.cursor + 1;
         }

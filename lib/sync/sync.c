@@ -144,8 +144,12 @@ int afs_endpoint_last_result(afs_endpoint *endpoint, afs_sync_result *out)
     return 0;
 }
 
-int afs_endpoint_errors(afs_endpoint *endpoint, afs_item_error **out, size_t *count)
+int afs_endpoint_errors(afs_endpoint *endpoint, afs_item_error ***out, size_t *count)
 {
+    if (out)
+        *out = NULL;
+    if (count)
+        *count = 0;
     if (!endpoint || !out || !count)
         return afs__error_set(AFS_EINVAL, "afs_endpoint_errors: endpoint, out and count required");
     return afs__state_list_errors(endpoint->state, out, count);
@@ -515,12 +519,12 @@ int afs_endpoint_sync(afs_endpoint *endpoint, const afs_sync_options *opts,
     if (!full) {
         /* Items that failed last session are retried knowing the share as
          * it is now: the journal records about them were consumed then. */
-        afs_item_error *errs = NULL;
+        afs_item_error **errs = NULL;
         size_t nerr = 0;
         if ((rc = afs__state_list_errors(db, &errs, &nerr)) != 0)
             goto done;
         for (size_t i = 0; i < nerr; i++)
-            afs__scan_cloud_recheck(&s, errs[i].path);
+            afs__scan_cloud_recheck(&s, errs[i]->path);
         afs_item_errors_free(errs, nerr);
     }
     if (full) {

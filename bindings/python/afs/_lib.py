@@ -246,14 +246,21 @@ class EndpointOptionsC(Structure):
     ]
 
 
+AFS_ENDPOINT_INFO_VERSION = 1
+
+
+# A row of afs_endpoint_list(): the library allocates each row on its own and
+# returns an array of pointers to them, so rows may grow at the end (only the
+# fields of version 1 are described here).
 class EndpointInfoC(Structure):
     _fields_ = [
+        ("version", c_uint),
         ("id", c_char_p),
         ("server_name", c_char_p),
         ("server_id", c_char_p),
         ("path", c_char_p),
         ("created_ns", c_int64),
-        ("options", EndpointOptionsC),
+        ("options", POINTER(EndpointOptionsC)),
     ]
 
 
@@ -275,8 +282,9 @@ _fn("afs_endpoint_create", c_int, POINTER(c_void_p), c_void_p, c_char_p,
 _fn("afs_endpoint_open", c_int, POINTER(c_void_p), c_void_p)
 _fn("afs_endpoint_close", None, c_void_p)
 _fn("afs_endpoint_delete", c_int, c_void_p)
-_fn("afs_endpoint_list", c_int, c_void_p, POINTER(POINTER(EndpointInfoC)), POINTER(c_size_t))
-_fn("afs_endpoint_info_free", None, POINTER(EndpointInfoC), c_size_t)
+_fn("afs_endpoint_list", c_int, c_void_p, POINTER(POINTER(POINTER(EndpointInfoC))),
+    POINTER(c_size_t))
+_fn("afs_endpoint_info_free", None, POINTER(POINTER(EndpointInfoC)), c_size_t)
 _fn("afs_endpoint_path", c_char_p, c_void_p)
 _fn("afs_endpoint_id", c_char_p, c_void_p)
 _fn("afs_endpoint_get_options", c_int, c_void_p, POINTER(EndpointOptionsC))
@@ -343,8 +351,13 @@ class SyncResultC(Structure):
     ]
 
 
+AFS_ITEM_ERROR_VERSION = 1
+
+
+# A row of afs_endpoint_errors(), reached through an array of pointers.
 class ItemErrorC(Structure):
     _fields_ = [
+        ("version", c_uint),
         ("path", c_char_p),
         ("code", c_int),
         ("message", c_char_p),
@@ -358,8 +371,9 @@ class ItemErrorC(Structure):
 _fn("afs_sync_options_init", c_int, POINTER(SyncOptionsC), c_uint)
 _fn("afs_endpoint_sync", c_int, c_void_p, POINTER(SyncOptionsC), POINTER(SyncResultC))
 _fn("afs_endpoint_last_result", c_int, c_void_p, POINTER(SyncResultC))
-_fn("afs_endpoint_errors", c_int, c_void_p, POINTER(POINTER(ItemErrorC)), POINTER(c_size_t))
-_fn("afs_item_errors_free", None, POINTER(ItemErrorC), c_size_t)
+_fn("afs_endpoint_errors", c_int, c_void_p, POINTER(POINTER(POINTER(ItemErrorC))),
+    POINTER(c_size_t))
+_fn("afs_item_errors_free", None, POINTER(POINTER(ItemErrorC)), c_size_t)
 
 
 # ---- sync.h: provisioning --------------------------------------------------
@@ -442,8 +456,13 @@ AFS_TIER_ACCESS_WRITE = 0x02
 AFS_TIER_ACCESS_NO_HEAT = 0x04
 
 
+AFS_HEAT_ENTRY_VERSION = 1
+
+
+# A row of afs_heat_list(), reached through an array of pointers.
 class HeatEntryC(Structure):
     _fields_ = [
+        ("version", c_uint),
         ("path", c_char_p),
         ("endpoint_id", c_char_p),
         ("state", c_uint32),
@@ -548,8 +567,8 @@ _fn("afs_tier_exclude_set", c_int, c_void_p, POINTER(c_char_p), c_size_t)
 _fn("afs_tier_exclude_get", c_int, c_void_p, POINTER(StrArrayC))
 _fn("afs_heat_list_options_init", c_int, POINTER(HeatListOptionsC), c_uint)
 _fn("afs_heat_list", c_int, c_void_p, c_char_p, POINTER(HeatListOptionsC),
-    POINTER(POINTER(HeatEntryC)), POINTER(c_size_t))
-_fn("afs_heat_entries_free", None, POINTER(HeatEntryC), c_size_t)
+    POINTER(POINTER(POINTER(HeatEntryC))), POINTER(c_size_t))
+_fn("afs_heat_entries_free", None, POINTER(POINTER(HeatEntryC)), c_size_t)
 _fn("afs_recall_options_init", c_int, POINTER(RecallOptionsC), c_uint)
 _fn("afs_tier_recall", c_int, c_void_p, c_char_p, POINTER(RecallOptionsC),
     POINTER(RecallResultC))

@@ -285,19 +285,23 @@ def heat_list(svc: Handle, volume_path: PathArg, order: HeatOrder, limit: int,
     o.limit = int(limit)
     if now_ns is not None:
         o.now_ns = int(now_ns)
-    arr = ctypes.POINTER(_lib.HeatEntryC)()
+    arr = ctypes.POINTER(ctypes.POINTER(_lib.HeatEntryC))()
     n = ctypes.c_size_t()
     with svc.use() as p:
         checked(_lib.lib.afs_heat_list(p, _path(volume_path), ctypes.byref(o), ctypes.byref(arr),
                                        ctypes.byref(n)))
     try:
+        rows = [arr[i].contents for i in range(n.value)]
+        for e in rows:
+            if e.version < 1:
+                raise VersionError(f"libafs listed a heat entry of version {e.version}")
         return [HeatEntry(path=_lib.decode(e.path), endpoint_id=_lib.decode(e.endpoint_id),
                           state=_enum(TierState, e.state), pinned=bool(e.pinned),
                           size=int(e.size), size_on_disk=int(e.size_on_disk),
                           access_count=int(e.access_count), last_access_ns=int(e.last_access_ns),
                           mtime_ns=int(e.mtime_ns), btime_ns=int(e.btime_ns),
                           position_ns=int(e.position_ns))
-                for e in (arr[i] for i in range(n.value))]
+                for e in rows]
     finally:
         _lib.lib.afs_heat_entries_free(arr, n.value)
 

@@ -67,7 +67,8 @@ def constants():
                  "AFS_TIER_ACCESS_WRITE", "AFS_TIER_ACCESS_NO_HEAT",
                  "AFS_HEAT_LIST_OPTIONS_VERSION", "AFS_RECALL_ON_ACCESS",
                  "AFS_RECALL_PROGRESS_VERSION", "AFS_RECALL_OPTIONS_VERSION",
-                 "AFS_RECALL_RESULT_VERSION", "AFS_TIER_STATS_VERSION"):
+                 "AFS_RECALL_RESULT_VERSION", "AFS_TIER_STATS_VERSION",
+                 "AFS_ENDPOINT_INFO_VERSION", "AFS_ITEM_ERROR_VERSION", "AFS_HEAT_ENTRY_VERSION"):
         out.append((name, getattr(_lib, name)))
     out += [("AFS_COND_NONE", afs_storage._COND_NONE),
             ("AFS_COND_CREATE_ONLY", afs_storage._COND_CREATE_ONLY),
