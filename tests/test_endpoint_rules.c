@@ -321,6 +321,124 @@ static void test_endpoint_rules__groups_and_limits(void **state)
     free(data);
 }
 
+/*
+ * afs_endpoint_list() returns pointers to rows, each pointing to its own
+ * options (docs/api-conventions.md#structs-the-library-returns): with
+ * several endpoints, every row's options are that endpoint's, exclude
+ * patterns included, whichever host lists them.
+ */
+static void test_endpoint_rules__listed_endpoints_carry_their_own_options(void **state)
+{
+    struct ctx *c = *state;
+    static const char *const ex1[] = { "*.tmp" };
+    static const char *const ex3[] = { "build/*", "*.o", "~$*" };
+    enum { N = 4 };
+    afs_service *svc[N];
+    afs_group *g[N];
+    afs_endpoint *ep[N];
+    afs_endpoint_options want[N];
+    afs_endpoint_info **list = NULL;
+    size_t n = 99;
+
+    for (int i = 0; i < N; i++) {
+        char name[16], rel[16];
+        char *d;
+        snprintf(name, sizeof(name), "srv%d", i);
+        snprintf(rel, sizeof(rel), "data-%d", i);
+        svc[i] = server(c, name);
+        if (i == 0)
+            g[0] = group(c, svc[0], "g");
+        else
+            AFS_ASSERT_OK(afs_group_open(&g[i], svc[i], NULL, afs_group_storage_uri(g[0])));
+        if (i == 0) { /* no endpoint yet: an empty list, not an error */
+            AFS_ASSERT_OK(afs_endpoint_list(g[0], &list, &n));
+            assert_int_equal(n, 0);
+            assert_null(list);
+        }
+        AFS_ASSERT_OK(afs_endpoint_options_init(&want[i], AFS_ENDPOINT_OPTIONS_VERSION));
+        want[i].tiering_enabled = i % 2;
+        want[i].tiering_free_space_percent = 10 + (uint32_t)i;
+        want[i].tiering_date_days = 7 * (uint32_t)i;
+        want[i].tiering_min_file_size = 16384 + 1024 * (uint64_t)i;
+        want[i].safety_delete_percent = 60 + (uint32_t)i;
+        want[i].change_detection_interval_s = 600 + (uint32_t)i;
+        want[i].local_cache_mode = i == 2 ? AFS_CACHE_DOWNLOAD_NEW_AND_MODIFIED
+                                          : AFS_CACHE_UPDATE_LOCALLY_CACHED;
+        if (i == 0)
+            want[i].initial_sync = AFS_INITIAL_SYNC_MERGE;
+        else
+            want[i].initial_download = i == 3 ? AFS_INITIAL_DOWNLOAD_NAMESPACE_THEN_CONTENT
+                                              : AFS_INITIAL_DOWNLOAD_NAMESPACE_ONLY;
+        if (i == 1) {
+            want[i].exclude = ex1;
+            want[i].exclude_count = 1;
+        } else if (i == 3) {
+            want[i].exclude = ex3;
+            want[i].exclude_count = 3;
+        }
+        d = dir(c, rel);
+        AFS_ASSERT_OK(afs_endpoint_create(&ep[i], g[i], d, &want[i]));
+        free(d);
+    }
+
+    for (int host = 0; host < N; host += N - 1) { /* the first host and the last */
+        AFS_ASSERT_OK(afs_endpoint_list(g[host], &list, &n));
+        assert_int_equal(n, N);
+        for (size_t i = 0; i < n; i++) {
+            const afs_endpoint_info *e = list[i];
+            const afs_endpoint_options *o = e->options;
+            char name[16];
+            snprintf(name, sizeof(name), "srv%zu", i);
+            assert_int_equal(e->version, AFS_ENDPOINT_INFO_VERSION);
+            assert_string_equal(e->server_name, name); /* oldest first */
+            assert_string_equal(e->id, afs_endpoint_id(ep[i]));
+            assert_string_equal(e->path, afs_endpoint_path(ep[i]));
+            assert_non_null(o);
+            for (size_t k = 0; k < i; k++)
+                assert_ptr_not_equal(o, list[k]->options);
+            assert_int_equal(o->version, AFS_ENDPOINT_OPTIONS_VERSION);
+            assert_int_equal(o->initial_sync, want[i].initial_sync);
+            assert_int_equal(o->initial_download, want[i].initial_download);
+            assert_int_equal(o->local_cache_mode, want[i].local_cache_mode);
+            assert_int_equal(o->tiering_enabled, want[i].tiering_enabled);
+            assert_int_equal(o->tiering_free_space_percent, want[i].tiering_free_space_percent);
+            assert_int_equal(o->tiering_date_days, want[i].tiering_date_days);
+            assert_int_equal(o->tiering_min_file_size, want[i].tiering_min_file_size);
+            assert_int_equal(o->safety_delete_percent, want[i].safety_delete_percent);
+            assert_int_equal(o->change_detection_interval_s,
+                             want[i].change_detection_interval_s);
+            assert_int_equal(o->exclude_count, want[i].exclude_count);
+            for (size_t k = 0; k < o->exclude_count; k++)
+                assert_string_equal(o->exclude[k], want[i].exclude[k]);
+        }
+        afs_endpoint_info_free(list, n);
+    }
+
+    /* A change made on one host is in the other's next list. */
+    want[2].exclude = ex3;
+    want[2].exclude_count = 2;
+    want[2].safety_delete_percent = 90;
+    AFS_ASSERT_OK(afs_endpoint_set_options(ep[2], &want[2]));
+    AFS_ASSERT_OK(afs_endpoint_list(g[0], &list, &n));
+    assert_int_equal(n, N);
+    assert_int_equal(list[2]->options->safety_delete_percent, 90);
+    assert_int_equal(list[2]->options->exclude_count, 2);
+    assert_string_equal(list[2]->options->exclude[1], "*.o");
+    assert_int_equal(list[1]->options->exclude_count, 1);
+    assert_string_equal(list[1]->options->exclude[0], "*.tmp");
+    afs_endpoint_info_free(list, n);
+
+    afs_endpoint_info_free(NULL, 0);
+    AFS_ASSERT_CODE(afs_endpoint_list(NULL, &list, &n), AFS_EINVAL);
+    assert_null(list);
+    assert_int_equal(n, 0);
+    for (int i = N - 1; i >= 0; i--) {
+        afs_endpoint_close(ep[i]);
+        afs_group_close(g[i]);
+        afs_service_close(svc[i]);
+    }
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -331,6 +449,7 @@ int main(void)
         T(test_endpoint_rules__volume_rules),
         T(test_endpoint_rules__initial_options_by_phase),
         T(test_endpoint_rules__groups_and_limits),
+        T(test_endpoint_rules__listed_endpoints_carry_their_own_options),
     };
 #undef T
     return cmocka_run_group_tests_name("endpoint_rules", tests, NULL, NULL);

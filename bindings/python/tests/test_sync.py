@@ -267,6 +267,30 @@ def test_sync__groups_and_endpoints_listed_and_deleted(env):
     assert tree(env.share) == {}  # user data and nothing else stays
 
 
+def test_sync__listed_endpoints_carry_their_own_options(env):
+    """Each listed endpoint has its own options, exclude patterns included,
+    whichever server lists them (afs_endpoint_info points to its options)."""
+    servers = [env.server(f"Server{i}") for i in range(3)]
+    wanted = []
+    for i, s in enumerate(servers):
+        opts = afs.EndpointOptions(
+            initial_download=(afs.InitialDownload.DEFAULT if i == 0
+                              else afs.InitialDownload.NAMESPACE_THEN_CONTENT),
+            exclude=[f"skip{k}-*" for k in range(i)],
+            safety_delete_percent=70 + i,
+            change_detection_interval_s=400 + i,
+            tiering=afs.TieringPolicy(enabled=False, volume_free_space_percent=30 + i,
+                                      date_policy_days=i, minimum_file_size=(64 + i) * 1024))
+        s.join(opts)
+        wanted.append(s.endpoint.options)
+    for s in (servers[0], servers[2]):
+        infos = s.group.endpoints()
+        assert [i.server_name for i in infos] == ["Server0", "Server1", "Server2"]
+        assert [i.options for i in infos] == wanted
+        assert [i.options.exclude for i in infos] == [[], ["skip0-*"], ["skip0-*", "skip1-*"]]
+        assert [i.options.safety_delete_percent for i in infos] == [70, 71, 72]
+
+
 def test_sync__server_identity(tmp_path):
     with afs.Service.open(tmp_path / "state") as svc:
         assert not svc.registered
