@@ -342,7 +342,7 @@ static int open_mine(cli_ctx *ctx, const cli_args *args, char **name, afs_group 
 
 int cli_endpoint_show(cli_ctx *ctx, const cli_args *args)
 {
-    afs_endpoint_options o;
+    afs_endpoint_options o = AFS_ENDPOINT_OPTIONS_INIT; /* its version: the fields we read */
     afs_group *g;
     afs_endpoint *ep;
     char *name = NULL;

@@ -98,8 +98,11 @@ int cli_targets_open(cli_ctx *ctx, const cli_args *args, bool allow_none, cli_ta
             x->group = NULL;
             continue;
         }
-        if (rc == 0)
+        if (rc == 0) {
+            /* The version says which fields this program reads. */
+            afs_endpoint_options_init(&x->opts, AFS_ENDPOINT_OPTIONS_VERSION);
             rc = afs_endpoint_get_options(x->ep, &x->opts);
+        }
         if (rc == 0 && !(x->group_name = strdup(names.strings[i])))
             rc = AFS_ENOMEM;
         if (rc != 0) {

@@ -124,9 +124,14 @@ typedef enum afs_local_cache_mode {
     AFS_CACHE_DOWNLOAD_NEW_AND_MODIFIED = 1
 } afs_local_cache_mode;
 
-/* Options of a server endpoint. Start from AFS_ENDPOINT_OPTIONS_INIT. */
+/*
+ * Options of a server endpoint. Start from AFS_ENDPOINT_OPTIONS_INIT (or
+ * afs_endpoint_options_init()), also for afs_endpoint_get_options(): the
+ * library reads and writes only the fields of `version`, so a later version
+ * can append fields without overrunning an older program's struct.
+ */
 typedef struct afs_endpoint_options {
-    unsigned int version;
+    unsigned int version;      /* set by the caller: AFS_ENDPOINT_OPTIONS_VERSION */
     uint32_t initial_sync;     /* afs_initial_sync; first endpoint only */
     uint32_t initial_download; /* afs_initial_download; later endpoints only */
     uint32_t local_cache_mode; /* afs_local_cache_mode */
@@ -138,6 +143,7 @@ typedef struct afs_endpoint_options {
     uint32_t change_detection_interval_s; /* full cloud enumeration; 0 = default (300) */
     const char *const *exclude;          /* glob patterns on relative paths or names */
     size_t exclude_count;
+    /* version 1 ends here */
 } afs_endpoint_options;
 
 #define AFS_ENDPOINT_OPTIONS_VERSION 1
@@ -160,7 +166,10 @@ AFS_EXTERN int afs_endpoint_options_init(afs_endpoint_options *opts, unsigned in
  * initial download options for later ones (AFS_EINITIAL_OPTION);
  * avoid-tiered-files needs tiering off (AFS_EAVOID_TIERED); limits of 100
  * endpoints per group and 30 per server (AFS_ELIMIT).
- * `opts` may be NULL. Free the handle with afs_endpoint_close().
+ * `opts` may be NULL (the defaults); otherwise only the fields of
+ * opts->version are read (AFS_EVERSION for 0 or a version this libafs does
+ * not know), and the library copies what it keeps. Free the handle with
+ * afs_endpoint_close().
  */
 AFS_EXTERN int afs_endpoint_create(afs_endpoint **out, afs_group *group, const char *path,
                                    const afs_endpoint_options *opts);
@@ -220,13 +229,25 @@ AFS_EXTERN void afs_endpoint_info_free(afs_endpoint_info **list, size_t count);
 AFS_EXTERN const char *afs_endpoint_path(const afs_endpoint *endpoint);
 AFS_EXTERN const char *afs_endpoint_id(const afs_endpoint *endpoint);
 
-/* The endpoint's current options (exclude patterns owned by the handle). */
+/*
+ * The endpoint's current options, with the library's effective defaults
+ * filled in. The caller initialises *out first (AFS_ENDPOINT_OPTIONS_INIT or
+ * afs_endpoint_options_init()) so that out->version says which version of
+ * the struct it has; the library fills in only the fields of that version
+ * and writes nothing past them, and out->version keeps the caller's value.
+ * out->exclude points to patterns owned by the handle, valid until the next
+ * afs_endpoint_set_options() on it or afs_endpoint_close().
+ * Errors: AFS_EINVAL (endpoint or out NULL), AFS_EVERSION (out->version 0,
+ * or newer than this libafs knows; *out is left as it was).
+ */
 AFS_EXTERN int afs_endpoint_get_options(afs_endpoint *endpoint, afs_endpoint_options *out);
 
 /*
  * Change the options that may change (tiering policy, cache mode, safety
- * net, change detection interval, exclusions). Changing the initial sync or
- * initial download option: AFS_EIMMUTABLE. Other errors as for creation.
+ * net, change detection interval, exclusions). Only the fields of
+ * opts->version are read; the library copies what it keeps. Changing the
+ * initial sync or initial download option: AFS_EIMMUTABLE. Other errors as
+ * for creation (AFS_EVERSION included).
  */
 AFS_EXTERN int afs_endpoint_set_options(afs_endpoint *endpoint,
                                         const afs_endpoint_options *opts);

@@ -251,11 +251,13 @@ typedef struct afs_heat_entry {
     /* version 1 ends here */
 } afs_heat_entry;
 
+/* Options of afs_heat_list(); the library reads only the fields of `version`. */
 typedef struct afs_heat_list_options {
-    unsigned int version;
+    unsigned int version; /* set by the caller: AFS_HEAT_LIST_OPTIONS_VERSION */
     uint32_t order;   /* afs_heat_order */
     uint64_t limit;   /* at most this many rows; 0: no limit */
     int64_t now_ns;   /* for AFS_HEAT_DATE_POLICY; AFS_TIME_OMIT: the clock */
+    /* version 1 ends here */
 } afs_heat_list_options;
 
 #define AFS_HEAT_LIST_OPTIONS_VERSION 1
@@ -272,7 +274,9 @@ AFS_EXTERN int afs_heat_list_options_init(afs_heat_list_options *opts, unsigned 
  * not the volume needs space now (the pass stops once its target is met);
  * it honours pins, exclusions and minimum sizes but not cloud
  * confirmation, which the pass checks per file. `opts` NULL: the defaults
- * (space policy order, 100 rows). On success *out is an array of *count
+ * (space policy order, 100 rows); otherwise only the fields of
+ * opts->version are read (AFS_EVERSION for 0 or a version this libafs does
+ * not know). On success *out is an array of *count
  * pointers to rows (NULL when there are none); index it as (*out)[i]->field.
  * The list owns the rows and their strings: free it with
  * afs_heat_entries_free(*out, *count). On failure *out is NULL and *count 0.

@@ -4,6 +4,7 @@
  * code; the endpoint's document in the share (so every host lists the same
  * endpoints); and this server's registry row and sync state.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,32 +22,63 @@
 #define DEFAULT_MIN_FILE_SIZE (64 * 1024)
 #define MIN_MIN_FILE_SIZE (8 * 1024)
 
-int afs_endpoint_options_init(afs_endpoint_options *opts, unsigned int version)
+/*
+ * The bytes of afs_endpoint_options a caller of `version` has: the library
+ * reads and writes only these (docs/api-conventions.md#options-structs), so
+ * a later version can grow the struct without overrunning an older
+ * program's copy. 0 for a version this libafs does not know.
+ */
+static size_t options_size(unsigned int version)
 {
-    static const afs_endpoint_options defaults = AFS_ENDPOINT_OPTIONS_INIT;
-    if (!opts)
-        return afs__error_set(AFS_EINVAL, "afs_endpoint_options_init: opts is NULL");
+    switch (version) {
+    case 1:
+        return offsetof(afs_endpoint_options, exclude_count) +
+               sizeof(((afs_endpoint_options *)0)->exclude_count);
+    default:
+        return 0;
+    }
+}
+
+static int options_version_check(unsigned int version, const char *fn)
+{
     if (version == 0 || version > AFS_ENDPOINT_OPTIONS_VERSION)
-        return afs__error_set(AFS_EVERSION, "endpoint options version %u not supported", version);
-    *opts = defaults;
+        return afs__error_set(AFS_EVERSION, "%s: afs_endpoint_options version %u is not "
+                              "supported (this libafs knows versions 1 to %u; initialise the "
+                              "struct with AFS_ENDPOINT_OPTIONS_INIT or "
+                              "afs_endpoint_options_init())",
+                              fn, version, AFS_ENDPOINT_OPTIONS_VERSION);
     return 0;
 }
 
-/* Copy the caller's options (any known version) with defaults filled in. */
-static int take_options(afs_endpoint_options *o, const afs_endpoint_options *in)
+int afs_endpoint_options_init(afs_endpoint_options *opts, unsigned int version)
 {
-    afs_endpoint_options given;
+    static const afs_endpoint_options defaults = AFS_ENDPOINT_OPTIONS_INIT;
+    int rc;
+    if (!opts)
+        return afs__error_set(AFS_EINVAL, "afs_endpoint_options_init: opts is NULL");
+    if ((rc = options_version_check(version, "afs_endpoint_options_init")) != 0)
+        return rc;
+    memcpy(opts, &defaults, options_size(version));
+    opts->version = version;
+    return 0;
+}
+
+/*
+ * Copy the caller's options (any known version: only that version's fields
+ * are read, the rest keep their defaults) with defaults filled in. `in` may
+ * be `o` itself.
+ */
+static int take_options(afs_endpoint_options *o, const afs_endpoint_options *in, const char *fn)
+{
+    afs_endpoint_options given = AFS_ENDPOINT_OPTIONS_INIT;
+    int rc;
     if (in) {
-        if (in->version == 0 || in->version > AFS_ENDPOINT_OPTIONS_VERSION)
-            return afs__error_set(AFS_EVERSION, "endpoint options version %u not supported "
-                                  "(this libafs knows 1 to %u)", in->version,
-                                  AFS_ENDPOINT_OPTIONS_VERSION);
-        given = *in; /* `in` may be `o` itself */
-        *o = given;
-        o->version = AFS_ENDPOINT_OPTIONS_VERSION;
-    } else {
-        afs_endpoint_options_init(o, AFS_ENDPOINT_OPTIONS_VERSION);
+        if ((rc = options_version_check(in->version, fn)) != 0)
+            return rc;
+        memcpy(&given, in, options_size(in->version));
+        given.version = AFS_ENDPOINT_OPTIONS_VERSION;
     }
+    *o = given;
     if (o->tiering_min_file_size == 0)
         o->tiering_min_file_size = DEFAULT_MIN_FILE_SIZE;
     if (o->safety_delete_percent == 0)
@@ -122,7 +154,7 @@ static int options_from_json(yajl_val v, afs_endpoint_options *o, char ***string
     afs_endpoint_options_init(o, AFS_ENDPOINT_OPTIONS_VERSION);
     *strings = NULL;
     if (!v)
-        return take_options(o, NULL);
+        return take_options(o, NULL, "endpoint definition");
     o->initial_sync = get_u32(v, "initial_sync", 0);
     o->initial_download = get_u32(v, "initial_download", 0);
     o->local_cache_mode = get_u32(v, "local_cache_mode", 0);
@@ -152,7 +184,7 @@ static int options_from_json(yajl_val v, afs_endpoint_options *o, char ***string
         *strings = s;
         o->exclude = (const char *const *)s;
     }
-    return take_options(o, o);
+    return take_options(o, o, "endpoint definition");
 }
 
 static void free_strings(char **s)
@@ -541,7 +573,8 @@ int afs_endpoint_create(afs_endpoint **out, afs_group *group, const char *path,
     if (!out || !group)
         return afs__error_set(AFS_EINVAL, "afs_endpoint_create: out and group are required");
     *out = NULL;
-    if ((rc = take_options(&o, opts)) != 0 || (rc = check_options(&o)) != 0)
+    if ((rc = take_options(&o, opts, "afs_endpoint_create")) != 0 ||
+        (rc = check_options(&o)) != 0)
         return rc;
     if ((rc = afs__service_server(group->svc, &sname, &sid)) != 0)
         return rc;
@@ -806,9 +839,17 @@ const char *afs_endpoint_id(const afs_endpoint *endpoint)
 
 int afs_endpoint_get_options(afs_endpoint *endpoint, afs_endpoint_options *out)
 {
+    unsigned int version;
+    int rc;
     if (!endpoint || !out)
         return afs__error_set(AFS_EINVAL, "afs_endpoint_get_options: endpoint and out required");
-    *out = endpoint->opts;
+    version = out->version;
+    if ((rc = options_version_check(version, "afs_endpoint_get_options")) != 0)
+        return rc;
+    /* Only the fields of the caller's version: its struct may be smaller
+     * than ours (docs/api-conventions.md#structs-the-library-returns). */
+    memcpy(out, &endpoint->opts, options_size(version));
+    out->version = version;
     return 0;
 }
 
@@ -826,7 +867,8 @@ int afs_endpoint_set_options(afs_endpoint *endpoint, const afs_endpoint_options 
     if (!endpoint || !opts)
         return afs__error_set(AFS_EINVAL, "afs_endpoint_set_options: endpoint and opts required");
     g = endpoint->group;
-    if ((rc = take_options(&o, opts)) != 0 || (rc = check_options(&o)) != 0)
+    if ((rc = take_options(&o, opts, "afs_endpoint_set_options")) != 0 ||
+        (rc = check_options(&o)) != 0)
         return rc;
     if (o.initial_sync != endpoint->opts.initial_sync ||
         o.initial_download != endpoint->opts.initial_download)

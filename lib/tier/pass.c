@@ -1038,9 +1038,14 @@ int afs_heat_list(afs_service *svc, const char *volume_path, const afs_heat_list
                               "are required");
     if (opts) {
         if (opts->version == 0 || opts->version > AFS_HEAT_LIST_OPTIONS_VERSION)
-            return afs__error_set(AFS_EVERSION, "heat list options version %u not supported",
-                                  opts->version);
-        o = *opts;
+            return afs__error_set(AFS_EVERSION, "afs_heat_list: afs_heat_list_options version "
+                                  "%u is not supported (this libafs knows versions 1 to %u; "
+                                  "initialise the struct with AFS_HEAT_LIST_OPTIONS_INIT or "
+                                  "afs_heat_list_options_init())",
+                                  opts->version, AFS_HEAT_LIST_OPTIONS_VERSION);
+        /* Only the caller's version's fields; later ones keep their defaults. */
+        memcpy(&o, opts, afs__heat_list_options_size(opts->version));
+        o.version = AFS_HEAT_LIST_OPTIONS_VERSION;
     }
     if (o.order < AFS_HEAT_SPACE_POLICY || o.order > AFS_HEAT_RECALL)
         return afs__error_set(AFS_EINVAL, "afs_heat_list: unknown order %u", o.order);

@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -252,11 +253,26 @@ int afs_tier_pass_options_init(afs_tier_pass_options *opts, unsigned int version
                              "afs_tier_pass_options_init", "tier pass options");
 }
 
+size_t afs__heat_list_options_size(unsigned int version)
+{
+    switch (version) {
+    case 1:
+        return offsetof(afs_heat_list_options, now_ns) +
+               sizeof(((afs_heat_list_options *)0)->now_ns);
+    default:
+        return 0;
+    }
+}
+
 int afs_heat_list_options_init(afs_heat_list_options *opts, unsigned int version)
 {
     static const afs_heat_list_options d = AFS_HEAT_LIST_OPTIONS_INIT;
-    return afs__options_init(opts, &d, sizeof(d), version, AFS_HEAT_LIST_OPTIONS_VERSION,
-                             "afs_heat_list_options_init", "heat list options");
+    int rc = afs__options_init(opts, &d, afs__heat_list_options_size(version), version,
+                               AFS_HEAT_LIST_OPTIONS_VERSION, "afs_heat_list_options_init",
+                               "heat list options");
+    if (rc == 0)
+        opts->version = version;
+    return rc;
 }
 
 int afs_recall_options_init(afs_recall_options *opts, unsigned int version)

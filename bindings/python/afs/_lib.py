@@ -582,8 +582,9 @@ _fn("afs_tier_volume_stats", c_int, c_void_p, c_char_p, POINTER(TierStatsC))
 def padded(struct, extra: int = 512):
     """``struct`` with room after it. The library copies its whole current
     struct into some out-parameters whatever their version says
-    (afs_endpoint_get_options, afs_endpoint_sync, afs_tier_recall, ...), so a
-    newer libafs with a larger struct must not write past ours."""
+    (afs_endpoint_sync, afs_tier_recall, ...), so a newer libafs with a
+    larger struct must not write past ours. (afs_endpoint_get_options fills
+    in only the fields of the caller's version and needs no room.)"""
     return type(struct.__name__ + "Padded", (struct,), {"_fields_": [("_pad", c_char * extra)]})
 
 

@@ -95,7 +95,6 @@ _DEFAULTS = _c_endpoint_defaults()
 
 _padded = _lib.padded
 
-_EndpointOptionsOut = _padded(_lib.EndpointOptionsC)
 _SyncResultOut = _padded(_lib.SyncResultC)
 
 
@@ -565,9 +564,12 @@ class ServerEndpoint(Owner, EndpointTiering):
 
     def get_options(self) -> EndpointOptions:
         """The endpoint's current options, with the library's effective defaults."""
-        o, o_ptr = _lib.out_param(_EndpointOptionsOut, _lib.AFS_ENDPOINT_OPTIONS_VERSION)
+        # The library fills in only the fields of the version we give, so a
+        # newer libafs with a larger struct writes nothing past ours.
+        o = _lib.EndpointOptionsC()
+        o.version = _lib.AFS_ENDPOINT_OPTIONS_VERSION
         with self._h.use() as p:
-            checked(_lib.lib.afs_endpoint_get_options(p, o_ptr))
+            checked(_lib.lib.afs_endpoint_get_options(p, ctypes.byref(o)))
             return EndpointOptions._from_c(o)  # exclude strings belong to the handle
 
     def set_options(self, options: EndpointOptions) -> None:
