@@ -4,6 +4,7 @@
  * wraps the POSIX default and reports volume facts the test controls, the
  * way a product with its own volume manager would.
  */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -439,6 +440,128 @@ static void test_endpoint_rules__listed_endpoints_carry_their_own_options(void *
     }
 }
 
+/* The bytes of afs_endpoint_options version 1: its fields up to exclude_count. */
+#define OPTIONS_V1_SIZE                            \
+    (offsetof(afs_endpoint_options, exclude_count) + \
+     sizeof(((afs_endpoint_options *)0)->exclude_count))
+#define GUARD_BYTES 64
+#define GUARD 0xA5
+
+/* A caller's afs_endpoint_options of version 1 followed by a guard pattern. */
+union guarded_options {
+    afs_endpoint_options o;
+    unsigned char bytes[OPTIONS_V1_SIZE + GUARD_BYTES];
+};
+
+static void assert_guard_intact(const union guarded_options *g, size_t from)
+{
+    for (size_t i = from; i < sizeof(g->bytes); i++)
+        if (g->bytes[i] != GUARD)
+            fail_msg("byte %zu of a %zu-byte version-1 struct (+%d guard bytes) was written",
+                     i, (size_t)OPTIONS_V1_SIZE, GUARD_BYTES);
+}
+
+static void test_endpoint_rules__get_options_fills_only_the_callers_version(void **state)
+{
+    struct ctx *c = *state;
+    static const char *const ex[] = { "*.tmp", "cache/*" };
+    static const unsigned int refused[] = { 0, 99 };
+    afs_service *svc = server(c, "srv");
+    afs_group *g = group(c, svc, "g");
+    afs_endpoint *ep = NULL;
+    afs_endpoint_options *in, *out2;
+    union guarded_options out;
+    char *d = dir(c, "data");
+    char msg[128];
+
+    /* A version-1 program's options, directly followed by a page that cannot
+     * be read: init, create and set_options touch nothing past them. */
+    in = afs_test_guarded_new(OPTIONS_V1_SIZE);
+    AFS_ASSERT_OK(afs_endpoint_options_init(in, 1));
+    assert_int_equal(in->version, 1);
+    assert_int_equal(in->tiering_free_space_percent, 20);
+    in->tiering_enabled = 1;
+    in->tiering_free_space_percent = 35;
+    in->tiering_date_days = 14;
+    in->tiering_min_file_size = 32768;
+    in->local_cache_mode = AFS_CACHE_DOWNLOAD_NEW_AND_MODIFIED;
+    in->change_detection_interval_s = 900;
+    in->exclude = ex;
+    in->exclude_count = 2;
+    AFS_ASSERT_OK(afs_endpoint_create(&ep, g, d, in));
+
+    /* Version 1 gets the version-1 fields, the library's effective defaults
+     * filled in, and nothing after them is written. */
+    memset(out.bytes, GUARD, sizeof(out.bytes));
+    out.o.version = 1;
+    AFS_ASSERT_OK(afs_endpoint_get_options(ep, &out.o));
+    assert_guard_intact(&out, OPTIONS_V1_SIZE);
+    assert_int_equal(out.o.version, 1);
+    assert_int_equal(out.o.initial_sync, AFS_INITIAL_SYNC_MERGE);
+    assert_int_equal(out.o.initial_download, AFS_INITIAL_DOWNLOAD_DEFAULT);
+    assert_int_equal(out.o.local_cache_mode, AFS_CACHE_DOWNLOAD_NEW_AND_MODIFIED);
+    assert_int_equal(out.o.tiering_enabled, 1);
+    assert_int_equal(out.o.tiering_free_space_percent, 35);
+    assert_int_equal(out.o.tiering_date_days, 14);
+    assert_int_equal(out.o.tiering_min_file_size, 32768);
+    assert_int_equal(out.o.safety_delete_percent, 50); /* 0: the default */
+    assert_int_equal(out.o.change_detection_interval_s, 900);
+    assert_int_equal(out.o.exclude_count, 2);
+    assert_string_equal(out.o.exclude[0], "*.tmp");
+    assert_string_equal(out.o.exclude[1], "cache/*");
+    assert_ptr_not_equal(out.o.exclude, ex); /* the handle's copy */
+
+    /* set_options reads the same way; get_options into a struct at a page's end. */
+    in->exclude_count = 1;
+    in->safety_delete_percent = 70;
+    AFS_ASSERT_OK(afs_endpoint_set_options(ep, in));
+    out2 = afs_test_guarded_new(OPTIONS_V1_SIZE);
+    out2->version = 1;
+    AFS_ASSERT_OK(afs_endpoint_get_options(ep, out2));
+    assert_int_equal(out2->version, 1);
+    assert_int_equal(out2->safety_delete_percent, 70);
+    assert_int_equal(out2->tiering_free_space_percent, 35);
+    assert_int_equal(out2->exclude_count, 1);
+    assert_string_equal(out2->exclude[0], "*.tmp");
+    afs_test_guarded_free(out2, OPTIONS_V1_SIZE);
+
+    /* Version 0 (a zeroed or uninitialised struct) and a version from the
+     * future: AFS_EVERSION with a message naming it, and *out untouched. */
+    for (size_t k = 0; k < sizeof(refused) / sizeof(refused[0]); k++) {
+        unsigned int v = refused[k];
+        memset(out.bytes, GUARD, sizeof(out.bytes));
+        out.o.version = v;
+        AFS_ASSERT_CODE(afs_endpoint_get_options(ep, &out.o), AFS_EVERSION);
+        snprintf(msg, sizeof(msg), "afs_endpoint_get_options: afs_endpoint_options version %u "
+                 "is not supported", v);
+        assert_non_null(strstr(afs_error_last(), msg));
+        assert_non_null(strstr(afs_error_last(), "AFS_ENDPOINT_OPTIONS_INIT"));
+        assert_int_equal(out.o.version, v);
+        assert_guard_intact(&out, sizeof(out.o.version));
+        /* The options a caller passes in are refused the same way. */
+        in->version = v;
+        AFS_ASSERT_CODE(afs_endpoint_set_options(ep, in), AFS_EVERSION);
+        assert_non_null(strstr(afs_error_last(), "afs_endpoint_set_options"));
+        AFS_ASSERT_CODE(afs_endpoint_options_init(in, v), AFS_EVERSION);
+        assert_int_equal(in->version, v);
+        in->version = 1;
+    }
+    AFS_ASSERT_CODE(afs_endpoint_get_options(NULL, &out.o), AFS_EINVAL);
+    AFS_ASSERT_CODE(afs_endpoint_get_options(ep, NULL), AFS_EINVAL);
+
+    /* What was refused changed nothing. */
+    out.o.version = AFS_ENDPOINT_OPTIONS_VERSION;
+    AFS_ASSERT_OK(afs_endpoint_get_options(ep, &out.o));
+    assert_int_equal(out.o.safety_delete_percent, 70);
+    assert_int_equal(out.o.exclude_count, 1);
+
+    afs_test_guarded_free(in, OPTIONS_V1_SIZE);
+    free(d);
+    afs_endpoint_close(ep);
+    afs_group_close(g);
+    afs_service_close(svc);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -450,6 +573,7 @@ int main(void)
         T(test_endpoint_rules__initial_options_by_phase),
         T(test_endpoint_rules__groups_and_limits),
         T(test_endpoint_rules__listed_endpoints_carry_their_own_options),
+        T(test_endpoint_rules__get_options_fills_only_the_callers_version),
     };
 #undef T
     return cmocka_run_group_tests_name("endpoint_rules", tests, NULL, NULL);

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -1378,6 +1379,63 @@ static void test_tier__scan_contributions_feed_the_heat_store(void **state)
     env_free(e);
 }
 
+/* The bytes of afs_heat_list_options version 1: its fields up to now_ns. */
+#define HEAT_LIST_OPTIONS_V1_SIZE \
+    (offsetof(afs_heat_list_options, now_ns) + sizeof(((afs_heat_list_options *)0)->now_ns))
+
+static void test_tier__heat_list_reads_only_the_callers_options_version(void **state)
+{
+    tenv *e = env_new("tier-heatopts", 0, false);
+    afs_endpoint_options o = tiering(20, 0);
+    static const unsigned int refused[] = { 0, 99 };
+    static afs_heat_entry *stale[1];
+    afs_heat_list_options *lo;
+    afs_heat_entry **list;
+    size_t n;
+    char msg[128];
+    (void)state;
+    env_endpoint(e, 0, &o);
+    mkfile(e->data[0], "a.bin", 100 * KiB, 1, 30);
+    mkfile(e->data[0], "b.bin", 100 * KiB, 2, 20);
+    mkfile(e->data[0], "c.bin", 100 * KiB, 3, 10);
+    env_sync(e, 0);
+
+    /* A version-1 program's options, directly followed by a page that cannot
+     * be read: init and the list touch nothing past them. */
+    lo = afs_test_guarded_new(HEAT_LIST_OPTIONS_V1_SIZE);
+    AFS_ASSERT_OK(afs_heat_list_options_init(lo, 1));
+    assert_int_equal(lo->version, 1);
+    assert_int_equal(lo->order, AFS_HEAT_SPACE_POLICY);
+    assert_int_equal(lo->limit, 100);
+    lo->order = AFS_HEAT_LAST_ACCESS;
+    lo->limit = 0;
+    AFS_ASSERT_OK(afs_heat_list(e->svc, e->data[0], lo, &list, &n));
+    assert_int_equal(n, 3);
+    afs_heat_entries_free(list, n);
+    lo->limit = 2; /* the fields are read */
+    AFS_ASSERT_OK(afs_heat_list(e->svc, e->data[0], lo, &list, &n));
+    assert_int_equal(n, 2);
+    assert_int_equal(list[0]->version, AFS_HEAT_ENTRY_VERSION);
+    afs_heat_entries_free(list, n);
+
+    /* Version 0 and a version from the future: AFS_EVERSION, an empty result. */
+    for (size_t k = 0; k < sizeof(refused) / sizeof(refused[0]); k++) {
+        lo->version = refused[k];
+        list = stale; /* anything but NULL */
+        n = 7;
+        AFS_ASSERT_CODE(afs_heat_list(e->svc, e->data[0], lo, &list, &n), AFS_EVERSION);
+        snprintf(msg, sizeof(msg), "afs_heat_list: afs_heat_list_options version %u is not "
+                 "supported", refused[k]);
+        assert_non_null(strstr(afs_error_last(), msg));
+        assert_null(list);
+        assert_int_equal(n, 0);
+        AFS_ASSERT_CODE(afs_heat_list_options_init(lo, refused[k]), AFS_EVERSION);
+        assert_int_equal(lo->version, refused[k]); /* left as it was */
+    }
+    afs_test_guarded_free(lo, HEAT_LIST_OPTIONS_V1_SIZE);
+    env_free(e);
+}
+
 /* ---- the real POSIX filesystem on a tmpfs of our own ---- */
 
 static void test_tier__posix_on_a_tmpfs_volume(void **state)
@@ -1477,6 +1535,7 @@ int main(void)
         cmocka_unit_test(test_tier__low_disk_space_mode_does_not_keep_recalled_data),
         cmocka_unit_test(test_tier__namespace_placeholders_are_created_and_updated),
         cmocka_unit_test(test_tier__scan_contributions_feed_the_heat_store),
+        cmocka_unit_test(test_tier__heat_list_reads_only_the_callers_options_version),
         cmocka_unit_test(test_tier__posix_on_a_tmpfs_volume),
     };
     return cmocka_run_group_tests_name("tier", tests, NULL, NULL);

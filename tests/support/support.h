@@ -55,6 +55,15 @@ char *afs_test_read_file(const char *path, size_t *len);
 /* mkdir -p; aborts the test on failure. */
 void afs_test_mkdirs(const char *path);
 
+/*
+ * `size` bytes (zeroed) directly followed by an inaccessible page, for a
+ * struct the library must not read or write past: one byte beyond it
+ * crashes the test. `size` must be a multiple of the struct's alignment.
+ * Free with afs_test_guarded_free(p, size).
+ */
+void *afs_test_guarded_new(size_t size);
+void afs_test_guarded_free(void *p, size_t size);
+
 /* Cmocka group setup/teardown that give each test a sandbox in *state. */
 /* Put `text` as the whole object `path` of a storage; fail the test on error. */
 void afs_test_storage_put_text(afs_storage *s, const char *path, const char *text);

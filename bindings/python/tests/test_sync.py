@@ -3,11 +3,13 @@ check what a user would: file contents, names, counts."""
 
 from __future__ import annotations
 
+import ctypes
 import os
 
 import pytest
 
 import afs
+from afs import _lib
 from conftest import get, put, set_mtime, tree
 
 
@@ -228,6 +230,40 @@ def test_sync__exclude_patterns_and_options_round_trip(env):
     ep.options = afs.EndpointOptions(exclude=["*.txt"])
     assert ep.options.exclude == ["*.txt"]
 
+
+def test_sync__get_options_fills_only_the_callers_version(env):
+    a = env.server("ServerA")
+    ep = a.join(afs.EndpointOptions(exclude=["*.bak"], safety_delete_percent=70,
+                                    change_detection_interval_s=900))
+    size = ctypes.sizeof(_lib.EndpointOptionsC)  # version 1, as the package describes it
+    guard = 64
+
+    def fresh(version):
+        buf = (ctypes.c_ubyte * (size + guard))(*([0xA5] * (size + guard)))
+        o = _lib.EndpointOptionsC.from_buffer(buf)
+        o.version = version
+        return buf, o
+
+    buf, o = fresh(1)
+    with ep._h.use() as p:
+        assert _lib.lib.afs_endpoint_get_options(p, ctypes.byref(o)) == 0
+        assert o.version == 1
+        assert o.safety_delete_percent == 70
+        assert o.change_detection_interval_s == 900
+        assert o.tiering_free_space_percent == 20
+        assert [o.exclude[i] for i in range(o.exclude_count)] == [b"*.bak"]
+    assert bytes(buf[size:]) == b"\xa5" * guard  # nothing written past the struct
+
+    for version in (0, 99):
+        buf, o = fresh(version)
+        with ep._h.use() as p:
+            rc = _lib.lib.afs_endpoint_get_options(p, ctypes.byref(o))
+        assert rc == afs.ErrorCode.EVERSION
+        assert f"afs_endpoint_options version {version} is not supported" in \
+            _lib.decode(_lib.lib.afs_error_last())
+        assert o.version == version
+        assert bytes(buf[ctypes.sizeof(ctypes.c_uint):]) == b"\xa5" * (size + guard - 4)
+    assert ep.options.exclude == ["*.bak"]
 
 def test_sync__groups_and_endpoints_listed_and_deleted(env):
     a = env.server("ServerA")
