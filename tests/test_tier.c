@@ -291,13 +291,16 @@ static void test_tier__options_init_and_bad_arguments(void **state)
     assert_string_equal(afs_error_last(), "afs_tier_pass_options_init: opts is NULL");
     AFS_ASSERT_CODE(afs_heat_list_options_init(NULL, 1), AFS_EINVAL);
     AFS_ASSERT_CODE(afs_recall_options_init(&ro, 0), AFS_EVERSION);
-    assert_string_equal(afs_error_last(), "recall options version 0 not supported");
+    snprintf(msg, sizeof(msg), "afs_recall_options_init: afs_recall_options version 0 is not "
+             "supported (this libafs knows versions 1 to %u)", AFS_RECALL_OPTIONS_VERSION);
+    assert_string_equal(afs_error_last(), msg);
     /* A refused call leaves the caller's struct as it was. */
     ho.order = AFS_HEAT_SPACE_POLICY + 1;
     AFS_ASSERT_CODE(afs_heat_list_options_init(&ho, AFS_HEAT_LIST_OPTIONS_VERSION + 1),
                     AFS_EVERSION);
-    snprintf(msg, sizeof(msg), "heat list options version %u not supported",
-             AFS_HEAT_LIST_OPTIONS_VERSION + 1);
+    snprintf(msg, sizeof(msg), "afs_heat_list_options_init: afs_heat_list_options version %u "
+             "is not supported (this libafs knows versions 1 to %u)",
+             AFS_HEAT_LIST_OPTIONS_VERSION + 1, AFS_HEAT_LIST_OPTIONS_VERSION);
     assert_string_equal(afs_error_last(), msg);
     assert_int_equal(ho.order, AFS_HEAT_SPACE_POLICY + 1);
     memset(&info, 0, sizeof(info));

@@ -150,7 +150,12 @@ typedef struct afs_endpoint_options {
 #define AFS_ENDPOINT_OPTIONS_INIT \
     { AFS_ENDPOINT_OPTIONS_VERSION, 0, 0, 0, 0, 20, 0, 0, 0, 0, NULL, 0 }
 
-/* Fill `opts` with the defaults of `version`. Errors: AFS_EINVAL, AFS_EVERSION. */
+/*
+ * Fill the fields of `version` of `opts` with their defaults and set
+ * opts->version; nothing past that version's fields is written.
+ * Errors: AFS_EINVAL (opts NULL), AFS_EVERSION (0 or a version this libafs
+ * does not know; opts untouched).
+ */
 AFS_EXTERN int afs_endpoint_options_init(afs_endpoint_options *opts, unsigned int version);
 
 /*

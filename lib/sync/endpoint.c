@@ -4,7 +4,6 @@
  * code; the endpoint's document in the share (so every host lists the same
  * endpoints); and this server's registry row and sync state.
  */
-#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,45 +21,11 @@
 #define DEFAULT_MIN_FILE_SIZE (64 * 1024)
 #define MIN_MIN_FILE_SIZE (8 * 1024)
 
-/*
- * The bytes of afs_endpoint_options a caller of `version` has: the library
- * reads and writes only these (docs/api-conventions.md#options-structs), so
- * a later version can grow the struct without overrunning an older
- * program's copy. 0 for a version this libafs does not know.
- */
-static size_t options_size(unsigned int version)
-{
-    switch (version) {
-    case 1:
-        return offsetof(afs_endpoint_options, exclude_count) +
-               sizeof(((afs_endpoint_options *)0)->exclude_count);
-    default:
-        return 0;
-    }
-}
-
-static int options_version_check(unsigned int version, const char *fn)
-{
-    if (version == 0 || version > AFS_ENDPOINT_OPTIONS_VERSION)
-        return afs__error_set(AFS_EVERSION, "%s: afs_endpoint_options version %u is not "
-                              "supported (this libafs knows versions 1 to %u; initialise the "
-                              "struct with AFS_ENDPOINT_OPTIONS_INIT or "
-                              "afs_endpoint_options_init())",
-                              fn, version, AFS_ENDPOINT_OPTIONS_VERSION);
-    return 0;
-}
-
 int afs_endpoint_options_init(afs_endpoint_options *opts, unsigned int version)
 {
     static const afs_endpoint_options defaults = AFS_ENDPOINT_OPTIONS_INIT;
-    int rc;
-    if (!opts)
-        return afs__error_set(AFS_EINVAL, "afs_endpoint_options_init: opts is NULL");
-    if ((rc = options_version_check(version, "afs_endpoint_options_init")) != 0)
-        return rc;
-    memcpy(opts, &defaults, options_size(version));
-    opts->version = version;
-    return 0;
+    return afs__options_init(&afs__vs_endpoint_options, opts, &defaults, version,
+                             "afs_endpoint_options_init");
 }
 
 /*
@@ -72,12 +37,8 @@ static int take_options(afs_endpoint_options *o, const afs_endpoint_options *in,
 {
     afs_endpoint_options given = AFS_ENDPOINT_OPTIONS_INIT;
     int rc;
-    if (in) {
-        if ((rc = options_version_check(in->version, fn)) != 0)
-            return rc;
-        memcpy(&given, in, options_size(in->version));
-        given.version = AFS_ENDPOINT_OPTIONS_VERSION;
-    }
+    if ((rc = afs__vstruct_read(&afs__vs_endpoint_options, &given, in, fn)) != 0)
+        return rc;
     *o = given;
     if (o->tiering_min_file_size == 0)
         o->tiering_min_file_size = DEFAULT_MIN_FILE_SIZE;
@@ -839,18 +800,12 @@ const char *afs_endpoint_id(const afs_endpoint *endpoint)
 
 int afs_endpoint_get_options(afs_endpoint *endpoint, afs_endpoint_options *out)
 {
-    unsigned int version;
-    int rc;
     if (!endpoint || !out)
         return afs__error_set(AFS_EINVAL, "afs_endpoint_get_options: endpoint and out required");
-    version = out->version;
-    if ((rc = options_version_check(version, "afs_endpoint_get_options")) != 0)
-        return rc;
     /* Only the fields of the caller's version: its struct may be smaller
-     * than ours (docs/api-conventions.md#structs-the-library-returns). */
-    memcpy(out, &endpoint->opts, options_size(version));
-    out->version = version;
-    return 0;
+     * than ours (docs/api-conventions.md#versioned-structs). */
+    return afs__vstruct_write(&afs__vs_endpoint_options, out, &endpoint->opts,
+                              "afs_endpoint_get_options");
 }
 
 int afs_endpoint_set_options(afs_endpoint *endpoint, const afs_endpoint_options *opts)

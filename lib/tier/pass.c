@@ -709,17 +709,14 @@ int afs_tier_pass(afs_endpoint *endpoint, const afs_tier_pass_options *opts,
 
     if (!endpoint)
         return afs__error_set(AFS_EINVAL, "afs_tier_pass: endpoint is required");
-    if (opts) {
-        if (opts->version == 0 || opts->version > AFS_TIER_PASS_OPTIONS_VERSION)
-            return afs__error_set(AFS_EVERSION, "tier pass options version %u not supported",
-                                  opts->version);
-        o = *opts;
-    }
+    /* Only the bytes of each caller struct's version (docs/api-conventions.md). */
+    if ((rc = afs__vstruct_read(&afs__vs_tier_pass_options, &o, opts, "afs_tier_pass")) != 0)
+        return rc;
     if (o.flags & ~(AFS_TIER_PASS_DRY_RUN | AFS_TIER_PASS_SCAN))
         return afs__error_set(AFS_EINVAL, "afs_tier_pass: unknown flags 0x%x", o.flags);
-    if (result && (result->version == 0 || result->version > AFS_TIER_RESULT_VERSION))
-        return afs__error_set(AFS_EVERSION, "afs_tier_result version %u not supported",
-                              result->version);
+    if (result && (rc = afs__vstruct_check(&afs__vs_tier_result, result->version,
+                                           "afs_tier_pass")) != 0)
+        return rc;
     memset(&p, 0, sizeof(p));
     p.r = &local;
     p.r->started_ns = afs__now_ns();
@@ -775,11 +772,8 @@ int afs_tier_pass(afs_endpoint *endpoint, const afs_tier_pass_options *opts,
         p.r->low_disk_space ? AFS__TIER_LOW_DISK_INTERVAL_S : AFS__TIER_INTERVAL_S;
 done:
     p.r->finished_ns = afs__now_ns();
-    if (result) {
-        unsigned int version = result->version;
-        *result = local;
-        result->version = version;
-    }
+    if (result) /* checked above: cannot fail */
+        afs__vstruct_write(&afs__vs_tier_result, result, &local, "afs_tier_pass");
     afs__tier_eps_free(p.eps, p.neps);
     return rc;
 }
@@ -835,9 +829,9 @@ int afs_tier_file(afs_endpoint *endpoint, const char *path, afs_tier_result *res
 
     if (!endpoint)
         return afs__error_set(AFS_EINVAL, "afs_tier_file: endpoint is required");
-    if (result && (result->version == 0 || result->version > AFS_TIER_RESULT_VERSION))
-        return afs__error_set(AFS_EVERSION, "afs_tier_result version %u not supported",
-                              result->version);
+    if (result && (rc = afs__vstruct_check(&afs__vs_tier_result, result->version,
+                                           "afs_tier_file")) != 0)
+        return rc;
     memset(&p, 0, sizeof(p));
     memset(&f, 0, sizeof(f));
     p.r = &local;
@@ -886,11 +880,8 @@ int afs_tier_file(afs_endpoint *endpoint, const char *path, afs_tier_result *res
     }
 done:
     p.r->finished_ns = afs__now_ns();
-    if (result) {
-        unsigned int version = result->version;
-        *result = local;
-        result->version = version;
-    }
+    if (result) /* checked above: cannot fail */
+        afs__vstruct_write(&afs__vs_tier_result, result, &local, "afs_tier_file");
     afs__tier_eps_free(p.eps, p.neps);
     free(rel);
     free(abs);
@@ -1036,17 +1027,9 @@ int afs_heat_list(afs_service *svc, const char *volume_path, const afs_heat_list
     if (!svc || !volume_path || !out || !count)
         return afs__error_set(AFS_EINVAL, "afs_heat_list: svc, volume_path, out and count "
                               "are required");
-    if (opts) {
-        if (opts->version == 0 || opts->version > AFS_HEAT_LIST_OPTIONS_VERSION)
-            return afs__error_set(AFS_EVERSION, "afs_heat_list: afs_heat_list_options version "
-                                  "%u is not supported (this libafs knows versions 1 to %u; "
-                                  "initialise the struct with AFS_HEAT_LIST_OPTIONS_INIT or "
-                                  "afs_heat_list_options_init())",
-                                  opts->version, AFS_HEAT_LIST_OPTIONS_VERSION);
-        /* Only the caller's version's fields; later ones keep their defaults. */
-        memcpy(&o, opts, afs__heat_list_options_size(opts->version));
-        o.version = AFS_HEAT_LIST_OPTIONS_VERSION;
-    }
+    /* Only the caller's version's fields; later ones keep their defaults. */
+    if ((rc = afs__vstruct_read(&afs__vs_heat_list_options, &o, opts, "afs_heat_list")) != 0)
+        return rc;
     if (o.order < AFS_HEAT_SPACE_POLICY || o.order > AFS_HEAT_RECALL)
         return afs__error_set(AFS_EINVAL, "afs_heat_list: unknown order %u", o.order);
     memset(&p, 0, sizeof(p));

@@ -103,10 +103,6 @@ typedef struct afs__heat_row {
     int64_t btime_ns;
 } afs__heat_row;
 
-/* The bytes of afs_heat_list_options a caller of `version` has (0 for an
- * unknown version): the library reads only those. */
-size_t afs__heat_list_options_size(unsigned int version);
-
 /* The heat store's integer key of an endpoint id, created if missing (v->mu held). */
 int afs__heat_key_locked(afs__tier_vol *v, const char *endpoint_id, int64_t *key);
 
