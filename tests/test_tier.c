@@ -1508,6 +1508,175 @@ static void test_tier__posix_on_a_tmpfs_volume(void **state)
     free(root);
 }
 
+/* The bytes of version 1 (2) of each struct, as a program built against it has them. */
+#define TIER_PASS_OPTIONS_V1 AFS_TEST_END_OF(afs_tier_pass_options, now_ns)
+#define TIER_RESULT_V1 AFS_TEST_END_OF(afs_tier_result, next_interval_s)
+#define TIER_INFO_V1 AFS_TEST_END_OF(afs_tier_info, marker_len)
+#define TIER_STATS_V1 AFS_TEST_END_OF(afs_tier_stats, volume_free_bytes)
+#define RECALL_OPTIONS_V1 AFS_TEST_END_OF(afs_recall_options, flags)
+#define RECALL_OPTIONS_V2 AFS_TEST_END_OF(afs_recall_options, progress_payload)
+#define RECALL_RESULT_V1 AFS_TEST_END_OF(afs_recall_result, first_error)
+#define UNTOUCHED 0x5A5A5A5A5A5A5A5AULL
+
+static void test_tier__structs_are_read_and_filled_only_to_their_version(void **state)
+{
+    tenv *e = env_new("tier-versions", 1024ull * MiB, false);
+    afs_endpoint_options o = tiering(20, 60);
+    static const unsigned int refused[] = { 0, 99 };
+    /* Structs of a program built against version 1 (recall options: 1 and
+     * 2), each directly before a page that cannot be touched. */
+    afs_tier_pass_options *po = afs_test_guarded_new(TIER_PASS_OPTIONS_V1);
+    afs_tier_result *r = afs_test_guarded_new(TIER_RESULT_V1);
+    afs_tier_info *info = afs_test_guarded_new(TIER_INFO_V1);
+    afs_tier_stats *st = afs_test_guarded_new(TIER_STATS_V1);
+    afs_recall_options *ro1 = afs_test_guarded_new(RECALL_OPTIONS_V1);
+    afs_recall_options *ro2 = afs_test_guarded_new(RECALL_OPTIONS_V2);
+    afs_recall_result *rr = afs_test_guarded_new(RECALL_RESULT_V1);
+    recall_watch w;
+    (void)state;
+    memset(&w, 0, sizeof(w));
+    env_endpoint(e, 0, &o);
+    mkfile(e->data[0], "old.bin", 128 * KiB, 50, 61);
+    mkfile(e->data[0], "young.bin", 128 * KiB, 51, 59);
+    mkfile(e->data[0], "other.bin", 128 * KiB, 52, 10);
+    env_sync(e, 0);
+
+    /* The pass reads the options' flags and fills a version-1 result. */
+    AFS_ASSERT_OK(afs_tier_pass_options_init(po, 1));
+    assert_int_equal(po->version, 1);
+    assert_true(po->now_ns == AFS_TIME_OMIT);
+    po->flags = AFS_TIER_PASS_DRY_RUN | AFS_TIER_PASS_SCAN;
+    r->version = 1;
+    AFS_ASSERT_OK(afs_tier_pass(e->ep[0], po, r));
+    assert_int_equal(r->version, 1);
+    assert_int_equal(r->files_tiered_date, 1);
+    assert_int_equal(r->next_interval_s, 3600);
+    assert_int_equal(afs_test_tier_state(e->ep[0], "old.bin"), AFS_TIER_STATE_FULL); /* dry */
+    po->flags = AFS_TIER_PASS_SCAN;
+    AFS_ASSERT_OK(afs_tier_pass(e->ep[0], po, r));
+    assert_int_equal(r->files_tiered_date, 1);
+    assert_int_equal(afs_test_tier_state(e->ep[0], "old.bin"), AFS_TIER_STATE_TIERED);
+    assert_int_equal(afs_test_tier_state(e->ep[0], "young.bin"), AFS_TIER_STATE_FULL);
+    afs_test_guarded_check(r, TIER_RESULT_V1);
+
+    memset(r, 0, TIER_RESULT_V1);
+    r->version = 1;
+    AFS_ASSERT_OK(afs_tier_file(e->ep[0], "other.bin", r));
+    assert_int_equal(r->version, 1);
+    assert_int_equal(r->files_tiered, 1);
+    assert_true(r->bytes_freed >= 128 * KiB - MARKER_SLACK);
+    afs_test_guarded_check(r, TIER_RESULT_V1);
+
+    /* Query and clear: the version-1 fields, nothing after them. */
+    info->version = 1;
+    AFS_ASSERT_OK(afs_tier_query(e->ep[0], "other.bin", info));
+    assert_int_equal(info->version, 1);
+    assert_int_equal(info->state, AFS_TIER_STATE_TIERED);
+    assert_int_equal(info->size, 128 * KiB);
+    assert_string_equal(info->cloud_path, "other.bin");
+    assert_true(info->marker_len > 0);
+    afs_tier_info_clear(info);
+    assert_int_equal(info->version, 1);
+    assert_null(info->cloud_path);
+    assert_int_equal(info->size, 0);
+
+    /* Statistics of the endpoint and of the volume. */
+    st->version = 1;
+    AFS_ASSERT_OK(afs_tier_stats_get(e->ep[0], st));
+    assert_int_equal(st->version, 1);
+    assert_int_equal(st->files, 3);
+    assert_int_equal(st->tiered_files, 2);
+    assert_true(st->volume_total_bytes >= 1000ull * MiB);
+    memset(st, 0, TIER_STATS_V1);
+    st->version = 1;
+    AFS_ASSERT_OK(afs_tier_volume_stats(e->svc, e->data[0], st));
+    assert_int_equal(st->tiered_files, 2);
+    assert_true(st->volume_free_bytes > 0);
+
+    /* Recall with version-1 options (no progress fields), then version 2. */
+    AFS_ASSERT_OK(afs_recall_options_init(ro1, 1));
+    assert_int_equal(ro1->version, 1);
+    assert_int_equal(ro1->threads, 1);
+    assert_int_equal(ro1->retry_count, 3);
+    ro1->threads = 2;
+    rr->version = 1;
+    AFS_ASSERT_OK(afs_tier_recall(e->ep[0], "old.bin", ro1, rr));
+    assert_int_equal(rr->version, 1);
+    assert_int_equal(rr->files_recalled, 1);
+    assert_int_equal(rr->first_error, 0);
+    assert_content(e->data[0], "old.bin", 128 * KiB, 50);
+    afs_test_guarded_check(rr, RECALL_RESULT_V1);
+    AFS_ASSERT_OK(afs_recall_options_init(ro2, 2));
+    assert_null(ro2->progress);
+    ro2->progress = watch_recall;
+    ro2->progress_payload = &w;
+    memset(rr, 0, RECALL_RESULT_V1);
+    rr->version = 1;
+    AFS_ASSERT_OK(afs_tier_recall(e->ep[0], "other.bin", ro2, rr));
+    assert_true(w.calls > 0);
+    assert_int_equal(w.last.files_done, 1);
+    assert_int_equal(rr->files_recalled, 1);
+    assert_content(e->data[0], "other.bin", 128 * KiB, 52);
+
+    /* Version 0 and a version from the future: AFS_EVERSION naming the
+     * function and the version; nothing is done and nothing written. */
+    for (size_t k = 0; k < sizeof(refused) / sizeof(refused[0]); k++) {
+        unsigned int v = refused[k];
+        po->version = v;
+        AFS_ASSERT_CODE(afs_tier_pass(e->ep[0], po, NULL), AFS_EVERSION);
+        afs_test_assert_version_refused("afs_tier_pass", "afs_tier_pass_options", v);
+        AFS_ASSERT_CODE(afs_tier_pass_options_init(po, v), AFS_EVERSION);
+        afs_test_assert_version_refused("afs_tier_pass_options_init", "afs_tier_pass_options", v);
+        assert_int_equal(po->version, v);
+        po->version = 1;
+
+        memset(r, 0x5A, TIER_RESULT_V1);
+        r->version = v;
+        AFS_ASSERT_CODE(afs_tier_pass(e->ep[0], po, r), AFS_EVERSION);
+        afs_test_assert_version_refused("afs_tier_pass", "afs_tier_result", v);
+        AFS_ASSERT_CODE(afs_tier_file(e->ep[0], "young.bin", r), AFS_EVERSION);
+        afs_test_assert_version_refused("afs_tier_file", "afs_tier_result", v);
+        assert_true(r->files_tiered == UNTOUCHED);
+
+        memset(info, 0x5A, TIER_INFO_V1);
+        info->version = v;
+        AFS_ASSERT_CODE(afs_tier_query(e->ep[0], "young.bin", info), AFS_EVERSION);
+        afs_test_assert_version_refused("afs_tier_query", "afs_tier_info", v);
+        afs_tier_info_clear(info); /* a version it does not know: left alone */
+        assert_true(info->size == UNTOUCHED);
+
+        memset(st, 0x5A, TIER_STATS_V1);
+        st->version = v;
+        AFS_ASSERT_CODE(afs_tier_stats_get(e->ep[0], st), AFS_EVERSION);
+        afs_test_assert_version_refused("afs_tier_stats_get", "afs_tier_stats", v);
+        AFS_ASSERT_CODE(afs_tier_volume_stats(e->svc, e->data[0], st), AFS_EVERSION);
+        afs_test_assert_version_refused("afs_tier_volume_stats", "afs_tier_stats", v);
+        assert_true(st->files == UNTOUCHED);
+
+        ro1->version = v;
+        AFS_ASSERT_CODE(afs_tier_recall(e->ep[0], "young.bin", ro1, NULL), AFS_EVERSION);
+        afs_test_assert_version_refused("afs_tier_recall", "afs_recall_options", v);
+        AFS_ASSERT_CODE(afs_recall_options_init(ro1, v), AFS_EVERSION);
+        assert_int_equal(ro1->version, v);
+        ro1->version = 1;
+        memset(rr, 0x5A, RECALL_RESULT_V1);
+        rr->version = v;
+        AFS_ASSERT_CODE(afs_tier_recall(e->ep[0], "young.bin", ro1, rr), AFS_EVERSION);
+        afs_test_assert_version_refused("afs_tier_recall", "afs_recall_result", v);
+        assert_true(rr->files_recalled == UNTOUCHED);
+    }
+    assert_int_equal(afs_test_tier_state(e->ep[0], "young.bin"), AFS_TIER_STATE_FULL);
+
+    afs_test_guarded_free(po, TIER_PASS_OPTIONS_V1);
+    afs_test_guarded_free(r, TIER_RESULT_V1);
+    afs_test_guarded_free(info, TIER_INFO_V1);
+    afs_test_guarded_free(st, TIER_STATS_V1);
+    afs_test_guarded_free(ro1, RECALL_OPTIONS_V1);
+    afs_test_guarded_free(ro2, RECALL_OPTIONS_V2);
+    afs_test_guarded_free(rr, RECALL_RESULT_V1);
+    env_free(e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1539,6 +1708,7 @@ int main(void)
         cmocka_unit_test(test_tier__namespace_placeholders_are_created_and_updated),
         cmocka_unit_test(test_tier__scan_contributions_feed_the_heat_store),
         cmocka_unit_test(test_tier__heat_list_reads_only_the_callers_options_version),
+        cmocka_unit_test(test_tier__structs_are_read_and_filled_only_to_their_version),
         cmocka_unit_test(test_tier__posix_on_a_tmpfs_volume),
     };
     return cmocka_run_group_tests_name("tier", tests, NULL, NULL);
