@@ -579,23 +579,15 @@ _fn("afs_tier_stats_get", c_int, c_void_p, POINTER(TierStatsC))
 _fn("afs_tier_volume_stats", c_int, c_void_p, c_char_p, POINTER(TierStatsC))
 
 
-def padded(struct, extra: int = 512):
-    """``struct`` with room after it. The library copies its whole current
-    struct into some out-parameters whatever their version says
-    (afs_endpoint_sync, afs_tier_recall, ...), so a newer libafs with a
-    larger struct must not write past ours. (afs_endpoint_get_options fills
-    in only the fields of the caller's version and needs no room.)"""
-    return type(struct.__name__ + "Padded", (struct,), {"_fields_": [("_pad", c_char * extra)]})
-
-
-
-def out_param(padded_type, version: int):
-    """A zeroed out-parameter of a :func:`padded` type with its version set,
-    and the pointer to its struct that the library call takes:
-    ``(value, pointer)``; keep ``value`` to read what the call wrote."""
-    value = padded_type()
+def out_param(struct, version: int):
+    """A zeroed out-parameter of Structure type ``struct`` with its version
+    set, and the pointer the library call takes: ``(value, pointer)``; keep
+    ``value`` to read what the call wrote. The library writes only the
+    fields of that version (docs/api-conventions.md#versioned-structs), so a
+    newer libafs with a larger struct never writes past it."""
+    value = struct()
     value.version = version
-    return value, ctypes.cast(ctypes.byref(value), POINTER(padded_type.__mro__[1]))
+    return value, ctypes.pointer(value)
 
 def decode(b: Optional[bytes]) -> str:
     """A library string (UTF-8) as str; NULL gives ""."""

@@ -93,11 +93,6 @@ def _c_endpoint_defaults() -> _lib.EndpointOptionsC:
 _DEFAULTS = _c_endpoint_defaults()
 
 
-_padded = _lib.padded
-
-_SyncResultOut = _padded(_lib.SyncResultC)
-
-
 def _uint(what: str, value: Any, bits: int) -> int:
     v = int(value)
     if not 0 <= v < (1 << bits):
@@ -625,7 +620,7 @@ class ServerEndpoint(Owner, EndpointTiering):
                 return trap.run(lambda: progress(_progress_from_c(p.contents)))
             cb = _lib.PROGRESS_FN(on_progress)
             o.progress = cb
-        r, r_ptr = _lib.out_param(_SyncResultOut, _lib.AFS_SYNC_RESULT_VERSION)
+        r, r_ptr = _lib.out_param(_lib.SyncResultC, _lib.AFS_SYNC_RESULT_VERSION)
         with self._h.use() as p:
             rc = _lib.lib.afs_endpoint_sync(p, ctypes.byref(o), r_ptr)
             result = SyncResult._from_c(r)
@@ -635,7 +630,7 @@ class ServerEndpoint(Owner, EndpointTiering):
 
     def last_result(self) -> Optional[SyncResult]:
         """The result of the endpoint's last finished session, None before the first."""
-        r, r_ptr = _lib.out_param(_SyncResultOut, _lib.AFS_SYNC_RESULT_VERSION)
+        r, r_ptr = _lib.out_param(_lib.SyncResultC, _lib.AFS_SYNC_RESULT_VERSION)
         with self._h.use() as p:
             rc = _lib.lib.afs_endpoint_last_result(p, r_ptr)
             if rc == ErrorCode.ENOTFOUND:

@@ -265,6 +265,44 @@ def test_sync__get_options_fills_only_the_callers_version(env):
         assert bytes(buf[ctypes.sizeof(ctypes.c_uint):]) == b"\xa5" * (size + guard - 4)
     assert ep.options.exclude == ["*.bak"]
 
+def test_sync__results_fill_only_the_callers_version(env):
+    """The structs the library fills in (the last result, the provisioning)
+    get the fields of their version and nothing after them; 0 and 99 give
+    EVERSION and write nothing. The package passes plain structs."""
+    a = env.server("ServerA")
+    put(a.data, "one.txt", "1")
+    ep = a.join()
+    assert a.sync().files_uploaded == 1
+    assert ep.last_result().files_uploaded == 1
+    guard = 64
+
+    def end(struct):  # where version 1 ends: its last field's end
+        name = struct._fields_[-1][0]
+        return getattr(struct, name).offset + getattr(struct, name).size
+
+    for struct, fn, check in (
+            (_lib.SyncResultC, "afs_endpoint_last_result", lambda o: o.files_uploaded == 1),
+            (_lib.ProvisioningC, "afs_endpoint_provisioning",
+             lambda o: o.status == afs.ProvisioningStatus.READY_SYNC_FUNCTIONAL)):
+        size = end(struct)
+        for version in (1, 0, 99):
+            buf = (ctypes.c_ubyte * (size + guard))(*([0xA5] * (size + guard)))
+            o = struct.from_buffer(buf)
+            o.version = version
+            with ep._h.use() as p:
+                rc = getattr(_lib.lib, fn)(p, ctypes.cast(ctypes.byref(o), ctypes.POINTER(struct)))
+            assert o.version == version
+            if version == 1:
+                assert rc == 0 and check(o)
+                assert bytes(buf[size:]) == b"\xa5" * guard  # nothing written past it
+            else:
+                assert rc == afs.ErrorCode.EVERSION
+                assert f"{fn}: " in _lib.decode(_lib.lib.afs_error_last())
+                assert f"version {version} is not supported" in \
+                    _lib.decode(_lib.lib.afs_error_last())
+                assert bytes(buf[4:]) == b"\xa5" * (size + guard - 4)
+
+
 def test_sync__groups_and_endpoints_listed_and_deleted(env):
     a = env.server("ServerA")
     b = env.server("ServerB")
