@@ -380,6 +380,118 @@ static void test_core__put_options_are_versioned_and_metadata_checked(void **sta
     afs_storage_free(s);
 }
 
+/* ---- versioned structs ---- */
+
+/* Every versioned public struct and what its size table must say about it. */
+#define VS(name, version) { &afs__vs_##name, "afs_" #name, sizeof(afs_##name), \
+                            _Alignof(afs_##name), version }
+
+static void test_core__every_versioned_struct_has_a_size_per_version(void **state)
+{
+    static const struct {
+        const afs__vstruct *t;
+        const char *name;
+        size_t size, align;
+        unsigned int version;
+    } want[] = {
+        VS(endpoint_options, AFS_ENDPOINT_OPTIONS_VERSION),
+        VS(service_options, AFS_SERVICE_OPTIONS_VERSION),
+        VS(storage_local_options, AFS_STORAGE_LOCAL_OPTIONS_VERSION),
+        VS(storage_put_options, AFS_STORAGE_PUT_OPTIONS_VERSION),
+        VS(azure_options, AFS_AZURE_OPTIONS_VERSION),
+        VS(sync_options, AFS_SYNC_OPTIONS_VERSION),
+        VS(sync_result, AFS_SYNC_RESULT_VERSION),
+        VS(provisioning, AFS_PROVISIONING_VERSION),
+        VS(tier_info, AFS_TIER_INFO_VERSION),
+        VS(tier_result, AFS_TIER_RESULT_VERSION),
+        VS(tier_pass_options, AFS_TIER_PASS_OPTIONS_VERSION),
+        VS(heat_list_options, AFS_HEAT_LIST_OPTIONS_VERSION),
+        VS(recall_options, AFS_RECALL_OPTIONS_VERSION),
+        VS(recall_result, AFS_RECALL_RESULT_VERSION),
+        VS(recall_host_info, AFS_RECALL_HOST_INFO_VERSION),
+        VS(tier_stats, AFS_TIER_STATS_VERSION),
+    };
+    size_t count = 0;
+    (void)state;
+    while (afs__vstructs[count])
+        count++;
+    assert_int_equal(count, sizeof(want) / sizeof(want[0]));
+    for (size_t i = 0; i < count; i++) {
+        const afs__vstruct *t = want[i].t;
+        size_t prev = sizeof(unsigned int), size = 0;
+        bool listed = false;
+        for (size_t j = 0; j < count; j++)
+            listed = listed || afs__vstructs[j] == t;
+        assert_true(listed);
+        assert_string_equal(t->name, want[i].name);
+        assert_int_equal(t->newest, want[i].version);
+        assert_true(t->newest >= 1 && t->newest <= AFS__VSTRUCT_VERSIONS);
+        /* Each version is larger than the one before it ... */
+        for (unsigned int v = 1; v <= t->newest; v++) {
+            size = afs__vstruct_size(t, v);
+            if (size <= prev)
+                fail_msg("%s version %u: %zu bytes, not more than %zu", t->name, v, size, prev);
+            prev = size;
+        }
+        /* ... and the newest is the whole struct but its tail padding: a
+         * field appended without a new version and size fails here. */
+        if (size > want[i].size || want[i].size - size >= want[i].align)
+            fail_msg("%s: version %u ends at %zu bytes, the struct has %zu", t->name,
+                     t->newest, size, want[i].size);
+        assert_int_equal(afs__vstruct_size(t, 0), 0);
+        assert_int_equal(afs__vstruct_size(t, t->newest + 1), 0);
+    }
+}
+
+static int no_snapshot(const char *snapshot, void *payload)
+{
+    (void)snapshot;
+    (void)payload;
+    return 0;
+}
+
+/* The bytes of afs_azure_options version 1. */
+#define AZURE_OPTIONS_V1 AFS_TEST_END_OF(afs_azure_options, single_put_max)
+
+static void test_core__azure_options_are_read_only_to_their_version(void **state)
+{
+    static const unsigned int refused[] = { 0, 99 };
+    static const char blob[] = "azblob://acct/cont?endpoint=http://127.0.0.1:9";
+    static const char files[] = "azfiles://acct/share?endpoint=http://127.0.0.1:9";
+    afs_azure_options *o = afs_test_guarded_new(AZURE_OPTIONS_V1);
+    afs_storage *s = NULL;
+    (void)state;
+    AFS_ASSERT_OK(afs_azure_options_init(o, 1));
+    assert_int_equal(o->version, 1);
+    assert_null(o->account_key);
+    assert_int_equal(o->max_attempts, 0);
+    assert_int_equal(o->single_put_max, 0);
+    /* The fields are read (an unknown flag is refused before any request). */
+    o->flags = 0x80;
+    AFS_ASSERT_CODE(afs_storage_azblob_new(&s, blob, o), AFS_EINVAL);
+    assert_non_null(strstr(afs_error_last(), "unknown flags 0x80"));
+    AFS_ASSERT_CODE(afs_storage_azfiles_new(&s, files, o), AFS_EINVAL);
+    assert_non_null(strstr(afs_error_last(), "unknown flags 0x80"));
+    for (size_t k = 0; k < sizeof(refused) / sizeof(refused[0]); k++) {
+        unsigned int v = refused[k];
+        o->version = v;
+        AFS_ASSERT_CODE(afs_storage_azblob_new(&s, blob, o), AFS_EVERSION);
+        afs_test_assert_version_refused("afs_storage_azblob_new", "afs_azure_options", v);
+        assert_null(s);
+        AFS_ASSERT_CODE(afs_storage_azfiles_new(&s, files, o), AFS_EVERSION);
+        afs_test_assert_version_refused("afs_storage_azfiles_new", "afs_azure_options", v);
+        AFS_ASSERT_CODE(afs_storage_azfiles_snapshots(files, o, no_snapshot, NULL),
+                        AFS_EVERSION);
+        afs_test_assert_version_refused("afs_storage_azfiles_snapshots", "afs_azure_options",
+                                        v);
+        AFS_ASSERT_CODE(afs_azure_options_init(o, v), AFS_EVERSION);
+        afs_test_assert_version_refused("afs_azure_options_init", "afs_azure_options", v);
+        assert_int_equal(o->version, v);
+        assert_int_equal(o->flags, 0x80); /* left as it was */
+    }
+    afs_test_guarded_free(o, AZURE_OPTIONS_V1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -396,6 +508,8 @@ int main(void)
         cmocka_unit_test(test_core__hostile_listing_is_reported_never_followed),
         cmocka_unit_test(test_core__listing_callback_value_comes_back_unchanged),
         cmocka_unit_test(test_core__put_options_are_versioned_and_metadata_checked),
+        cmocka_unit_test(test_core__every_versioned_struct_has_a_size_per_version),
+        cmocka_unit_test(test_core__azure_options_are_read_only_to_their_version),
     };
     return cmocka_run_group_tests_name("core", tests, NULL, NULL);
 }

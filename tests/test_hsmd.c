@@ -735,7 +735,7 @@ static void test_hsmd__a_second_daemon_is_refused(void **state)
 static uint64_t access_count(world *w, const char *rel)
 {
     afs_heat_list_options o = AFS_HEAT_LIST_OPTIONS_INIT;
-    afs_heat_entry *list = NULL;
+    afs_heat_entry **list = NULL;
     size_t n = 0;
     uint64_t count = 0;
     char *abs = data_path(w, rel);
@@ -743,8 +743,8 @@ static uint64_t access_count(world *w, const char *rel)
     o.limit = 0;
     AFS_ASSERT_OK(afs_heat_list(w->s->svc, w->s->data, &o, &list, &n));
     for (size_t i = 0; i < n; i++)
-        if (strcmp(list[i].path, abs) == 0)
-            count = list[i].access_count;
+        if (strcmp(list[i]->path, abs) == 0)
+            count = list[i]->access_count;
     afs_heat_entries_free(list, n);
     free(abs);
     return count;

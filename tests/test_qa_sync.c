@@ -207,7 +207,7 @@ static void test_qa_sync__content_left_behind_for_space_is_reported(void **state
     afs_service_options so = AFS_SERVICE_OPTIONS_INIT;
     afs_test_tierfs *tfs = NULL;
     afs_fs *fs = NULL;
-    afs_item_error *errs = NULL;
+    afs_item_error **errs = NULL;
     size_t nerr = 0;
 
     for (int i = 0; i < 4; i++) {
@@ -229,8 +229,8 @@ static void test_qa_sync__content_left_behind_for_space_is_reported(void **state
     assert_int_equal(b->last.item_errors, 2);
     AFS_ASSERT_OK(afs_endpoint_errors(b->ep, &errs, &nerr));
     assert_int_equal(nerr, 2);
-    assert_int_equal(errs[0].code, AFS_ENOSPC);
-    assert_non_null(strstr(errs[0].message, "free"));
+    assert_int_equal(errs[0]->code, AFS_ENOSPC);
+    assert_non_null(strstr(errs[0]->message, "free"));
     afs_item_errors_free(errs, nerr);
 
     /* Space freed: the next session brings the rest down. */
@@ -461,7 +461,7 @@ static void test_qa_sync__link_in_a_folders_way_is_named(void **state)
     afs_test_env *env = *state;
     afs_test_server *a = afs_test_env_server(env, "ServerA");
     afs_test_server *b = afs_test_env_server(env, "ServerB");
-    afs_item_error *errs = NULL;
+    afs_item_error **errs = NULL;
     size_t nerr = 0;
     char *outside = afs_test_path(env->root, "outside");
     char *link = afs_test_path(b->data, "sub");
@@ -477,7 +477,7 @@ static void test_qa_sync__link_in_a_folders_way_is_named(void **state)
     AFS_ASSERT_OK(afs_endpoint_errors(b->ep, &errs, &nerr));
     assert_true(nerr >= 1);
     for (size_t i = 0; i < nerr; i++)
-        assert_non_null(strstr(errs[i].message, "symbolic link"));
+        assert_non_null(strstr(errs[i]->message, "symbolic link"));
     afs_item_errors_free(errs, nerr);
     afs_test_assert_file(env->share, "sub/file.txt", "from A");
     free(outside);

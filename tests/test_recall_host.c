@@ -104,6 +104,40 @@ static void test_recall_host__bad_arguments_are_refused(void **state)
     afs_service_close(svc);
 }
 
+/* The bytes of version 1 of the struct, as a program built against it has them. */
+#define RECALL_HOST_INFO_V1 AFS_TEST_END_OF(afs_recall_host_info, since_ns)
+
+static void test_recall_host__query_fills_only_the_callers_version(void **state)
+{
+    static const unsigned int refused[] = { 0, 99 };
+    afs_recall_host_info *hi = afs_test_guarded_new(RECALL_HOST_INFO_V1);
+    afs_service *svc = NULL;
+    afs_recall_host *h = NULL;
+    AFS_ASSERT_OK(afs_service_open(&svc, *state, NULL));
+    hi->version = 1;
+    AFS_ASSERT_OK(afs_recall_host_query(hi, svc));
+    assert_int_equal(hi->version, 1);
+    assert_int_equal(hi->active, 0);
+    AFS_ASSERT_OK(afs_recall_host_claim(&h, svc));
+    AFS_ASSERT_OK(afs_recall_host_query(hi, svc));
+    assert_int_equal(hi->version, 1);
+    assert_int_equal(hi->active, 1);
+    assert_int_equal(hi->pid, getpid());
+    assert_true(hi->since_ns > 0);
+    for (size_t k = 0; k < sizeof(refused) / sizeof(refused[0]); k++) {
+        hi->version = refused[k];
+        hi->active = 7;
+        AFS_ASSERT_CODE(afs_recall_host_query(hi, svc), AFS_EVERSION);
+        afs_test_assert_version_refused("afs_recall_host_query", "afs_recall_host_info",
+                                        refused[k]);
+        assert_int_equal(hi->version, refused[k]);
+        assert_int_equal(hi->active, 7); /* untouched */
+    }
+    afs_recall_host_release(h);
+    afs_service_close(svc);
+    afs_test_guarded_free(hi, RECALL_HOST_INFO_V1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -112,6 +146,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_recall_host__a_crashed_holder_leaves_no_claim,
                                         afs_test_setup_sandbox, afs_test_teardown_sandbox),
         cmocka_unit_test_setup_teardown(test_recall_host__bad_arguments_are_refused,
+                                        afs_test_setup_sandbox, afs_test_teardown_sandbox),
+        cmocka_unit_test_setup_teardown(test_recall_host__query_fills_only_the_callers_version,
                                         afs_test_setup_sandbox, afs_test_teardown_sandbox),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

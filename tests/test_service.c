@@ -358,6 +358,48 @@ static void test_service__concurrent_processes_register_one_id(void **state)
     }
 }
 
+/* The bytes of version 1 of the options, as a program built against it has them. */
+#define SERVICE_OPTIONS_V1 AFS_TEST_END_OF(afs_service_options, fs)
+
+static void test_service__options_are_read_only_to_their_version(void **state)
+{
+    static const unsigned int refused[] = { 0, 99 };
+    afs_service_options *o = afs_test_guarded_new(SERVICE_OPTIONS_V1);
+    char *dir = afs_test_path(*state, "refused");
+    afs_service *svc = NULL;
+    afs_fs *fs = NULL;
+    struct stat st;
+
+    AFS_ASSERT_OK(afs_service_options_init(o, 1));
+    assert_int_equal(o->version, 1);
+    assert_null(o->fs);
+    AFS_ASSERT_OK(afs_fs_posix_new(&fs));
+    o->fs = fs; /* the field is read: the service uses this filesystem */
+    AFS_ASSERT_OK(afs_service_open(&svc, *state, o));
+    assert_ptr_equal(afs__service_fs(svc), fs);
+    AFS_ASSERT_OK(afs_server_register(svc, "ServerA"));
+    afs_service_close(svc);
+    svc = NULL;
+
+    /* Version 0 and a version from the future: AFS_EVERSION naming the
+     * function and the version; no state directory is made. */
+    for (size_t k = 0; k < sizeof(refused) / sizeof(refused[0]); k++) {
+        unsigned int v = refused[k];
+        o->version = v;
+        AFS_ASSERT_CODE(afs_service_open(&svc, dir, o), AFS_EVERSION);
+        afs_test_assert_version_refused("afs_service_open", "afs_service_options", v);
+        assert_null(svc);
+        assert_int_not_equal(stat(dir, &st), 0);
+        AFS_ASSERT_CODE(afs_service_options_init(o, v), AFS_EVERSION);
+        afs_test_assert_version_refused("afs_service_options_init", "afs_service_options", v);
+        assert_int_equal(o->version, v);
+        assert_ptr_equal(o->fs, fs); /* left as it was */
+    }
+    afs_fs_free(fs);
+    afs_test_guarded_free(o, SERVICE_OPTIONS_V1);
+    free(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -369,6 +411,7 @@ int main(void)
         T(test_service__invalid_names_are_einvalidname),
         T(test_service__info_before_register_is_enotfound),
         T(test_service__options_are_versioned),
+        T(test_service__options_are_read_only_to_their_version),
         T(test_service__corrupt_db_is_ecorrupt_untouched),
         T(test_service__db_from_newer_libafs_is_eversion_untouched),
         T(test_service__state_dir_that_is_a_file_is_refused),

@@ -584,6 +584,79 @@ static void test_storage_local__registered_scheme_opens_host_backend(void **stat
     free(uri);
 }
 
+/* The bytes of version 1 of the options, as a program built against it has them. */
+#define LOCAL_OPTIONS_V1 AFS_TEST_END_OF(afs_storage_local_options, flags)
+#define PUT_OPTIONS_V1 AFS_TEST_END_OF(afs_storage_put_options, meta_values)
+
+static void test_storage_local__options_are_read_only_to_their_version(void **state)
+{
+    char *share = share_dir(state);
+    static const unsigned int refused[] = { 0, 99 };
+    static const char *const keys[] = { "owner" };
+    static const char *const vals[] = { "alice" };
+    /* Version-1 options directly before a page that cannot be touched. */
+    afs_storage_local_options *lo = afs_test_guarded_new(LOCAL_OPTIONS_V1);
+    afs_storage_put_options *po = afs_test_guarded_new(PUT_OPTIONS_V1);
+    afs_storage *s = NULL, *s2 = NULL;
+    afs_storage_entry e;
+    char buf[16];
+    size_t n = 0;
+
+    AFS_ASSERT_OK(afs_storage_local_options_init(lo, 1));
+    assert_int_equal(lo->version, 1);
+    assert_int_equal(lo->flags, 0);
+    lo->flags = AFS_STORAGE_LOCAL_NOSYNC;
+    AFS_ASSERT_OK(afs_storage_local_new(&s, share, lo));
+
+    AFS_ASSERT_OK(afs_storage_put_options_init(po, 1));
+    assert_int_equal(po->version, 1);
+    assert_int_equal(po->condition, AFS_COND_NONE);
+    assert_true(po->mtime_ns == AFS_TIME_OMIT);
+    assert_int_equal(po->meta_count, 0);
+    po->mtime_ns = 1600000000LL * 1000000000LL; /* the fields are read */
+    po->meta_count = 1;
+    po->meta_keys = keys;
+    po->meta_values = vals;
+    AFS_ASSERT_OK(afs_storage_put_buffer(s, "a.txt", "hello", 5, po, &e));
+    assert_true(e.mtime_ns == 1600000000LL * 1000000000LL);
+    AFS_ASSERT_OK(afs_storage_meta_get(s, "a.txt", "owner", buf, sizeof(buf), &n));
+    assert_string_equal(buf, "alice");
+    po->meta_count = 0;
+    po->condition = AFS_COND_CREATE_ONLY;
+    AFS_ASSERT_CODE(afs_storage_put_buffer(s, "a.txt", "other", 5, po, NULL), AFS_ECONDITION);
+    afs_test_storage_assert_text(s, "a.txt", "hello");
+
+    /* Version 0 and a version from the future: AFS_EVERSION naming the
+     * function and the version; nothing stored, nothing written. */
+    for (size_t k = 0; k < sizeof(refused) / sizeof(refused[0]); k++) {
+        unsigned int v = refused[k];
+        po->version = v;
+        AFS_ASSERT_CODE(afs_storage_put_buffer(s, "b.txt", "x", 1, po, NULL), AFS_EVERSION);
+        afs_test_assert_version_refused("afs_storage_put", "afs_storage_put_options", v);
+        AFS_ASSERT_CODE(afs_storage_put_options_init(po, v), AFS_EVERSION);
+        afs_test_assert_version_refused("afs_storage_put_options_init",
+                                        "afs_storage_put_options", v);
+        assert_int_equal(po->version, v);
+        assert_int_equal(po->condition, AFS_COND_CREATE_ONLY); /* left as it was */
+        po->version = 1;
+
+        lo->version = v;
+        AFS_ASSERT_CODE(afs_storage_local_new(&s2, share, lo), AFS_EVERSION);
+        afs_test_assert_version_refused("afs_storage_local_new", "afs_storage_local_options", v);
+        assert_null(s2);
+        AFS_ASSERT_CODE(afs_storage_local_options_init(lo, v), AFS_EVERSION);
+        assert_int_equal(lo->version, v);
+        assert_int_equal(lo->flags, AFS_STORAGE_LOCAL_NOSYNC);
+        lo->version = 1;
+    }
+    AFS_ASSERT_CODE(afs_storage_stat(s, "b.txt", &e), AFS_ENOTFOUND);
+
+    afs_storage_free(s);
+    afs_test_guarded_free(lo, LOCAL_OPTIONS_V1);
+    afs_test_guarded_free(po, PUT_OPTIONS_V1);
+    free(share);
+}
+
 int main(void)
 {
     struct local_factory lf = { NULL, AFS_STORAGE_LOCAL_OPTIONS_INIT };
@@ -597,6 +670,7 @@ int main(void)
         T(test_storage_local__stale_temps_removed_on_open),
         T(test_storage_local__temps_beside_objects_hidden_and_cleaned),
         T(test_storage_local__nosync_option_and_versions),
+        T(test_storage_local__options_are_read_only_to_their_version),
         T(test_storage_local__root_must_be_a_directory),
         T(test_storage_local__open_by_uri),
         T(test_storage_local__failed_put_leaves_no_temp),

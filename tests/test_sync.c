@@ -251,7 +251,7 @@ static void test_sync__never_synced_and_invalid_names(void **state)
 {
     afs_test_env *env = *state;
     afs_test_server *a = afs_test_env_server(env, "ServerA");
-    afs_item_error *errs = NULL;
+    afs_item_error **errs = NULL;
     size_t nerr = 0;
     char *target, *link_path, *hard;
 
@@ -279,17 +279,17 @@ static void test_sync__never_synced_and_invalid_names(void **state)
 
     AFS_ASSERT_OK(afs_endpoint_errors(a->ep, &errs, &nerr));
     assert_int_equal(nerr, 1);
-    assert_string_equal(errs[0].path, "bad:name.txt");
-    assert_int_equal(errs[0].code, AFS_EINVALIDNAME);
-    assert_int_equal(errs[0].persistent, 1);
-    assert_non_null(strstr(errs[0].message, ":"));
+    assert_string_equal(errs[0]->path, "bad:name.txt");
+    assert_int_equal(errs[0]->code, AFS_EINVALIDNAME);
+    assert_int_equal(errs[0]->persistent, 1);
+    assert_non_null(strstr(errs[0]->message, ":"));
     afs_item_errors_free(errs, nerr);
 
     /* The error is kept and counted across sessions until it is fixed. */
     afs_test_sync(a);
     AFS_ASSERT_OK(afs_endpoint_errors(a->ep, &errs, &nerr));
     assert_int_equal(nerr, 1);
-    assert_int_equal(errs[0].count, 2);
+    assert_int_equal(errs[0]->count, 2);
     afs_item_errors_free(errs, nerr);
     {
         char *bad = afs_test_path(a->data, "bad:name.txt");
@@ -456,7 +456,7 @@ static void test_sync__conflict_copies_stop_at_100(void **state)
 {
     afs_test_env *env = *state;
     afs_test_server *a = afs_test_env_server(env, "ServerA");
-    afs_item_error *errs = NULL;
+    afs_item_error **errs = NULL;
     size_t nerr = 0;
     char rel[64];
 
@@ -478,9 +478,9 @@ static void test_sync__conflict_copies_stop_at_100(void **state)
     assert_int_equal(a->last.conflicts, 0);
     AFS_ASSERT_OK(afs_endpoint_errors(a->ep, &errs, &nerr));
     assert_int_equal(nerr, 1);
-    assert_string_equal(errs[0].path, "r.txt");
-    assert_int_equal(errs[0].code, AFS_ECONFLICT_LIMIT);
-    assert_non_null(strstr(errs[0].message, "conflict name exists"));
+    assert_string_equal(errs[0]->path, "r.txt");
+    assert_int_equal(errs[0]->code, AFS_ECONFLICT_LIMIT);
+    assert_non_null(strstr(errs[0]->message, "conflict name exists"));
     afs_item_errors_free(errs, nerr);
     /* Nothing was lost: each side still has its own version. */
     afs_test_assert_file(a->data, "r.txt", "server edit, older");
@@ -488,6 +488,7 @@ static void test_sync__conflict_copies_stop_at_100(void **state)
 }
 
 static void test_sync__progress_callback_reports_and_cancels(void **state);
+static void test_sync__structs_are_read_and_filled_only_to_their_version(void **state);
 
 int main(void)
 {
@@ -510,6 +511,7 @@ int main(void)
         T(test_sync__directory_deleted_while_other_side_added_keeps_new_files),
         T(test_sync__file_replaced_by_directory),
         T(test_sync__progress_callback_reports_and_cancels),
+        T(test_sync__structs_are_read_and_filled_only_to_their_version),
         T(test_sync__conflict_copies_stop_at_100),
     };
 #undef T
@@ -562,4 +564,95 @@ static void test_sync__progress_callback_reports_and_cancels(void **state)
         assert_int_equal(last.files_uploaded, 1);
         assert_true(last.finished_ns >= last.started_ns);
     }
+}
+
+/* The bytes of version 1 of each struct, as a program built against it has them. */
+#define SYNC_OPTIONS_V1 AFS_TEST_END_OF(afs_sync_options, threads)
+#define SYNC_RESULT_V1 AFS_TEST_END_OF(afs_sync_result, full_cloud_scan)
+#define PROVISIONING_V1 AFS_TEST_END_OF(afs_provisioning, content_download)
+
+static void test_sync__structs_are_read_and_filled_only_to_their_version(void **state)
+{
+    afs_test_env *env = *state;
+    afs_test_server *a = afs_test_env_server(env, "ServerA");
+    static const unsigned int refused[] = { 0, 99 };
+    /* Version-1 structs directly before a page that cannot be touched. */
+    afs_sync_options *o = afs_test_guarded_new(SYNC_OPTIONS_V1);
+    afs_sync_result *r = afs_test_guarded_new(SYNC_RESULT_V1);
+    afs_provisioning *pv = afs_test_guarded_new(PROVISIONING_V1);
+    struct prog_seen seen = { 0, 0, 0 };
+
+    afs_test_put(a->data, "one.txt", "1");
+    afs_test_put(a->data, "two.txt", "22");
+    afs_test_env_join(env, a, NULL);
+    AFS_ASSERT_OK(afs_sync_options_init(o, 1));
+    assert_int_equal(o->version, 1);
+    assert_null(o->progress);
+    assert_int_equal(o->threads, 0);
+    o->progress = on_progress; /* the fields are read */
+    o->progress_payload = &seen;
+    o->threads = 2;
+    r->version = 1;
+    AFS_ASSERT_OK(afs_endpoint_sync(a->ep, o, r));
+    assert_true(seen.phases_seen & (1 << AFS_SYNC_PHASE_DONE));
+    assert_int_equal(r->version, 1);
+    assert_int_equal(r->result, 0);
+    assert_int_equal(r->files_uploaded, 2);
+    assert_int_equal(r->bytes_uploaded, 3);
+    assert_true(r->started_ns > 0 && r->finished_ns >= r->started_ns);
+    afs_test_assert_file(env->share, "two.txt", "22");
+    afs_test_guarded_check(r, SYNC_RESULT_V1);
+
+    /* The last result and the provisioning fill in only version 1 too. */
+    memset(r, 0, SYNC_RESULT_V1);
+    r->version = 1;
+    AFS_ASSERT_OK(afs_endpoint_last_result(a->ep, r));
+    assert_int_equal(r->version, 1);
+    assert_int_equal(r->files_uploaded, 2);
+    assert_int_equal(r->bytes_uploaded, 3);
+    afs_test_guarded_check(r, SYNC_RESULT_V1);
+    pv->version = 1;
+    AFS_ASSERT_OK(afs_endpoint_provisioning(a->ep, pv));
+    assert_int_equal(pv->version, 1);
+    assert_int_equal(pv->status, AFS_PROVISIONING_READY_SYNC_FUNCTIONAL);
+
+    /* Version 0 (a zeroed struct) and a version from the future: AFS_EVERSION
+     * naming the function and the version; no session runs, nothing is
+     * written into the caller's struct. */
+    afs_test_put(a->data, "three.txt", "333");
+    for (size_t k = 0; k < sizeof(refused) / sizeof(refused[0]); k++) {
+        unsigned int v = refused[k];
+        o->version = v;
+        AFS_ASSERT_CODE(afs_endpoint_sync(a->ep, o, NULL), AFS_EVERSION);
+        afs_test_assert_version_refused("afs_endpoint_sync", "afs_sync_options", v);
+        AFS_ASSERT_CODE(afs_sync_options_init(o, v), AFS_EVERSION);
+        afs_test_assert_version_refused("afs_sync_options_init", "afs_sync_options", v);
+        assert_int_equal(o->version, v);
+        assert_int_equal(o->threads, 2); /* left as it was */
+        o->version = 1;
+
+        memset(r, 0x5A, SYNC_RESULT_V1);
+        r->version = v;
+        AFS_ASSERT_CODE(afs_endpoint_sync(a->ep, o, r), AFS_EVERSION);
+        afs_test_assert_version_refused("afs_endpoint_sync", "afs_sync_result", v);
+        assert_non_null(strstr(afs_error_last(), "AFS_SYNC_RESULT_INIT"));
+        AFS_ASSERT_CODE(afs_endpoint_last_result(a->ep, r), AFS_EVERSION);
+        afs_test_assert_version_refused("afs_endpoint_last_result", "afs_sync_result", v);
+        assert_int_equal(r->version, v);
+        assert_true(r->files_uploaded == 0x5A5A5A5A5A5A5A5AULL);
+
+        pv->version = v;
+        pv->status = 77;
+        AFS_ASSERT_CODE(afs_endpoint_provisioning(a->ep, pv), AFS_EVERSION);
+        afs_test_assert_version_refused("afs_endpoint_provisioning", "afs_provisioning", v);
+        assert_int_equal(pv->version, v);
+        assert_int_equal(pv->status, 77);
+    }
+    afs_test_assert_file(env->share, "three.txt", NULL); /* no session ran */
+    AFS_ASSERT_CODE(afs_endpoint_last_result(a->ep, NULL), AFS_EINVAL);
+    AFS_ASSERT_CODE(afs_endpoint_provisioning(NULL, pv), AFS_EINVAL);
+
+    afs_test_guarded_free(o, SYNC_OPTIONS_V1);
+    afs_test_guarded_free(r, SYNC_RESULT_V1);
+    afs_test_guarded_free(pv, PROVISIONING_V1);
 }

@@ -34,7 +34,7 @@ static void two_servers(afs_test_fenv *fe, afs_test_server **a, afs_test_server 
     afs_test_sync(*b);
 }
 
-static size_t error_count(afs_test_server *s, afs_item_error **out)
+static size_t error_count(afs_test_server *s, afs_item_error ***out)
 {
     size_t n = 0;
     AFS_ASSERT_OK(afs_endpoint_errors(s->ep, out, &n));
@@ -97,7 +97,7 @@ static void test_sync_faults__persistent_put_failure_is_per_item_and_recovers(vo
     afs_test_fenv *fe = *state;
     afs_test_server *a, *b;
     afs_test_fault *fa;
-    afs_item_error *errs = NULL;
+    afs_item_error **errs = NULL;
     char rel[32], content[64];
 
     two_servers(fe, &a, &b, 2);
@@ -116,17 +116,17 @@ static void test_sync_faults__persistent_put_failure_is_per_item_and_recovers(vo
     assert_int_equal(error_count(a, &errs), 3);
     for (int i = 0; i < 3; i++) {
         snprintf(rel, sizeof(rel), "new/n%d.txt", i);
-        assert_string_equal(errs[i].path, rel);
-        assert_int_equal(errs[i].code, AFS_ETRANSIENT);
-        assert_int_equal(errs[i].count, 1);
-        assert_int_equal(errs[i].persistent, 0);
+        assert_string_equal(errs[i]->path, rel);
+        assert_int_equal(errs[i]->code, AFS_ETRANSIENT);
+        assert_int_equal(errs[i]->count, 1);
+        assert_int_equal(errs[i]->persistent, 0);
     }
     afs_item_errors_free(errs, 3);
 
     /* Still failing: the same errors, counted again. */
     afs_test_sync(a);
     assert_int_equal(error_count(a, &errs), 3);
-    assert_int_equal(errs[0].count, 2);
+    assert_int_equal(errs[0]->count, 2);
     afs_item_errors_free(errs, 3);
 
     /* The storage is back: everything goes up, the errors are gone. */
@@ -148,7 +148,7 @@ static void test_sync_faults__failed_download_is_retried_next_session(void **sta
     afs_test_fenv *fe = *state;
     afs_test_server *a, *b;
     afs_test_fault *fb;
-    afs_item_error *errs = NULL;
+    afs_item_error **errs = NULL;
 
     two_servers(fe, &a, &b, 3);
     afs_test_put(a->data, "dir/f1.txt", "file 1, version 2");
@@ -159,7 +159,7 @@ static void test_sync_faults__failed_download_is_retried_next_session(void **sta
     afs_test_sync(b);
     assert_int_equal(b->last.item_errors, 1);
     assert_int_equal(error_count(b, &errs), 1);
-    assert_string_equal(errs[0].path, "dir/f1.txt");
+    assert_string_equal(errs[0]->path, "dir/f1.txt");
     afs_item_errors_free(errs, 1);
     afs_test_assert_file(b->data, "dir/f1.txt", "file 1, version 1");
 
@@ -178,7 +178,7 @@ static void test_sync_faults__local_write_failure_is_per_item_and_recovers(void 
     afs_test_fenv *fe = *state;
     afs_test_server *a, *b;
     afs_test_fault *fsb;
-    afs_item_error *errs = NULL;
+    afs_item_error **errs = NULL;
 
     two_servers(fe, &a, &b, 1);
     afs_test_put(a->data, "big/x.txt", "x");
@@ -189,7 +189,7 @@ static void test_sync_faults__local_write_failure_is_per_item_and_recovers(void 
     afs_test_sync(b);
     assert_int_equal(b->last.item_errors, 2);
     assert_int_equal(error_count(b, &errs), 2);
-    assert_int_equal(errs[0].code, AFS_ENOSPC);
+    assert_int_equal(errs[0]->code, AFS_ENOSPC);
     afs_item_errors_free(errs, 2);
     afs_test_assert_file(b->data, "big/x.txt", NULL);
     assert_int_equal(afs_test_count_files(b->data), 1); /* no temporary file left */

@@ -47,7 +47,7 @@ static bool share_has(afs_test_env *env, const char *rel)
 
 static size_t endpoint_count(afs_group *g)
 {
-    afs_endpoint_info *eps = NULL;
+    afs_endpoint_info **eps = NULL;
     size_t n = 0;
     AFS_ASSERT_OK(afs_endpoint_list(g, &eps, &n));
     afs_endpoint_info_free(eps, n);
@@ -249,7 +249,7 @@ static void test_sync_group__removed_endpoint_that_comes_back_changes_nothing(vo
 {
     afs_test_env *env = *state;
     afs_test_server *a, *b;
-    afs_endpoint_options o;
+    afs_endpoint_options o = AFS_ENDPOINT_OPTIONS_INIT;
     char b_ep[64], b_sid[64], rel[160];
 
     two_then_b_gone(env, &a, &b, b_ep, b_sid);

@@ -99,7 +99,7 @@ static void test_sync_parallel__failed_upload_is_reported_with_its_message(void 
     afs_test_env *env = *state;
     afs_test_server *a = afs_test_env_server(env, "ServerA");
     struct swap_fifo sw = { a->data, 0 };
-    afs_item_error *errs = NULL;
+    afs_item_error **errs = NULL;
     size_t count = 0;
 
     put_many(a->data);
@@ -110,9 +110,9 @@ static void test_sync_parallel__failed_upload_is_reported_with_its_message(void 
     assert_int_equal(a->last.item_errors, 1);
     AFS_ASSERT_OK(afs_endpoint_errors(a->ep, &errs, &count));
     assert_int_equal(count, 1);
-    assert_string_equal(errs[0].path, "d01/f045.txt");
+    assert_string_equal(errs[0]->path, "d01/f045.txt");
     /* The transfer thread's own message, not an empty or foreign one. */
-    assert_non_null(strstr(errs[0].message, "f045.txt"));
+    assert_non_null(strstr(errs[0]->message, "f045.txt"));
     afs_item_errors_free(errs, count);
     afs_test_assert_file(env->share, "d01/f045.txt", NULL);
     afs_test_assert_file(env->share, "d01/f046.txt", "file 46 of the parallel test");

@@ -26,12 +26,12 @@ static void rename_in(const char *dir, const char *from, const char *to)
 
 static void assert_no_item_errors(afs_test_server *s)
 {
-    afs_item_error *errs = NULL;
+    afs_item_error **errs = NULL;
     size_t n = 0;
     AFS_ASSERT_OK(afs_endpoint_errors(s->ep, &errs, &n));
     if (n)
-        fail_msg("%s has %zu item errors, first: %s: %s", s->name, n, errs[0].path,
-                 errs[0].message);
+        fail_msg("%s has %zu item errors, first: %s: %s", s->name, n, errs[0]->path,
+                 errs[0]->message);
     afs_item_errors_free(errs, n);
 }
 

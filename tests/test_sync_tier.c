@@ -302,7 +302,7 @@ static void test_sync_tier__write_into_placeholder_is_never_uploaded(void **stat
     afs_test_env *env = *state;
     afs_test_server *a = afs_test_env_server(env, "ServerA");
     afs_test_server *b = afs_test_env_server(env, "ServerB");
-    afs_item_error *errs = NULL;
+    afs_item_error **errs = NULL;
     size_t nerr = 0;
     char *p, *want;
     FILE *f;
@@ -324,7 +324,7 @@ static void test_sync_tier__write_into_placeholder_is_never_uploaded(void **stat
     assert_int_equal(b->last.files_uploaded, 0);
     AFS_ASSERT_OK(afs_endpoint_errors(b->ep, &errs, &nerr));
     assert_int_equal(nerr, 1);
-    assert_string_equal(errs[0].path, "doc.txt");
+    assert_string_equal(errs[0]->path, "doc.txt");
     afs_item_errors_free(errs, nerr);
     /* The share keeps the real content; nothing of the holes went up. */
     want = big_text("the real content");

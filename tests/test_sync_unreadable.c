@@ -202,7 +202,7 @@ static void test_sync_unreadable__items_that_stop_syncing_stay_in_the_share(void
     dst = afs_test_path(a->data, "linked-again.txt");
     assert_int_equal(link(src, dst), 0);
     {
-        afs_endpoint_options cur;
+        afs_endpoint_options cur = AFS_ENDPOINT_OPTIONS_INIT;
         const char *more[] = { "*.tmpl" };
         AFS_ASSERT_OK(afs_endpoint_get_options(a->ep, &cur));
         cur.exclude = more;

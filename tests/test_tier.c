@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -290,13 +291,16 @@ static void test_tier__options_init_and_bad_arguments(void **state)
     assert_string_equal(afs_error_last(), "afs_tier_pass_options_init: opts is NULL");
     AFS_ASSERT_CODE(afs_heat_list_options_init(NULL, 1), AFS_EINVAL);
     AFS_ASSERT_CODE(afs_recall_options_init(&ro, 0), AFS_EVERSION);
-    assert_string_equal(afs_error_last(), "recall options version 0 not supported");
+    snprintf(msg, sizeof(msg), "afs_recall_options_init: afs_recall_options version 0 is not "
+             "supported (this libafs knows versions 1 to %u)", AFS_RECALL_OPTIONS_VERSION);
+    assert_string_equal(afs_error_last(), msg);
     /* A refused call leaves the caller's struct as it was. */
     ho.order = AFS_HEAT_SPACE_POLICY + 1;
     AFS_ASSERT_CODE(afs_heat_list_options_init(&ho, AFS_HEAT_LIST_OPTIONS_VERSION + 1),
                     AFS_EVERSION);
-    snprintf(msg, sizeof(msg), "heat list options version %u not supported",
-             AFS_HEAT_LIST_OPTIONS_VERSION + 1);
+    snprintf(msg, sizeof(msg), "afs_heat_list_options_init: afs_heat_list_options version %u "
+             "is not supported (this libafs knows versions 1 to %u)",
+             AFS_HEAT_LIST_OPTIONS_VERSION + 1, AFS_HEAT_LIST_OPTIONS_VERSION);
     assert_string_equal(afs_error_last(), msg);
     assert_int_equal(ho.order, AFS_HEAT_SPACE_POLICY + 1);
     memset(&info, 0, sizeof(info));
@@ -959,7 +963,7 @@ static void test_tier__tree_recall_with_threads_brings_everything_back(void **st
     afs_recall_options ro = AFS_RECALL_OPTIONS_INIT;
     afs_recall_result rr = AFS_RECALL_RESULT_INIT;
     afs_heat_list_options lo = AFS_HEAT_LIST_OPTIONS_INIT;
-    afs_heat_entry *list;
+    afs_heat_entry **list;
     size_t n;
     char name[48];
     (void)state;
@@ -976,10 +980,10 @@ static void test_tier__tree_recall_with_threads_brings_everything_back(void **st
     lo.limit = 0;
     AFS_ASSERT_OK(afs_heat_list(e->svc, e->data[0], &lo, &list, &n));
     assert_int_equal(n, 24);
-    assert_non_null(strstr(list[0].path, "f23.bin"));
-    assert_non_null(strstr(list[23].path, "f00.bin"));
+    assert_non_null(strstr(list[0]->path, "f23.bin"));
+    assert_non_null(strstr(list[23]->path, "f00.bin"));
     for (size_t i = 1; i < n; i++)
-        assert_true(list[i - 1].position_ns >= list[i].position_ns);
+        assert_true(list[i - 1]->position_ns >= list[i]->position_ns);
     afs_heat_entries_free(list, n);
     ro.threads = 8;
     AFS_ASSERT_OK(afs_tier_recall(e->ep[0], "proj", &ro, &rr));
@@ -1029,7 +1033,7 @@ static void test_tier__free_space_policy_overrides_60_days_down_to_45(void **sta
     afs_endpoint_options o = tiering(20, 60);
     afs_tier_result r;
     afs_heat_list_options lo = AFS_HEAT_LIST_OPTIONS_INIT;
-    afs_heat_entry *list;
+    afs_heat_entry **list;
     size_t n;
     char name[32];
     (void)state;
@@ -1054,14 +1058,14 @@ static void test_tier__free_space_policy_overrides_60_days_down_to_45(void **sta
     lo.limit = 0;
     AFS_ASSERT_OK(afs_heat_list(e->svc, e->vol, &lo, &list, &n));
     assert_int_equal(n, 10);
-    assert_non_null(strstr(list[0].path, "age88.bin")); /* oldest first */
+    assert_non_null(strstr(list[0]->path, "age88.bin")); /* oldest first */
     afs_heat_entries_free(list, n);
     lo.order = AFS_HEAT_SPACE_POLICY;
     lo.limit = 3;
     AFS_ASSERT_OK(afs_heat_list(e->svc, e->vol, &lo, &list, &n));
     assert_int_equal(n, 3);
-    assert_non_null(strstr(list[0].path, "age88.bin")); /* coolest first */
-    assert_non_null(strstr(list[2].path, "age82.bin"));
+    assert_non_null(strstr(list[0]->path, "age88.bin")); /* coolest first */
+    assert_non_null(strstr(list[2]->path, "age82.bin"));
     afs_heat_entries_free(list, n);
 
     run_pass(e->ep[0], &r);
@@ -1167,7 +1171,7 @@ static void test_tier__accesses_keep_files_hot_and_frequency_breaks_ties(void **
     afs_endpoint_options o = tiering(55, 0);
     afs_tier_result r;
     afs_heat_list_options lo = AFS_HEAT_LIST_OPTIONS_INIT;
-    afs_heat_entry *list;
+    afs_heat_entry **list;
     size_t n;
     int64_t now = (int64_t)time(NULL) * 1000000000LL;
     (void)state;
@@ -1201,16 +1205,16 @@ static void test_tier__accesses_keep_files_hot_and_frequency_breaks_ties(void **
     lo.limit = 0;
     AFS_ASSERT_OK(afs_heat_list(e->svc, e->vol, &lo, &list, &n));
     assert_int_equal(n, 4);
-    assert_non_null(strstr(list[0].path, "untouched.bin"));  /* written 100 days ago */
-    assert_non_null(strstr(list[1].path, "read-once.bin"));  /* day -50, one access */
-    assert_non_null(strstr(list[2].path, "read-often.bin")); /* day -50, five accesses */
-    assert_non_null(strstr(list[3].path, "read-yesterday.bin"));
-    assert_int_equal(list[2].access_count, 5);
-    assert_int_equal(list[0].access_count, 0);
+    assert_non_null(strstr(list[0]->path, "untouched.bin"));  /* written 100 days ago */
+    assert_non_null(strstr(list[1]->path, "read-once.bin"));  /* day -50, one access */
+    assert_non_null(strstr(list[2]->path, "read-often.bin")); /* day -50, five accesses */
+    assert_non_null(strstr(list[3]->path, "read-yesterday.bin"));
+    assert_int_equal(list[2]->access_count, 5);
+    assert_int_equal(list[0]->access_count, 0);
     afs_heat_entries_free(list, n);
     lo.order = AFS_HEAT_LAST_ACCESS;
     AFS_ASSERT_OK(afs_heat_list(e->svc, e->vol, &lo, &list, &n));
-    assert_non_null(strstr(list[0].path, "read-yesterday.bin"));
+    assert_non_null(strstr(list[0]->path, "read-yesterday.bin"));
     afs_heat_entries_free(list, n);
     /* 55% free of 10 MiB: two files must go, the two coolest. */
     run_pass(e->ep[0], &r);
@@ -1333,7 +1337,7 @@ static void test_tier__scan_contributions_feed_the_heat_store(void **state)
     afs__tier_scan *scan;
     afs_fs_stat st;
     afs_heat_list_options lo = AFS_HEAT_LIST_OPTIONS_INIT;
-    afs_heat_entry *list;
+    afs_heat_entry **list;
     afs_tier_stats s;
     size_t n;
     char *abs;
@@ -1365,7 +1369,7 @@ static void test_tier__scan_contributions_feed_the_heat_store(void **state)
     AFS_ASSERT_OK(afs__tier_heat_forget(e->ep[0], "a.bin"));
     AFS_ASSERT_OK(afs_heat_list(e->svc, e->data[0], &lo, &list, &n));
     assert_int_equal(n, 1);
-    assert_non_null(strstr(list[0].path, "c.bin"));
+    assert_non_null(strstr(list[0]->path, "c.bin"));
     afs_heat_entries_free(list, n);
     memset(&s, 0, sizeof(s));
     s.version = AFS_TIER_STATS_VERSION;
@@ -1375,6 +1379,63 @@ static void test_tier__scan_contributions_feed_the_heat_store(void **state)
     AFS_ASSERT_OK(afs__tier_endpoint_removed(e->svc, e->data[0], afs_endpoint_id(e->ep[0])));
     AFS_ASSERT_OK(afs_tier_stats_get(e->ep[0], &s));
     assert_int_equal(s.files, 0);
+    env_free(e);
+}
+
+/* The bytes of afs_heat_list_options version 1: its fields up to now_ns. */
+#define HEAT_LIST_OPTIONS_V1_SIZE \
+    (offsetof(afs_heat_list_options, now_ns) + sizeof(((afs_heat_list_options *)0)->now_ns))
+
+static void test_tier__heat_list_reads_only_the_callers_options_version(void **state)
+{
+    tenv *e = env_new("tier-heatopts", 0, false);
+    afs_endpoint_options o = tiering(20, 0);
+    static const unsigned int refused[] = { 0, 99 };
+    static afs_heat_entry *stale[1];
+    afs_heat_list_options *lo;
+    afs_heat_entry **list;
+    size_t n;
+    char msg[128];
+    (void)state;
+    env_endpoint(e, 0, &o);
+    mkfile(e->data[0], "a.bin", 100 * KiB, 1, 30);
+    mkfile(e->data[0], "b.bin", 100 * KiB, 2, 20);
+    mkfile(e->data[0], "c.bin", 100 * KiB, 3, 10);
+    env_sync(e, 0);
+
+    /* A version-1 program's options, directly followed by a page that cannot
+     * be read: init and the list touch nothing past them. */
+    lo = afs_test_guarded_new(HEAT_LIST_OPTIONS_V1_SIZE);
+    AFS_ASSERT_OK(afs_heat_list_options_init(lo, 1));
+    assert_int_equal(lo->version, 1);
+    assert_int_equal(lo->order, AFS_HEAT_SPACE_POLICY);
+    assert_int_equal(lo->limit, 100);
+    lo->order = AFS_HEAT_LAST_ACCESS;
+    lo->limit = 0;
+    AFS_ASSERT_OK(afs_heat_list(e->svc, e->data[0], lo, &list, &n));
+    assert_int_equal(n, 3);
+    afs_heat_entries_free(list, n);
+    lo->limit = 2; /* the fields are read */
+    AFS_ASSERT_OK(afs_heat_list(e->svc, e->data[0], lo, &list, &n));
+    assert_int_equal(n, 2);
+    assert_int_equal(list[0]->version, AFS_HEAT_ENTRY_VERSION);
+    afs_heat_entries_free(list, n);
+
+    /* Version 0 and a version from the future: AFS_EVERSION, an empty result. */
+    for (size_t k = 0; k < sizeof(refused) / sizeof(refused[0]); k++) {
+        lo->version = refused[k];
+        list = stale; /* anything but NULL */
+        n = 7;
+        AFS_ASSERT_CODE(afs_heat_list(e->svc, e->data[0], lo, &list, &n), AFS_EVERSION);
+        snprintf(msg, sizeof(msg), "afs_heat_list: afs_heat_list_options version %u is not "
+                 "supported", refused[k]);
+        assert_non_null(strstr(afs_error_last(), msg));
+        assert_null(list);
+        assert_int_equal(n, 0);
+        AFS_ASSERT_CODE(afs_heat_list_options_init(lo, refused[k]), AFS_EVERSION);
+        assert_int_equal(lo->version, refused[k]); /* left as it was */
+    }
+    afs_test_guarded_free(lo, HEAT_LIST_OPTIONS_V1_SIZE);
     env_free(e);
 }
 
@@ -1447,6 +1508,175 @@ static void test_tier__posix_on_a_tmpfs_volume(void **state)
     free(root);
 }
 
+/* The bytes of version 1 (2) of each struct, as a program built against it has them. */
+#define TIER_PASS_OPTIONS_V1 AFS_TEST_END_OF(afs_tier_pass_options, now_ns)
+#define TIER_RESULT_V1 AFS_TEST_END_OF(afs_tier_result, next_interval_s)
+#define TIER_INFO_V1 AFS_TEST_END_OF(afs_tier_info, marker_len)
+#define TIER_STATS_V1 AFS_TEST_END_OF(afs_tier_stats, volume_free_bytes)
+#define RECALL_OPTIONS_V1 AFS_TEST_END_OF(afs_recall_options, flags)
+#define RECALL_OPTIONS_V2 AFS_TEST_END_OF(afs_recall_options, progress_payload)
+#define RECALL_RESULT_V1 AFS_TEST_END_OF(afs_recall_result, first_error)
+#define UNTOUCHED 0x5A5A5A5A5A5A5A5AULL
+
+static void test_tier__structs_are_read_and_filled_only_to_their_version(void **state)
+{
+    tenv *e = env_new("tier-versions", 1024ull * MiB, false);
+    afs_endpoint_options o = tiering(20, 60);
+    static const unsigned int refused[] = { 0, 99 };
+    /* Structs of a program built against version 1 (recall options: 1 and
+     * 2), each directly before a page that cannot be touched. */
+    afs_tier_pass_options *po = afs_test_guarded_new(TIER_PASS_OPTIONS_V1);
+    afs_tier_result *r = afs_test_guarded_new(TIER_RESULT_V1);
+    afs_tier_info *info = afs_test_guarded_new(TIER_INFO_V1);
+    afs_tier_stats *st = afs_test_guarded_new(TIER_STATS_V1);
+    afs_recall_options *ro1 = afs_test_guarded_new(RECALL_OPTIONS_V1);
+    afs_recall_options *ro2 = afs_test_guarded_new(RECALL_OPTIONS_V2);
+    afs_recall_result *rr = afs_test_guarded_new(RECALL_RESULT_V1);
+    recall_watch w;
+    (void)state;
+    memset(&w, 0, sizeof(w));
+    env_endpoint(e, 0, &o);
+    mkfile(e->data[0], "old.bin", 128 * KiB, 50, 61);
+    mkfile(e->data[0], "young.bin", 128 * KiB, 51, 59);
+    mkfile(e->data[0], "other.bin", 128 * KiB, 52, 10);
+    env_sync(e, 0);
+
+    /* The pass reads the options' flags and fills a version-1 result. */
+    AFS_ASSERT_OK(afs_tier_pass_options_init(po, 1));
+    assert_int_equal(po->version, 1);
+    assert_true(po->now_ns == AFS_TIME_OMIT);
+    po->flags = AFS_TIER_PASS_DRY_RUN | AFS_TIER_PASS_SCAN;
+    r->version = 1;
+    AFS_ASSERT_OK(afs_tier_pass(e->ep[0], po, r));
+    assert_int_equal(r->version, 1);
+    assert_int_equal(r->files_tiered_date, 1);
+    assert_int_equal(r->next_interval_s, 3600);
+    assert_int_equal(afs_test_tier_state(e->ep[0], "old.bin"), AFS_TIER_STATE_FULL); /* dry */
+    po->flags = AFS_TIER_PASS_SCAN;
+    AFS_ASSERT_OK(afs_tier_pass(e->ep[0], po, r));
+    assert_int_equal(r->files_tiered_date, 1);
+    assert_int_equal(afs_test_tier_state(e->ep[0], "old.bin"), AFS_TIER_STATE_TIERED);
+    assert_int_equal(afs_test_tier_state(e->ep[0], "young.bin"), AFS_TIER_STATE_FULL);
+    afs_test_guarded_check(r, TIER_RESULT_V1);
+
+    memset(r, 0, TIER_RESULT_V1);
+    r->version = 1;
+    AFS_ASSERT_OK(afs_tier_file(e->ep[0], "other.bin", r));
+    assert_int_equal(r->version, 1);
+    assert_int_equal(r->files_tiered, 1);
+    assert_true(r->bytes_freed >= 128 * KiB - MARKER_SLACK);
+    afs_test_guarded_check(r, TIER_RESULT_V1);
+
+    /* Query and clear: the version-1 fields, nothing after them. */
+    info->version = 1;
+    AFS_ASSERT_OK(afs_tier_query(e->ep[0], "other.bin", info));
+    assert_int_equal(info->version, 1);
+    assert_int_equal(info->state, AFS_TIER_STATE_TIERED);
+    assert_int_equal(info->size, 128 * KiB);
+    assert_string_equal(info->cloud_path, "other.bin");
+    assert_true(info->marker_len > 0);
+    afs_tier_info_clear(info);
+    assert_int_equal(info->version, 1);
+    assert_null(info->cloud_path);
+    assert_int_equal(info->size, 0);
+
+    /* Statistics of the endpoint and of the volume. */
+    st->version = 1;
+    AFS_ASSERT_OK(afs_tier_stats_get(e->ep[0], st));
+    assert_int_equal(st->version, 1);
+    assert_int_equal(st->files, 3);
+    assert_int_equal(st->tiered_files, 2);
+    assert_true(st->volume_total_bytes >= 1000ull * MiB);
+    memset(st, 0, TIER_STATS_V1);
+    st->version = 1;
+    AFS_ASSERT_OK(afs_tier_volume_stats(e->svc, e->data[0], st));
+    assert_int_equal(st->tiered_files, 2);
+    assert_true(st->volume_free_bytes > 0);
+
+    /* Recall with version-1 options (no progress fields), then version 2. */
+    AFS_ASSERT_OK(afs_recall_options_init(ro1, 1));
+    assert_int_equal(ro1->version, 1);
+    assert_int_equal(ro1->threads, 1);
+    assert_int_equal(ro1->retry_count, 3);
+    ro1->threads = 2;
+    rr->version = 1;
+    AFS_ASSERT_OK(afs_tier_recall(e->ep[0], "old.bin", ro1, rr));
+    assert_int_equal(rr->version, 1);
+    assert_int_equal(rr->files_recalled, 1);
+    assert_int_equal(rr->first_error, 0);
+    assert_content(e->data[0], "old.bin", 128 * KiB, 50);
+    afs_test_guarded_check(rr, RECALL_RESULT_V1);
+    AFS_ASSERT_OK(afs_recall_options_init(ro2, 2));
+    assert_null(ro2->progress);
+    ro2->progress = watch_recall;
+    ro2->progress_payload = &w;
+    memset(rr, 0, RECALL_RESULT_V1);
+    rr->version = 1;
+    AFS_ASSERT_OK(afs_tier_recall(e->ep[0], "other.bin", ro2, rr));
+    assert_true(w.calls > 0);
+    assert_int_equal(w.last.files_done, 1);
+    assert_int_equal(rr->files_recalled, 1);
+    assert_content(e->data[0], "other.bin", 128 * KiB, 52);
+
+    /* Version 0 and a version from the future: AFS_EVERSION naming the
+     * function and the version; nothing is done and nothing written. */
+    for (size_t k = 0; k < sizeof(refused) / sizeof(refused[0]); k++) {
+        unsigned int v = refused[k];
+        po->version = v;
+        AFS_ASSERT_CODE(afs_tier_pass(e->ep[0], po, NULL), AFS_EVERSION);
+        afs_test_assert_version_refused("afs_tier_pass", "afs_tier_pass_options", v);
+        AFS_ASSERT_CODE(afs_tier_pass_options_init(po, v), AFS_EVERSION);
+        afs_test_assert_version_refused("afs_tier_pass_options_init", "afs_tier_pass_options", v);
+        assert_int_equal(po->version, v);
+        po->version = 1;
+
+        memset(r, 0x5A, TIER_RESULT_V1);
+        r->version = v;
+        AFS_ASSERT_CODE(afs_tier_pass(e->ep[0], po, r), AFS_EVERSION);
+        afs_test_assert_version_refused("afs_tier_pass", "afs_tier_result", v);
+        AFS_ASSERT_CODE(afs_tier_file(e->ep[0], "young.bin", r), AFS_EVERSION);
+        afs_test_assert_version_refused("afs_tier_file", "afs_tier_result", v);
+        assert_true(r->files_tiered == UNTOUCHED);
+
+        memset(info, 0x5A, TIER_INFO_V1);
+        info->version = v;
+        AFS_ASSERT_CODE(afs_tier_query(e->ep[0], "young.bin", info), AFS_EVERSION);
+        afs_test_assert_version_refused("afs_tier_query", "afs_tier_info", v);
+        afs_tier_info_clear(info); /* a version it does not know: left alone */
+        assert_true(info->size == UNTOUCHED);
+
+        memset(st, 0x5A, TIER_STATS_V1);
+        st->version = v;
+        AFS_ASSERT_CODE(afs_tier_stats_get(e->ep[0], st), AFS_EVERSION);
+        afs_test_assert_version_refused("afs_tier_stats_get", "afs_tier_stats", v);
+        AFS_ASSERT_CODE(afs_tier_volume_stats(e->svc, e->data[0], st), AFS_EVERSION);
+        afs_test_assert_version_refused("afs_tier_volume_stats", "afs_tier_stats", v);
+        assert_true(st->files == UNTOUCHED);
+
+        ro1->version = v;
+        AFS_ASSERT_CODE(afs_tier_recall(e->ep[0], "young.bin", ro1, NULL), AFS_EVERSION);
+        afs_test_assert_version_refused("afs_tier_recall", "afs_recall_options", v);
+        AFS_ASSERT_CODE(afs_recall_options_init(ro1, v), AFS_EVERSION);
+        assert_int_equal(ro1->version, v);
+        ro1->version = 1;
+        memset(rr, 0x5A, RECALL_RESULT_V1);
+        rr->version = v;
+        AFS_ASSERT_CODE(afs_tier_recall(e->ep[0], "young.bin", ro1, rr), AFS_EVERSION);
+        afs_test_assert_version_refused("afs_tier_recall", "afs_recall_result", v);
+        assert_true(rr->files_recalled == UNTOUCHED);
+    }
+    assert_int_equal(afs_test_tier_state(e->ep[0], "young.bin"), AFS_TIER_STATE_FULL);
+
+    afs_test_guarded_free(po, TIER_PASS_OPTIONS_V1);
+    afs_test_guarded_free(r, TIER_RESULT_V1);
+    afs_test_guarded_free(info, TIER_INFO_V1);
+    afs_test_guarded_free(st, TIER_STATS_V1);
+    afs_test_guarded_free(ro1, RECALL_OPTIONS_V1);
+    afs_test_guarded_free(ro2, RECALL_OPTIONS_V2);
+    afs_test_guarded_free(rr, RECALL_RESULT_V1);
+    env_free(e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1477,6 +1707,8 @@ int main(void)
         cmocka_unit_test(test_tier__low_disk_space_mode_does_not_keep_recalled_data),
         cmocka_unit_test(test_tier__namespace_placeholders_are_created_and_updated),
         cmocka_unit_test(test_tier__scan_contributions_feed_the_heat_store),
+        cmocka_unit_test(test_tier__heat_list_reads_only_the_callers_options_version),
+        cmocka_unit_test(test_tier__structs_are_read_and_filled_only_to_their_version),
         cmocka_unit_test(test_tier__posix_on_a_tmpfs_volume),
     };
     return cmocka_run_group_tests_name("tier", tests, NULL, NULL);

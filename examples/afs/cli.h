@@ -345,9 +345,9 @@ void cli_result_json(cli_ctx *ctx, const afs_sync_result *r);
 void cli_result_summary(const afs_sync_result *r, char *line, size_t cap);
 
 /* The endpoint's per-item errors (an empty list, after a warning, if they cannot be read). */
-int cli_item_errors_get(afs_endpoint *ep, afs_item_error **errs, size_t *n);
+int cli_item_errors_get(afs_endpoint *ep, afs_item_error ***errs, size_t *n);
 /* Per-item errors as a JSON array on ctx->gen, or up to `max` lines. */
-void cli_item_errors_print(cli_ctx *ctx, const afs_item_error *errs, size_t n, bool json,
+void cli_item_errors_print(cli_ctx *ctx, afs_item_error *const *errs, size_t n, bool json,
                            size_t max);
 
 /* Combine exit codes of several sessions: the most severe wins. */

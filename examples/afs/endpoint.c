@@ -240,7 +240,7 @@ int cli_endpoint_create(cli_ctx *ctx, const cli_args *args)
     afs_endpoint_options o;
     afs_group *g = NULL;
     afs_endpoint *ep = NULL;
-    afs_endpoint_info *eps = NULL;
+    afs_endpoint_info **eps = NULL;
     char *name = NULL, what[1024];
     size_t n = 0;
     int rc;
@@ -345,7 +345,7 @@ static int open_mine(cli_ctx *ctx, const cli_args *args, char **name, afs_group 
 
 int cli_endpoint_show(cli_ctx *ctx, const cli_args *args)
 {
-    afs_endpoint_options o;
+    afs_endpoint_options o = AFS_ENDPOINT_OPTIONS_INIT; /* its version: the fields we read */
     afs_group *g;
     afs_endpoint *ep;
     char *name = NULL;
@@ -444,7 +444,7 @@ int cli_endpoint_remove_check(cli_ctx *ctx, const cli_args *args)
 int cli_endpoint_remove(cli_ctx *ctx, const cli_args *args)
 {
     afs_group *g = NULL;
-    afs_endpoint_info *eps = NULL;
+    afs_endpoint_info **eps = NULL;
     const afs_endpoint_info *e = NULL;
     char *name = NULL, what[512];
     size_t n = 0;
@@ -458,8 +458,8 @@ int cli_endpoint_remove(cli_ctx *ctx, const cli_args *args)
     if (afs_endpoint_list(g, &eps, &n) != 0)
         afs_error_clear();
     for (size_t i = 0; i < n; i++)
-        if (strcmp(eps[i].id, args->pos[0]) == 0)
-            e = &eps[i];
+        if (strcmp(eps[i]->id, args->pos[0]) == 0)
+            e = eps[i];
     if ((rc = afs_group_remove_endpoint(g, args->pos[0])) != 0) {
         snprintf(what, sizeof(what), "remove server endpoint %s from sync group \"%s\"",
                  cli_shown(args->pos[0], 0), cli_shown(name, 1));

@@ -131,7 +131,7 @@ int cli_group_create(cli_ctx *ctx, const cli_args *args)
 int cli_group_join(cli_ctx *ctx, const cli_args *args)
 {
     afs_group *g = NULL;
-    afs_endpoint_info *eps = NULL;
+    afs_endpoint_info **eps = NULL;
     size_t n = 0;
     char what[512];
     int rc;
@@ -318,18 +318,18 @@ static void endpoint_info_json(cli_ctx *ctx, const afs_endpoint_info *e, bool mi
     cli_j_kstr(ctx, "path", e->path);
     cli_j_kint(ctx, "created_ns", e->created_ns);
     cli_j_kbool(ctx, "this_server", mine);
-    cli_j_kstr(ctx, "cloud_tiering", e->options.tiering_enabled ? "on" : "off");
+    cli_j_kstr(ctx, "cloud_tiering", e->options->tiering_enabled ? "on" : "off");
     cli_j_kstr(ctx, "initial_sync",
-               cli_choice_name(cli_initial_sync_names, e->options.initial_sync));
+               cli_choice_name(cli_initial_sync_names, e->options->initial_sync));
     cli_j_kstr(ctx, "initial_download",
-               cli_choice_name(cli_initial_download_names, e->options.initial_download));
+               cli_choice_name(cli_initial_download_names, e->options->initial_download));
     cli_j_close(ctx);
 }
 
 /* Print the group's server endpoints (from the share: every server's). */
 int cli_print_endpoints(cli_ctx *ctx, afs_group *g, bool json_array)
 {
-    afs_endpoint_info *eps = NULL;
+    afs_endpoint_info **eps = NULL;
     size_t n = 0;
     const char *my_id = NULL;
     char what[512], when[64];
@@ -347,23 +347,23 @@ int cli_print_endpoints(cli_ctx *ctx, afs_group *g, bool json_array)
     if (json_array) {
         cli_j_aopen(ctx);
         for (size_t i = 0; i < n; i++)
-            endpoint_info_json(ctx, &eps[i], strcmp(eps[i].server_id, my_id) == 0);
+            endpoint_info_json(ctx, eps[i], strcmp(eps[i]->server_id, my_id) == 0);
         cli_j_aclose(ctx);
     } else if (n == 0) {
         printf("  (none yet: afs endpoint create --group %s PATH)\n",
                cli_shown(afs_group_name(g), 0));
     }
     for (size_t i = 0; !json_array && i < n; i++) {
-        bool mine = strcmp(eps[i].server_id, my_id) == 0;
-        printf("  %-16s %s%s\n", cli_shown(eps[i].server_name, 0), cli_shown(eps[i].path, 1),
+        bool mine = strcmp(eps[i]->server_id, my_id) == 0;
+        printf("  %-16s %s%s\n", cli_shown(eps[i]->server_name, 0), cli_shown(eps[i]->path, 1),
                mine ? "  (this server)" : "");
         printf("  %-16s created %s, cloud tiering %s, %s %s\n", "",
-               cli_time(eps[i].created_ns, when, sizeof(when)),
-               eps[i].options.tiering_enabled ? "on" : "off",
+               cli_time(eps[i]->created_ns, when, sizeof(when)),
+               eps[i]->options->tiering_enabled ? "on" : "off",
                i == 0 ? "initial sync" : "initial download",
-               i == 0 ? cli_choice_name(cli_initial_sync_names, eps[i].options.initial_sync)
-                      : cli_download_desc(&eps[i].options));
-        printf("  %-16s id %s\n", "", eps[i].id);
+               i == 0 ? cli_choice_name(cli_initial_sync_names, eps[i]->options->initial_sync)
+                      : cli_download_desc(eps[i]->options));
+        printf("  %-16s id %s\n", "", eps[i]->id);
     }
     afs_endpoint_info_free(eps, n);
     return CLI_EXIT_OK;

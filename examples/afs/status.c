@@ -14,7 +14,7 @@
 static void one_json(cli_ctx *ctx, cli_target *t)
 {
     afs_sync_result r = AFS_SYNC_RESULT_INIT;
-    afs_item_error *errs = NULL;
+    afs_item_error **errs = NULL;
     size_t nerr = 0, persistent = 0;
     int rc;
 
@@ -36,7 +36,7 @@ static void one_json(cli_ctx *ctx, cli_target *t)
     }
     cli_item_errors_get(t->ep, &errs, &nerr);
     for (size_t i = 0; i < nerr; i++)
-        persistent += errs[i].persistent != 0;
+        persistent += errs[i]->persistent != 0;
     cli_j_kint(ctx, "item_errors", (int64_t)nerr);
     cli_j_kint(ctx, "persistent_item_errors", (int64_t)persistent);
     cli_j_kint(ctx, "transient_item_errors", (int64_t)(nerr - persistent));
@@ -50,7 +50,7 @@ static void one_json(cli_ctx *ctx, cli_target *t)
 static void one_text(cli_ctx *ctx, cli_target *t)
 {
     afs_sync_result r = AFS_SYNC_RESULT_INIT;
-    afs_item_error *errs = NULL;
+    afs_item_error **errs = NULL;
     size_t nerr = 0;
     char when[64], line[1024];
 

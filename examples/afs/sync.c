@@ -98,8 +98,11 @@ int cli_targets_open(cli_ctx *ctx, const cli_args *args, bool allow_none, cli_ta
             x->group = NULL;
             continue;
         }
-        if (rc == 0)
+        if (rc == 0) {
+            /* The version says which fields this program reads. */
+            afs_endpoint_options_init(&x->opts, AFS_ENDPOINT_OPTIONS_VERSION);
             rc = afs_endpoint_get_options(x->ep, &x->opts);
+        }
         if (rc == 0 && !(x->group_name = strdup(names.strings[i])))
             rc = AFS_ENOMEM;
         if (rc != 0) {
@@ -194,7 +197,7 @@ void cli_result_json(cli_ctx *ctx, const afs_sync_result *r)
     cli_j_kbool(ctx, "full_cloud_scan", r->full_cloud_scan != 0);
 }
 
-int cli_item_errors_get(afs_endpoint *ep, afs_item_error **errs, size_t *n)
+int cli_item_errors_get(afs_endpoint *ep, afs_item_error ***errs, size_t *n)
 {
     int rc = afs_endpoint_errors(ep, errs, n);
     if (rc != 0) {
@@ -205,7 +208,7 @@ int cli_item_errors_get(afs_endpoint *ep, afs_item_error **errs, size_t *n)
     return rc;
 }
 
-void cli_item_errors_print(cli_ctx *ctx, const afs_item_error *errs, size_t n, bool json,
+void cli_item_errors_print(cli_ctx *ctx, afs_item_error *const *errs, size_t n, bool json,
                            size_t max)
 {
     char first[64], last[64];
@@ -213,7 +216,7 @@ void cli_item_errors_print(cli_ctx *ctx, const afs_item_error *errs, size_t n, b
     if (json)
         cli_j_aopen(ctx);
     for (size_t i = 0; i < n; i++) {
-        const afs_item_error *e = &errs[i];
+        const afs_item_error *e = errs[i];
         if (json) {
             cli_j_open(ctx);
             cli_j_kstr(ctx, "path", e->path);
@@ -244,7 +247,7 @@ void cli_item_errors_print(cli_ctx *ctx, const afs_item_error *errs, size_t n, b
 /* Fetch and print the endpoint's per-item errors. */
 static void item_errors(cli_ctx *ctx, afs_endpoint *ep, bool json, size_t max)
 {
-    afs_item_error *errs;
+    afs_item_error **errs;
     size_t n;
     cli_item_errors_get(ep, &errs, &n);
     cli_item_errors_print(ctx, errs, n, json, max);

@@ -559,7 +559,7 @@ int cli_heat(cli_ctx *ctx, const cli_args *args)
     }
     for (size_t i = 0; i < n; i++) {
         const char *root = afs_endpoint_path(t[i].ep);
-        afs_heat_entry *list = NULL;
+        afs_heat_entry **list = NULL;
         size_t count = 0, k;
         struct stat st;
         char what[512];
@@ -587,7 +587,7 @@ int cli_heat(cli_ctx *ctx, const cli_args *args)
             cli_j_key(ctx, "files");
             cli_j_aopen(ctx);
             for (k = 0; k < count; k++)
-                heat_json(ctx, &list[k]);
+                heat_json(ctx, list[k]);
             cli_j_aclose(ctx);
             cli_j_close(ctx);
         } else {
@@ -601,12 +601,12 @@ int cli_heat(cli_ctx *ctx, const cli_args *args)
             for (k = 0; k < count; k++) {
                 char when[64], b1[32], b2[32];
                 printf("  %-19s  %8llu  %-7s  %10s  %10s  %s%s\n",
-                       cli_time(list[k].position_ns, when, sizeof(when)),
-                       (unsigned long long)list[k].access_count,
-                       cli_choice_name(tier_states, list[k].state),
-                       cli_bytes(list[k].size, b1, sizeof(b1)),
-                       cli_bytes(list[k].size_on_disk, b2, sizeof(b2)),
-                       cli_shown(list[k].path, 0), list[k].pinned ? "  (pinned)" : "");
+                       cli_time(list[k]->position_ns, when, sizeof(when)),
+                       (unsigned long long)list[k]->access_count,
+                       cli_choice_name(tier_states, list[k]->state),
+                       cli_bytes(list[k]->size, b1, sizeof(b1)),
+                       cli_bytes(list[k]->size_on_disk, b2, sizeof(b2)),
+                       cli_shown(list[k]->path, 0), list[k]->pinned ? "  (pinned)" : "");
             }
         }
         afs_heat_entries_free(list, count);

@@ -22,8 +22,9 @@ AFS_BEGIN_DECL
 #define AFS_AZURE_ALLOW_HTTP 0x01u /* allow plain http to a host that is not loopback */
 #define AFS_AZURE_NO_ENV 0x02u     /* never read credentials from the environment */
 
+/* Options of the Azure backends; the library reads only the fields of `version`. */
 typedef struct afs_azure_options {
-    unsigned int version;
+    unsigned int version;        /* set by the caller: AFS_AZURE_OPTIONS_VERSION */
     const char *account_key;     /* base64 Shared Key; NULL: $AFS_AZURE_ACCOUNT_KEY */
     const char *sas;             /* SAS token ("sv=...&sig=..."); NULL: $AFS_AZURE_SAS.
                                     Used when there is no account key */
@@ -37,21 +38,28 @@ typedef struct afs_azure_options {
     uint64_t block_size;         /* bytes per block (Files: per range, at most 4 MiB) of a
                                     large upload; 0: 4 MiB */
     uint64_t single_put_max;     /* Blob: larger objects go up in blocks; 0: 4 MiB */
+    /* version 1 ends here */
 } afs_azure_options;
 
 #define AFS_AZURE_OPTIONS_VERSION 1
 #define AFS_AZURE_OPTIONS_INIT \
     { AFS_AZURE_OPTIONS_VERSION, NULL, NULL, NULL, 0, 0, 0, 0, 0, 0, 0, 0 }
 
-/* Fill `opts` with the defaults of `version`. Errors: AFS_EINVAL, AFS_EVERSION. */
+/*
+ * Fill the fields of `version` of `opts` with their defaults and set
+ * opts->version; nothing past that version's fields is written.
+ * Errors: AFS_EINVAL (opts NULL), AFS_EVERSION (0 or a version this libafs
+ * does not know; opts untouched).
+ */
 AFS_EXTERN int afs_azure_options_init(afs_azure_options *opts, unsigned int version);
 
 /*
  * Open the container named by `uri` as a share:
  *   azblob://<account>/<container>[/<prefix>][?endpoint=<url>]
  *   https://<account>.blob.core.windows.net/<container>[/<prefix>]
- * (docs/azure.md#uris). `opts` may be NULL. The container must exist. Free
- * with afs_storage_free().
+ * (docs/azure.md#uris). `opts` may be NULL; otherwise only the fields of
+ * opts->version are read (AFS_EVERSION for 0 or a version this libafs does
+ * not know). The container must exist. Free with afs_storage_free().
  * Errors: AFS_EINVAL (malformed URI or options), AFS_EPERM (plain http to
  * a host that is not loopback without AFS_AZURE_ALLOW_HTTP; credentials
  * refused), AFS_ENOTFOUND (no such container), AFS_ETRANSIENT, AFS_EIO,
@@ -66,7 +74,8 @@ AFS_EXTERN int afs_storage_azblob_new(afs_storage **out, const char *uri,
  *   azfiles://<account>/<share>[/<directory>][?endpoint=<url>]
  *   https://<account>.file.core.windows.net/<share>[/<directory>]
  * (docs/azure.md#the-azure-files-backend). `opts` may be NULL
- * (credentials from the environment). The share, and the directory if
+ * (credentials from the environment); otherwise only the fields of
+ * opts->version are read. The share, and the directory if
  * one is named, must exist. Free with afs_storage_free().
  * Errors: AFS_EINVAL (malformed URI or options, block_size over 4 MiB),
  * AFS_EPERM (plain http to a host that is not loopback without
@@ -87,7 +96,8 @@ typedef int (*afs_azfiles_snapshot_fn)(const char *snapshot, void *payload);
 /*
  * List the share snapshots of the share of `uri` (an azfiles URI as for
  * afs_storage_azfiles_new; a directory in it is ignored) through List
- * Shares with include=snapshots, every page. `opts` may be NULL.
+ * Shares with include=snapshots, every page. `opts` may be NULL (read as for
+ * afs_storage_azfiles_new).
  * Errors: as afs_storage_azfiles_new (the share itself is not checked:
  * a missing share has no snapshots), or `fn`'s non-zero value.
  */

@@ -124,9 +124,14 @@ typedef enum afs_local_cache_mode {
     AFS_CACHE_DOWNLOAD_NEW_AND_MODIFIED = 1
 } afs_local_cache_mode;
 
-/* Options of a server endpoint. Start from AFS_ENDPOINT_OPTIONS_INIT. */
+/*
+ * Options of a server endpoint. Start from AFS_ENDPOINT_OPTIONS_INIT (or
+ * afs_endpoint_options_init()), also for afs_endpoint_get_options(): the
+ * library reads and writes only the fields of `version`, so a later version
+ * can append fields without overrunning an older program's struct.
+ */
 typedef struct afs_endpoint_options {
-    unsigned int version;
+    unsigned int version;      /* set by the caller: AFS_ENDPOINT_OPTIONS_VERSION */
     uint32_t initial_sync;     /* afs_initial_sync; first endpoint only */
     uint32_t initial_download; /* afs_initial_download; later endpoints only */
     uint32_t local_cache_mode; /* afs_local_cache_mode */
@@ -138,13 +143,19 @@ typedef struct afs_endpoint_options {
     uint32_t change_detection_interval_s; /* full cloud enumeration; 0 = default (300) */
     const char *const *exclude;          /* glob patterns on relative paths or names */
     size_t exclude_count;
+    /* version 1 ends here */
 } afs_endpoint_options;
 
 #define AFS_ENDPOINT_OPTIONS_VERSION 1
 #define AFS_ENDPOINT_OPTIONS_INIT \
     { AFS_ENDPOINT_OPTIONS_VERSION, 0, 0, 0, 0, 20, 0, 0, 0, 0, NULL, 0 }
 
-/* Fill `opts` with the defaults of `version`. Errors: AFS_EINVAL, AFS_EVERSION. */
+/*
+ * Fill the fields of `version` of `opts` with their defaults and set
+ * opts->version; nothing past that version's fields is written.
+ * Errors: AFS_EINVAL (opts NULL), AFS_EVERSION (0 or a version this libafs
+ * does not know; opts untouched).
+ */
 AFS_EXTERN int afs_endpoint_options_init(afs_endpoint_options *opts, unsigned int version);
 
 /*
@@ -163,7 +174,10 @@ AFS_EXTERN int afs_endpoint_options_init(afs_endpoint_options *opts, unsigned in
  * the same name (equal but for ASCII case) already in the group
  * (AFS_EEXISTS: conflict copies are named after their server; register
  * this server under another name, from another state directory).
- * `opts` may be NULL. Free the handle with afs_endpoint_close().
+ * `opts` may be NULL (the defaults); otherwise only the fields of
+ * opts->version are read (AFS_EVERSION for 0 or a version this libafs does
+ * not know), and the library copies what it keeps. Free the handle with
+ * afs_endpoint_close().
  */
 AFS_EXTERN int afs_endpoint_create(afs_endpoint **out, afs_group *group, const char *path,
                                    const afs_endpoint_options *opts);
@@ -205,34 +219,68 @@ AFS_EXTERN int afs_endpoint_delete(afs_group *group);
  */
 AFS_EXTERN int afs_group_remove_endpoint(afs_group *group, const char *endpoint_id);
 
-/* One server endpoint of a group, as every host sees it. */
+/*
+ * One server endpoint of a group, as every host sees it: a row of
+ * afs_endpoint_list(). The library allocates each row on its own and hands
+ * out pointers to them, so a later version can append fields without moving
+ * a field an older program reads (docs/api-conventions.md#structs-the-library-returns).
+ * Read a field added in version N only when `version` >= N.
+ */
+#define AFS_ENDPOINT_INFO_VERSION 1
 typedef struct afs_endpoint_info {
+    unsigned int version; /* set by the library: the AFS_ENDPOINT_INFO_VERSION it was built with */
     char *id;
     char *server_name;
     char *server_id;
     char *path;
     int64_t created_ns;
-    afs_endpoint_options options; /* exclude patterns are not included */
+    /* The endpoint's options as its definition in the share holds them,
+     * exclude patterns included; never NULL. `options->version` is the
+     * AFS_ENDPOINT_OPTIONS_VERSION of the library (read a field of a later
+     * version only when it is at least that version). Owned by the list. */
+    const afs_endpoint_options *options;
+    /* version 1 ends here */
 } afs_endpoint_info;
 
 /*
- * All server endpoints of `group` (from the share), oldest first. Free with
- * afs_endpoint_info_free(). Errors: storage errors, AFS_ECORRUPT.
+ * All server endpoints of `group` (from the share), oldest first. On success
+ * *out is an array of *count pointers to rows (NULL when there are none);
+ * index it as (*out)[i]->field, never as an array of structs. The list owns
+ * everything it reaches (rows, strings, options, exclude patterns): free it
+ * with afs_endpoint_info_free(*out, *count) and keep no pointer into it
+ * afterwards. A damaged or vanishing endpoint definition is skipped with a
+ * warning in the log. On failure *out is NULL and *count 0.
+ * Errors: AFS_EINVAL, AFS_ENOMEM, storage errors.
  */
-AFS_EXTERN int afs_endpoint_list(afs_group *group, afs_endpoint_info **out, size_t *count);
-AFS_EXTERN void afs_endpoint_info_free(afs_endpoint_info *list, size_t count);
+AFS_EXTERN int afs_endpoint_list(afs_group *group, afs_endpoint_info ***out, size_t *count);
+
+/* Free a list from afs_endpoint_list(): each row, all it points to, and the
+ * array of pointers. NULL is ignored. */
+AFS_EXTERN void afs_endpoint_info_free(afs_endpoint_info **list, size_t count);
 
 /* The endpoint's local path and id, owned by the handle. */
 AFS_EXTERN const char *afs_endpoint_path(const afs_endpoint *endpoint);
 AFS_EXTERN const char *afs_endpoint_id(const afs_endpoint *endpoint);
 
-/* The endpoint's current options (exclude patterns owned by the handle). */
+/*
+ * The endpoint's current options, with the library's effective defaults
+ * filled in. The caller initialises *out first (AFS_ENDPOINT_OPTIONS_INIT or
+ * afs_endpoint_options_init()) so that out->version says which version of
+ * the struct it has; the library fills in only the fields of that version
+ * and writes nothing past them, and out->version keeps the caller's value.
+ * out->exclude points to patterns owned by the handle, valid until the next
+ * afs_endpoint_set_options() on it or afs_endpoint_close().
+ * Errors: AFS_EINVAL (endpoint or out NULL), AFS_EVERSION (out->version 0,
+ * or newer than this libafs knows; *out is left as it was).
+ */
 AFS_EXTERN int afs_endpoint_get_options(afs_endpoint *endpoint, afs_endpoint_options *out);
 
 /*
  * Change the options that may change (tiering policy, cache mode, safety
- * net, change detection interval, exclusions). Changing the initial sync or
- * initial download option: AFS_EIMMUTABLE. Other errors as for creation.
+ * net, change detection interval, exclusions). Only the fields of
+ * opts->version are read; the library copies what it keeps. Changing the
+ * initial sync or initial download option: AFS_EIMMUTABLE. Other errors as
+ * for creation (AFS_EVERSION included).
  */
 AFS_EXTERN int afs_endpoint_set_options(afs_endpoint *endpoint,
                                         const afs_endpoint_options *opts);

@@ -16,21 +16,30 @@ AFS_BEGIN_DECL
 
 typedef struct afs_service afs_service;
 
+/* Options of afs_service_open(); the library reads only the fields of `version`. */
 typedef struct afs_service_options {
-    unsigned int version;
+    unsigned int version; /* set by the caller: AFS_SERVICE_OPTIONS_VERSION */
     afs_fs *fs; /* borrowed, must outlive the service; NULL: the POSIX default */
+    /* version 1 ends here */
 } afs_service_options;
 
 #define AFS_SERVICE_OPTIONS_VERSION 1
 #define AFS_SERVICE_OPTIONS_INIT { AFS_SERVICE_OPTIONS_VERSION, NULL }
 
-/* Fill `opts` with the defaults of `version`. Errors: AFS_EINVAL, AFS_EVERSION. */
+/*
+ * Fill the fields of `version` of `opts` with their defaults and set
+ * opts->version; nothing past that version's fields is written.
+ * Errors: AFS_EINVAL (opts NULL), AFS_EVERSION (0 or a version this libafs
+ * does not know; opts untouched).
+ */
 AFS_EXTERN int afs_service_options_init(afs_service_options *opts, unsigned int version);
 
 /*
  * Open (creating if needed) the service whose state lives in `state_dir`.
  * The directory is created with mode 0700 if missing; the database file
- * with mode 0600. `opts` may be NULL. Free with afs_service_close().
+ * with mode 0600. `opts` may be NULL; otherwise only the fields of
+ * opts->version are read (AFS_EVERSION for 0 or a version this libafs does
+ * not know). Free with afs_service_close().
  * Errors: AFS_EINVAL, AFS_EPERM, AFS_ENOTDIR (state_dir is a file),
  * AFS_ECORRUPT (a corrupt or foreign
  * database file; it is left untouched), AFS_EVERSION (state written by a

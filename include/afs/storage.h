@@ -23,15 +23,22 @@ AFS_BEGIN_DECL
 /* afs_storage_local_options.flags */
 #define AFS_STORAGE_LOCAL_NOSYNC 0x01u /* skip fsync (faster, not crash-safe) */
 
+/* Options of afs_storage_local_new(); the library reads only the fields of `version`. */
 typedef struct afs_storage_local_options {
-    unsigned int version;
+    unsigned int version; /* set by the caller: AFS_STORAGE_LOCAL_OPTIONS_VERSION */
     uint32_t flags; /* AFS_STORAGE_LOCAL_* */
+    /* version 1 ends here */
 } afs_storage_local_options;
 
 #define AFS_STORAGE_LOCAL_OPTIONS_VERSION 1
 #define AFS_STORAGE_LOCAL_OPTIONS_INIT { AFS_STORAGE_LOCAL_OPTIONS_VERSION, 0 }
 
-/* Fill `opts` with the defaults of `version`. Errors: AFS_EINVAL, AFS_EVERSION. */
+/*
+ * Fill the fields of `version` of `opts` with their defaults and set
+ * opts->version; nothing past that version's fields is written.
+ * Errors: AFS_EINVAL (opts NULL), AFS_EVERSION (0 or a version this libafs
+ * does not know; opts untouched).
+ */
 AFS_EXTERN int afs_storage_local_options_init(afs_storage_local_options *opts,
                                               unsigned int version);
 
@@ -40,8 +47,9 @@ AFS_EXTERN int afs_storage_local_options_init(afs_storage_local_options *opts,
  * NFS or SMB mount) used as a cloud share. Objects are plain files and
  * directories, so the share stays browsable; writes land by temp file,
  * fsync and rename; conditional writes are atomic across threads and
- * processes. `root` must be an existing directory. `opts` may be NULL.
- * Free with afs_storage_free().
+ * processes. `root` must be an existing directory. `opts` may be NULL;
+ * otherwise only the fields of opts->version are read (AFS_EVERSION for 0
+ * or a version this libafs does not know). Free with afs_storage_free().
  * Errors: AFS_EINVAL, AFS_ENOTFOUND / AFS_ENOTDIR (root), AFS_EPERM,
  * AFS_EVERSION, AFS_ENOMEM.
  */
@@ -102,8 +110,10 @@ AFS_EXTERN int afs_storage_read(afs_storage *storage, const char *path, uint64_t
 
 /*
  * Store a whole object of `size` bytes pulled from `src`. `opts` may be NULL
- * (unconditional, time now). `out` may be NULL; otherwise it receives the
- * stored object's description and new etag.
+ * (unconditional, time now); otherwise only the fields of opts->version are
+ * read (AFS_EVERSION for 0 or a version this libafs does not know) and the
+ * backend gets a whole struct of the library's version. `out` may be NULL;
+ * otherwise it receives the stored object's description and new etag.
  * Errors: AFS_ECONDITION, AFS_EINVALIDNAME, AFS_EINVAL (bad metadata key or
  * value), AFS_EVERSION, backend errors.
  */

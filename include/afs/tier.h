@@ -44,8 +44,9 @@ typedef enum afs_tier_state {
 /*
  * One file's tiering state, as afs_tier_query() reports it (the
  * equivalent of `fsutil reparsepoint query` plus Size / Size on disk).
- * The caller sets `version`; the library fills the rest. Pointers are
- * owned by the struct: release them with afs_tier_info_clear().
+ * The caller sets `version`; the library fills the rest of that version's
+ * fields and writes nothing past them. Pointers are owned by the struct:
+ * release them with afs_tier_info_clear().
  */
 typedef struct afs_tier_info {
     unsigned int version;   /* AFS_TIER_INFO_VERSION */
@@ -64,6 +65,7 @@ typedef struct afs_tier_info {
     size_t range_count;
     unsigned char *marker;   /* the raw marker bytes, marker_len of them */
     size_t marker_len;
+    /* version 1 ends here */
 } afs_tier_info;
 
 #define AFS_TIER_INFO_VERSION 1
@@ -75,19 +77,25 @@ typedef struct afs_tier_info {
  * Describe the file at `path` (absolute, inside the endpoint, or relative
  * to the endpoint's root). A marker that does not parse (foreign or damaged)
  * gives AFS_ECORRUPT; the file is left alone.
- * Errors: AFS_EINVAL (NULL arguments, a path outside the endpoint, version
- * 0), AFS_EVERSION, AFS_ENOTFOUND, AFS_EISDIR, AFS_ECORRUPT, filesystem
+ * Errors: AFS_EINVAL (NULL arguments, a path outside the endpoint),
+ * AFS_EVERSION (out->version 0 or newer than this libafs knows; *out
+ * untouched), AFS_ENOTFOUND, AFS_EISDIR, AFS_ECORRUPT, filesystem
  * errors. Free what it allocated with afs_tier_info_clear() (also after a
  * failure: the struct is then empty).
  */
 AFS_EXTERN int afs_tier_query(afs_endpoint *endpoint, const char *path, afs_tier_info *out);
 
-/* Free the strings and arrays of `info` and zero them (version is kept). NULL is ignored. */
+/*
+ * Free the strings and arrays of `info` and zero the fields of its version
+ * (version is kept; nothing past that version is touched). NULL, and a
+ * version this libafs does not know (0 included), are ignored.
+ */
 AFS_EXTERN void afs_tier_info_clear(afs_tier_info *info);
 
 /* ---- tiering ---------------------------------------------------------- */
 
-/* The outcome of a tiering pass or a forced tiering. Caller sets `version`. */
+/* The outcome of a tiering pass or a forced tiering. Caller sets `version`;
+ * the library writes only that version's fields. */
 typedef struct afs_tier_result {
     unsigned int version;          /* AFS_TIER_RESULT_VERSION */
     int64_t started_ns;
@@ -110,6 +118,7 @@ typedef struct afs_tier_result {
     uint32_t free_space_percent;   /* effective: the largest of the volume's endpoints */
     uint32_t low_disk_space;       /* 1: under 10% free after the pass */
     uint32_t next_interval_s;      /* when to run the next pass: 60 in low disk space mode, else 3600 */
+    /* version 1 ends here */
 } afs_tier_result;
 
 #define AFS_TIER_RESULT_VERSION 1
@@ -120,16 +129,23 @@ typedef struct afs_tier_result {
 #define AFS_TIER_PASS_DRY_RUN 0x01u /* choose only: count what would be tiered, touch nothing */
 #define AFS_TIER_PASS_SCAN 0x02u    /* first walk the endpoints to refresh the heat store */
 
+/* Options of afs_tier_pass(); the library reads only the fields of `version`. */
 typedef struct afs_tier_pass_options {
-    unsigned int version;
+    unsigned int version; /* set by the caller: AFS_TIER_PASS_OPTIONS_VERSION */
     uint32_t flags;  /* AFS_TIER_PASS_* */
     int64_t now_ns;  /* the time the date policy measures from; AFS_TIME_OMIT: the clock */
+    /* version 1 ends here */
 } afs_tier_pass_options;
 
 #define AFS_TIER_PASS_OPTIONS_VERSION 1
 #define AFS_TIER_PASS_OPTIONS_INIT { AFS_TIER_PASS_OPTIONS_VERSION, 0, AFS_TIME_OMIT }
 
-/* Fill `opts` with the defaults of `version`. Errors: AFS_EINVAL, AFS_EVERSION. */
+/*
+ * Fill the fields of `version` of `opts` with their defaults and set
+ * opts->version; nothing past that version's fields is written.
+ * Errors: AFS_EINVAL (opts NULL), AFS_EVERSION (0 or a version this libafs
+ * does not know; opts untouched).
+ */
 AFS_EXTERN int afs_tier_pass_options_init(afs_tier_pass_options *opts, unsigned int version);
 
 /*
@@ -148,8 +164,10 @@ AFS_EXTERN int afs_tier_pass_options_init(afs_tier_pass_options *opts, unsigned 
  * cloud etag), when it is below the endpoint's minimum size, excluded,
  * pinned, or when it changes during tiering. The pass never recalls.
  * Per-file failures are counted in the result and do not stop the pass.
- * `opts` and `result` may be NULL.
- * Errors: AFS_EINVAL, AFS_EVERSION, AFS_ENOTSUP (the filesystem vtable has
+ * `opts` and `result` may be NULL; only the fields of opts->version are
+ * read and only those of result->version written.
+ * Errors: AFS_EINVAL, AFS_EVERSION (a version 0 or newer than this libafs
+ * knows, before anything is done), AFS_ENOTSUP (the filesystem vtable has
  * no punch_hole or marker slots), heat store and filesystem errors that
  * stop the whole pass.
  */
@@ -161,8 +179,10 @@ AFS_EXTERN int afs_tier_pass(afs_endpoint *endpoint, const afs_tier_pass_options
  * (Invoke-StorageSyncCloudTiering). The safety rules still hold: files not
  * confirmed in the cloud, below the minimum size, pinned or excluded are
  * skipped (counted in `result`). `path` is absolute or relative to the
- * endpoint; "" is the whole endpoint. `result` may be NULL.
- * Errors: AFS_EINVAL, AFS_ENOTFOUND, AFS_ENOTSUP, and for a single file the
+ * endpoint; "" is the whole endpoint. `result` may be NULL; only the fields
+ * of result->version are written.
+ * Errors: AFS_EINVAL, AFS_EVERSION (result->version), AFS_ENOTFOUND,
+ * AFS_ENOTSUP, and for a single file the
  * reason it was not tiered: AFS_ECONDITION (not confirmed in the cloud,
  * changed during tiering, or being recalled by this or another process),
  * AFS_EPERM (pinned, excluded or below the
@@ -228,8 +248,15 @@ typedef enum afs_heat_order {
     AFS_HEAT_RECALL = 4        /* placeholders in the order a bulk recall brings them back */
 } afs_heat_order;
 
-/* One row of the heat store report. */
+/*
+ * One row of the heat store report (afs_heat_list()), allocated on its own
+ * so that later versions can append fields
+ * (docs/api-conventions.md#structs-the-library-returns). Read a field added
+ * in version N only when `version` >= N.
+ */
+#define AFS_HEAT_ENTRY_VERSION 1
 typedef struct afs_heat_entry {
+    unsigned int version;  /* set by the library: the AFS_HEAT_ENTRY_VERSION it was built with */
     char *path;            /* absolute local path */
     char *endpoint_id;
     uint32_t state;        /* afs_tier_state, as last seen */
@@ -241,20 +268,28 @@ typedef struct afs_heat_entry {
     int64_t mtime_ns;
     int64_t btime_ns;      /* 0: unknown */
     int64_t position_ns;   /* MAX(last access, last write, created) */
+    /* version 1 ends here */
 } afs_heat_entry;
 
+/* Options of afs_heat_list(); the library reads only the fields of `version`. */
 typedef struct afs_heat_list_options {
-    unsigned int version;
+    unsigned int version; /* set by the caller: AFS_HEAT_LIST_OPTIONS_VERSION */
     uint32_t order;   /* afs_heat_order */
     uint64_t limit;   /* at most this many rows; 0: no limit */
     int64_t now_ns;   /* for AFS_HEAT_DATE_POLICY; AFS_TIME_OMIT: the clock */
+    /* version 1 ends here */
 } afs_heat_list_options;
 
 #define AFS_HEAT_LIST_OPTIONS_VERSION 1
 #define AFS_HEAT_LIST_OPTIONS_INIT \
     { AFS_HEAT_LIST_OPTIONS_VERSION, AFS_HEAT_SPACE_POLICY, 100, AFS_TIME_OMIT }
 
-/* Fill `opts` with the defaults of `version`. Errors: AFS_EINVAL, AFS_EVERSION. */
+/*
+ * Fill the fields of `version` of `opts` with their defaults and set
+ * opts->version; nothing past that version's fields is written.
+ * Errors: AFS_EINVAL (opts NULL), AFS_EVERSION (0 or a version this libafs
+ * does not know; opts untouched).
+ */
 AFS_EXTERN int afs_heat_list_options_init(afs_heat_list_options *opts, unsigned int version);
 
 /*
@@ -264,15 +299,22 @@ AFS_EXTERN int afs_heat_list_options_init(afs_heat_list_options *opts, unsigned 
  * not the volume needs space now (the pass stops once its target is met);
  * it honours pins, exclusions and minimum sizes but not cloud
  * confirmation, which the pass checks per file. `opts` NULL: the defaults
- * (space policy order, 100 rows). Free with afs_heat_entries_free().
- * Errors: AFS_EINVAL, AFS_EVERSION, filesystem and heat store errors.
+ * (space policy order, 100 rows); otherwise only the fields of
+ * opts->version are read (AFS_EVERSION for 0 or a version this libafs does
+ * not know). On success *out is an array of *count
+ * pointers to rows (NULL when there are none); index it as (*out)[i]->field.
+ * The list owns the rows and their strings: free it with
+ * afs_heat_entries_free(*out, *count). On failure *out is NULL and *count 0.
+ * Errors: AFS_EINVAL, AFS_EVERSION, AFS_ENOMEM, filesystem and heat store
+ * errors.
  */
 AFS_EXTERN int afs_heat_list(afs_service *svc, const char *volume_path,
-                             const afs_heat_list_options *opts, afs_heat_entry **out,
+                             const afs_heat_list_options *opts, afs_heat_entry ***out,
                              size_t *count);
 
-/* Free a list from afs_heat_list(): its strings and the array. NULL is ignored. */
-AFS_EXTERN void afs_heat_entries_free(afs_heat_entry *list, size_t count);
+/* Free a list from afs_heat_list(): each row, its strings, and the array of
+ * pointers. NULL is ignored. */
+AFS_EXTERN void afs_heat_entries_free(afs_heat_entry **list, size_t count);
 
 /* ---- recall ------------------------------------------------------------ */
 
@@ -317,26 +359,34 @@ typedef struct afs_recall_progress {
  */
 typedef int (*afs_recall_progress_fn)(const afs_recall_progress *progress, void *payload);
 
+/* Options of afs_tier_recall(); the library reads only the fields of `version`. */
 typedef struct afs_recall_options {
-    unsigned int version;
+    unsigned int version;    /* set by the caller: AFS_RECALL_OPTIONS_VERSION */
     uint32_t threads;        /* 1 to 32; 0: 1 */
     uint32_t order;          /* AFS_RECALL_ORDER_* */
     uint32_t retry_count;    /* extra tries per file after a failure; default 3 */
     uint32_t retry_delay_ms; /* wait between tries; default 1000 */
     uint32_t flags;          /* AFS_RECALL_* */
-    /* version 2 */
+    /* version 1 ends here */
     afs_recall_progress_fn progress; /* NULL: none */
     void *progress_payload;
+    /* version 2 ends here */
 } afs_recall_options;
 
 #define AFS_RECALL_OPTIONS_VERSION 2
 #define AFS_RECALL_OPTIONS_INIT \
     { AFS_RECALL_OPTIONS_VERSION, 1, AFS_RECALL_ORDER_POLICY, 3, 1000, 0, NULL, NULL }
 
-/* Fill `opts` with the defaults of `version`. Errors: AFS_EINVAL, AFS_EVERSION. */
+/*
+ * Fill the fields of `version` of `opts` with their defaults and set
+ * opts->version; nothing past that version's fields is written.
+ * Errors: AFS_EINVAL (opts NULL), AFS_EVERSION (0 or a version this libafs
+ * does not know; opts untouched).
+ */
 AFS_EXTERN int afs_recall_options_init(afs_recall_options *opts, unsigned int version);
 
-/* The outcome of a recall. Caller sets `version`. */
+/* The outcome of a recall. Caller sets `version`; the library writes only
+ * that version's fields. */
 typedef struct afs_recall_result {
     unsigned int version;   /* AFS_RECALL_RESULT_VERSION */
     int64_t started_ns;
@@ -347,6 +397,7 @@ typedef struct afs_recall_result {
     uint64_t files_failed;
     uint64_t retries;
     int first_error;        /* code of the first file that failed, 0 if none */
+    /* version 1 ends here */
 } afs_recall_result;
 
 #define AFS_RECALL_RESULT_VERSION 1
@@ -362,8 +413,10 @@ typedef struct afs_recall_result {
  * `retry_delay_ms`, except for AFS_ECONDITION and AFS_ENOSPC.
  * When the volume runs out of space the recall stops cleanly: every file is
  * either a valid placeholder (possibly partially recalled) or complete.
- * `opts` and `result` may be NULL. Version 1 options (no progress
- * callback) are still accepted.
+ * `opts` and `result` may be NULL. Only the fields of opts->version are
+ * read (version 1 options, without the progress callback, are still
+ * accepted) and only those of result->version written; 0 or a version this
+ * libafs does not know gives AFS_EVERSION before anything is done.
  * Returns 0 when every file was recalled; the progress callback's value if
  * it stopped the recall; otherwise the first failure:
  * AFS_ECONDITION (the cloud copy changed since the file was tiered; nothing
@@ -426,12 +479,14 @@ AFS_EXTERN int afs_recall_host_claim(afs_recall_host **out, afs_service *svc);
 /* Give up the role and free the handle. NULL is ignored. */
 AFS_EXTERN void afs_recall_host_release(afs_recall_host *host);
 
-/* Whether a recall host serves a service. The caller sets `version`. */
+/* Whether a recall host serves a service. The caller sets `version`; the
+ * library writes only that version's fields. */
 typedef struct afs_recall_host_info {
     unsigned int version; /* AFS_RECALL_HOST_INFO_VERSION */
     uint32_t active;      /* 1: a live process holds the role */
     int64_t pid;          /* its process id (0 if none or unknown) */
     int64_t since_ns;     /* when it claimed the role (0 if unknown) */
+    /* version 1 ends here */
 } afs_recall_host_info;
 
 #define AFS_RECALL_HOST_INFO_VERSION 1
@@ -439,14 +494,16 @@ typedef struct afs_recall_host_info {
 /*
  * Tell whether a recall host is active for `svc`, from any process (the
  * holder's lock is tested, not trusted from a file). Touches nothing.
- * Errors: AFS_EINVAL, AFS_EVERSION, AFS_EPERM and AFS_EIO (the state
+ * Errors: AFS_EINVAL, AFS_EVERSION (out->version 0 or newer than this libafs
+ * knows; *out untouched), AFS_EPERM and AFS_EIO (the state
  * directory), AFS_ENOMEM.
  */
 AFS_EXTERN int afs_recall_host_query(afs_recall_host_info *out, afs_service *svc);
 
 /* ---- statistics -------------------------------------------------------- */
 
-/* Tiering and recall statistics of an endpoint or a volume. Caller sets `version`. */
+/* Tiering and recall statistics of an endpoint or a volume. Caller sets
+ * `version`; the library writes only that version's fields. */
 typedef struct afs_tier_stats {
     unsigned int version;       /* AFS_TIER_STATS_VERSION */
     uint64_t files;             /* files the heat store knows */
@@ -468,11 +525,13 @@ typedef struct afs_tier_stats {
     uint32_t free_space_percent;    /* effective free space policy of the volume */
     uint64_t volume_total_bytes;
     uint64_t volume_free_bytes;
+    /* version 1 ends here */
 } afs_tier_stats;
 
 #define AFS_TIER_STATS_VERSION 1
 
-/* Statistics of one endpoint. Errors: AFS_EINVAL, AFS_EVERSION, heat store errors. */
+/* Statistics of one endpoint. Errors: AFS_EINVAL, AFS_EVERSION (out->version
+ * 0 or newer than this libafs knows; *out untouched), heat store errors. */
 AFS_EXTERN int afs_tier_stats_get(afs_endpoint *endpoint, afs_tier_stats *out);
 
 /* Statistics of the volume holding `volume_path`: the sums over this

@@ -85,15 +85,67 @@ int afs__hexval(char c);
 /* Wall-clock time in nanoseconds since the epoch. */
 int64_t afs__now_ns(void);
 
-/* ---- options structs (core/options.c) ---- */
+/* ---- versioned structs (core/options.c) ---- */
 
 /*
- * Fill `opts` with the `size` bytes of `defaults` (its _INIT value) for a
- * caller of `version` 1..`newest`. AFS_EINVAL naming function `fn` if opts
- * is NULL; AFS_EVERSION "<what> version N not supported" for another version.
+ * A public struct that starts with `unsigned int version` and only grows at
+ * its end: an options struct the caller passes in, or a struct the caller
+ * hands over to be filled in (docs/api-conventions.md#versioned-structs).
+ * The library reads and writes only the bytes of the caller's version, so
+ * an older program's smaller struct is never over-read or over-written.
  */
-int afs__options_init(void *opts, const void *defaults, size_t size, unsigned int version,
-                      unsigned int newest, const char *fn, const char *what);
+#define AFS__VSTRUCT_VERSIONS 4
+typedef struct afs__vstruct {
+    const char *name;     /* "afs_sync_options", for messages */
+    const char *how;      /* how a caller sets the version right, for messages */
+    unsigned int newest;  /* the version this libafs is built with */
+    size_t size[AFS__VSTRUCT_VERSIONS]; /* size[v - 1]: the bytes of version v */
+} afs__vstruct;
+
+extern const afs__vstruct afs__vs_endpoint_options, afs__vs_service_options,
+    afs__vs_storage_local_options, afs__vs_storage_put_options, afs__vs_azure_options,
+    afs__vs_sync_options, afs__vs_sync_result, afs__vs_provisioning, afs__vs_tier_info,
+    afs__vs_tier_result, afs__vs_tier_pass_options, afs__vs_heat_list_options,
+    afs__vs_recall_options, afs__vs_recall_result, afs__vs_recall_host_info,
+    afs__vs_tier_stats;
+/* All of the above, NULL-terminated (test_core checks each against its type). */
+extern const afs__vstruct *const afs__vstructs[];
+
+/* The bytes of `version` of the struct; 0 for 0 or a version newer than known. */
+size_t afs__vstruct_size(const afs__vstruct *t, unsigned int version);
+
+/*
+ * 0 if `version` is one this libafs knows; otherwise AFS_EVERSION with
+ * "<fn>: <name> version N is not supported (this libafs knows versions 1
+ * to M; <how>)".
+ */
+int afs__vstruct_check(const afs__vstruct *t, unsigned int version, const char *fn);
+
+/*
+ * Read a caller's struct `in` (may be NULL: nothing to do) into `dst`, a
+ * whole struct of the library's version already holding the defaults:
+ * only the bytes of in->version are copied, the later fields keep their
+ * defaults, and dst->version becomes the newest. `in` may be `dst`.
+ * Errors: as afs__vstruct_check() (dst is then unchanged).
+ */
+int afs__vstruct_read(const afs__vstruct *t, void *dst, const void *in, const char *fn);
+
+/*
+ * Fill a caller's struct `out` from `src`, a whole struct of the library's
+ * version: only the bytes of out->version are written and out->version
+ * keeps the caller's value. Errors: as afs__vstruct_check() (out is then
+ * untouched).
+ */
+int afs__vstruct_write(const afs__vstruct *t, void *out, const void *src, const char *fn);
+
+/*
+ * The body of every afs_..._options_init(): write the bytes of `version` of
+ * `defaults` (the _INIT value) into `opts` and set opts->version to
+ * `version`. AFS_EINVAL "<fn>: opts is NULL"; AFS_EVERSION naming `fn`, the
+ * struct and the version for 0 or one newer than known (opts untouched).
+ */
+int afs__options_init(const afs__vstruct *t, void *opts, const void *defaults,
+                      unsigned int version, const char *fn);
 
 /* ---- vtables (core/fs.c, storage/storage.c) ---- */
 

@@ -61,14 +61,8 @@ static const afs__db_migration service_migrations[] = {
 int afs_service_options_init(afs_service_options *opts, unsigned int version)
 {
     static const afs_service_options defaults = AFS_SERVICE_OPTIONS_INIT;
-    if (!opts)
-        return afs__error_set(AFS_EINVAL, "afs_service_options_init: opts is NULL");
-    if (version == 0 || version > AFS_SERVICE_OPTIONS_VERSION)
-        return afs__error_set(AFS_EVERSION, "afs_service_options: version %u not supported "
-                              "(this libafs knows versions 1 to %u)",
-                              version, AFS_SERVICE_OPTIONS_VERSION);
-    *opts = defaults;
-    return 0;
+    return afs__options_init(&afs__vs_service_options, opts, &defaults, version,
+                             "afs_service_options_init");
 }
 
 /* ---- state directory ---- */
@@ -118,6 +112,7 @@ done:
 
 int afs_service_open(afs_service **out, const char *state_dir, const afs_service_options *opts)
 {
+    afs_service_options o = AFS_SERVICE_OPTIONS_INIT;
     afs_service *svc = NULL;
     char *db_path = NULL;
     size_t len;
@@ -128,10 +123,9 @@ int afs_service_open(afs_service **out, const char *state_dir, const afs_service
     *out = NULL;
     if (!state_dir || !*state_dir)
         return afs__error_set(AFS_EINVAL, "afs_service_open: a state directory is required");
-    if (opts && (opts->version == 0 || opts->version > AFS_SERVICE_OPTIONS_VERSION))
-        return afs__error_set(AFS_EVERSION, "afs_service_open: options version %u not supported "
-                              "(this libafs knows versions 1 to %u)",
-                              opts->version, AFS_SERVICE_OPTIONS_VERSION);
+    /* Only the caller's version's fields (docs/api-conventions.md#versioned-structs). */
+    if ((rc = afs__vstruct_read(&afs__vs_service_options, &o, opts, "afs_service_open")) != 0)
+        return rc;
 
     if (!(svc = afs__calloc(1, sizeof(*svc))))
         return AFS_ENOMEM;
@@ -144,8 +138,8 @@ int afs_service_open(afs_service **out, const char *state_dir, const afs_service
     }
     /* The host's filesystem is borrowed; without one the service owns the
      * POSIX default. */
-    if (opts && opts->fs) {
-        svc->fs = opts->fs;
+    if (o.fs) {
+        svc->fs = o.fs;
     } else {
         if ((rc = afs_fs_posix_new(&svc->own_fs)) != 0)
             goto done;

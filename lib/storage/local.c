@@ -1793,18 +1793,14 @@ static int open_private_dir(struct local *l, int parent, const char *name, int *
 int afs_storage_local_options_init(afs_storage_local_options *opts, unsigned int version)
 {
     static const afs_storage_local_options defaults = AFS_STORAGE_LOCAL_OPTIONS_INIT;
-    if (!opts)
-        return afs__error_set(AFS_EINVAL, "afs_storage_local_options_init: opts is NULL");
-    if (version == 0 || version > AFS_STORAGE_LOCAL_OPTIONS_VERSION)
-        return afs__error_set(AFS_EVERSION, "afs_storage_local_options: version %u not supported",
-                              version);
-    *opts = defaults;
-    return 0;
+    return afs__options_init(&afs__vs_storage_local_options, opts, &defaults, version,
+                             "afs_storage_local_options_init");
 }
 
 int afs_storage_local_new(afs_storage **out, const char *root,
                           const afs_storage_local_options *opts)
 {
+    afs_storage_local_options o = AFS_STORAGE_LOCAL_OPTIONS_INIT;
     afs_storage_ops ops;
     struct local *l = NULL;
     struct stat st;
@@ -1813,9 +1809,10 @@ int afs_storage_local_new(afs_storage **out, const char *root,
     if (!out || !root || !root[0])
         return afs__error_set(AFS_EINVAL, "afs_storage_local_new: out and root are required");
     *out = NULL;
-    if (opts && (opts->version == 0 || opts->version > AFS_STORAGE_LOCAL_OPTIONS_VERSION))
-        return afs__error_set(AFS_EVERSION, "afs_storage_local_new: options version %u not "
-                              "supported", opts->version);
+    /* Only the caller's version's fields (docs/api-conventions.md#versioned-structs). */
+    if ((rc = afs__vstruct_read(&afs__vs_storage_local_options, &o, opts,
+                                "afs_storage_local_new")) != 0)
+        return rc;
     if (stat(root, &st) != 0)
         return afs__error_errno(errno, "local storage: root %s", root);
     if (!S_ISDIR(st.st_mode))
@@ -1824,7 +1821,7 @@ int afs_storage_local_new(afs_storage **out, const char *root,
     if (!l)
         return AFS_ENOMEM;
     l->rootfd = l->privfd = l->tmpfd = -1;
-    l->flags = opts ? opts->flags : 0;
+    l->flags = o.flags;
     pthread_mutex_init(&l->sync_lock, NULL);
     pthread_mutex_init(&l->pool_lock, NULL);
     l->lock_pid = my_pid();

@@ -68,13 +68,8 @@ void afs_storage_free(afs_storage *storage)
 int afs_storage_put_options_init(afs_storage_put_options *opts, unsigned int version)
 {
     static const afs_storage_put_options defaults = AFS_STORAGE_PUT_OPTIONS_INIT;
-    if (!opts)
-        return afs__error_set(AFS_EINVAL, "afs_storage_put_options_init: opts is NULL");
-    if (version == 0 || version > AFS_STORAGE_PUT_OPTIONS_VERSION)
-        return afs__error_set(AFS_EVERSION, "afs_storage_put_options: version %u not supported",
-                              version);
-    *opts = defaults;
-    return 0;
+    return afs__options_init(&afs__vs_storage_put_options, opts, &defaults, version,
+                             "afs_storage_put_options_init");
 }
 
 static int check_storage(const afs_storage *s, const char *what)
@@ -282,12 +277,9 @@ int afs__storage_put(afs_storage *s, const char *path, afs_read_fn src, void *sr
         return rc;
     if (path[0] == '\0')
         return afs__error_set(AFS_EINVALIDNAME, "storage put: the root is not a file");
-    if (opts) {
-        if (opts->version == 0 || opts->version > AFS_STORAGE_PUT_OPTIONS_VERSION)
-            return afs__error_set(AFS_EVERSION, "storage put: options version %u not supported",
-                                  opts->version);
-        o = *opts; /* version 1 is the whole struct */
-    }
+    /* Only the caller's version's fields; the backend gets a whole struct. */
+    if ((rc = afs__vstruct_read(&afs__vs_storage_put_options, &o, opts, "afs_storage_put")) != 0)
+        return rc;
     if (o.condition > AFS_COND_IF_MATCH ||
         (o.condition == AFS_COND_IF_MATCH && (!o.if_match || !o.if_match[0])))
         return afs__error_set(AFS_EINVAL, "storage put \"%s\": bad condition", path);

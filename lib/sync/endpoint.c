@@ -24,29 +24,22 @@
 int afs_endpoint_options_init(afs_endpoint_options *opts, unsigned int version)
 {
     static const afs_endpoint_options defaults = AFS_ENDPOINT_OPTIONS_INIT;
-    if (!opts)
-        return afs__error_set(AFS_EINVAL, "afs_endpoint_options_init: opts is NULL");
-    if (version == 0 || version > AFS_ENDPOINT_OPTIONS_VERSION)
-        return afs__error_set(AFS_EVERSION, "endpoint options version %u not supported", version);
-    *opts = defaults;
-    return 0;
+    return afs__options_init(&afs__vs_endpoint_options, opts, &defaults, version,
+                             "afs_endpoint_options_init");
 }
 
-/* Copy the caller's options (any known version) with defaults filled in. */
-static int take_options(afs_endpoint_options *o, const afs_endpoint_options *in)
+/*
+ * Copy the caller's options (any known version: only that version's fields
+ * are read, the rest keep their defaults) with defaults filled in. `in` may
+ * be `o` itself.
+ */
+static int take_options(afs_endpoint_options *o, const afs_endpoint_options *in, const char *fn)
 {
-    afs_endpoint_options given;
-    if (in) {
-        if (in->version == 0 || in->version > AFS_ENDPOINT_OPTIONS_VERSION)
-            return afs__error_set(AFS_EVERSION, "endpoint options version %u not supported "
-                                  "(this libafs knows 1 to %u)", in->version,
-                                  AFS_ENDPOINT_OPTIONS_VERSION);
-        given = *in; /* `in` may be `o` itself */
-        *o = given;
-        o->version = AFS_ENDPOINT_OPTIONS_VERSION;
-    } else {
-        afs_endpoint_options_init(o, AFS_ENDPOINT_OPTIONS_VERSION);
-    }
+    afs_endpoint_options given = AFS_ENDPOINT_OPTIONS_INIT;
+    int rc;
+    if ((rc = afs__vstruct_read(&afs__vs_endpoint_options, &given, in, fn)) != 0)
+        return rc;
+    *o = given;
     if (o->tiering_min_file_size == 0)
         o->tiering_min_file_size = DEFAULT_MIN_FILE_SIZE;
     if (o->safety_delete_percent == 0)
@@ -122,7 +115,7 @@ static int options_from_json(yajl_val v, afs_endpoint_options *o, char ***string
     afs_endpoint_options_init(o, AFS_ENDPOINT_OPTIONS_VERSION);
     *strings = NULL;
     if (!v)
-        return take_options(o, NULL);
+        return take_options(o, NULL, "endpoint definition");
     o->initial_sync = get_u32(v, "initial_sync", 0);
     o->initial_download = get_u32(v, "initial_download", 0);
     o->local_cache_mode = get_u32(v, "local_cache_mode", 0);
@@ -152,7 +145,7 @@ static int options_from_json(yajl_val v, afs_endpoint_options *o, char ***string
         *strings = s;
         o->exclude = (const char *const *)s;
     }
-    return take_options(o, o);
+    return take_options(o, o, "endpoint definition");
 }
 
 static void free_strings(char **s)
@@ -164,21 +157,36 @@ static void free_strings(char **s)
     free(s);
 }
 
-static void endpoint_info_clear(afs_endpoint_info *e)
+/*
+ * A row of afs_endpoint_list() with what it owns: the caller sees `info`
+ * (first, so the row's address is the struct's) and reaches the options
+ * through info.options.
+ */
+typedef struct listed_endpoint {
+    afs_endpoint_info info;
+    afs_endpoint_options options;
+    char **exclude; /* NULL-terminated; options.exclude points here */
+} listed_endpoint;
+
+static void listed_endpoint_free(afs_endpoint_info *info)
 {
-    free(e->id);
-    free(e->server_name);
-    free(e->server_id);
-    free(e->path);
-    memset(e, 0, sizeof(*e));
+    listed_endpoint *e = (listed_endpoint *)info;
+    if (!e)
+        return;
+    free(e->info.id);
+    free(e->info.server_name);
+    free(e->info.server_id);
+    free(e->info.path);
+    free_strings(e->exclude);
+    free(e);
 }
 
-void afs_endpoint_info_free(afs_endpoint_info *list, size_t count)
+void afs_endpoint_info_free(afs_endpoint_info **list, size_t count)
 {
     if (!list)
         return;
     for (size_t i = 0; i < count; i++)
-        endpoint_info_clear(&list[i]);
+        listed_endpoint_free(list[i]);
     free(list);
 }
 
@@ -209,13 +217,15 @@ static int collect_doc(const afs_storage_entry *e, void *payload)
     return 0;
 }
 
-static int parse_endpoint_doc(const char *doc, size_t len, const char *what, afs_endpoint_info *e)
+static int parse_endpoint_doc(const char *doc, size_t len, const char *what,
+                              afs_endpoint_info **out)
 {
     yajl_val v;
     const char *id, *sid, *sname, *path;
-    char **ex = NULL;
+    listed_endpoint *e;
     int64_t created = 0;
     int rc = afs__json_parse(doc, len, what, &v);
+    *out = NULL;
     if (rc != 0)
         return rc;
     id = afs__json_get_str(v, "id");
@@ -227,44 +237,52 @@ static int parse_endpoint_doc(const char *doc, size_t len, const char *what, afs
         yajl_tree_free(v);
         return afs__error_set(AFS_ECORRUPT, "%s: missing id, server or path", what);
     }
-    memset(e, 0, sizeof(*e));
-    e->id = afs__strdup(id);
-    e->server_id = afs__strdup(sid);
-    e->server_name = afs__strdup(sname);
-    e->path = afs__strdup(path);
-    e->created_ns = created;
-    rc = options_from_json(afs__json_get_obj(v, "options"), &e->options, &ex);
-    free_strings(ex);
-    e->options.exclude = NULL;
-    e->options.exclude_count = 0;
+    if (!(e = afs__calloc(1, sizeof(*e)))) {
+        yajl_tree_free(v);
+        return AFS_ENOMEM;
+    }
+    e->info.version = AFS_ENDPOINT_INFO_VERSION;
+    e->info.id = afs__strdup(id);
+    e->info.server_id = afs__strdup(sid);
+    e->info.server_name = afs__strdup(sname);
+    e->info.path = afs__strdup(path);
+    e->info.created_ns = created;
+    e->info.options = &e->options;
+    rc = options_from_json(afs__json_get_obj(v, "options"), &e->options, &e->exclude);
     yajl_tree_free(v);
-    if (rc == 0 && (!e->id || !e->server_id || !e->server_name || !e->path))
+    if (rc == 0 && (!e->info.id || !e->info.server_id || !e->info.server_name || !e->info.path))
         rc = AFS_ENOMEM;
-    if (rc != 0)
-        endpoint_info_clear(e);
-    return rc;
+    if (rc != 0) {
+        listed_endpoint_free(&e->info);
+        return rc;
+    }
+    *out = &e->info;
+    return 0;
 }
 
 static int cmp_created(const void *a, const void *b)
 {
-    const afs_endpoint_info *x = a, *y = b;
+    const afs_endpoint_info *x = *(const afs_endpoint_info *const *)a;
+    const afs_endpoint_info *y = *(const afs_endpoint_info *const *)b;
     if (x->created_ns != y->created_ns)
         return x->created_ns < y->created_ns ? -1 : 1;
     return strcmp(x->id, y->id);
 }
 
-int afs_endpoint_list(afs_group *group, afs_endpoint_info **out, size_t *count)
+int afs_endpoint_list(afs_group *group, afs_endpoint_info ***out, size_t *count)
 {
     struct doc_names d = { NULL, 0, 0, 0 };
     char marker[AFS_STORAGE_MARKER_MAX], next[AFS_STORAGE_MARKER_MAX];
-    afs_endpoint_info *list = NULL;
+    afs_endpoint_info **list = NULL;
     size_t n = 0;
     int rc = 0;
 
+    if (out)
+        *out = NULL;
+    if (count)
+        *count = 0;
     if (!group || !out || !count)
         return afs__error_set(AFS_EINVAL, "afs_endpoint_list: group, out and count are required");
-    *out = NULL;
-    *count = 0;
     marker[0] = '\0';
     do {
         rc = afs__storage_list(group->storage, AFS__ENDPOINT_DIR, marker, collect_doc, &d, next,
@@ -278,6 +296,8 @@ int afs_endpoint_list(afs_group *group, afs_endpoint_info **out, size_t *count)
             rc = d.rc;
         memcpy(marker, next, sizeof(marker));
     } while (rc == 0 && next[0]);
+    /* An array of pointers, never of structs: the caller indexes it with
+     * its own sizeof (docs/api-conventions.md#structs-the-library-returns). */
     if (rc == 0 && d.count && !(list = afs__calloc(d.count, sizeof(*list))))
         rc = AFS_ENOMEM;
     for (size_t i = 0; rc == 0 && i < d.count; i++) {
@@ -309,8 +329,12 @@ int afs_endpoint_list(afs_group *group, afs_endpoint_info **out, size_t *count)
         afs_endpoint_info_free(list, n);
         return rc;
     }
-    if (n > 1)
+    if (n == 0) {
+        free(list);
+        list = NULL;
+    } else if (n > 1) {
         qsort(list, n, sizeof(*list), cmp_created);
+    }
     *out = list;
     *count = n;
     return 0;
@@ -505,7 +529,7 @@ int afs_endpoint_create(afs_endpoint **out, afs_group *group, const char *path,
                         const afs_endpoint_options *opts)
 {
     afs_endpoint_options o;
-    afs_endpoint_info *others = NULL;
+    afs_endpoint_info **others = NULL;
     size_t nothers = 0, nlocal = 0;
     afs_fs_volume vol;
     const afs_fs_ops *ops;
@@ -523,7 +547,8 @@ int afs_endpoint_create(afs_endpoint **out, afs_group *group, const char *path,
     if (!out || !group)
         return afs__error_set(AFS_EINVAL, "afs_endpoint_create: out and group are required");
     *out = NULL;
-    if ((rc = take_options(&o, opts)) != 0 || (rc = check_options(&o)) != 0)
+    if ((rc = take_options(&o, opts, "afs_endpoint_create")) != 0 ||
+        (rc = check_options(&o)) != 0)
         return rc;
     if ((rc = afs__service_server(group->svc, &sname, &sid)) != 0)
         return rc;
@@ -563,22 +588,22 @@ int afs_endpoint_create(afs_endpoint **out, afs_group *group, const char *path,
     if ((rc = afs_endpoint_list(group, &others, &nothers)) != 0)
         goto done;
     for (size_t i = 0; i < nothers; i++) {
-        if (strcmp(others[i].server_id, sid) == 0) {
+        if (strcmp(others[i]->server_id, sid) == 0) {
             rc = afs__error_set(AFS_EONE_PER_SERVER, "server \"%s\" already has the endpoint %s "
                                 "in sync group \"%s\"; a group holds one endpoint per "
-                                "registered server", sname, others[i].path, group->name);
+                                "registered server", sname, others[i]->path, group->name);
             goto done;
         }
         /* Conflict copies are named after the server: two servers of one
          * name in a group would make copies nobody can tell apart. */
-        if (afs__server_names_clash(others[i].server_name, sname)) {
+        if (afs__server_names_clash(others[i]->server_name, sname)) {
             rc = afs__error_set(AFS_EEXISTS, "another server registered as \"%s\" (server id "
                                 "%s) already has the endpoint %s in sync group \"%s\"; "
                                 "conflict copies are named after their server, so the servers "
                                 "of a group need different names: register this server under "
                                 "another name (a new state directory) and create the endpoint "
-                                "from there", others[i].server_name, others[i].server_id,
-                                others[i].path, group->name);
+                                "from there", others[i]->server_name, others[i]->server_id,
+                                others[i]->path, group->name);
             goto done;
         }
     }
@@ -803,7 +828,7 @@ static bool endpoint_id_ok(const char *id)
 
 int afs_group_remove_endpoint(afs_group *group, const char *endpoint_id)
 {
-    afs_endpoint_info info;
+    afs_endpoint_info *info = NULL;
     char etag[AFS_ETAG_MAX], claim_etag[AFS_ETAG_MAX];
     char claim[128];
     char *docpath = NULL, *doc = NULL, *held = NULL;
@@ -812,7 +837,6 @@ int afs_group_remove_endpoint(afs_group *group, const char *endpoint_id)
     bool parsed = false;
     int rc;
 
-    memset(&info, 0, sizeof(info));
     if (!group || !endpoint_id)
         return afs__error_set(AFS_EINVAL, "afs_group_remove_endpoint: group and endpoint_id "
                               "are required");
@@ -840,16 +864,16 @@ int afs_group_remove_endpoint(afs_group *group, const char *endpoint_id)
     } else {
         parsed = true;
     }
-    if (parsed && strcmp(info.id, endpoint_id) != 0) {
+    if (parsed && strcmp(info->id, endpoint_id) != 0) {
         rc = afs__error_set(AFS_ECORRUPT, "%s names endpoint %s, not %s; it was not removed",
-                            docpath, info.id, endpoint_id);
+                            docpath, info->id, endpoint_id);
         goto done;
     }
     if (parsed && afs__service_server(group->svc, &myname, &myid) == 0 &&
-        strcmp(info.server_id, myid) == 0) {
+        strcmp(info->server_id, myid) == 0) {
         rc = afs__error_set(AFS_EINVAL, "server endpoint %s (%s) is this server's own: delete "
                             "it with afs_endpoint_delete, which also removes its sync state",
-                            endpoint_id, info.path);
+                            endpoint_id, info->path);
         goto done;
     }
     afs_error_clear(); /* an unregistered service may remove any endpoint */
@@ -871,7 +895,7 @@ int afs_group_remove_endpoint(afs_group *group, const char *endpoint_id)
     afs_error_clear();
     /* The server's claim on its place in the group, if it is this endpoint's. */
     if (parsed) {
-        claim_path(info.server_id, claim, sizeof(claim));
+        claim_path(info->server_id, claim, sizeof(claim));
         if (afs__share_get_doc_etag(group->storage, claim, &held, &len, claim_etag) == 0 &&
             strcmp(held, endpoint_id) == 0 &&
             afs__storage_remove(group->storage, claim, claim_etag, true) != 0)
@@ -879,11 +903,10 @@ int afs_group_remove_endpoint(afs_group *group, const char *endpoint_id)
         afs_error_clear();
     }
     afs__log(AFS_LOG_INFO, "removed server endpoint %s (%s on server \"%s\") from sync group "
-             "\"%s\"; no files were touched", endpoint_id, parsed ? info.path : "?",
-             parsed ? info.server_name : "?", group->name);
+             "\"%s\"; no files were touched", endpoint_id, parsed ? info->path : "?",
+             parsed ? info->server_name : "?", group->name);
 done:
-    if (parsed)
-        endpoint_info_clear(&info);
+    listed_endpoint_free(info);
     free(docpath);
     free(doc);
     free(held);
@@ -904,8 +927,10 @@ int afs_endpoint_get_options(afs_endpoint *endpoint, afs_endpoint_options *out)
 {
     if (!endpoint || !out)
         return afs__error_set(AFS_EINVAL, "afs_endpoint_get_options: endpoint and out required");
-    *out = endpoint->opts;
-    return 0;
+    /* Only the fields of the caller's version: its struct may be smaller
+     * than ours (docs/api-conventions.md#versioned-structs). */
+    return afs__vstruct_write(&afs__vs_endpoint_options, out, &endpoint->opts,
+                              "afs_endpoint_get_options");
 }
 
 int afs_endpoint_set_options(afs_endpoint *endpoint, const afs_endpoint_options *opts)
@@ -922,7 +947,8 @@ int afs_endpoint_set_options(afs_endpoint *endpoint, const afs_endpoint_options 
     if (!endpoint || !opts)
         return afs__error_set(AFS_EINVAL, "afs_endpoint_set_options: endpoint and opts required");
     g = endpoint->group;
-    if ((rc = take_options(&o, opts)) != 0 || (rc = check_options(&o)) != 0)
+    if ((rc = take_options(&o, opts, "afs_endpoint_set_options")) != 0 ||
+        (rc = check_options(&o)) != 0)
         return rc;
     if (o.initial_sync != endpoint->opts.initial_sync ||
         o.initial_download != endpoint->opts.initial_download)

@@ -438,7 +438,7 @@ int afs_group_delete(afs_service *svc, const char *name)
 {
     char *orphan = NULL;
     afs_group *g = NULL;
-    afs_endpoint_info *eps = NULL;
+    afs_endpoint_info **eps = NULL;
     size_t count = 0;
     int rc;
 
@@ -457,8 +457,8 @@ int afs_group_delete(afs_service *svc, const char *name)
         goto done;
     if (count > 0) {
         rc = afs__error_set(AFS_EBUSY, "sync group \"%s\" still has %zu server endpoint(s) "
-                            "(first: %s on %s); delete them first", name, count, eps[0].path,
-                            eps[0].server_name);
+                            "(first: %s on %s); delete them first", name, count, eps[0]->path,
+                            eps[0]->server_name);
         goto done;
     }
     rc = afs__storage_remove(g->storage, AFS__GROUP_DOC, NULL, true);

@@ -269,7 +269,7 @@ static int remove_below(afs_storage *s, uint64_t floor, uint64_t *removed)
 int afs__journal_prune(afs_group *group, afs_storage *s, int64_t now_ns, int64_t stale_ns,
                        afs__prune_result *out)
 {
-    afs_endpoint_info *eps = NULL;
+    afs_endpoint_info **eps = NULL;
     size_t count = 0;
     afs__jfloor f;
     uint64_t head = 0, cur, target, floor = 0;
@@ -295,13 +295,13 @@ int afs__journal_prune(afs_group *group, afs_storage *s, int64_t now_ns, int64_t
         const char *myname = NULL, *myid = NULL;
         if (afs__service_server(group->svc, &myname, &myid) == 0) {
             for (size_t i = 0; i < count; i++)
-                if (strcmp(eps[i].server_id, myid) != 0 &&
-                    afs__server_names_clash(eps[i].server_name, myname)) {
+                if (strcmp(eps[i]->server_id, myid) != 0 &&
+                    afs__server_names_clash(eps[i]->server_name, myname)) {
                     afs__log(AFS_LOG_WARN, "sync group \"%s\": server endpoint %s of another "
                              "server (id %s) is registered under this server's name \"%s\"; "
                              "this server's conflict copies are named \"%s(%.8s)\" until one "
                              "of the two is registered under another name", group->name,
-                             eps[i].path, eps[i].server_id, myname, myname, myid);
+                             eps[i]->path, eps[i]->server_id, myname, myname, myid);
                     out->name_clash = true;
                     break;
                 }
@@ -311,13 +311,13 @@ int afs__journal_prune(afs_group *group, afs_storage *s, int64_t now_ns, int64_t
     for (size_t i = 0; i < count; i++) {
         char *path;
         pub p;
-        if (!id_ok(eps[i].id))
+        if (!id_ok(eps[i]->id))
             continue;
-        if (!(path = cursor_path(eps[i].id))) {
+        if (!(path = cursor_path(eps[i]->id))) {
             rc = AFS_ENOMEM;
             goto done;
         }
-        rc = pub_load(s, path, eps[i].id, now_ns, &p);
+        rc = pub_load(s, path, eps[i]->id, now_ns, &p);
         free(path);
         if (rc != 0)
             goto done;
@@ -325,13 +325,13 @@ int afs__journal_prune(afs_group *group, afs_storage *s, int64_t now_ns, int64_t
             /* No usable cursor yet (its first session has not finished, or the
              * record is damaged): a young endpoint holds the floor where it
              * is; an old one does not count. */
-            if (now_ns - eps[i].created_ns < stale_ns && target > (cur ? cur : 1))
+            if (now_ns - eps[i]->created_ns < stale_ns && target > (cur ? cur : 1))
                 target = cur ? cur : 1;
         } else if (now_ns - p.updated_ns >= stale_ns) {
             afs__log(AFS_LOG_INFO, "journal: endpoint %s (%s on %s) has not moved its cursor "
                      "%" PRIu64 " for %" PRId64 " s; it no longer holds the journal back and "
-                     "will enumerate the share in full", eps[i].id, eps[i].path,
-                     eps[i].server_name, p.cursor, (now_ns - p.updated_ns) / 1000000000);
+                     "will enumerate the share in full", eps[i]->id, eps[i]->path,
+                     eps[i]->server_name, p.cursor, (now_ns - p.updated_ns) / 1000000000);
         } else if (p.cursor + 1 < target) {
             target = p.cursor + 1;
         }

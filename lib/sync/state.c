@@ -306,11 +306,20 @@ int afs__state_save_errors(afs_db *db, const afs__item_err *errors, int64_t now_
     return afs__db_exec(db, "DELETE FROM item_error WHERE seen = 0");
 }
 
-int afs__state_list_errors(afs_db *db, afs_item_error **out, size_t *count)
+static void item_error_free(afs_item_error *e)
+{
+    if (!e)
+        return;
+    free(e->path);
+    free(e->message);
+    free(e);
+}
+
+int afs__state_list_errors(afs_db *db, afs_item_error ***out, size_t *count)
 {
     sqlite3_stmt *st = afs__db_stmt(db, "SELECT path, code, message, count, persistent, "
                                         "first_ns, last_ns FROM item_error ORDER BY path");
-    afs_item_error *list = NULL;
+    afs_item_error **list = NULL; /* of pointers: rows may grow (docs/api-conventions.md) */
     size_t n = 0, cap = 0;
     int rc;
 
@@ -321,7 +330,7 @@ int afs__state_list_errors(afs_db *db, afs_item_error **out, size_t *count)
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         afs_item_error *e;
         if (n == cap) {
-            afs_item_error *nl = afs__realloc(list, (cap ? cap * 2 : 16) * sizeof(*list));
+            afs_item_error **nl = afs__realloc(list, (cap ? cap * 2 : 16) * sizeof(*list));
             if (!nl) {
                 rc = SQLITE_NOMEM;
                 break;
@@ -329,8 +338,12 @@ int afs__state_list_errors(afs_db *db, afs_item_error **out, size_t *count)
             list = nl;
             cap = cap ? cap * 2 : 16;
         }
-        e = &list[n];
-        memset(e, 0, sizeof(*e));
+        if (!(e = afs__calloc(1, sizeof(*e)))) {
+            rc = SQLITE_NOMEM;
+            break;
+        }
+        list[n++] = e;
+        e->version = AFS_ITEM_ERROR_VERSION;
         e->path = afs__strdup((const char *)sqlite3_column_text(st, 0));
         e->code = sqlite3_column_int(st, 1);
         e->message = afs__strdup((const char *)sqlite3_column_text(st, 2));
@@ -338,7 +351,6 @@ int afs__state_list_errors(afs_db *db, afs_item_error **out, size_t *count)
         e->persistent = (uint32_t)sqlite3_column_int(st, 4);
         e->first_ns = sqlite3_column_int64(st, 5);
         e->last_ns = sqlite3_column_int64(st, 6);
-        n++;
         if (!e->path || !e->message) {
             rc = SQLITE_NOMEM;
             break;
@@ -354,13 +366,11 @@ int afs__state_list_errors(afs_db *db, afs_item_error **out, size_t *count)
     return 0;
 }
 
-void afs_item_errors_free(afs_item_error *list, size_t count)
+void afs_item_errors_free(afs_item_error **list, size_t count)
 {
     if (!list)
         return;
-    for (size_t i = 0; i < count; i++) {
-        free(list[i].path);
-        free(list[i].message);
-    }
+    for (size_t i = 0; i < count; i++)
+        item_error_free(list[i]);
     free(list);
 }

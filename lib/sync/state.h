@@ -43,6 +43,6 @@ int afs__state_set_text(afs_db *db, const char *key, const char *value);
 int afs__state_save_errors(afs_db *db, const afs__item_err *errors, int64_t now_ns);
 
 /* The kept per-item errors, for afs_endpoint_errors(). */
-int afs__state_list_errors(afs_db *db, afs_item_error **out, size_t *count);
+int afs__state_list_errors(afs_db *db, afs_item_error ***out, size_t *count);
 
 #endif

@@ -36,12 +36,8 @@
 int afs_sync_options_init(afs_sync_options *opts, unsigned int version)
 {
     static const afs_sync_options defaults = AFS_SYNC_OPTIONS_INIT;
-    if (!opts)
-        return afs__error_set(AFS_EINVAL, "afs_sync_options_init: opts is NULL");
-    if (version == 0 || version > AFS_SYNC_OPTIONS_VERSION)
-        return afs__error_set(AFS_EVERSION, "sync options version %u not supported", version);
-    *opts = defaults;
-    return 0;
+    return afs__options_init(&afs__vs_sync_options, opts, &defaults, version,
+                             "afs_sync_options_init");
 }
 
 /* One session per endpoint at a time, across processes. */
@@ -113,9 +109,12 @@ int afs_endpoint_last_result(afs_endpoint *endpoint, afs_sync_result *out)
     yajl_val v = NULL;
     int64_t n;
     int rc;
-    if (!endpoint || !out || out->version == 0)
-        return afs__error_set(AFS_EINVAL, "afs_endpoint_last_result: endpoint and out (with "
-                              "its version set) are required");
+    if (!endpoint || !out)
+        return afs__error_set(AFS_EINVAL, "afs_endpoint_last_result: endpoint and out are "
+                              "required");
+    if ((rc = afs__vstruct_check(&afs__vs_sync_result, out->version,
+                                 "afs_endpoint_last_result")) != 0)
+        return rc;
     if ((rc = afs__state_get_text(endpoint->state, KEY_LAST_RESULT, &doc)) != 0)
         return rc;
     if (!doc)
@@ -126,7 +125,6 @@ int afs_endpoint_last_result(afs_endpoint *endpoint, afs_sync_result *out)
     if (rc != 0)
         return rc;
     {
-        unsigned int version = out->version;
         afs_sync_result r = AFS_SYNC_RESULT_INIT;
         if (afs__json_get_int(v, "result", &n) == 0)
             r.result = (int)n;
@@ -137,15 +135,19 @@ int afs_endpoint_last_result(afs_endpoint *endpoint, afs_sync_result *out)
         for (size_t i = 0; i < AFS__ARRAY_LEN(result_keys); i++)
             if (afs__json_get_int(v, result_keys[i], &n) == 0)
                 *result_field(&r, i) = (uint64_t)n;
-        r.version = version;
-        *out = r; /* version 1 is the whole struct */
+        /* Only the fields of the caller's version. */
+        afs__vstruct_write(&afs__vs_sync_result, out, &r, "afs_endpoint_last_result");
     }
     yajl_tree_free(v);
     return 0;
 }
 
-int afs_endpoint_errors(afs_endpoint *endpoint, afs_item_error **out, size_t *count)
+int afs_endpoint_errors(afs_endpoint *endpoint, afs_item_error ***out, size_t *count)
 {
+    if (out)
+        *out = NULL;
+    if (count)
+        *count = 0;
     if (!endpoint || !out || !count)
         return afs__error_set(AFS_EINVAL, "afs_endpoint_errors: endpoint, out and count required");
     return afs__state_list_errors(endpoint->state, out, count);
@@ -198,11 +200,15 @@ int afs_endpoint_provisioning(afs_endpoint *endpoint, afs_provisioning *out)
     afs_provisioning p;
     int64_t done = 0;
     int rc;
-    if (!endpoint || !out || out->version == 0)
-        return afs__error_set(AFS_EINVAL, "afs_endpoint_provisioning: endpoint and out (with "
-                              "its version set) are required");
+    if (!endpoint || !out)
+        return afs__error_set(AFS_EINVAL, "afs_endpoint_provisioning: endpoint and out are "
+                              "required");
+    if ((rc = afs__vstruct_check(&afs__vs_provisioning, out->version,
+                                 "afs_endpoint_provisioning")) != 0)
+        return rc;
+    /* Filled whole here; only out->version's bytes are written. */
     memset(&p, 0, sizeof(p));
-    p.version = out->version;
+    p.version = AFS_PROVISIONING_VERSION;
     if ((rc = afs__state_get_int(endpoint->state, KEY_INITIAL_DONE, 0, &done)) != 0)
         return rc;
     read_step(endpoint->state, "ns", &p.namespace_download);
@@ -218,8 +224,7 @@ int afs_endpoint_provisioning(afs_endpoint *endpoint, afs_provisioning *out)
         p.status = AFS_PROVISIONING_READY_SYNC_NOT_FUNCTIONAL;
     else
         p.status = p.namespace_download.status;
-    *out = p; /* version 1 is the whole struct */
-    return 0;
+    return afs__vstruct_write(&afs__vs_provisioning, out, &p, "afs_endpoint_provisioning");
 }
 
 /* ---- the content step of "namespace then content" ---- */
@@ -425,15 +430,12 @@ int afs_endpoint_sync(afs_endpoint *endpoint, const afs_sync_options *opts,
 
     if (!endpoint)
         return afs__error_set(AFS_EINVAL, "afs_endpoint_sync: endpoint is NULL");
-    if (opts) {
-        if (opts->version == 0 || opts->version > AFS_SYNC_OPTIONS_VERSION)
-            return afs__error_set(AFS_EVERSION, "sync options version %u not supported",
-                                  opts->version);
-        o = *opts;
-    }
-    if (result && (result->version == 0 || result->version > AFS_SYNC_RESULT_VERSION))
-        return afs__error_set(AFS_EVERSION, "sync result version %u not supported",
-                              result->version);
+    /* Only the bytes of each caller struct's version (docs/api-conventions.md). */
+    if ((rc = afs__vstruct_read(&afs__vs_sync_options, &o, opts, "afs_endpoint_sync")) != 0)
+        return rc;
+    if (result && (rc = afs__vstruct_check(&afs__vs_sync_result, result->version,
+                                           "afs_endpoint_sync")) != 0)
+        return rc;
     if ((rc = afs__service_server(endpoint->group->svc, &sname, &sid)) != 0)
         return rc;
     if ((rc = lock_endpoint(endpoint, &lockfd)) != 0)
@@ -548,12 +550,12 @@ int afs_endpoint_sync(afs_endpoint *endpoint, const afs_sync_options *opts,
     if (!full) {
         /* Items that failed last session are retried knowing the share as
          * it is now: the journal records about them were consumed then. */
-        afs_item_error *errs = NULL;
+        afs_item_error **errs = NULL;
         size_t nerr = 0;
         if ((rc = afs__state_list_errors(db, &errs, &nerr)) != 0)
             goto done;
         for (size_t i = 0; i < nerr; i++)
-            afs__scan_cloud_recheck(&s, errs[i].path);
+            afs__scan_cloud_recheck(&s, errs[i]->path);
         afs_item_errors_free(errs, nerr);
     }
     if (full) {
@@ -691,11 +693,8 @@ done:
         prog.bytes_done = prog.bytes_total = a.prog.bytes_total;
         o.progress(&prog, o.progress_payload);
     }
-    if (result) {
-        unsigned int version = result->version;
-        *result = r;
-        result->version = version;
-    }
+    if (result) /* checked above: cannot fail */
+        afs__vstruct_write(&afs__vs_sync_result, result, &r, "afs_endpoint_sync");
     afs__map_free(&s.items);
     free(s.all);
     afs__map_free(&s.journal_paths);

@@ -115,19 +115,21 @@ int afs_recall_host_query(afs_recall_host_info *out, afs_service *svc)
 {
     struct flock fl;
     char *path = NULL;
-    unsigned int version;
+    afs_recall_host_info t;
     int fd, rc = 0;
 
     if (!out || !svc)
         return afs__error_set(AFS_EINVAL, "afs_recall_host_query: out and svc are required");
-    if (out->version == 0 || out->version > AFS_RECALL_HOST_INFO_VERSION)
-        return afs__error_set(AFS_EVERSION, "afs_recall_host_info version %u not supported",
-                              out->version);
-    version = out->version;
-    memset(out, 0, sizeof(*out));
-    out->version = version;
-    if (!(path = lock_path(svc)))
-        return AFS_ENOMEM;
+    if ((rc = afs__vstruct_check(&afs__vs_recall_host_info, out->version,
+                                 "afs_recall_host_query")) != 0)
+        return rc;
+    /* Filled whole here; only out->version's bytes are written. */
+    memset(&t, 0, sizeof(t));
+    t.version = AFS_RECALL_HOST_INFO_VERSION;
+    if (!(path = lock_path(svc))) {
+        rc = AFS_ENOMEM;
+        goto done;
+    }
     fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         if (errno != ENOENT)
@@ -139,11 +141,12 @@ int afs_recall_host_query(afs_recall_host_info *out, afs_service *svc)
     if (fcntl(fd, F_OFD_GETLK, &fl) != 0) {
         rc = afs__error_errno(errno, "recall host: query the lock of %s", path);
     } else if (fl.l_type != F_UNLCK) {
-        out->active = 1;
-        read_holder(fd, &out->pid, &out->since_ns);
+        t.active = 1;
+        read_holder(fd, &t.pid, &t.since_ns);
     }
     close(fd);
 done:
     free(path);
+    afs__vstruct_write(&afs__vs_recall_host_info, out, &t, "afs_recall_host_query");
     return rc;
 }

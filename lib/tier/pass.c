@@ -709,17 +709,14 @@ int afs_tier_pass(afs_endpoint *endpoint, const afs_tier_pass_options *opts,
 
     if (!endpoint)
         return afs__error_set(AFS_EINVAL, "afs_tier_pass: endpoint is required");
-    if (opts) {
-        if (opts->version == 0 || opts->version > AFS_TIER_PASS_OPTIONS_VERSION)
-            return afs__error_set(AFS_EVERSION, "tier pass options version %u not supported",
-                                  opts->version);
-        o = *opts;
-    }
+    /* Only the bytes of each caller struct's version (docs/api-conventions.md). */
+    if ((rc = afs__vstruct_read(&afs__vs_tier_pass_options, &o, opts, "afs_tier_pass")) != 0)
+        return rc;
     if (o.flags & ~(AFS_TIER_PASS_DRY_RUN | AFS_TIER_PASS_SCAN))
         return afs__error_set(AFS_EINVAL, "afs_tier_pass: unknown flags 0x%x", o.flags);
-    if (result && (result->version == 0 || result->version > AFS_TIER_RESULT_VERSION))
-        return afs__error_set(AFS_EVERSION, "afs_tier_result version %u not supported",
-                              result->version);
+    if (result && (rc = afs__vstruct_check(&afs__vs_tier_result, result->version,
+                                           "afs_tier_pass")) != 0)
+        return rc;
     memset(&p, 0, sizeof(p));
     p.r = &local;
     p.r->started_ns = afs__now_ns();
@@ -775,11 +772,8 @@ int afs_tier_pass(afs_endpoint *endpoint, const afs_tier_pass_options *opts,
         p.r->low_disk_space ? AFS__TIER_LOW_DISK_INTERVAL_S : AFS__TIER_INTERVAL_S;
 done:
     p.r->finished_ns = afs__now_ns();
-    if (result) {
-        unsigned int version = result->version;
-        *result = local;
-        result->version = version;
-    }
+    if (result) /* checked above: cannot fail */
+        afs__vstruct_write(&afs__vs_tier_result, result, &local, "afs_tier_pass");
     afs__tier_eps_free(p.eps, p.neps);
     return rc;
 }
@@ -835,9 +829,9 @@ int afs_tier_file(afs_endpoint *endpoint, const char *path, afs_tier_result *res
 
     if (!endpoint)
         return afs__error_set(AFS_EINVAL, "afs_tier_file: endpoint is required");
-    if (result && (result->version == 0 || result->version > AFS_TIER_RESULT_VERSION))
-        return afs__error_set(AFS_EVERSION, "afs_tier_result version %u not supported",
-                              result->version);
+    if (result && (rc = afs__vstruct_check(&afs__vs_tier_result, result->version,
+                                           "afs_tier_file")) != 0)
+        return rc;
     memset(&p, 0, sizeof(p));
     memset(&f, 0, sizeof(f));
     p.r = &local;
@@ -886,11 +880,8 @@ int afs_tier_file(afs_endpoint *endpoint, const char *path, afs_tier_result *res
     }
 done:
     p.r->finished_ns = afs__now_ns();
-    if (result) {
-        unsigned int version = result->version;
-        *result = local;
-        result->version = version;
-    }
+    if (result) /* checked above: cannot fail */
+        afs__vstruct_write(&afs__vs_tier_result, result, &local, "afs_tier_file");
     afs__tier_eps_free(p.eps, p.neps);
     free(rel);
     free(abs);
@@ -901,7 +892,7 @@ done:
 
 struct list {
     pass *p;
-    afs_heat_entry *list;
+    afs_heat_entry **list; /* of pointers: rows may grow (docs/api-conventions.md) */
     size_t n, cap;
     uint64_t limit;
 };
@@ -914,14 +905,16 @@ static int list_add(struct list *l, const afs__tier_ep *e, sqlite3_stmt *st)
     const char *rel = (const char *)sqlite3_column_text(st, 0);
     if (l->n == l->cap) {
         size_t nc = l->cap ? l->cap * 2 : 32;
-        afs_heat_entry *nl = afs__realloc(l->list, nc * sizeof(*nl));
+        afs_heat_entry **nl = afs__realloc(l->list, nc * sizeof(*nl));
         if (!nl)
             return AFS_ENOMEM;
         l->list = nl;
         l->cap = nc;
     }
-    x = &l->list[l->n];
-    memset(x, 0, sizeof(*x));
+    if (!(x = afs__calloc(1, sizeof(*x))))
+        return AFS_ENOMEM;
+    l->list[l->n] = x;
+    x->version = AFS_HEAT_ENTRY_VERSION;
     x->path = afs__sprintf("%s%s%s", e->root, strcmp(e->root, "/") ? "/" : "", rel);
     x->endpoint_id = afs__strdup(e->id);
     l->n++;
@@ -994,42 +987,49 @@ static int list_space_visit(pass *p, afs__tier_ep *e, const cand *k, int64_t pos
 
 static int cmp_position(const void *a, const void *b)
 {
-    const afs_heat_entry *x = a, *y = b;
+    const afs_heat_entry *x = *(const afs_heat_entry *const *)a;
+    const afs_heat_entry *y = *(const afs_heat_entry *const *)b;
     if (x->position_ns != y->position_ns)
         return x->position_ns < y->position_ns ? -1 : 1;
     return strcmp(x->path, y->path);
 }
 
-void afs_heat_entries_free(afs_heat_entry *list, size_t count)
+static void heat_entry_free(afs_heat_entry *e)
+{
+    if (!e)
+        return;
+    free(e->path);
+    free(e->endpoint_id);
+    free(e);
+}
+
+void afs_heat_entries_free(afs_heat_entry **list, size_t count)
 {
     if (!list)
         return;
-    for (size_t i = 0; i < count; i++) {
-        free(list[i].path);
-        free(list[i].endpoint_id);
-    }
+    for (size_t i = 0; i < count; i++)
+        heat_entry_free(list[i]);
     free(list);
 }
 
 int afs_heat_list(afs_service *svc, const char *volume_path, const afs_heat_list_options *opts,
-                  afs_heat_entry **out, size_t *count)
+                  afs_heat_entry ***out, size_t *count)
 {
     afs_heat_list_options o = AFS_HEAT_LIST_OPTIONS_INIT;
     struct list l;
     pass p;
     int rc = 0;
 
+    if (out)
+        *out = NULL;
+    if (count)
+        *count = 0;
     if (!svc || !volume_path || !out || !count)
         return afs__error_set(AFS_EINVAL, "afs_heat_list: svc, volume_path, out and count "
                               "are required");
-    *out = NULL;
-    *count = 0;
-    if (opts) {
-        if (opts->version == 0 || opts->version > AFS_HEAT_LIST_OPTIONS_VERSION)
-            return afs__error_set(AFS_EVERSION, "heat list options version %u not supported",
-                                  opts->version);
-        o = *opts;
-    }
+    /* Only the caller's version's fields; later ones keep their defaults. */
+    if ((rc = afs__vstruct_read(&afs__vs_heat_list_options, &o, opts, "afs_heat_list")) != 0)
+        return rc;
     if (o.order < AFS_HEAT_SPACE_POLICY || o.order > AFS_HEAT_RECALL)
         return afs__error_set(AFS_EINVAL, "afs_heat_list: unknown order %u", o.order);
     memset(&p, 0, sizeof(p));
@@ -1065,12 +1065,11 @@ int afs_heat_list(afs_service *svc, const char *volume_path, const afs_heat_list
         }
         /* Drop what the date policy would skip anyway (small, pinned, excluded). */
         for (size_t i = 0; rc == 0 && i < l.n;) {
-            afs__tier_ep *e = ep_find(p.eps, p.neps, l.list[i].endpoint_id);
-            const char *rel = l.list[i].path + strlen(e->root) + (strcmp(e->root, "/") ? 1 : 0);
-            if (l.list[i].size < e->min_size || l.list[i].pinned ||
+            afs__tier_ep *e = ep_find(p.eps, p.neps, l.list[i]->endpoint_id);
+            const char *rel = l.list[i]->path + strlen(e->root) + (strcmp(e->root, "/") ? 1 : 0);
+            if (l.list[i]->size < e->min_size || l.list[i]->pinned ||
                 afs__tier_excluded(&e->rules, rel)) {
-                free(l.list[i].path);
-                free(l.list[i].endpoint_id);
+                heat_entry_free(l.list[i]);
                 l.list[i] = l.list[--l.n];
             } else {
                 i++;
@@ -1079,10 +1078,8 @@ int afs_heat_list(afs_service *svc, const char *volume_path, const afs_heat_list
         if (rc == 0 && l.n > 1)
             qsort(l.list, l.n, sizeof(*l.list), cmp_position);
         if (rc == 0 && l.limit && l.n > l.limit) {
-            for (size_t i = l.limit; i < l.n; i++) {
-                free(l.list[i].path);
-                free(l.list[i].endpoint_id);
-            }
+            for (size_t i = l.limit; i < l.n; i++)
+                heat_entry_free(l.list[i]);
             l.n = l.limit;
         }
         break;
@@ -1100,6 +1097,10 @@ int afs_heat_list(afs_service *svc, const char *volume_path, const afs_heat_list
     if (rc != 0) {
         afs_heat_entries_free(l.list, l.n);
         return rc;
+    }
+    if (l.n == 0) {
+        free(l.list);
+        l.list = NULL;
     }
     *out = l.list;
     *count = l.n;

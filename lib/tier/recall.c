@@ -7,7 +7,6 @@
  * point leaves a placeholder whose marker understates what is on disk,
  * never overstates it.
  */
-#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -884,14 +883,10 @@ int afs_tier_recall(afs_endpoint *endpoint, const char *path, const afs_recall_o
 
     if (!endpoint)
         return afs__error_set(AFS_EINVAL, "afs_tier_recall: endpoint is required");
-    if (opts) {
-        if (opts->version == 0 || opts->version > AFS_RECALL_OPTIONS_VERSION)
-            return afs__error_set(AFS_EVERSION, "recall options version %u not supported",
-                                  opts->version);
-        /* Only the fields the caller's version has (1: up to flags). */
-        memcpy(&o, opts, opts->version == 1 ? offsetof(afs_recall_options, progress)
-                                            : sizeof(o));
-    }
+    /* Only the fields the caller's version has (1: up to flags); the
+     * rest keep their defaults (docs/api-conventions.md#versioned-structs). */
+    if ((rc = afs__vstruct_read(&afs__vs_recall_options, &o, opts, "afs_tier_recall")) != 0)
+        return rc;
     if (o.threads == 0)
         o.threads = 1;
     if (o.threads > MAX_THREADS || o.order > AFS_RECALL_ORDER_PATH ||
@@ -899,9 +894,9 @@ int afs_tier_recall(afs_endpoint *endpoint, const char *path, const afs_recall_o
         return afs__error_set(AFS_EINVAL, "afs_tier_recall: threads must be 1 to %d, order "
                               "policy or path, flags 0, AFS_RECALL_ON_ACCESS or "
                               "AFS_RECALL_NO_WAIT", MAX_THREADS);
-    if (result && (result->version == 0 || result->version > AFS_RECALL_RESULT_VERSION))
-        return afs__error_set(AFS_EVERSION, "afs_recall_result version %u not supported",
-                              result->version);
+    if (result && (rc = afs__vstruct_check(&afs__vs_recall_result, result->version,
+                                           "afs_tier_recall")) != 0)
+        return rc;
     memset(&t, 0, sizeof(t));
     res.started_ns = afs__now_ns();
     if ((rc = recall_ctx_init(&r, endpoint, o.flags)) != 0)
@@ -974,11 +969,8 @@ out:
         pthread_mutex_destroy(&r.state_mu);
         pthread_mutex_destroy(&r.prog_mu);
     }
-    if (result) {
-        unsigned int version = result->version;
-        *result = res;
-        result->version = version;
-    }
+    if (result) /* checked above: cannot fail */
+        afs__vstruct_write(&afs__vs_recall_result, result, &res, "afs_tier_recall");
     free(rel);
     free(abs);
     return rc;

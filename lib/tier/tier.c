@@ -248,22 +248,22 @@ void afs__tier_unlock(int fd)
 int afs_tier_pass_options_init(afs_tier_pass_options *opts, unsigned int version)
 {
     static const afs_tier_pass_options d = AFS_TIER_PASS_OPTIONS_INIT;
-    return afs__options_init(opts, &d, sizeof(d), version, AFS_TIER_PASS_OPTIONS_VERSION,
-                             "afs_tier_pass_options_init", "tier pass options");
+    return afs__options_init(&afs__vs_tier_pass_options, opts, &d, version,
+                             "afs_tier_pass_options_init");
 }
 
 int afs_heat_list_options_init(afs_heat_list_options *opts, unsigned int version)
 {
     static const afs_heat_list_options d = AFS_HEAT_LIST_OPTIONS_INIT;
-    return afs__options_init(opts, &d, sizeof(d), version, AFS_HEAT_LIST_OPTIONS_VERSION,
-                             "afs_heat_list_options_init", "heat list options");
+    return afs__options_init(&afs__vs_heat_list_options, opts, &d, version,
+                             "afs_heat_list_options_init");
 }
 
 int afs_recall_options_init(afs_recall_options *opts, unsigned int version)
 {
     static const afs_recall_options d = AFS_RECALL_OPTIONS_INIT;
-    return afs__options_init(opts, &d, sizeof(d), version, AFS_RECALL_OPTIONS_VERSION,
-                             "afs_recall_options_init", "recall options");
+    return afs__options_init(&afs__vs_recall_options, opts, &d, version,
+                             "afs_recall_options_init");
 }
 
 /* ---- file state ---- */
@@ -361,18 +361,28 @@ int afs__tier_repair(afs_fs *fs, const char *abs)
     return rc;
 }
 
+/* Free what a whole (library-version) afs_tier_info owns. */
+static void tier_info_free(afs_tier_info *t)
+{
+    free(t->cloud_path);
+    free(t->etag);
+    free(t->ranges);
+    free(t->marker);
+}
+
 void afs_tier_info_clear(afs_tier_info *info)
 {
-    unsigned int version;
-    if (!info)
+    afs_tier_info t;
+    size_t n;
+    /* Only the caller's version's bytes are read and zeroed; a version this
+     * libafs does not know is left alone (docs/api-conventions.md). */
+    if (!info || (n = afs__vstruct_size(&afs__vs_tier_info, info->version)) == 0)
         return;
-    version = info->version;
-    free(info->cloud_path);
-    free(info->etag);
-    free(info->ranges);
-    free(info->marker);
-    memset(info, 0, sizeof(*info));
-    info->version = version;
+    memset(&t, 0, sizeof(t));
+    memcpy(&t, info, n);
+    tier_info_free(&t);
+    memset(info, 0, n);
+    info->version = t.version;
 }
 
 int afs_tier_query(afs_endpoint *endpoint, const char *path, afs_tier_info *out)
@@ -384,14 +394,17 @@ int afs_tier_query(afs_endpoint *endpoint, const char *path, afs_tier_info *out)
     char *rel = NULL, *abs = NULL;
     unsigned char raw[AFS_FS_MARKER_MAX];
     size_t rawlen = 0;
+    afs_tier_info t;
     int rc;
 
     if (!endpoint || !out)
         return afs__error_set(AFS_EINVAL, "afs_tier_query: endpoint and out are required");
-    if (out->version == 0 || out->version > AFS_TIER_INFO_VERSION)
-        return afs__error_set(AFS_EVERSION, "afs_tier_info version %u not supported",
-                              out->version);
+    if ((rc = afs__vstruct_check(&afs__vs_tier_info, out->version, "afs_tier_query")) != 0)
+        return rc;
     afs_tier_info_clear(out);
+    /* Filled whole here, then only out->version's bytes are handed over. */
+    memset(&t, 0, sizeof(t));
+    t.version = AFS_TIER_INFO_VERSION;
     memset(&m, 0, sizeof(m));
     fs = afs__service_fs(endpoint->group->svc);
     if ((rc = afs__tier_resolve(endpoint, path, &rel, &abs)) != 0)
@@ -407,9 +420,9 @@ int afs_tier_query(afs_endpoint *endpoint, const char *path, afs_tier_info *out)
         rc = afs__error_set(AFS_EINVAL, "%s is not a regular file", abs);
         goto done;
     }
-    out->size = st.size;
-    out->size_on_disk = st.alloc_bytes;
-    out->mtime_ns = st.mtime_ns;
+    t.size = st.size;
+    t.size_on_disk = st.alloc_bytes;
+    t.mtime_ns = st.mtime_ns;
     if (fs->ops.marker_get) {
         rc = fs->ops.marker_get(fs->ctx, abs, raw, sizeof(raw), &rawlen);
         if (rc == AFS_ENOTFOUND) {
@@ -427,32 +440,36 @@ int afs_tier_query(afs_endpoint *endpoint, const char *path, afs_tier_info *out)
             found = true;
         }
     }
-    out->state = afs__tier_state_of(&st, &m, found);
+    t.state = afs__tier_state_of(&st, &m, found);
     if (!found)
         goto done;
-    out->marker_version = m.version;
-    out->marker_flags = m.flags & ~AFS__MARKER_PENDING;
-    out->tiered_ns = m.tiered_ns;
-    out->recalled_bytes = afs__marker_present(&m);
-    out->cloud_path = afs__strdup(m.path);
-    out->etag = afs__strdup(m.etag);
-    out->marker = afs__malloc(rawlen);
+    t.marker_version = m.version;
+    t.marker_flags = m.flags & ~AFS__MARKER_PENDING;
+    t.tiered_ns = m.tiered_ns;
+    t.recalled_bytes = afs__marker_present(&m);
+    t.cloud_path = afs__strdup(m.path);
+    t.etag = afs__strdup(m.etag);
+    t.marker = afs__malloc(rawlen);
     if (m.nranges)
-        out->ranges = afs__calloc(m.nranges * 2, sizeof(uint64_t));
-    if (!out->cloud_path || !out->etag || !out->marker || (m.nranges && !out->ranges)) {
+        t.ranges = afs__calloc(m.nranges * 2, sizeof(uint64_t));
+    if (!t.cloud_path || !t.etag || !t.marker || (m.nranges && !t.ranges)) {
         rc = AFS_ENOMEM;
         goto done;
     }
-    memcpy(out->marker, raw, rawlen);
-    out->marker_len = rawlen;
+    memcpy(t.marker, raw, rawlen);
+    t.marker_len = rawlen;
     for (size_t i = 0; i < m.nranges; i++) {
-        out->ranges[2 * i] = m.ranges[i].off;
-        out->ranges[2 * i + 1] = m.ranges[i].len;
+        t.ranges[2 * i] = m.ranges[i].off;
+        t.ranges[2 * i + 1] = m.ranges[i].len;
     }
-    out->range_count = m.nranges;
+    t.range_count = m.nranges;
 done:
-    if (rc != 0)
-        afs_tier_info_clear(out);
+    if (rc == 0) {
+        size_t n = afs__vstruct_size(&afs__vs_tier_info, out->version);
+        afs__vstruct_write(&afs__vs_tier_info, out, &t, "afs_tier_query");
+        memset(&t, 0, n); /* the caller owns these now; free what did not fit */
+    }
+    tier_info_free(&t);
     afs__marker_clear(&m);
     free(rel);
     free(abs);
@@ -854,45 +871,45 @@ static int stats_volume_part(afs_service *svc, const afs_fs_volume *vol, afs_tie
     return rc;
 }
 
+/*
+ * Statistics are gathered in a whole struct and then only the bytes of the
+ * caller's version are written (docs/api-conventions.md#versioned-structs).
+ */
 int afs_tier_stats_get(afs_endpoint *endpoint, afs_tier_stats *out)
 {
     afs__tier_ctx c;
-    unsigned int version;
+    afs_tier_stats t;
     int rc;
     if (!endpoint || !out)
         return afs__error_set(AFS_EINVAL, "afs_tier_stats_get: endpoint and out are required");
-    if (out->version == 0 || out->version > AFS_TIER_STATS_VERSION)
-        return afs__error_set(AFS_EVERSION, "afs_tier_stats version %u not supported",
-                              out->version);
-    version = out->version;
-    memset(out, 0, sizeof(*out));
-    out->version = version;
-    if ((rc = afs__tier_ctx_init(&c, endpoint)) != 0)
+    if ((rc = afs__vstruct_check(&afs__vs_tier_stats, out->version, "afs_tier_stats_get")) != 0)
         return rc;
-    if ((rc = stats_fill(c.vol, endpoint->id, out)) != 0)
-        return rc;
-    return stats_volume_part(c.svc, &c.vinfo, out);
+    memset(&t, 0, sizeof(t));
+    t.version = AFS_TIER_STATS_VERSION;
+    if ((rc = afs__tier_ctx_init(&c, endpoint)) == 0 &&
+        (rc = stats_fill(c.vol, endpoint->id, &t)) == 0)
+        rc = stats_volume_part(c.svc, &c.vinfo, &t);
+    afs__vstruct_write(&afs__vs_tier_stats, out, &t, "afs_tier_stats_get");
+    return rc;
 }
 
 int afs_tier_volume_stats(afs_service *svc, const char *volume_path, afs_tier_stats *out)
 {
     afs_fs_volume vol;
     afs__tier_vol *v;
-    unsigned int version;
+    afs_tier_stats t;
     int rc;
     if (!svc || !volume_path || !out)
         return afs__error_set(AFS_EINVAL, "afs_tier_volume_stats: svc, volume_path and out "
                               "are required");
-    if (out->version == 0 || out->version > AFS_TIER_STATS_VERSION)
-        return afs__error_set(AFS_EVERSION, "afs_tier_stats version %u not supported",
-                              out->version);
-    version = out->version;
-    memset(out, 0, sizeof(*out));
-    out->version = version;
-    if ((rc = afs__tier_volume(afs__service_fs(svc), volume_path, &vol)) != 0 ||
-        (rc = afs__tier_vol_get(svc, vol.id, &v)) != 0)
+    if ((rc = afs__vstruct_check(&afs__vs_tier_stats, out->version,
+                                 "afs_tier_volume_stats")) != 0)
         return rc;
-    if ((rc = stats_fill(v, NULL, out)) != 0)
-        return rc;
-    return stats_volume_part(svc, &vol, out);
+    memset(&t, 0, sizeof(t));
+    t.version = AFS_TIER_STATS_VERSION;
+    if ((rc = afs__tier_volume(afs__service_fs(svc), volume_path, &vol)) == 0 &&
+        (rc = afs__tier_vol_get(svc, vol.id, &v)) == 0 && (rc = stats_fill(v, NULL, &t)) == 0)
+        rc = stats_volume_part(svc, &vol, &t);
+    afs__vstruct_write(&afs__vs_tier_stats, out, &t, "afs_tier_volume_stats");
+    return rc;
 }

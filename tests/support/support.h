@@ -55,6 +55,29 @@ char *afs_test_read_file(const char *path, size_t *len);
 /* mkdir -p; aborts the test on failure. */
 void afs_test_mkdirs(const char *path);
 
+/*
+ * `size` bytes (zeroed), 8-byte aligned, directly followed by an
+ * inaccessible page, for a struct the library must not read or write past:
+ * one byte beyond it crashes the test. When `size` is not a multiple of 8
+ * (a version that ends before the struct's tail padding) the 1 to 7 bytes
+ * up to the page hold a pattern instead, which afs_test_guarded_check() and
+ * afs_test_guarded_free() fail the test for if it was written.
+ * Free with afs_test_guarded_free(p, size).
+ */
+void *afs_test_guarded_new(size_t size);
+void afs_test_guarded_check(const void *p, size_t size);
+void afs_test_guarded_free(void *p, size_t size);
+
+/*
+ * Fail unless the thread's last error message says that function `fn`
+ * refused `version` of struct `type` ("<fn>: <type> version N is not
+ * supported").
+ */
+void afs_test_assert_version_refused(const char *fn, const char *type, unsigned int version);
+
+/* The bytes of a struct version whose last field is `field`. */
+#define AFS_TEST_END_OF(type, field) (offsetof(type, field) + sizeof(((type *)0)->field))
+
 /* Cmocka group setup/teardown that give each test a sandbox in *state. */
 /* Put `text` as the whole object `path` of a storage; fail the test on error. */
 void afs_test_storage_put_text(afs_storage *s, const char *path, const char *text);

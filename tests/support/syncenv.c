@@ -117,13 +117,13 @@ uint64_t afs_test_moved(const afs_sync_result *r)
 
 void afs_test_print_errors(afs_test_server *s, const char *prefix)
 {
-    afs_item_error *errs = NULL;
+    afs_item_error **errs = NULL;
     size_t n = 0;
     if (afs_endpoint_errors(s->ep, &errs, &n) != 0)
         return;
     for (size_t i = 0; i < n; i++)
-        print_message("%s%s: %s: %s (%d)\n", prefix, s->name, errs[i].path, errs[i].message,
-                      errs[i].code);
+        print_message("%s%s: %s: %s (%d)\n", prefix, s->name, errs[i]->path, errs[i]->message,
+                      errs[i]->code);
     afs_item_errors_free(errs, n);
 }
 

@@ -246,14 +246,21 @@ class EndpointOptionsC(Structure):
     ]
 
 
+AFS_ENDPOINT_INFO_VERSION = 1
+
+
+# A row of afs_endpoint_list(): the library allocates each row on its own and
+# returns an array of pointers to them, so rows may grow at the end (only the
+# fields of version 1 are described here).
 class EndpointInfoC(Structure):
     _fields_ = [
+        ("version", c_uint),
         ("id", c_char_p),
         ("server_name", c_char_p),
         ("server_id", c_char_p),
         ("path", c_char_p),
         ("created_ns", c_int64),
-        ("options", EndpointOptionsC),
+        ("options", POINTER(EndpointOptionsC)),
     ]
 
 
@@ -276,8 +283,9 @@ _fn("afs_endpoint_open", c_int, POINTER(c_void_p), c_void_p)
 _fn("afs_endpoint_close", None, c_void_p)
 _fn("afs_endpoint_delete", c_int, c_void_p)
 _fn("afs_group_remove_endpoint", c_int, c_void_p, c_char_p)
-_fn("afs_endpoint_list", c_int, c_void_p, POINTER(POINTER(EndpointInfoC)), POINTER(c_size_t))
-_fn("afs_endpoint_info_free", None, POINTER(EndpointInfoC), c_size_t)
+_fn("afs_endpoint_list", c_int, c_void_p, POINTER(POINTER(POINTER(EndpointInfoC))),
+    POINTER(c_size_t))
+_fn("afs_endpoint_info_free", None, POINTER(POINTER(EndpointInfoC)), c_size_t)
 _fn("afs_endpoint_path", c_char_p, c_void_p)
 _fn("afs_endpoint_id", c_char_p, c_void_p)
 _fn("afs_endpoint_get_options", c_int, c_void_p, POINTER(EndpointOptionsC))
@@ -344,8 +352,13 @@ class SyncResultC(Structure):
     ]
 
 
+AFS_ITEM_ERROR_VERSION = 1
+
+
+# A row of afs_endpoint_errors(), reached through an array of pointers.
 class ItemErrorC(Structure):
     _fields_ = [
+        ("version", c_uint),
         ("path", c_char_p),
         ("code", c_int),
         ("message", c_char_p),
@@ -359,8 +372,9 @@ class ItemErrorC(Structure):
 _fn("afs_sync_options_init", c_int, POINTER(SyncOptionsC), c_uint)
 _fn("afs_endpoint_sync", c_int, c_void_p, POINTER(SyncOptionsC), POINTER(SyncResultC))
 _fn("afs_endpoint_last_result", c_int, c_void_p, POINTER(SyncResultC))
-_fn("afs_endpoint_errors", c_int, c_void_p, POINTER(POINTER(ItemErrorC)), POINTER(c_size_t))
-_fn("afs_item_errors_free", None, POINTER(ItemErrorC), c_size_t)
+_fn("afs_endpoint_errors", c_int, c_void_p, POINTER(POINTER(POINTER(ItemErrorC))),
+    POINTER(c_size_t))
+_fn("afs_item_errors_free", None, POINTER(POINTER(ItemErrorC)), c_size_t)
 
 
 # ---- sync.h: provisioning --------------------------------------------------
@@ -443,8 +457,13 @@ AFS_TIER_ACCESS_WRITE = 0x02
 AFS_TIER_ACCESS_NO_HEAT = 0x04
 
 
+AFS_HEAT_ENTRY_VERSION = 1
+
+
+# A row of afs_heat_list(), reached through an array of pointers.
 class HeatEntryC(Structure):
     _fields_ = [
+        ("version", c_uint),
         ("path", c_char_p),
         ("endpoint_id", c_char_p),
         ("state", c_uint32),
@@ -549,8 +568,8 @@ _fn("afs_tier_exclude_set", c_int, c_void_p, POINTER(c_char_p), c_size_t)
 _fn("afs_tier_exclude_get", c_int, c_void_p, POINTER(StrArrayC))
 _fn("afs_heat_list_options_init", c_int, POINTER(HeatListOptionsC), c_uint)
 _fn("afs_heat_list", c_int, c_void_p, c_char_p, POINTER(HeatListOptionsC),
-    POINTER(POINTER(HeatEntryC)), POINTER(c_size_t))
-_fn("afs_heat_entries_free", None, POINTER(HeatEntryC), c_size_t)
+    POINTER(POINTER(POINTER(HeatEntryC))), POINTER(c_size_t))
+_fn("afs_heat_entries_free", None, POINTER(POINTER(HeatEntryC)), c_size_t)
 _fn("afs_recall_options_init", c_int, POINTER(RecallOptionsC), c_uint)
 _fn("afs_tier_recall", c_int, c_void_p, c_char_p, POINTER(RecallOptionsC),
     POINTER(RecallResultC))
@@ -561,22 +580,15 @@ _fn("afs_tier_stats_get", c_int, c_void_p, POINTER(TierStatsC))
 _fn("afs_tier_volume_stats", c_int, c_void_p, c_char_p, POINTER(TierStatsC))
 
 
-def padded(struct, extra: int = 512):
-    """``struct`` with room after it. The library copies its whole current
-    struct into some out-parameters whatever their version says
-    (afs_endpoint_get_options, afs_endpoint_sync, afs_tier_recall, ...), so a
-    newer libafs with a larger struct must not write past ours."""
-    return type(struct.__name__ + "Padded", (struct,), {"_fields_": [("_pad", c_char * extra)]})
-
-
-
-def out_param(padded_type, version: int):
-    """A zeroed out-parameter of a :func:`padded` type with its version set,
-    and the pointer to its struct that the library call takes:
-    ``(value, pointer)``; keep ``value`` to read what the call wrote."""
-    value = padded_type()
+def out_param(struct, version: int):
+    """A zeroed out-parameter of Structure type ``struct`` with its version
+    set, and the pointer the library call takes: ``(value, pointer)``; keep
+    ``value`` to read what the call wrote. The library writes only the
+    fields of that version (docs/api-conventions.md#versioned-structs), so a
+    newer libafs with a larger struct never writes past it."""
+    value = struct()
     value.version = version
-    return value, ctypes.cast(ctypes.byref(value), POINTER(padded_type.__mro__[1]))
+    return value, ctypes.pointer(value)
 
 def decode(b: Optional[bytes]) -> str:
     """A library string (UTF-8) as str; NULL gives ""."""

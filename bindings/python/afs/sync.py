@@ -93,12 +93,6 @@ def _c_endpoint_defaults() -> _lib.EndpointOptionsC:
 _DEFAULTS = _c_endpoint_defaults()
 
 
-_padded = _lib.padded
-
-_EndpointOptionsOut = _padded(_lib.EndpointOptionsC)
-_SyncResultOut = _padded(_lib.SyncResultC)
-
-
 def _uint(what: str, value: Any, bits: int) -> int:
     v = int(value)
     if not 0 <= v < (1 << bits):
@@ -183,7 +177,7 @@ class EndpointOptions:
         return o, [patterns, arr]
 
     @classmethod
-    def _from_c(cls, o: _lib.EndpointOptionsC, with_exclude: bool = True) -> "EndpointOptions":
+    def _from_c(cls, o: _lib.EndpointOptionsC) -> "EndpointOptions":
         if o.version < 1:
             raise VersionError(f"libafs returned endpoint options of version {o.version}")
 
@@ -194,7 +188,7 @@ class EndpointOptions:
                 return int(v)
 
         exclude: List[str] = []
-        if with_exclude and o.exclude:
+        if o.exclude:
             exclude = [_lib.decode(o.exclude[i]) for i in range(o.exclude_count)]
         return cls(
             initial_sync=enum_or_int(InitialSync, o.initial_sync),
@@ -214,10 +208,8 @@ class EndpointOptions:
 
 @dataclass(frozen=True)
 class EndpointInfo:
-    """One server endpoint of a group, as every host sees it (from the share).
-
-    ``options.exclude`` is always empty here: the library does not include
-    exclude patterns in listings (open the endpoint for them).
+    """One server endpoint of a group, as every host sees it (from the share),
+    with its options as its definition holds them (exclude patterns included).
     """
 
     id: str
@@ -525,26 +517,23 @@ class ServerEndpoint(Owner, EndpointTiering):
     @staticmethod
     def list(group: SyncGroup) -> List[EndpointInfo]:
         """Every server endpoint of ``group`` (read from the share), oldest first."""
-        arr = ctypes.POINTER(_lib.EndpointInfoC)()
+        arr = ctypes.POINTER(ctypes.POINTER(_lib.EndpointInfoC))()
         count = ctypes.c_size_t()
         with group._h.use() as g:
             checked(_lib.lib.afs_endpoint_list(g, ctypes.byref(arr), ctypes.byref(count)))
         try:
-            if count.value and arr[0].options.version > _lib.AFS_ENDPOINT_OPTIONS_VERSION:
-                # afs_endpoint_info embeds the options struct, so a larger one
-                # from a newer libafs moves every element after the first.
-                raise VersionError(
-                    f"libafs lists endpoint options of version {arr[0].options.version}; this "
-                    f"afs package knows version {_lib.AFS_ENDPOINT_OPTIONS_VERSION} and cannot "
-                    f"read the list")
+            # An array of pointers to rows the library allocated: a row or
+            # options struct from a newer libafs may be larger, never moved.
             infos = []
             for i in range(count.value):
-                e = arr[i]
+                e = arr[i].contents
+                if e.version < 1:
+                    raise VersionError(f"libafs listed an endpoint of version {e.version}")
                 infos.append(EndpointInfo(
                     id=_lib.decode(e.id), server_name=_lib.decode(e.server_name),
                     server_id=_lib.decode(e.server_id), path=_lib.decode(e.path),
                     created_ns=int(e.created_ns),
-                    options=EndpointOptions._from_c(e.options, with_exclude=False)))
+                    options=EndpointOptions._from_c(e.options.contents)))
             return infos
         finally:
             _lib.lib.afs_endpoint_info_free(arr, count.value)
@@ -584,9 +573,12 @@ class ServerEndpoint(Owner, EndpointTiering):
 
     def get_options(self) -> EndpointOptions:
         """The endpoint's current options, with the library's effective defaults."""
-        o, o_ptr = _lib.out_param(_EndpointOptionsOut, _lib.AFS_ENDPOINT_OPTIONS_VERSION)
+        # The library fills in only the fields of the version we give, so a
+        # newer libafs with a larger struct writes nothing past ours.
+        o = _lib.EndpointOptionsC()
+        o.version = _lib.AFS_ENDPOINT_OPTIONS_VERSION
         with self._h.use() as p:
-            checked(_lib.lib.afs_endpoint_get_options(p, o_ptr))
+            checked(_lib.lib.afs_endpoint_get_options(p, ctypes.byref(o)))
             return EndpointOptions._from_c(o)  # exclude strings belong to the handle
 
     def set_options(self, options: EndpointOptions) -> None:
@@ -642,7 +634,7 @@ class ServerEndpoint(Owner, EndpointTiering):
                 return trap.run(lambda: progress(_progress_from_c(p.contents)))
             cb = _lib.PROGRESS_FN(on_progress)
             o.progress = cb
-        r, r_ptr = _lib.out_param(_SyncResultOut, _lib.AFS_SYNC_RESULT_VERSION)
+        r, r_ptr = _lib.out_param(_lib.SyncResultC, _lib.AFS_SYNC_RESULT_VERSION)
         with self._h.use() as p:
             rc = _lib.lib.afs_endpoint_sync(p, ctypes.byref(o), r_ptr)
             result = SyncResult._from_c(r)
@@ -652,7 +644,7 @@ class ServerEndpoint(Owner, EndpointTiering):
 
     def last_result(self) -> Optional[SyncResult]:
         """The result of the endpoint's last finished session, None before the first."""
-        r, r_ptr = _lib.out_param(_SyncResultOut, _lib.AFS_SYNC_RESULT_VERSION)
+        r, r_ptr = _lib.out_param(_lib.SyncResultC, _lib.AFS_SYNC_RESULT_VERSION)
         with self._h.use() as p:
             rc = _lib.lib.afs_endpoint_last_result(p, r_ptr)
             if rc == ErrorCode.ENOTFOUND:
@@ -663,14 +655,16 @@ class ServerEndpoint(Owner, EndpointTiering):
 
     def errors(self) -> List[ItemError]:
         """The endpoint's current per-item errors (kept until the item syncs)."""
-        arr = ctypes.POINTER(_lib.ItemErrorC)()
+        arr = ctypes.POINTER(ctypes.POINTER(_lib.ItemErrorC))()
         count = ctypes.c_size_t()
         with self._h.use() as p:
             checked(_lib.lib.afs_endpoint_errors(p, ctypes.byref(arr), ctypes.byref(count)))
         try:
             out = []
             for i in range(count.value):
-                e = arr[i]
+                e = arr[i].contents
+                if e.version < 1:
+                    raise VersionError(f"libafs listed an item error of version {e.version}")
                 try:
                     code: int = ErrorCode(e.code)
                 except ValueError:

@@ -241,13 +241,6 @@ class Provisioning:
     content_download: ProvisioningStep
 
 
-_TierResultOut = _lib.padded(_lib.TierResultC)
-_RecallResultOut = _lib.padded(_lib.RecallResultC)
-_TierStatsOut = _lib.padded(_lib.TierStatsC)
-_TierInfoOut = _lib.padded(_lib.TierInfoC)
-_ProvisioningOut = _lib.padded(_lib.ProvisioningC)
-
-
 def _fields(cls: Any, c: Any, **override: Any) -> Any:
     values = {f.name: getattr(c, f.name) for f in dataclasses.fields(cls) if f.name not in override}
     values.update(override)
@@ -285,26 +278,30 @@ def heat_list(svc: Handle, volume_path: PathArg, order: HeatOrder, limit: int,
     o.limit = int(limit)
     if now_ns is not None:
         o.now_ns = int(now_ns)
-    arr = ctypes.POINTER(_lib.HeatEntryC)()
+    arr = ctypes.POINTER(ctypes.POINTER(_lib.HeatEntryC))()
     n = ctypes.c_size_t()
     with svc.use() as p:
         checked(_lib.lib.afs_heat_list(p, _path(volume_path), ctypes.byref(o), ctypes.byref(arr),
                                        ctypes.byref(n)))
     try:
+        rows = [arr[i].contents for i in range(n.value)]
+        for e in rows:
+            if e.version < 1:
+                raise VersionError(f"libafs listed a heat entry of version {e.version}")
         return [HeatEntry(path=_lib.decode(e.path), endpoint_id=_lib.decode(e.endpoint_id),
                           state=_enum(TierState, e.state), pinned=bool(e.pinned),
                           size=int(e.size), size_on_disk=int(e.size_on_disk),
                           access_count=int(e.access_count), last_access_ns=int(e.last_access_ns),
                           mtime_ns=int(e.mtime_ns), btime_ns=int(e.btime_ns),
                           position_ns=int(e.position_ns))
-                for e in (arr[i] for i in range(n.value))]
+                for e in rows]
     finally:
         _lib.lib.afs_heat_entries_free(arr, n.value)
 
 
 def volume_stats(svc: Handle, volume_path: PathArg) -> TierStats:
     """afs_tier_volume_stats for :meth:`afs.Service.volume_stats`."""
-    s, s_ptr = _lib.out_param(_TierStatsOut, _lib.AFS_TIER_STATS_VERSION)
+    s, s_ptr = _lib.out_param(_lib.TierStatsC, _lib.AFS_TIER_STATS_VERSION)
     with svc.use() as p:
         checked(_lib.lib.afs_tier_volume_stats(p, _path(volume_path), s_ptr))
     return _stats(s)
@@ -332,7 +329,7 @@ class EndpointTiering:
         does not parse: the file is left alone), InvalidArgumentError (a path
         outside the endpoint).
         """
-        info, info_ptr = _lib.out_param(_TierInfoOut, _lib.AFS_TIER_INFO_VERSION)
+        info, info_ptr = _lib.out_param(_lib.TierInfoC, _lib.AFS_TIER_INFO_VERSION)
         with self._h.use() as p:
             try:
                 checked(_lib.lib.afs_tier_query(p, _path(path), info_ptr))
@@ -379,7 +376,7 @@ class EndpointTiering:
             o.flags |= _lib.AFS_TIER_PASS_SCAN
         if now_ns is not None:
             o.now_ns = int(now_ns)
-        r, r_ptr = _lib.out_param(_TierResultOut, _lib.AFS_TIER_RESULT_VERSION)
+        r, r_ptr = _lib.out_param(_lib.TierResultC, _lib.AFS_TIER_RESULT_VERSION)
         with self._h.use() as p:
             checked(_lib.lib.afs_tier_pass(p, ctypes.byref(o), r_ptr))
         return _tier_result(r)
@@ -391,7 +388,7 @@ class EndpointTiering:
         reason raises: ConditionError (not confirmed in the cloud, or changed
         while tiering), PermissionDeniedError (pinned, excluded, below the
         minimum size, or tiering off; the message says which)."""
-        r, r_ptr = _lib.out_param(_TierResultOut, _lib.AFS_TIER_RESULT_VERSION)
+        r, r_ptr = _lib.out_param(_lib.TierResultC, _lib.AFS_TIER_RESULT_VERSION)
         with self._h.use() as p:
             checked(_lib.lib.afs_tier_file(p, _path(path), r_ptr))
         return _tier_result(r)
@@ -508,7 +505,7 @@ class EndpointTiering:
                     bytes_done=int(c.bytes_done), bytes_total=int(c.bytes_total)))
             cb = _lib.RECALL_PROGRESS_FN(on_progress)
             o.progress = cb
-        r, r_ptr = _lib.out_param(_RecallResultOut, _lib.AFS_RECALL_RESULT_VERSION)
+        r, r_ptr = _lib.out_param(_lib.RecallResultC, _lib.AFS_RECALL_RESULT_VERSION)
         with self._h.use() as p:
             rc = _lib.lib.afs_tier_recall(p, _path(path), ctypes.byref(o), r_ptr)
             result = _fields(RecallResult, r)
@@ -544,7 +541,7 @@ class EndpointTiering:
 
     def stats(self) -> TierStats:
         """This endpoint's tiering and recall statistics."""
-        s, s_ptr = _lib.out_param(_TierStatsOut, _lib.AFS_TIER_STATS_VERSION)
+        s, s_ptr = _lib.out_param(_lib.TierStatsC, _lib.AFS_TIER_STATS_VERSION)
         with self._h.use() as p:
             checked(_lib.lib.afs_tier_stats_get(p, s_ptr))
         return _stats(s)
@@ -552,7 +549,7 @@ class EndpointTiering:
     def provisioning(self) -> Provisioning:
         """The endpoint's provisioning: the namespace step, the content step
         (namespace then content), and its overall state."""
-        pv, pv_ptr = _lib.out_param(_ProvisioningOut, _lib.AFS_PROVISIONING_VERSION)
+        pv, pv_ptr = _lib.out_param(_lib.ProvisioningC, _lib.AFS_PROVISIONING_VERSION)
         with self._h.use() as p:
             checked(_lib.lib.afs_endpoint_provisioning(p, pv_ptr))
 

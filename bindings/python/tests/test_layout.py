@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import re
 import subprocess
 
 import pytest
@@ -67,7 +68,8 @@ def constants():
                  "AFS_TIER_ACCESS_WRITE", "AFS_TIER_ACCESS_NO_HEAT",
                  "AFS_HEAT_LIST_OPTIONS_VERSION", "AFS_RECALL_ON_ACCESS",
                  "AFS_RECALL_PROGRESS_VERSION", "AFS_RECALL_OPTIONS_VERSION",
-                 "AFS_RECALL_RESULT_VERSION", "AFS_TIER_STATS_VERSION"):
+                 "AFS_RECALL_RESULT_VERSION", "AFS_TIER_STATS_VERSION",
+                 "AFS_ENDPOINT_INFO_VERSION", "AFS_ITEM_ERROR_VERSION", "AFS_HEAT_ENTRY_VERSION"):
         out.append((name, getattr(_lib, name)))
     out += [("AFS_COND_NONE", afs_storage._COND_NONE),
             ("AFS_COND_CREATE_ONLY", afs_storage._COND_CREATE_ONLY),
@@ -116,3 +118,43 @@ def test_layout__headers_and_loaded_library_agree(compiled):
     if not os.environ.get("AFS_LIBRARY"):
         pytest.skip("an installed libafs may be newer than this checkout's headers")
     assert compiled["value AFS_VERSION_NUM"] == afs.version_num()
+
+
+def _public_headers():
+    """{struct name: body} of every struct the headers define, and every
+    AFS_EXTERN declaration, with comments stripped."""
+    text = ""
+    for h in sorted((REPO / "include").rglob("*.h")):
+        text += re.sub(r"/\*.*?\*/", " ", h.read_text(), flags=re.S) + "\n"
+    structs = dict(re.findall(r"typedef struct (afs_\w+) \{(.*?)\} \1;", text, re.S))
+    decls = [" ".join(d.split()) for d in re.findall(r"AFS_EXTERN ([^;]*);", text)]
+    return structs, decls
+
+
+def _versioned(body: str) -> bool:
+    return body.split(";")[0].split() == ["unsigned", "int", "version"]
+
+
+def test_layout__lists_return_pointers_to_rows_that_may_grow():
+    """A list that returned an array of structs could never let the struct
+    grow: a caller indexes the array with its own sizeof
+    (docs/api-conventions.md#structs-the-library-returns)."""
+    structs, decls = _public_headers()
+    arrays = [d for d in decls for t in structs
+              if re.search(rf"\b{t} \*\*\s*\w+, size_t \*", d)]
+    assert arrays == []
+    rows = {t for d in decls for t in structs if re.search(rf"\b{t} \*\*\*", d)}
+    assert rows >= {"afs_endpoint_info", "afs_item_error", "afs_heat_entry"}
+    assert sorted(t for t in rows if not _versioned(structs[t])) == []
+
+
+def test_layout__no_struct_embeds_a_versioned_struct():
+    """A versioned struct grows at its end, which would move every field after
+    it in a struct that embeds it by value: point to it instead."""
+    structs, _ = _public_headers()
+    versioned = {t for t, body in structs.items() if _versioned(body)}
+    embedded = [(outer, member.strip()) for outer, body in structs.items()
+                for member in body.split(";")
+                if re.match(r"\s*(const\s+)?(\w+)\s+\w+\s*$", member)
+                and re.match(r"\s*(const\s+)?(\w+)", member).group(2) in versioned]
+    assert embedded == []

@@ -3,11 +3,13 @@ check what a user would: file contents, names, counts."""
 
 from __future__ import annotations
 
+import ctypes
 import os
 
 import pytest
 
 import afs
+from afs import _lib
 from conftest import get, put, set_mtime, tree
 
 
@@ -229,6 +231,78 @@ def test_sync__exclude_patterns_and_options_round_trip(env):
     assert ep.options.exclude == ["*.txt"]
 
 
+def test_sync__get_options_fills_only_the_callers_version(env):
+    a = env.server("ServerA")
+    ep = a.join(afs.EndpointOptions(exclude=["*.bak"], safety_delete_percent=70,
+                                    change_detection_interval_s=900))
+    size = ctypes.sizeof(_lib.EndpointOptionsC)  # version 1, as the package describes it
+    guard = 64
+
+    def fresh(version):
+        buf = (ctypes.c_ubyte * (size + guard))(*([0xA5] * (size + guard)))
+        o = _lib.EndpointOptionsC.from_buffer(buf)
+        o.version = version
+        return buf, o
+
+    buf, o = fresh(1)
+    with ep._h.use() as p:
+        assert _lib.lib.afs_endpoint_get_options(p, ctypes.byref(o)) == 0
+        assert o.version == 1
+        assert o.safety_delete_percent == 70
+        assert o.change_detection_interval_s == 900
+        assert o.tiering_free_space_percent == 20
+        assert [o.exclude[i] for i in range(o.exclude_count)] == [b"*.bak"]
+    assert bytes(buf[size:]) == b"\xa5" * guard  # nothing written past the struct
+
+    for version in (0, 99):
+        buf, o = fresh(version)
+        with ep._h.use() as p:
+            rc = _lib.lib.afs_endpoint_get_options(p, ctypes.byref(o))
+        assert rc == afs.ErrorCode.EVERSION
+        assert f"afs_endpoint_options version {version} is not supported" in \
+            _lib.decode(_lib.lib.afs_error_last())
+        assert o.version == version
+        assert bytes(buf[ctypes.sizeof(ctypes.c_uint):]) == b"\xa5" * (size + guard - 4)
+    assert ep.options.exclude == ["*.bak"]
+
+def test_sync__results_fill_only_the_callers_version(env):
+    """The structs the library fills in (the last result, the provisioning)
+    get the fields of their version and nothing after them; 0 and 99 give
+    EVERSION and write nothing. The package passes plain structs."""
+    a = env.server("ServerA")
+    put(a.data, "one.txt", "1")
+    ep = a.join()
+    assert a.sync().files_uploaded == 1
+    assert ep.last_result().files_uploaded == 1
+    guard = 64
+
+    def end(struct):  # where version 1 ends: its last field's end
+        name = struct._fields_[-1][0]
+        return getattr(struct, name).offset + getattr(struct, name).size
+
+    for struct, fn, check in (
+            (_lib.SyncResultC, "afs_endpoint_last_result", lambda o: o.files_uploaded == 1),
+            (_lib.ProvisioningC, "afs_endpoint_provisioning",
+             lambda o: o.status == afs.ProvisioningStatus.READY_SYNC_FUNCTIONAL)):
+        size = end(struct)
+        for version in (1, 0, 99):
+            buf = (ctypes.c_ubyte * (size + guard))(*([0xA5] * (size + guard)))
+            o = struct.from_buffer(buf)
+            o.version = version
+            with ep._h.use() as p:
+                rc = getattr(_lib.lib, fn)(p, ctypes.cast(ctypes.byref(o), ctypes.POINTER(struct)))
+            assert o.version == version
+            if version == 1:
+                assert rc == 0 and check(o)
+                assert bytes(buf[size:]) == b"\xa5" * guard  # nothing written past it
+            else:
+                assert rc == afs.ErrorCode.EVERSION
+                assert f"{fn}: " in _lib.decode(_lib.lib.afs_error_last())
+                assert f"version {version} is not supported" in \
+                    _lib.decode(_lib.lib.afs_error_last())
+                assert bytes(buf[4:]) == b"\xa5" * (size + guard - 4)
+
+
 def test_sync__groups_and_endpoints_listed_and_deleted(env):
     a = env.server("ServerA")
     b = env.server("ServerB")
@@ -265,6 +339,30 @@ def test_sync__groups_and_endpoints_listed_and_deleted(env):
     with pytest.raises(afs.NotFoundError):
         afs.SyncGroup.open(a.service, "docs")
     assert tree(env.share) == {}  # user data and nothing else stays
+
+
+def test_sync__listed_endpoints_carry_their_own_options(env):
+    """Each listed endpoint has its own options, exclude patterns included,
+    whichever server lists them (afs_endpoint_info points to its options)."""
+    servers = [env.server(f"Server{i}") for i in range(3)]
+    wanted = []
+    for i, s in enumerate(servers):
+        opts = afs.EndpointOptions(
+            initial_download=(afs.InitialDownload.DEFAULT if i == 0
+                              else afs.InitialDownload.NAMESPACE_THEN_CONTENT),
+            exclude=[f"skip{k}-*" for k in range(i)],
+            safety_delete_percent=70 + i,
+            change_detection_interval_s=400 + i,
+            tiering=afs.TieringPolicy(enabled=False, volume_free_space_percent=30 + i,
+                                      date_policy_days=i, minimum_file_size=(64 + i) * 1024))
+        s.join(opts)
+        wanted.append(s.endpoint.options)
+    for s in (servers[0], servers[2]):
+        infos = s.group.endpoints()
+        assert [i.server_name for i in infos] == ["Server0", "Server1", "Server2"]
+        assert [i.options for i in infos] == wanted
+        assert [i.options.exclude for i in infos] == [[], ["skip0-*"], ["skip0-*", "skip1-*"]]
+        assert [i.options.safety_delete_percent for i in infos] == [70, 71, 72]
 
 
 def test_sync__server_identity(tmp_path):

@@ -73,7 +73,7 @@ typedef struct afs_storage_entry {
 
 /* Options of a put (whole-object write). Start from AFS_STORAGE_PUT_OPTIONS_INIT. */
 typedef struct afs_storage_put_options {
-    unsigned int version;
+    unsigned int version;      /* set by the caller: AFS_STORAGE_PUT_OPTIONS_VERSION */
     unsigned int condition;    /* AFS_COND_* */
     const char *if_match;      /* with AFS_COND_IF_MATCH */
     int64_t mtime_ns;          /* last-write time to keep; AFS_TIME_OMIT: now */
@@ -83,13 +83,19 @@ typedef struct afs_storage_put_options {
     size_t meta_count;         /* user metadata pairs stored with the object */
     const char *const *meta_keys;   /* [a-z0-9_], at most 64 bytes each */
     const char *const *meta_values; /* printable ASCII, at most 1024 bytes each */
+    /* version 1 ends here */
 } afs_storage_put_options;
 
 #define AFS_STORAGE_PUT_OPTIONS_VERSION 1
 #define AFS_STORAGE_PUT_OPTIONS_INIT \
     { AFS_STORAGE_PUT_OPTIONS_VERSION, AFS_COND_NONE, NULL, AFS_TIME_OMIT, AFS_TIME_OMIT, 0, 0, NULL, NULL }
 
-/* Fill `opts` with the defaults of `version`. Errors: AFS_EINVAL, AFS_EVERSION. */
+/*
+ * Fill the fields of `version` of `opts` with their defaults and set
+ * opts->version; nothing past that version's fields is written.
+ * Errors: AFS_EINVAL (opts NULL), AFS_EVERSION (0 or a version this libafs
+ * does not know; opts untouched).
+ */
 AFS_EXTERN int afs_storage_put_options_init(afs_storage_put_options *opts, unsigned int version);
 
 /*

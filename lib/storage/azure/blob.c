@@ -1324,6 +1324,9 @@ int afs_storage_azblob_new(afs_storage **out, const char *uri, const afs_azure_o
     if (!out || !uri)
         return afs__error_set(AFS_EINVAL, "afs_storage_azblob_new: out and uri are required");
     *out = NULL;
+    if (opts && (rc = afs__vstruct_check(&afs__vs_azure_options, opts->version,
+                                         "afs_storage_azblob_new")) != 0)
+        return rc;
     if ((rc = azblob_setup(uri, opts, &z)) != 0)
         return rc;
     if ((rc = container_req(z, "HEAD", &status, "open container")) != 0)

@@ -211,13 +211,8 @@ bool azc_uri_match(const char *uri, const struct azc_service *svc)
 int afs_azure_options_init(afs_azure_options *opts, unsigned int version)
 {
     static const afs_azure_options defaults = AFS_AZURE_OPTIONS_INIT;
-    if (!opts)
-        return afs__error_set(AFS_EINVAL, "afs_azure_options_init: opts is NULL");
-    if (version == 0 || version > AFS_AZURE_OPTIONS_VERSION)
-        return afs__error_set(AFS_EVERSION, "afs_azure_options: version %u not supported",
-                              version);
-    *opts = defaults;
-    return 0;
+    return afs__options_init(&afs__vs_azure_options, opts, &defaults, version,
+                             "afs_azure_options_init");
 }
 
 static const char *env_or(const char *given, const char *name, const afs_azure_options *o)
@@ -240,12 +235,10 @@ int azc_conn_open(struct azc_conn *c, const struct azc_uri *u, const struct azc_
 
     memset(c, 0, sizeof(*c));
     *o = defaults;
-    if (opts) {
-        if (opts->version == 0 || opts->version > AFS_AZURE_OPTIONS_VERSION)
-            return afs__error_set(AFS_EVERSION, "azure: options version %u not supported",
-                                  opts->version);
-        *o = *opts;
-    }
+    /* Only the caller's version's fields (the public entry points have
+     * already refused an unknown version with their own name). */
+    if ((rc = afs__vstruct_read(&afs__vs_azure_options, o, opts, "azure storage")) != 0)
+        return rc;
     if (o->flags & ~(AFS_AZURE_ALLOW_HTTP | AFS_AZURE_NO_ENV))
         return afs__error_set(AFS_EINVAL, "azure: unknown flags 0x%x", o->flags);
     o->max_attempts = o->max_attempts ? o->max_attempts : 6;

@@ -1410,6 +1410,9 @@ int afs_storage_azfiles_new(afs_storage **out, const char *uri, const afs_azure_
     if (!out || !uri)
         return afs__error_set(AFS_EINVAL, "afs_storage_azfiles_new: out and uri are required");
     *out = NULL;
+    if (opts && (rc = afs__vstruct_check(&afs__vs_azure_options, opts->version,
+                                         "afs_storage_azfiles_new")) != 0)
+        return rc;
     if ((rc = azfiles_setup(uri, opts, &z)) != 0)
         return rc;
     /* The share (and the directory of a prefix) must exist. */
@@ -1532,6 +1535,9 @@ int afs_storage_azfiles_snapshots(const char *uri, const afs_azure_options *opts
     if (!uri || !fn)
         return afs__error_set(AFS_EINVAL, "afs_storage_azfiles_snapshots: uri and fn are "
                               "required");
+    if (opts && (rc = afs__vstruct_check(&afs__vs_azure_options, opts->version,
+                                         "afs_storage_azfiles_snapshots")) != 0)
+        return rc;
     if ((rc = azfiles_setup(uri, opts, &z)) != 0)
         return rc;
     s.share = z->base.name;
