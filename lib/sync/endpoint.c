@@ -814,18 +814,6 @@ done:
     return rc;
 }
 
-static bool endpoint_id_ok(const char *id)
-{
-    size_t n = strlen(id);
-    if (n == 0 || n > 64)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (!((id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f') ||
-              (id[i] >= 'A' && id[i] <= 'F') || id[i] == '-'))
-            return false;
-    return true;
-}
-
 int afs_group_remove_endpoint(afs_group *group, const char *endpoint_id)
 {
     afs_endpoint_info *info = NULL;
@@ -840,7 +828,7 @@ int afs_group_remove_endpoint(afs_group *group, const char *endpoint_id)
     if (!group || !endpoint_id)
         return afs__error_set(AFS_EINVAL, "afs_group_remove_endpoint: group and endpoint_id "
                               "are required");
-    if (!endpoint_id_ok(endpoint_id))
+    if (!afs__endpoint_id_ok(endpoint_id))
         return afs__error_set(AFS_EINVAL, "\"%.80s\" is not a server endpoint id (afs_endpoint_list "
                               "gives them)", endpoint_id);
     if (!(docpath = afs__sprintf("%s/%s.json", AFS__ENDPOINT_DIR, endpoint_id)))

@@ -29,7 +29,7 @@ typedef struct pub {
 } pub;
 
 /* Endpoint ids are UUIDs; never build a path from anything else the share says. */
-static bool id_ok(const char *id)
+bool afs__endpoint_id_ok(const char *id)
 {
     size_t n = id ? strlen(id) : 0;
     if (n == 0 || n > 64)
@@ -132,7 +132,7 @@ static int publish(afs_storage *s, const char *endpoint_id, uint64_t cursor, int
     int rc = AFS_ECONDITION;
 
     *wrote = false;
-    if (!id_ok(endpoint_id))
+    if (!afs__endpoint_id_ok(endpoint_id))
         return afs__error_set(AFS_EINVAL, "journal: endpoint id \"%s\" cannot name a cursor",
                               endpoint_id);
     if (!(path = cursor_path(endpoint_id)))
@@ -177,7 +177,7 @@ int afs__journal_unpublish(afs_storage *s, const char *endpoint_id)
 {
     char *path;
     int rc;
-    if (!id_ok(endpoint_id))
+    if (!afs__endpoint_id_ok(endpoint_id))
         return 0;
     if (!(path = cursor_path(endpoint_id)))
         return AFS_ENOMEM;
@@ -311,7 +311,7 @@ int afs__journal_prune(afs_group *group, afs_storage *s, int64_t now_ns, int64_t
     for (size_t i = 0; i < count; i++) {
         char *path;
         pub p;
-        if (!id_ok(eps[i]->id))
+        if (!afs__endpoint_id_ok(eps[i]->id))
             continue;
         if (!(path = cursor_path(eps[i]->id))) {
             rc = AFS_ENOMEM;

@@ -81,4 +81,8 @@ void afs__journal_maintain(afs_endpoint *ep, afs_storage *s, uint64_t cursor);
 /* Remove endpoint `endpoint_id`'s published cursor (it is deleted). */
 int afs__journal_unpublish(afs_storage *s, const char *endpoint_id);
 
+/* Is `id` the form of an endpoint id (a UUID: hex digits and dashes, 1 to 64
+ * characters)? Paths are only ever built from such ids. */
+bool afs__endpoint_id_ok(const char *id);
+
 #endif
