@@ -388,7 +388,7 @@ static void test_endpoint_rules__listed_endpoints_carry_their_own_options(void *
         for (size_t i = 0; i < n; i++) {
             const afs_endpoint_info *e = list[i];
             const afs_endpoint_options *o = e->options;
-            char name[16];
+            char name[32];
             snprintf(name, sizeof(name), "srv%zu", i);
             assert_int_equal(e->version, AFS_ENDPOINT_INFO_VERSION);
             assert_string_equal(e->server_name, name); /* oldest first */
