@@ -35,7 +35,7 @@
 
 #define LOCAL_PAGE_SIZE 1000
 /* Bytes a put buffers at a time: with dozens of puts in flight, memory stays small. */
-#define LOCAL_CHUNK (256u * 1024u)
+#define LOCAL_CHUNK (64u * 1024u) /* a put's buffer: 128 puts in flight hold 8 MiB */
 #define LOCAL_TEMP_MAX_AGE_S (24 * 3600)
 /* A replacing put's temp beside its object: .libafs~<host>~<pid>~<hex>.tmp
  * (never listed; removed by the listing or rmdir that meets it once its
