@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../service/service_internal.h"
@@ -142,7 +143,14 @@ int afs_recall_host_query(afs_recall_host_info *out, afs_service *svc)
         rc = afs__error_errno(errno, "recall host: query the lock of %s", path);
     } else if (fl.l_type != F_UNLCK) {
         t.active = 1;
+        /* A claim locks, then writes its record: a query in between reads
+         * an empty file for a moment (seen in test_hsmd). */
         read_holder(fd, &t.pid, &t.since_ns);
+        for (int i = 0; i < 20 && t.pid == 0; i++) {
+            struct timespec ts = { 0, 1000000 };
+            nanosleep(&ts, NULL);
+            read_holder(fd, &t.pid, &t.since_ns);
+        }
     }
     close(fd);
 done:
