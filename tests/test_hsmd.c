@@ -20,6 +20,7 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -297,8 +298,16 @@ static void assert_bytes(const char *path, unsigned seed, uint64_t off, size_t l
  * this process, and a reader holding a copy of an event's descriptor
  * (opened read-write) would look like a writer of the file to it.
  */
+/* A child of the test dies with it: a failed assertion must not leave a
+ * daemon or a blocked reader holding ctest's pipe until its timeout. */
+static void die_with_parent(void)
+{
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+}
+
 static void reader_child(void)
 {
+    die_with_parent();
     syscall(SYS_close_range, 3u, ~0u, 0u);
 }
 
@@ -639,6 +648,7 @@ static void test_hsmd__restart_keeps_placeholders_and_reads_without_a_daemon_are
     if (kid == 0) {
         hsmd *d;
         hsmd_config cfg;
+        die_with_parent();
         hsmd_config_defaults(&cfg);
         cfg.state_dir = w->s->state;
         if (hsmd_start(&d, &cfg) != 0)
