@@ -218,14 +218,24 @@ static int placeholder(afs__session *s, afs__item *it, const char *abs, afs_fs_s
     return 0;
 }
 
+/* Only a file with fewer bytes on disk than its size can be a placeholder
+ * worth the name: one marker read for those, none for the others (the upload
+ * path checks every file again before reading it). */
+static bool may_be_placeholder(const afs__session *s, const afs_fs_stat *st)
+{
+    return s->probe_markers && st->alloc_bytes < st->size;
+}
+
+bool afs__scan_local_file_needed(const afs__session *s, const afs_fs_stat *st)
+{
+    return st->type == AFS_TYPE_FILE && (s->heat || may_be_placeholder(s, st));
+}
+
 int afs__scan_local_file(afs__session *s, afs__item *it, const afs_fs_stat *found)
 {
     afs_fs_stat st = *found;
     int rc;
-    /* Only a file with fewer bytes on disk than its size can be a
-     * placeholder worth the name: one marker read for those, none for the
-     * others (the upload path checks every file again before reading it). */
-    if (s->probe_markers && st.alloc_bytes < st.size) {
+    if (may_be_placeholder(s, &st)) {
         char *abs = afs__session_local_path(s, it->path);
         if (!abs)
             return AFS_ENOMEM;

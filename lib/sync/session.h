@@ -116,6 +116,9 @@ int afs__session_item_error(afs__session *s, const char *path, int code);
  * feed the heat store.
  */
 int afs__scan_local_file(afs__session *s, afs__item *it, const afs_fs_stat *st);
+/* Has afs__scan_local_file anything to do for a file of stat `st`? (The
+ * walking threads drop the entries it would pass over.) */
+bool afs__scan_local_file_needed(const afs__session *s, const afs_fs_stat *st);
 
 /*
  * Remember that `rel` (and everything below it) could not be read on the

@@ -313,13 +313,8 @@ static void resolve_dir(afs__walk *w, struct wdir *d)
         if (it) {
             afs__side_from_stat(&it->local, &f->st);
             f->item = it;
-            /* Nothing left for the session thread (afs__scan_local_file):
-             * a file that cannot be a placeholder and feeds no heat store,
-             * or a directory. */
-            if (f->st.type != AFS_TYPE_FILE || (!s->heat &&
-                                               !(s->probe_markers &&
-                                                 f->st.alloc_bytes < f->st.size)))
-                continue;
+            if (!afs__scan_local_file_needed(s, &f->st))
+                continue; /* nothing left for the session thread */
         }
         if (keep != i)
             d->found[keep] = *f;
@@ -494,7 +489,7 @@ int afs__walk_finish(afs__walk *w, bool base_loaded)
                 }
                 afs__side_from_stat(&it->local, st);
             }
-            if (st->type == AFS_TYPE_FILE && (rc = afs__scan_local_file(s, it, st)) != 0)
+            if (afs__scan_local_file_needed(s, st) && (rc = afs__scan_local_file(s, it, st)) != 0)
                 break;
         }
         s->skipped += d->skipped;
