@@ -410,6 +410,8 @@ static void test_core__every_versioned_struct_has_a_size_per_version(void **stat
         VS(recall_result, AFS_RECALL_RESULT_VERSION),
         VS(recall_host_info, AFS_RECALL_HOST_INFO_VERSION),
         VS(tier_stats, AFS_TIER_STATS_VERSION),
+        VS(fs_ops, AFS_FS_OPS_VERSION),
+        VS(storage_ops, AFS_STORAGE_OPS_VERSION),
     };
     size_t count = 0;
     (void)state;

@@ -89,8 +89,9 @@ int64_t afs__now_ns(void);
 
 /*
  * A public struct that starts with `unsigned int version` and only grows at
- * its end: an options struct the caller passes in, or a struct the caller
- * hands over to be filled in (docs/api-conventions.md#versioned-structs).
+ * its end: an options struct the caller passes in, a struct the caller
+ * hands over to be filled in, or a vtable a host registers
+ * (docs/api-conventions.md#versioned-structs).
  * The library reads and writes only the bytes of the caller's version, so
  * an older program's smaller struct is never over-read or over-written.
  */
@@ -107,7 +108,7 @@ extern const afs__vstruct afs__vs_endpoint_options, afs__vs_service_options,
     afs__vs_sync_options, afs__vs_sync_result, afs__vs_provisioning, afs__vs_tier_info,
     afs__vs_tier_result, afs__vs_tier_pass_options, afs__vs_heat_list_options,
     afs__vs_recall_options, afs__vs_recall_result, afs__vs_recall_host_info,
-    afs__vs_tier_stats;
+    afs__vs_tier_stats, afs__vs_fs_ops, afs__vs_storage_ops;
 /* All of the above, NULL-terminated (test_core checks each against its type). */
 extern const afs__vstruct *const afs__vstructs[];
 

@@ -87,13 +87,24 @@ const afs__vstruct afs__vs_tier_stats = {
     "afs_tier_stats", "set its version to AFS_TIER_STATS_VERSION",
     AFS_TIER_STATS_VERSION, { END_OF(afs_tier_stats, volume_free_bytes) }
 };
+/* The vtables a host registers: the same rule, one size per version's last slot. */
+const afs__vstruct afs__vs_fs_ops = {
+    "afs_fs_ops", "set .version to the AFS_FS_OPS_VERSION of the header the table was "
+    "written for", AFS_FS_OPS_VERSION,
+    { END_OF(afs_fs_ops, canonicalize), END_OF(afs_fs_ops, dir_stat) }
+};
+const afs__vstruct afs__vs_storage_ops = {
+    "afs_storage_ops", "set .version to the AFS_STORAGE_OPS_VERSION of the header the table "
+    "was written for", AFS_STORAGE_OPS_VERSION, { END_OF(afs_storage_ops, meta_get) }
+};
 
 const afs__vstruct *const afs__vstructs[] = {
     &afs__vs_endpoint_options, &afs__vs_service_options, &afs__vs_storage_local_options,
     &afs__vs_storage_put_options, &afs__vs_azure_options, &afs__vs_sync_options,
     &afs__vs_sync_result, &afs__vs_provisioning, &afs__vs_tier_info, &afs__vs_tier_result,
     &afs__vs_tier_pass_options, &afs__vs_heat_list_options, &afs__vs_recall_options,
-    &afs__vs_recall_result, &afs__vs_recall_host_info, &afs__vs_tier_stats, NULL
+    &afs__vs_recall_result, &afs__vs_recall_host_info, &afs__vs_tier_stats, &afs__vs_fs_ops,
+    &afs__vs_storage_ops, NULL
 };
 
 size_t afs__vstruct_size(const afs__vstruct *t, unsigned int version)

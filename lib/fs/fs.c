@@ -8,34 +8,21 @@
 
 #include "../core/internal.h"
 
-/* Size of the table each published version describes. */
-static size_t fs_ops_size(unsigned int version)
-{
-    switch (version) {
-    case 1: return offsetof(afs_fs_ops, canonicalize) + sizeof(((afs_fs_ops *)0)->canonicalize);
-    case 2: return offsetof(afs_fs_ops, dir_stat) + sizeof(((afs_fs_ops *)0)->dir_stat);
-    default: return 0;
-    }
-}
-
 int afs_fs_new(afs_fs **out, const afs_fs_ops *ops, void *ctx)
 {
     afs_fs *fs;
-    size_t size;
+    int rc;
 
     if (!out || !ops)
         return afs__error_set(AFS_EINVAL, "afs_fs_new: out and ops must not be NULL");
     *out = NULL;
-    if (ops->version == 0 || ops->version > AFS_FS_OPS_VERSION)
-        return afs__error_set(AFS_EVERSION,
-                              "afs_fs_new: filesystem vtable version %u is not supported "
-                              "(this libafs knows versions 1 to %u)",
-                              ops->version, AFS_FS_OPS_VERSION);
-    size = fs_ops_size(ops->version);
+    if ((rc = afs__vstruct_check(&afs__vs_fs_ops, ops->version, "afs_fs_new")) != 0)
+        return rc;
     fs = afs__calloc(1, sizeof(*fs));
     if (!fs)
         return AFS_ENOMEM;
-    memcpy(&fs->ops, ops, size);
+    /* The slots of the caller's version; later ones stay NULL. */
+    (void)afs__vstruct_read(&afs__vs_fs_ops, &fs->ops, ops, "afs_fs_new"); /* checked above */
     fs->ctx = ctx;
 
 #define REQUIRE(slot)                                                                      \

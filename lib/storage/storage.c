@@ -9,30 +9,21 @@
 
 #include "../core/internal.h"
 
-static size_t storage_ops_size(unsigned int version)
-{
-    switch (version) {
-    case 1: return offsetof(afs_storage_ops, meta_get) + sizeof(((afs_storage_ops *)0)->meta_get);
-    default: return 0;
-    }
-}
-
 int afs_storage_new(afs_storage **out, const afs_storage_ops *ops, void *ctx)
 {
     afs_storage *s;
+    int rc;
 
     if (!out || !ops)
         return afs__error_set(AFS_EINVAL, "afs_storage_new: out and ops must not be NULL");
     *out = NULL;
-    if (ops->version == 0 || ops->version > AFS_STORAGE_OPS_VERSION)
-        return afs__error_set(AFS_EVERSION,
-                              "afs_storage_new: storage vtable version %u is not supported "
-                              "(this libafs knows versions 1 to %u)",
-                              ops->version, AFS_STORAGE_OPS_VERSION);
+    if ((rc = afs__vstruct_check(&afs__vs_storage_ops, ops->version, "afs_storage_new")) != 0)
+        return rc;
     s = afs__calloc(1, sizeof(*s));
     if (!s)
         return AFS_ENOMEM;
-    memcpy(&s->ops, ops, storage_ops_size(ops->version));
+    /* The slots of the caller's version; later ones stay NULL. */
+    (void)afs__vstruct_read(&afs__vs_storage_ops, &s->ops, ops, "afs_storage_new");
     s->ctx = ctx;
 #define REQUIRE(slot)                                                                    \
     if (!s->ops.slot) {                                                                  \
