@@ -493,7 +493,9 @@ typedef struct afs_recall_host_info {
 
 /*
  * Tell whether a recall host is active for `svc`, from any process (the
- * holder's lock is tested, not trusted from a file). Touches nothing.
+ * holder's lock is tested, not trusted from a file). Touches nothing. A
+ * host caught between taking the lock and writing its pid (a claim under
+ * way) is waited for, up to 20 ms, so that `pid` is known when `active` is.
  * Errors: AFS_EINVAL, AFS_EVERSION (out->version 0 or newer than this libafs
  * knows; *out untouched), AFS_EPERM and AFS_EIO (the state
  * directory), AFS_ENOMEM.
